@@ -1,0 +1,468 @@
+//! The `latchkey` command line (a contract: words and exit codes).
+//!
+//! Exit codes: 0 success, 1 the command failed (unknown member, database
+//! unreachable, a rule refused it), 2 usage error (bad flag or value).
+
+use crate::config::{ServerConfig, token_format_from_env};
+use crate::db::DbUrl;
+use crate::domain::{Email, Expiry, Password, Role, Scope, ScopeSet, TokenId, TokenName};
+use crate::error::Error;
+use crate::service::{Actor, Clock, Latchkey, NewToken, OwnerFilter, StatusFilter, TokenQuery};
+use clap::{Parser, Subcommand};
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "latchkey",
+    version,
+    about = "Self-hosted API token service: console, token API and CLI",
+    after_help = "With no command, `latchkey` runs `serve`."
+)]
+pub struct Cli {
+    /// Database: sqlite://PATH or postgres://USER@HOST/DB
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://latchkey.db",
+        global = true,
+        value_parser = DbUrl::parse,
+        hide_env_values = true
+    )]
+    database_url: DbUrl,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the console and the token API (the default)
+    Serve,
+    /// Apply pending database migrations and exit
+    Migrate,
+    /// Manage organisation members
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a member; prints a one-time password unless --password-stdin
+    Add {
+        #[arg(long, value_parser = parse_email)]
+        email: Email,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Read the password from standard input instead of generating one
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List members
+    List {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a member's role (their tokens narrow at once)
+    SetRole {
+        #[arg(long, value_parser = parse_email)]
+        email: Email,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+    /// Disable a member: they cannot sign in and their tokens stop working
+    Disable {
+        #[arg(long, value_parser = parse_email)]
+        email: Email,
+    },
+    /// Enable a disabled member again
+    Enable {
+        #[arg(long, value_parser = parse_email)]
+        email: Email,
+    },
+    /// Set a member's password, read from standard input
+    SetPassword {
+        #[arg(long, value_parser = parse_email)]
+        email: Email,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token; prints only the token on standard output, once
+    Create {
+        /// The owner's email
+        #[arg(long, value_parser = parse_email)]
+        email: Email,
+        #[arg(long, value_parser = parse_name)]
+        name: TokenName,
+        /// UTC date; the token stops working at 00:00 UTC on it
+        #[arg(long, value_parser = parse_date)]
+        expires_on: time::Date,
+        /// A scope from the catalogue; repeat for several
+        #[arg(long = "scope", required = true, value_parser = parse_scope)]
+        scopes: Vec<Scope>,
+    },
+    /// List tokens (never secrets)
+    List {
+        /// Only this member's tokens
+        #[arg(long, value_parser = parse_email)]
+        email: Option<Email>,
+        /// active, expired, revoked or all
+        #[arg(long, default_value = "all", value_parser = parse_status)]
+        status: StatusFilter,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke tokens by id
+    Revoke {
+        #[arg(required = true, value_parser = parse_token_id)]
+        ids: Vec<TokenId>,
+    },
+}
+
+fn parse_email(s: &str) -> Result<Email, String> {
+    Email::parse(s).map_err(|e| e.message)
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    s.parse::<Scope>().map_err(|e| {
+        let names: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+        format!("{e}; known scopes: {}", names.join(", "))
+    })
+}
+
+fn parse_name(s: &str) -> Result<TokenName, String> {
+    TokenName::parse(s).map_err(|e| e.message)
+}
+
+fn parse_date(s: &str) -> Result<time::Date, String> {
+    crate::domain::parse_date(s).map_err(|e| e.to_string())
+}
+
+fn parse_status(s: &str) -> Result<StatusFilter, String> {
+    StatusFilter::parse(s).ok_or_else(|| "expected active, expired, revoked or all".to_owned())
+}
+
+fn parse_token_id(s: &str) -> Result<TokenId, String> {
+    match s.parse::<TokenId>() {
+        Ok(id) if id.0 > 0 => Ok(id),
+        _ => Err(format!("{s:?} is not a token id (a positive number)")),
+    }
+}
+
+/// Runs the command line and turns the outcome into an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // One line: clap's first line, without the usage block.
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("error: invalid usage");
+            eprintln!("{first} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            // Database drivers answer in several lines; the operator gets one.
+            let line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+            eprintln!("error: {line}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let url = cli.database_url;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&url),
+        Command::Migrate => {
+            let service = open(&url, 1)?;
+            let _ = service;
+            println!("Database {url} is up to date.");
+            Ok(())
+        }
+        Command::User(cmd) => user(open(&url, 2)?, cmd),
+        Command::Token(cmd) => token(open(&url, 2)?, cmd),
+    }
+}
+
+fn open(url: &DbUrl, pool_size: u32) -> Result<Latchkey, String> {
+    let format = token_format_from_env()?;
+    Latchkey::open(url, pool_size, Clock::default(), format).map_err(describe)
+}
+
+/// One line for the operator, naming the flag a field came from.
+fn describe(e: Error) -> String {
+    match e {
+        Error::Invalid(field) => {
+            let flag = match field.field {
+                "expires_on" | "expires_in" => "--expires-on",
+                "name" => "--name",
+                "email" => "--email",
+                "scopes" => "--scope",
+                "ids" => "ID",
+                other => other,
+            };
+            format!("{flag}: {}", field.message)
+        }
+        other => other.to_string(),
+    }
+}
+
+fn read_password_stdin() -> Result<Password, String> {
+    let mut input = String::new();
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut input)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = input.strip_suffix('\n').unwrap_or(&input);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    Password::parse_new(password).map_err(|e| e.message)
+}
+
+fn user(service: Latchkey, cmd: UserCommand) -> Result<(), String> {
+    let actor = Actor::cli();
+    match cmd {
+        UserCommand::Add {
+            email,
+            role,
+            password_stdin,
+        } => {
+            let (password, generated) = if password_stdin {
+                (read_password_stdin()?, false)
+            } else {
+                (Password::generate().map_err(|e| e.to_string())?, true)
+            };
+            let member = service
+                .add_member(&actor, &email, role, &password)
+                .map_err(describe)?;
+            if generated {
+                println!(
+                    "Added {} as {} (id {}). One-time password: {}",
+                    member.email,
+                    member.role,
+                    member.id,
+                    password.expose()
+                );
+                println!(
+                    "It is shown only this once; set another with `latchkey user set-password --email {}`.",
+                    member.email
+                );
+            } else {
+                println!(
+                    "Added {} as {} (id {}).",
+                    member.email, member.role, member.id
+                );
+            }
+            Ok(())
+        }
+        UserCommand::List { json } => {
+            let org = service.default_org().map_err(describe)?;
+            let members = service.list_members(org).map_err(describe)?;
+            if json {
+                let out = serde_json::to_string_pretty(&members).map_err(|e| e.to_string())?;
+                println!("{out}");
+            } else {
+                println!("{:<6} {:<40} {:<10} {:<9}", "ID", "EMAIL", "ROLE", "STATUS");
+                for m in members {
+                    let status = if m.disabled { "disabled" } else { "active" };
+                    println!("{:<6} {:<40} {:<10} {:<9}", m.id, m.email, m.role, status);
+                }
+            }
+            Ok(())
+        }
+        UserCommand::SetRole { email, role } => {
+            let member = service.member_by_email(&email).map_err(describe)?;
+            let from = member.role;
+            let member = service
+                .set_role(&actor, member.id, role)
+                .map_err(describe)?;
+            println!("{} is now {} (was {from}).", member.email, member.role);
+            Ok(())
+        }
+        UserCommand::Disable { email } => {
+            let member = service.member_by_email(&email).map_err(describe)?;
+            service
+                .set_disabled(&actor, member.id, true)
+                .map_err(describe)?;
+            println!(
+                "{} is disabled; their tokens stop working at once.",
+                member.email
+            );
+            Ok(())
+        }
+        UserCommand::Enable { email } => {
+            let member = service.member_by_email(&email).map_err(describe)?;
+            service
+                .set_disabled(&actor, member.id, false)
+                .map_err(describe)?;
+            println!("{} is enabled.", member.email);
+            Ok(())
+        }
+        UserCommand::SetPassword { email } => {
+            let member = service.member_by_email(&email).map_err(describe)?;
+            let password = read_password_stdin()?;
+            service
+                .set_password(&actor, member.id, &password)
+                .map_err(describe)?;
+            println!("Password of {} changed.", member.email);
+            Ok(())
+        }
+    }
+}
+
+fn token(service: Latchkey, cmd: TokenCommand) -> Result<(), String> {
+    let actor = Actor::cli();
+    match cmd {
+        TokenCommand::Create {
+            email,
+            name,
+            expires_on,
+            scopes,
+        } => {
+            let owner = service.member_by_email(&email).map_err(describe)?;
+            let created = service
+                .create_token(
+                    &actor,
+                    &owner,
+                    NewToken {
+                        name,
+                        expiry: Expiry::On(expires_on),
+                        scopes: scopes.into_iter().collect::<ScopeSet>(),
+                        nonce: None,
+                    },
+                )
+                .map_err(describe)?;
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{}", created.secret.expose()).map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        TokenCommand::List {
+            email,
+            status,
+            json,
+        } => {
+            let owner = match email {
+                Some(email) => {
+                    OwnerFilter::Member(service.member_by_email(&email).map_err(describe)?.id)
+                }
+                None => OwnerFilter::All,
+            };
+            let mut tokens = Vec::new();
+            let mut page = 1;
+            loop {
+                let result = service
+                    .list_tokens(
+                        &actor,
+                        &TokenQuery {
+                            status,
+                            owner,
+                            search: None,
+                            page,
+                        },
+                    )
+                    .map_err(describe)?;
+                tokens.extend(result.tokens);
+                if page >= result.pages {
+                    break;
+                }
+                page += 1;
+            }
+            if json {
+                let out = serde_json::to_string_pretty(&tokens).map_err(|e| e.to_string())?;
+                println!("{out}");
+            } else {
+                println!(
+                    "{:<6} {:<30} {:<30} {:<10} {:<8} SCOPES",
+                    "ID", "OWNER", "NAME", "EXPIRES", "STATUS"
+                );
+                for t in tokens {
+                    let expires = t
+                        .expires_at
+                        .map_or("never".to_owned(), |e| e.date().to_string());
+                    println!(
+                        "{:<6} {:<30} {:<30} {:<10} {:<8} {}",
+                        t.id, t.owner_email, t.name, expires, t.status, t.scopes
+                    );
+                }
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { ids } => {
+            let revoked = service.revoke_tokens(&actor, &ids).map_err(|e| match e {
+                Error::NotFound(_) => {
+                    "one or more of these token ids do not exist; nothing was revoked".to_owned()
+                }
+                other => describe(other),
+            })?;
+            let already = ids.len() - revoked;
+            match already {
+                0 => println!("Revoked {revoked} token(s)."),
+                n => println!("Revoked {revoked} token(s); {n} were already revoked."),
+            }
+            Ok(())
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("LATCHKEY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("LATCHKEY_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+fn serve(url: &DbUrl) -> Result<(), String> {
+    let config = ServerConfig::from_env()?;
+    init_logging();
+    let pool_size = match std::env::var("LATCHKEY_POOL_SIZE") {
+        Ok(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=512).contains(n))
+            .ok_or_else(|| format!("LATCHKEY_POOL_SIZE={v:?} must be a number from 1 to 512"))?,
+        Err(_) => 16,
+    };
+    let service = open(url, pool_size)?;
+    if let Some((email, password)) = service.bootstrap_admin().map_err(describe)? {
+        println!("Created the first admin.");
+        println!("  email:    {email}");
+        println!("  password: {}", password.expose());
+        println!("This password is shown only once. Set another with:");
+        println!(
+            "  latchkey user set-password --email {email}   (reads the new password from stdin)"
+        );
+    }
+    actix_web::rt::System::new().block_on(async move {
+        let app = crate::startup::Application::build(&config, service)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+        let host = config.bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+        println!("Latchkey is listening on http://{host}:{}", app.port());
+        tracing::info!(bind = %config.bind, port = app.port(), database = %url, "serving");
+        app.run_until_stopped().await.map_err(|e| e.to_string())
+    })
+}

@@ -1,0 +1,68 @@
+//! Server configuration from the environment (see README, "Configuration").
+
+use crate::domain::TokenFormat;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `LATCHKEY_BIND`, default `127.0.0.1:8080`; port 0 picks a free one.
+    pub bind: String,
+    /// `LATCHKEY_SESSION_KEY`: 64+ bytes (hex or text). When unset, a key is
+    /// generated once and kept in the database.
+    pub session_key: Option<String>,
+    /// `LATCHKEY_SECURE_COOKIES=true` when served over HTTPS.
+    pub secure_cookies: bool,
+    /// `LATCHKEY_WORKERS`: HTTP worker threads (default: one per core).
+    pub workers: Option<usize>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:8080".into(),
+            session_key: None,
+            secure_cookies: false,
+            workers: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn from_env() -> Result<ServerConfig, String> {
+        let mut config = ServerConfig::default();
+        if let Ok(bind) = std::env::var("LATCHKEY_BIND") {
+            config.bind = bind;
+        }
+        config.session_key = std::env::var("LATCHKEY_SESSION_KEY")
+            .ok()
+            .filter(|k| !k.is_empty());
+        config.secure_cookies = parse_bool("LATCHKEY_SECURE_COOKIES")?.unwrap_or(false);
+        if let Ok(w) = std::env::var("LATCHKEY_WORKERS") {
+            let n: usize = w
+                .parse()
+                .ok()
+                .filter(|n| (1..=256).contains(n))
+                .ok_or_else(|| format!("LATCHKEY_WORKERS={w:?} must be a number from 1 to 256"))?;
+            config.workers = Some(n);
+        }
+        Ok(config)
+    }
+}
+
+fn parse_bool(var: &str) -> Result<Option<bool>, String> {
+    match std::env::var(var) {
+        Err(_) => Ok(None),
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Some(true)),
+            "0" | "false" | "no" | "off" | "" => Ok(Some(false)),
+            _ => Err(format!("{var}={v:?} must be true or false")),
+        },
+    }
+}
+
+/// `LATCHKEY_TOKEN_PREFIX`, default `lk_`.
+pub fn token_format_from_env() -> Result<TokenFormat, String> {
+    match std::env::var("LATCHKEY_TOKEN_PREFIX") {
+        Ok(p) => TokenFormat::new(&p).map_err(|e| format!("LATCHKEY_TOKEN_PREFIX: {e}")),
+        Err(_) => Ok(TokenFormat::default()),
+    }
+}

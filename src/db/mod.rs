@@ -1,0 +1,265 @@
+//! Storage: one binary, SQLite or PostgreSQL chosen by the URL's scheme.
+
+mod models;
+pub mod schema;
+
+pub use models::*;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::R2D2Connection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::fmt;
+use std::time::Duration;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Any key works; this one only keeps two instances from migrating at once.
+const MIGRATION_LOCK_KEY: i64 = 0x6c61_7463_686b_6579;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// Where the data lives, parsed from `DATABASE_URL`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    Sqlite { path: String },
+    Postgres { url: String },
+}
+
+impl DbUrl {
+    pub fn parse(raw: &str) -> Result<DbUrl, String> {
+        let raw = raw.trim();
+        if let Some(path) = raw.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(
+                    "DATABASE_URL sqlite:// needs a file path, e.g. sqlite://latchkey.db".into(),
+                );
+            }
+            return Ok(DbUrl::Sqlite {
+                path: path.to_owned(),
+            });
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(DbUrl::Postgres {
+                url: raw.to_owned(),
+            });
+        }
+        Err(format!(
+            "DATABASE_URL {:?} is not supported: use sqlite://PATH or postgres://USER@HOST/DB",
+            redact_url(raw)
+        ))
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, DbUrl::Sqlite { .. })
+    }
+}
+
+/// Shows a URL without its password.
+fn redact_url(raw: &str) -> String {
+    match (raw.find("://"), raw.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &raw[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &raw[..scheme_end + 3], &raw[at..]),
+                None => raw.to_owned(),
+            }
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+impl fmt::Display for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbUrl::Sqlite { path } => write!(f, "sqlite://{path}"),
+            DbUrl::Postgres { url } => f.write_str(&redact_url(url)),
+        }
+    }
+}
+
+impl fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot connect to the database: {0}")]
+    Connection(#[from] diesel::ConnectionError),
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+/// An r2d2 manager that opens exactly the backend the URL names, so that a
+/// PostgreSQL error is reported as such (and SQLite never takes a postgres
+/// URL for a file name).
+pub struct DbManager {
+    url: DbUrl,
+}
+
+impl r2d2::ManageConnection for DbManager {
+    type Connection = DbConnection;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConnection, DbError> {
+        match &self.url {
+            DbUrl::Sqlite { path } => {
+                let mut conn = diesel::SqliteConnection::establish(path)?;
+                // One statement per pragma: batch_execute runs them all.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL;
+                     PRAGMA busy_timeout = 10000;
+                     PRAGMA foreign_keys = ON;
+                     PRAGMA synchronous = NORMAL;",
+                )?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DbUrl::Postgres { url } => Ok(DbConnection::Postgres(diesel::PgConnection::establish(
+                url,
+            )?)),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
+        conn.ping().map_err(DbError::Query)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+pub type Pool = r2d2::Pool<DbManager>;
+pub type PooledConn = r2d2::PooledConnection<DbManager>;
+
+/// Opens a pool; fails fast (a few seconds) when the database is unreachable.
+pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, String> {
+    r2d2::Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(5))
+        .error_handler(Box::new(r2d2::LoggingErrorHandler))
+        .build(DbManager { url: url.clone() })
+        .map_err(|e| format!("cannot open database {url}: {e}"))
+}
+
+/// Applies pending migrations; returns how many ran.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
+    let applied = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConnection::Postgres(c) => {
+            let lock = format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})");
+            c.batch_execute(&lock)
+                .map_err(|e| format!("cannot lock for migration: {e}"))?;
+            let result = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len());
+            let unlock = format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})");
+            let _ = c.batch_execute(&unlock);
+            result
+        }
+    };
+    applied.map_err(|e| format!("migration failed: {e}"))
+}
+
+/// True when every embedded migration has been applied.
+pub fn migrations_complete(conn: &mut DbConnection) -> bool {
+    let pending = match conn {
+        DbConnection::Sqlite(c) => c.pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConnection::Postgres(c) => c.pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+    };
+    matches!(pending, Ok(0))
+}
+
+/// Runs `f` in a transaction that takes the write lock up front.
+///
+/// On SQLite a deferred transaction that reads and then writes can fail with
+/// SQLITE_BUSY when another writer got in between; `BEGIN IMMEDIATE` waits
+/// (busy_timeout) instead. On PostgreSQL this is an ordinary transaction.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    let result = f(conn);
+    let end = match (&result, &mut *conn) {
+        (Ok(_), DbConnection::Sqlite(c)) => AnsiTransactionManager::commit_transaction(c),
+        (Ok(_), DbConnection::Postgres(c)) => AnsiTransactionManager::commit_transaction(c),
+        (Err(_), DbConnection::Sqlite(c)) => AnsiTransactionManager::rollback_transaction(c),
+        (Err(_), DbConnection::Postgres(c)) => AnsiTransactionManager::rollback_transaction(c),
+    };
+    match result {
+        Ok(value) => end.map(|()| value).map_err(E::from),
+        Err(e) => Err(e),
+    }
+}
+
+/// Inserts many audit rows in a few statements (the multi-backend
+/// connection cannot batch, each backend can).
+pub fn insert_audit_rows(conn: &mut DbConnection, rows: &[NewAuditRow<'_>]) -> QueryResult<()> {
+    for chunk in rows.chunks(100) {
+        match conn {
+            DbConnection::Sqlite(c) => diesel::insert_into(schema::audit_events::table)
+                .values(chunk)
+                .execute(c)?,
+            DbConnection::Postgres(c) => diesel::insert_into(schema::audit_events::table)
+                .values(chunk)
+                .execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// Serialises writers that touch one member's tokens (PostgreSQL; SQLite's
+/// `BEGIN IMMEDIATE` already serialises all writers).
+pub fn lock_member(conn: &mut DbConnection, member_id: i64) -> QueryResult<()> {
+    if let DbConnection::Postgres(c) = conn {
+        diesel::sql_query("SELECT id FROM members WHERE id = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::BigInt, _>(member_id)
+            .execute(c)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend_explicitly() {
+        assert_eq!(
+            DbUrl::parse("sqlite://latchkey.db"),
+            Ok(DbUrl::Sqlite {
+                path: "latchkey.db".into()
+            })
+        );
+        assert!(matches!(
+            DbUrl::parse("postgres://u@h/db"),
+            Ok(DbUrl::Postgres { .. })
+        ));
+        assert!(DbUrl::parse("latchkey.db").is_err());
+        assert!(DbUrl::parse("sqlite://").is_err());
+        assert!(DbUrl::parse("mysql://root@h/db").is_err());
+    }
+
+    #[test]
+    fn passwords_never_shown() {
+        let url = DbUrl::parse("postgres://app:s3cret@db/latchkey").expect("valid");
+        assert_eq!(url.to_string(), "postgres://app:***@db/latchkey");
+        let err = DbUrl::parse("pg://app:s3cret@db/x").expect_err("unsupported");
+        assert!(!err.contains("s3cret"));
+    }
+}

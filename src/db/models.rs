@@ -1,0 +1,103 @@
+//! Row types: how records look in the database.
+
+use super::schema::*;
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+#[derive(Debug, Clone, Queryable)]
+pub struct OrganisationRow {
+    pub id: i64,
+    pub name: String,
+    pub max_lifetime_days: i64,
+    pub allow_no_expiry: bool,
+    pub default_expiry_days: i64,
+    pub max_active_tokens: i64,
+    pub created_at: PrimitiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = organisations)]
+pub struct NewOrganisationRow<'a> {
+    pub name: &'a str,
+    pub created_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct MemberRow {
+    pub id: i64,
+    pub org_id: i64,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub disabled: bool,
+    pub created_at: PrimitiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = members)]
+pub struct NewMemberRow<'a> {
+    pub org_id: i64,
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub role: &'a str,
+    pub disabled: bool,
+    pub created_at: PrimitiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct TokenRow {
+    pub id: i64,
+    pub org_id: i64,
+    pub owner_id: i64,
+    pub name: String,
+    pub token_hash: Vec<u8>,
+    pub hint: String,
+    pub scopes: String,
+    pub expires_at: Option<PrimitiveDateTime>,
+    pub created_at: PrimitiveDateTime,
+    pub created_by: Option<i64>,
+    pub last_used_at: Option<PrimitiveDateTime>,
+    pub last_used_ip: Option<String>,
+    pub revoked_at: Option<PrimitiveDateTime>,
+    pub revoked_by: Option<i64>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = api_tokens)]
+pub struct NewTokenRow<'a> {
+    pub org_id: i64,
+    pub owner_id: i64,
+    pub name: &'a str,
+    pub token_hash: &'a [u8],
+    pub hint: &'a str,
+    pub scopes: &'a str,
+    pub expires_at: Option<PrimitiveDateTime>,
+    pub created_at: PrimitiveDateTime,
+    pub created_by: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct AuditRow {
+    pub id: i64,
+    pub org_id: i64,
+    pub actor_id: Option<i64>,
+    pub action: String,
+    pub token_id: Option<i64>,
+    pub member_id: Option<i64>,
+    pub ip: Option<String>,
+    pub detail: String,
+    pub created_at: PrimitiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct NewAuditRow<'a> {
+    pub org_id: i64,
+    pub actor_id: Option<i64>,
+    pub action: &'a str,
+    pub token_id: Option<i64>,
+    pub member_id: Option<i64>,
+    pub ip: Option<&'a str>,
+    pub detail: &'a str,
+    pub created_at: PrimitiveDateTime,
+}

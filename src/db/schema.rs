@@ -1,0 +1,99 @@
+//! Written by hand: one schema whose types both backends map.
+
+diesel::table! {
+    organisations (id) {
+        id -> BigInt,
+        name -> Text,
+        max_lifetime_days -> BigInt,
+        allow_no_expiry -> Bool,
+        default_expiry_days -> BigInt,
+        max_active_tokens -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    members (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        email -> Text,
+        password_hash -> Text,
+        role -> Text,
+        disabled -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        owner_id -> BigInt,
+        name -> Text,
+        token_hash -> Binary,
+        hint -> Text,
+        scopes -> Text,
+        expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        created_by -> Nullable<BigInt>,
+        last_used_at -> Nullable<Timestamp>,
+        last_used_ip -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        actor_id -> Nullable<BigInt>,
+        action -> Text,
+        token_id -> Nullable<BigInt>,
+        member_id -> Nullable<BigInt>,
+        ip -> Nullable<Text>,
+        detail -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    settings (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    login_attempts (id) {
+        id -> BigInt,
+        email -> Text,
+        ip -> Nullable<Text>,
+        succeeded -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    form_nonces (nonce) {
+        nonce -> Text,
+        member_id -> BigInt,
+        token_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(members -> organisations (org_id));
+diesel::joinable!(api_tokens -> organisations (org_id));
+diesel::joinable!(api_tokens -> members (owner_id));
+diesel::joinable!(audit_events -> organisations (org_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organisations,
+    members,
+    api_tokens,
+    audit_events,
+    settings,
+    login_attempts,
+    form_nonces,
+);

@@ -1,0 +1,43 @@
+//! Pure domain rules: roles, scopes, token format, names, expiry, emails,
+//! passwords. Nothing here knows about HTTP or SQL.
+
+mod email;
+mod expiry;
+mod ids;
+mod name;
+mod password;
+mod role;
+mod scope;
+mod token;
+
+pub use email::Email;
+pub use expiry::{Expiry, ExpiryError, ExpiryPolicy, PRESETS, expires_at, parse_date, status_at};
+pub use ids::{MemberId, OrgId, TokenId};
+pub use name::TokenName;
+pub use password::{Password, PasswordHash};
+pub use role::Role;
+pub use scope::{Scope, ScopeGroup, ScopeSet};
+pub use token::{TokenFormat, TokenHash, TokenParseError, TokenSecret, TokenStatus};
+
+/// A validation failure tied to the input field it came from, so the
+/// console can show the message beside that field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}

@@ -1,0 +1,77 @@
+use super::FieldError;
+use std::fmt;
+
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// A token's name: 1–100 characters after trimming, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenName(String);
+
+impl TokenName {
+    pub fn parse(raw: &str) -> Result<TokenName, FieldError> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(FieldError::new("name", "Enter a name for the token."));
+        }
+        if name.chars().count() > MAX_NAME_CHARS {
+            return Err(FieldError::new(
+                "name",
+                format!("The name must be at most {MAX_NAME_CHARS} characters."),
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                "name",
+                "The name cannot contain control characters (tabs, new lines, NUL).",
+            ));
+        }
+        Ok(TokenName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TokenName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn trims_and_accepts_ordinary_names() {
+        assert_eq!(
+            TokenName::parse("  CI deploy  ").map(|n| n.as_str().to_owned()),
+            Ok("CI deploy".to_owned())
+        );
+        assert!(TokenName::parse("<script>alert(1)</script>").is_ok());
+        assert!(TokenName::parse(&"é".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn rejects_empty_long_and_control() {
+        assert!(TokenName::parse("").is_err());
+        assert!(TokenName::parse("   ").is_err());
+        assert!(TokenName::parse(&"a".repeat(101)).is_err());
+        assert!(TokenName::parse("a\0b").is_err());
+        assert!(TokenName::parse("a\nb").is_err());
+        assert!(TokenName::parse("a\u{7f}b").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn parsed_names_obey_the_rules(s in "\\PC{0,120}") {
+            if let Ok(name) = TokenName::parse(&s) {
+                let n = name.as_str();
+                prop_assert!(!n.is_empty() && n.chars().count() <= 100);
+                prop_assert_eq!(n, n.trim());
+            }
+        }
+    }
+}

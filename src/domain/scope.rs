@@ -1,0 +1,287 @@
+//! The scope catalogue (a contract: names, descriptions and minimum roles).
+
+use super::Role;
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    DatastoreRead,
+    ReportsRead,
+    TokensRead,
+    DatastoreWrite,
+    ReportsWrite,
+    TokensRevoke,
+    MembersRead,
+    IntegrationsManage,
+    TokensIntrospect,
+    OrgAdmin,
+}
+
+/// How the generate form groups scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeGroup {
+    Datastore,
+    Reports,
+    Tokens,
+    Organisation,
+}
+
+impl ScopeGroup {
+    pub const ALL: [ScopeGroup; 4] = [
+        ScopeGroup::Datastore,
+        ScopeGroup::Reports,
+        ScopeGroup::Tokens,
+        ScopeGroup::Organisation,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ScopeGroup::Datastore => "Data store",
+            ScopeGroup::Reports => "Reports",
+            ScopeGroup::Tokens => "Tokens",
+            ScopeGroup::Organisation => "Organisation",
+        }
+    }
+}
+
+impl Scope {
+    /// Catalogue order, as the SPEC lists it.
+    pub const ALL: [Scope; 10] = [
+        Scope::DatastoreRead,
+        Scope::ReportsRead,
+        Scope::TokensRead,
+        Scope::DatastoreWrite,
+        Scope::ReportsWrite,
+        Scope::TokensRevoke,
+        Scope::MembersRead,
+        Scope::IntegrationsManage,
+        Scope::TokensIntrospect,
+        Scope::OrgAdmin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::DatastoreRead => "datastore:read",
+            Scope::ReportsRead => "reports:read",
+            Scope::TokensRead => "tokens:read",
+            Scope::DatastoreWrite => "datastore:write",
+            Scope::ReportsWrite => "reports:write",
+            Scope::TokensRevoke => "tokens:revoke",
+            Scope::MembersRead => "members:read",
+            Scope::IntegrationsManage => "integrations:manage",
+            Scope::TokensIntrospect => "tokens:introspect",
+            Scope::OrgAdmin => "org:admin",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Scope::DatastoreRead => "Read data from the data store",
+            Scope::ReportsRead => "Read dashboards and reports",
+            Scope::TokensRead => "List your own tokens through the API",
+            Scope::DatastoreWrite => "Write and import data into the data store",
+            Scope::ReportsWrite => "Create and edit reports",
+            Scope::TokensRevoke => {
+                "Revoke tokens through the API (your own; admins: any in the organisation)"
+            }
+            Scope::MembersRead => "List organisation members",
+            Scope::IntegrationsManage => "Connect and disconnect integrations",
+            Scope::TokensIntrospect => "Validate other tokens (for resource servers)",
+            Scope::OrgAdmin => "Manage organisation settings",
+        }
+    }
+
+    /// The lowest role this scope is offered to.
+    pub fn min_role(self) -> Role {
+        match self {
+            Scope::DatastoreRead | Scope::ReportsRead | Scope::TokensRead => Role::Viewer,
+            Scope::DatastoreWrite | Scope::ReportsWrite | Scope::TokensRevoke => Role::Developer,
+            Scope::MembersRead
+            | Scope::IntegrationsManage
+            | Scope::TokensIntrospect
+            | Scope::OrgAdmin => Role::Admin,
+        }
+    }
+
+    pub fn group(self) -> ScopeGroup {
+        match self {
+            Scope::DatastoreRead | Scope::DatastoreWrite => ScopeGroup::Datastore,
+            Scope::ReportsRead | Scope::ReportsWrite => ScopeGroup::Reports,
+            Scope::TokensRead | Scope::TokensRevoke | Scope::TokensIntrospect => ScopeGroup::Tokens,
+            Scope::MembersRead | Scope::IntegrationsManage | Scope::OrgAdmin => {
+                ScopeGroup::Organisation
+            }
+        }
+    }
+
+    pub fn allowed_for(self, role: Role) -> bool {
+        role >= self.min_role()
+    }
+
+    fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or_else(|| format!("unknown scope {s:?}"))
+    }
+}
+
+/// A set of scopes, kept as a bitmask so that intersections are free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct ScopeSet(u16);
+
+impl ScopeSet {
+    pub fn empty() -> Self {
+        ScopeSet(0)
+    }
+
+    /// Every scope the role is allowed to use.
+    pub fn allowed_for(role: Role) -> Self {
+        Scope::ALL
+            .into_iter()
+            .filter(|s| s.allowed_for(role))
+            .collect()
+    }
+
+    pub fn insert(&mut self, scope: Scope) {
+        self.0 |= scope.bit();
+    }
+
+    pub fn contains(self, scope: Scope) -> bool {
+        self.0 & scope.bit() != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    pub fn intersect(self, other: ScopeSet) -> ScopeSet {
+        ScopeSet(self.0 & other.0)
+    }
+
+    /// Scopes in `self` that are not in `other`.
+    pub fn difference(self, other: ScopeSet) -> ScopeSet {
+        ScopeSet(self.0 & !other.0)
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Scope> {
+        Scope::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+
+    /// Scopes still usable by a member of `role` (effective scopes).
+    pub fn effective_for(self, role: Role) -> ScopeSet {
+        self.intersect(ScopeSet::allowed_for(role))
+    }
+
+    /// Parses a space-separated list as stored. Unknown names are an error
+    /// so that a corrupted row never silently grants or loses a scope.
+    pub fn parse_list(s: &str) -> Result<ScopeSet, String> {
+        s.split_whitespace().map(Scope::from_str).collect()
+    }
+
+    pub fn names(self) -> Vec<&'static str> {
+        self.iter().map(Scope::as_str).collect()
+    }
+}
+
+impl FromIterator<Scope> for ScopeSet {
+    fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
+        let mut set = ScopeSet::empty();
+        for scope in iter {
+            set.insert(scope);
+        }
+        set
+    }
+}
+
+impl fmt::Display for ScopeSet {
+    /// Space-separated, in catalogue order (also the RFC 7662 `scope` form).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for scope in self.iter() {
+            if !first {
+                f.write_str(" ")?;
+            }
+            f.write_str(scope.as_str())?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_matches_the_contract() {
+        let table = [
+            ("datastore:read", Role::Viewer),
+            ("reports:read", Role::Viewer),
+            ("tokens:read", Role::Viewer),
+            ("datastore:write", Role::Developer),
+            ("reports:write", Role::Developer),
+            ("tokens:revoke", Role::Developer),
+            ("members:read", Role::Admin),
+            ("integrations:manage", Role::Admin),
+            ("tokens:introspect", Role::Admin),
+            ("org:admin", Role::Admin),
+        ];
+        assert_eq!(Scope::ALL.len(), table.len());
+        for (scope, (name, role)) in Scope::ALL.iter().zip(table) {
+            assert_eq!(scope.as_str(), name);
+            assert_eq!(scope.min_role(), role);
+            assert_eq!(name.parse::<Scope>(), Ok(*scope));
+        }
+    }
+
+    #[test]
+    fn roles_see_their_scopes() {
+        assert_eq!(ScopeSet::allowed_for(Role::Viewer).len(), 3);
+        assert_eq!(ScopeSet::allowed_for(Role::Developer).len(), 6);
+        assert_eq!(ScopeSet::allowed_for(Role::Admin).len(), 10);
+    }
+
+    #[test]
+    fn effective_scopes_narrow_with_role() {
+        let stored: ScopeSet = [Scope::DatastoreRead, Scope::DatastoreWrite, Scope::OrgAdmin]
+            .into_iter()
+            .collect();
+        assert_eq!(stored.effective_for(Role::Admin), stored);
+        assert_eq!(
+            stored.effective_for(Role::Developer).to_string(),
+            "datastore:read datastore:write"
+        );
+        assert_eq!(
+            stored.effective_for(Role::Viewer).to_string(),
+            "datastore:read"
+        );
+    }
+
+    #[test]
+    fn list_round_trips_and_rejects_unknown_names() {
+        let set = ScopeSet::allowed_for(Role::Admin);
+        assert_eq!(ScopeSet::parse_list(&set.to_string()), Ok(set));
+        assert_eq!(ScopeSet::parse_list(""), Ok(ScopeSet::empty()));
+        assert!(ScopeSet::parse_list("datastore:read root").is_err());
+    }
+}

@@ -1,0 +1,125 @@
+//! The audit log: every create, revoke, login, failed login and member
+//! change. Details never hold a secret.
+
+use super::{Latchkey, Member, PAGE_SIZE};
+use crate::db::{self, DbConnection, schema::audit_events as ae, schema::members};
+use crate::domain::{MemberId, OrgId, Role, TokenId};
+use crate::error::{Error, Result};
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+pub(crate) struct NewEvent<'a> {
+    pub org: OrgId,
+    pub actor: Option<MemberId>,
+    pub action: &'a str,
+    pub token: Option<TokenId>,
+    pub member: Option<MemberId>,
+    pub ip: Option<&'a str>,
+    pub detail: String,
+}
+
+pub(crate) fn record(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    e: NewEvent<'_>,
+) -> QueryResult<()> {
+    diesel::insert_into(ae::table)
+        .values(db::NewAuditRow {
+            org_id: e.org.0,
+            actor_id: e.actor.map(|m| m.0),
+            action: e.action,
+            token_id: e.token.map(|t| t.0),
+            member_id: e.member.map(|m| m.0),
+            ip: e.ip,
+            detail: &e.detail,
+            created_at: now,
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: PrimitiveDateTime,
+    pub actor_email: Option<String>,
+    pub action: String,
+    pub token_id: Option<i64>,
+    pub member_id: Option<i64>,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub action: Option<String>,
+    pub actor: Option<MemberId>,
+    pub page: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    pub total: i64,
+    pub page: i64,
+}
+
+impl Latchkey {
+    /// The organisation's audit log, newest first (admins only).
+    pub fn audit_log(&self, viewer: &Member, query: &AuditQuery) -> Result<AuditPage> {
+        if viewer.role != Role::Admin {
+            return Err(Error::Forbidden(
+                "Only admins can read the audit log.".into(),
+            ));
+        }
+        let mut conn = self.conn()?;
+        let filtered = || {
+            let mut q = ae::table
+                .filter(ae::org_id.eq(viewer.org_id.0))
+                .into_boxed();
+            if let Some(action) = &query.action {
+                q = q.filter(ae::action.eq(action.clone()));
+            }
+            if let Some(actor) = query.actor {
+                q = q.filter(ae::actor_id.eq(actor.0));
+            }
+            q
+        };
+        let total: i64 = filtered().count().get_result(&mut conn)?;
+        let page = query.page.max(1);
+        let rows: Vec<db::AuditRow> = filtered()
+            .order(ae::id.desc())
+            .limit(PAGE_SIZE)
+            .offset((page - 1) * PAGE_SIZE)
+            .load(&mut conn)?;
+        let actor_ids: Vec<i64> = rows.iter().filter_map(|r| r.actor_id).collect();
+        let emails: Vec<(i64, String)> = members::table
+            .filter(members::id.eq_any(&actor_ids))
+            .select((members::id, members::email))
+            .load(&mut conn)?;
+        let email_of = |id: i64| {
+            emails
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, e)| e.clone())
+        };
+        let events = rows
+            .into_iter()
+            .map(|r| AuditEvent {
+                id: r.id,
+                at: r.created_at,
+                actor_email: r.actor_id.and_then(email_of),
+                action: r.action,
+                token_id: r.token_id,
+                member_id: r.member_id,
+                ip: r.ip,
+                detail: r.detail,
+            })
+            .collect();
+        Ok(AuditPage {
+            events,
+            total,
+            page,
+        })
+    }
+}

@@ -1,0 +1,366 @@
+//! Members: add, list, change role, disable, set password, first admin.
+
+use super::Latchkey;
+use super::audit::{self, NewEvent};
+use crate::db::{self, DbConnection, schema::members};
+use crate::domain::{Email, MemberId, OrgId, Password, PasswordHash, Role};
+use crate::error::{Error, Result};
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Member {
+    pub id: MemberId,
+    pub org_id: OrgId,
+    pub email: String,
+    pub role: Role,
+    pub disabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+}
+
+impl Member {
+    pub(crate) fn from_row(row: db::MemberRow) -> Result<Member> {
+        let role = row
+            .role
+            .parse::<Role>()
+            .map_err(|e| Error::Unexpected(format!("member {}: {e}", row.id)))?;
+        Ok(Member {
+            id: MemberId(row.id),
+            org_id: OrgId(row.org_id),
+            email: row.email,
+            role,
+            disabled: row.disabled,
+            created_at: row.created_at.assume_utc(),
+        })
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// Who is doing something: a signed-in member, or the operator at the CLI.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub member: Option<Member>,
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    pub fn cli() -> Actor {
+        Actor {
+            member: None,
+            ip: None,
+        }
+    }
+
+    pub fn member(member: Member, ip: Option<String>) -> Actor {
+        Actor {
+            member: Some(member),
+            ip,
+        }
+    }
+
+    pub(crate) fn id(&self) -> Option<MemberId> {
+        self.member.as_ref().map(|m| m.id)
+    }
+
+    /// Only admins (or the CLI) manage members.
+    fn require_admin(&self) -> Result<()> {
+        match &self.member {
+            Some(m) if !m.is_admin() => {
+                Err(Error::Forbidden("Only admins can manage members.".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn load_by_email(conn: &mut DbConnection, email: &Email) -> Result<Member> {
+    let row: Option<db::MemberRow> = members::table
+        .filter(members::email.eq(email.as_str()))
+        .first(conn)
+        .optional()?;
+    Member::from_row(row.ok_or(Error::NotFound("member"))?)
+}
+
+fn load_by_id(conn: &mut DbConnection, id: MemberId) -> Result<Member> {
+    let row: Option<db::MemberRow> = members::table.find(id.0).first(conn).optional()?;
+    Member::from_row(row.ok_or(Error::NotFound("member"))?)
+}
+
+fn active_admins(conn: &mut DbConnection, org: OrgId) -> QueryResult<i64> {
+    members::table
+        .filter(members::org_id.eq(org.0))
+        .filter(members::role.eq(Role::Admin.as_str()))
+        .filter(members::disabled.eq(false))
+        .count()
+        .get_result(conn)
+}
+
+impl Latchkey {
+    /// On a database with no admin, creates one with a random password and
+    /// returns the credentials to print once. `None` when an admin exists.
+    pub fn bootstrap_admin(&self) -> Result<Option<(Email, Password)>> {
+        let org = self.default_org()?;
+        let mut conn = self.conn()?;
+        let admins: i64 = members::table
+            .filter(members::role.eq(Role::Admin.as_str()))
+            .count()
+            .get_result(&mut conn)?;
+        if admins > 0 {
+            return Ok(None);
+        }
+        let email = Email::parse("admin@latchkey.local")?;
+        let password = Password::generate()?;
+        let hash = password.hash().map_err(Error::Unexpected)?;
+        let now = self.clock.now();
+        let result = db::write_transaction(&mut conn, |conn| {
+            let member = insert_member(conn, org, &email, &hash, Role::Admin, now)?;
+            audit::record(
+                conn,
+                now,
+                NewEvent {
+                    org,
+                    actor: None,
+                    action: "member.added",
+                    token: None,
+                    member: Some(member),
+                    ip: None,
+                    detail: format!("first admin {email} created at first start"),
+                },
+            )?;
+            Ok::<_, Error>(())
+        });
+        match result {
+            Ok(()) => Ok(Some((email, password))),
+            // Another instance bootstrapped at the same moment.
+            Err(Error::Conflict(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn member_by_email(&self, email: &Email) -> Result<Member> {
+        let mut conn = self.conn()?;
+        load_by_email(&mut conn, email)
+    }
+
+    pub fn member_by_id(&self, id: MemberId) -> Result<Member> {
+        let mut conn = self.conn()?;
+        load_by_id(&mut conn, id)
+    }
+
+    pub fn list_members(&self, org: OrgId) -> Result<Vec<Member>> {
+        let mut conn = self.conn()?;
+        let rows: Vec<db::MemberRow> = members::table
+            .filter(members::org_id.eq(org.0))
+            .order(members::email.asc())
+            .load(&mut conn)?;
+        rows.into_iter().map(Member::from_row).collect()
+    }
+
+    /// Adds a member to the actor's organisation (the default one for the CLI).
+    pub fn add_member(
+        &self,
+        actor: &Actor,
+        email: &Email,
+        role: Role,
+        password: &Password,
+    ) -> Result<Member> {
+        actor.require_admin()?;
+        let org = match &actor.member {
+            Some(m) => m.org_id,
+            None => self.default_org()?,
+        };
+        let hash = password.hash().map_err(Error::Unexpected)?;
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        let id = db::write_transaction(&mut conn, |conn| {
+            let exists: i64 = members::table
+                .filter(members::email.eq(email.as_str()))
+                .count()
+                .get_result(conn)?;
+            if exists > 0 {
+                return Err(Error::Invalid(crate::domain::FieldError::new(
+                    "email",
+                    format!("A member with the email {email} already exists."),
+                )));
+            }
+            let id = insert_member(conn, org, email, &hash, role, now)?;
+            audit::record(
+                conn,
+                now,
+                NewEvent {
+                    org,
+                    actor: actor.id(),
+                    action: "member.added",
+                    token: None,
+                    member: Some(id),
+                    ip: actor.ip.as_deref(),
+                    detail: format!("{email} added as {role}"),
+                },
+            )?;
+            Ok(id)
+        })?;
+        load_by_id(&mut conn, id)
+    }
+
+    pub fn set_role(&self, actor: &Actor, target: MemberId, role: Role) -> Result<Member> {
+        actor.require_admin()?;
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        db::write_transaction(&mut conn, |conn| {
+            let member = self.member_in_scope(conn, actor, target)?;
+            if member.role == role {
+                return Ok(member);
+            }
+            if member.role == Role::Admin
+                && !member.disabled
+                && active_admins(conn, member.org_id)? <= 1
+            {
+                return Err(Error::Conflict(
+                    "The last active admin cannot be demoted; make another member admin first."
+                        .into(),
+                ));
+            }
+            diesel::update(members::table.find(member.id.0))
+                .set(members::role.eq(role.as_str()))
+                .execute(conn)?;
+            audit::record(
+                conn,
+                now,
+                NewEvent {
+                    org: member.org_id,
+                    actor: actor.id(),
+                    action: "member.role_changed",
+                    token: None,
+                    member: Some(member.id),
+                    ip: actor.ip.as_deref(),
+                    detail: format!("{}: {} -> {role}", member.email, member.role),
+                },
+            )?;
+            Ok(Member { role, ..member })
+        })
+    }
+
+    pub fn set_disabled(&self, actor: &Actor, target: MemberId, disabled: bool) -> Result<Member> {
+        actor.require_admin()?;
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        db::write_transaction(&mut conn, |conn| {
+            let member = self.member_in_scope(conn, actor, target)?;
+            if member.disabled == disabled {
+                return Ok(member);
+            }
+            if disabled && member.role == Role::Admin && active_admins(conn, member.org_id)? <= 1 {
+                return Err(Error::Conflict(
+                    "The last active admin cannot be disabled; make another member admin first."
+                        .into(),
+                ));
+            }
+            diesel::update(members::table.find(member.id.0))
+                .set(members::disabled.eq(disabled))
+                .execute(conn)?;
+            audit::record(
+                conn,
+                now,
+                NewEvent {
+                    org: member.org_id,
+                    actor: actor.id(),
+                    action: if disabled {
+                        "member.disabled"
+                    } else {
+                        "member.enabled"
+                    },
+                    token: None,
+                    member: Some(member.id),
+                    ip: actor.ip.as_deref(),
+                    detail: member.email.clone(),
+                },
+            )?;
+            Ok(Member { disabled, ..member })
+        })
+    }
+
+    /// Sets a new password (CLI); the hash is the only thing stored.
+    pub fn set_password(&self, actor: &Actor, target: MemberId, password: &Password) -> Result<()> {
+        actor.require_admin()?;
+        let hash = password.hash().map_err(Error::Unexpected)?;
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        db::write_transaction(&mut conn, |conn| {
+            let member = self.member_in_scope(conn, actor, target)?;
+            diesel::update(members::table.find(member.id.0))
+                .set(members::password_hash.eq(hash.as_str()))
+                .execute(conn)?;
+            audit::record(
+                conn,
+                now,
+                NewEvent {
+                    org: member.org_id,
+                    actor: actor.id(),
+                    action: "member.password_set",
+                    token: None,
+                    member: Some(member.id),
+                    ip: actor.ip.as_deref(),
+                    detail: member.email,
+                },
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The member, if the actor's organisation holds it (404 otherwise, so
+    /// ids of other organisations are not revealed).
+    fn member_in_scope(
+        &self,
+        conn: &mut DbConnection,
+        actor: &Actor,
+        id: MemberId,
+    ) -> Result<Member> {
+        let member = load_by_id(conn, id)?;
+        match &actor.member {
+            Some(a) if a.org_id != member.org_id => Err(Error::NotFound("member")),
+            _ => Ok(member),
+        }
+    }
+
+    /// The stored password hash of an enabled member, for sign-in.
+    pub fn credentials(&self, email: &str) -> Result<Option<(Member, PasswordHash)>> {
+        let mut conn = self.conn()?;
+        let row: Option<db::MemberRow> = members::table
+            .filter(members::email.eq(email))
+            .first(&mut conn)
+            .optional()?;
+        match row {
+            Some(row) => {
+                let hash = PasswordHash::from_stored(row.password_hash.clone());
+                Ok(Some((Member::from_row(row)?, hash)))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+fn insert_member(
+    conn: &mut DbConnection,
+    org: OrgId,
+    email: &Email,
+    hash: &PasswordHash,
+    role: Role,
+    now: PrimitiveDateTime,
+) -> Result<MemberId> {
+    let id: i64 = diesel::insert_into(members::table)
+        .values(db::NewMemberRow {
+            org_id: org.0,
+            email: email.as_str(),
+            password_hash: hash.as_str(),
+            role: role.as_str(),
+            disabled: false,
+            created_at: now,
+        })
+        .returning(members::id)
+        .get_result(conn)?;
+    Ok(MemberId(id))
+}

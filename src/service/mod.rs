@@ -1,0 +1,128 @@
+//! Use cases. Each public method owns its transaction and returns domain
+//! types; the console, the API and the CLI all call these.
+
+mod audit;
+mod clock;
+mod members;
+mod tokens;
+
+pub use audit::{AuditEvent, AuditPage, AuditQuery};
+pub use clock::Clock;
+pub use members::{Actor, Member};
+pub use tokens::{
+    CreatedToken, NewToken, OwnerFilter, RevokeOutcome, StatusFilter, TokenPage, TokenQuery,
+    TokenView, Verified, VerifyFailure, VerifyOutcome,
+};
+
+use crate::db::{self, DbUrl, Pool, PooledConn, schema};
+use crate::domain::{ExpiryPolicy, OrgId, TokenFormat};
+use crate::error::{Error, Result};
+use diesel::prelude::*;
+
+pub const PAGE_SIZE: i64 = 50;
+
+/// The organisation's policy as the services apply it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrgPolicy {
+    pub expiry: ExpiryPolicy,
+    pub default_expiry_days: u32,
+    pub max_active_tokens: u32,
+}
+
+#[derive(Clone)]
+pub struct Latchkey {
+    pool: Pool,
+    clock: Clock,
+    format: TokenFormat,
+    is_sqlite: bool,
+}
+
+impl Latchkey {
+    /// Connects, applies migrations and makes sure the default
+    /// organisation exists.
+    pub fn open(url: &DbUrl, pool_size: u32, clock: Clock, format: TokenFormat) -> Result<Self> {
+        let pool = db::connect(url, pool_size).map_err(Error::Unavailable)?;
+        let service = Latchkey {
+            pool,
+            clock,
+            format,
+            is_sqlite: url.is_sqlite(),
+        };
+        service.migrate()?;
+        Ok(service)
+    }
+
+    /// Applies pending migrations and creates the default organisation.
+    pub fn migrate(&self) -> Result<usize> {
+        let mut conn = self.conn()?;
+        let applied = db::run_migrations(&mut conn).map_err(Error::Unexpected)?;
+        let now = self.clock.now();
+        db::write_transaction(&mut conn, |conn| {
+            let existing: i64 = schema::organisations::table.count().get_result(conn)?;
+            if existing == 0 {
+                diesel::insert_into(schema::organisations::table)
+                    .values(db::NewOrganisationRow {
+                        name: "Default organisation",
+                        created_at: now,
+                    })
+                    .execute(conn)?;
+            }
+            Ok::<_, Error>(())
+        })?;
+        Ok(applied)
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn token_format(&self) -> &TokenFormat {
+        &self.format
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.is_sqlite
+    }
+
+    fn conn(&self) -> Result<PooledConn> {
+        Ok(self.pool.get()?)
+    }
+
+    /// The organisation every member belongs to (one per database today).
+    pub fn default_org(&self) -> Result<OrgId> {
+        let mut conn = self.conn()?;
+        let id: i64 = schema::organisations::table
+            .select(schema::organisations::id)
+            .order(schema::organisations::id.asc())
+            .first(&mut conn)?;
+        Ok(OrgId(id))
+    }
+
+    pub fn policy(&self, org: OrgId) -> Result<OrgPolicy> {
+        let mut conn = self.conn()?;
+        load_policy(&mut conn, org)
+    }
+
+    /// Readiness: the database answers and every migration is applied.
+    pub fn ready(&self) -> Result<()> {
+        let mut conn = self.conn()?;
+        if db::migrations_complete(&mut conn) {
+            Ok(())
+        } else {
+            Err(Error::Unavailable("migrations are pending".into()))
+        }
+    }
+}
+
+fn load_policy(conn: &mut db::DbConnection, org: OrgId) -> Result<OrgPolicy> {
+    let row: db::OrganisationRow = schema::organisations::table.find(org.0).first(conn)?;
+    let clamp = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+    Ok(OrgPolicy {
+        expiry: ExpiryPolicy {
+            max_lifetime_days: clamp(row.max_lifetime_days),
+            allow_no_expiry: row.allow_no_expiry,
+        },
+        default_expiry_days: clamp(row.default_expiry_days),
+        max_active_tokens: clamp(row.max_active_tokens),
+    })
+}

@@ -1,0 +1,653 @@
+//! Tokens: create, list, revoke (one or many) and verify.
+
+use super::audit::{self, NewEvent};
+use super::{Actor, Latchkey, Member, PAGE_SIZE, load_policy};
+use crate::db::{
+    self, DbConnection, schema::api_tokens as t, schema::form_nonces, schema::members,
+};
+use crate::domain::{
+    Expiry, FieldError, MemberId, Role, ScopeSet, TokenId, TokenName, TokenSecret, TokenStatus,
+    expires_at, status_at,
+};
+use crate::error::{Error, Result};
+use diesel::prelude::*;
+use time::{Duration, PrimitiveDateTime};
+
+/// Last-used is written at most this often per token.
+const LAST_USED_INTERVAL: Duration = Duration::seconds(60);
+/// The most ids one bulk revoke takes.
+pub const MAX_BULK_REVOKE: usize = 1000;
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// A token request, already parsed at the edge.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub name: TokenName,
+    pub expiry: Expiry,
+    pub scopes: ScopeSet,
+    /// The generate form's one-time nonce: the same nonce never creates a
+    /// second token.
+    pub nonce: Option<String>,
+}
+
+/// The one moment the plaintext exists outside the caller's hands.
+#[derive(Debug)]
+pub struct CreatedToken {
+    pub token: TokenView,
+    pub secret: TokenSecret,
+}
+
+/// What may be shown about a token: never its secret or hash.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenView {
+    pub id: TokenId,
+    pub owner_id: MemberId,
+    pub owner_email: String,
+    pub name: String,
+    /// The last four characters, for recognising a token.
+    pub hint: String,
+    #[serde(serialize_with = "ser_scopes")]
+    pub scopes: ScopeSet,
+    #[serde(with = "opt_rfc3339")]
+    pub expires_at: Option<PrimitiveDateTime>,
+    #[serde(with = "rfc3339")]
+    pub created_at: PrimitiveDateTime,
+    #[serde(with = "opt_rfc3339")]
+    pub last_used_at: Option<PrimitiveDateTime>,
+    pub last_used_ip: Option<String>,
+    #[serde(with = "opt_rfc3339")]
+    pub revoked_at: Option<PrimitiveDateTime>,
+    pub status: TokenStatus,
+}
+
+fn ser_scopes<S: serde::Serializer>(s: &ScopeSet, ser: S) -> std::result::Result<S::Ok, S::Error> {
+    ser.collect_seq(s.names())
+}
+
+mod rfc3339 {
+    use time::PrimitiveDateTime;
+    pub fn serialize<S: serde::Serializer>(t: &PrimitiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+        time::serde::rfc3339::serialize(&t.assume_utc(), s)
+    }
+}
+
+mod opt_rfc3339 {
+    use time::PrimitiveDateTime;
+    pub fn serialize<S: serde::Serializer>(
+        t: &Option<PrimitiveDateTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        time::serde::rfc3339::option::serialize(&t.map(|t| t.assume_utc()), s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusFilter {
+    #[default]
+    Active,
+    Expired,
+    Revoked,
+    All,
+}
+
+impl StatusFilter {
+    pub fn parse(s: &str) -> Option<StatusFilter> {
+        match s {
+            "active" => Some(StatusFilter::Active),
+            "expired" => Some(StatusFilter::Expired),
+            "revoked" => Some(StatusFilter::Revoked),
+            "all" => Some(StatusFilter::All),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusFilter::Active => "active",
+            StatusFilter::Expired => "expired",
+            StatusFilter::Revoked => "revoked",
+            StatusFilter::All => "all",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OwnerFilter {
+    #[default]
+    Me,
+    /// Every token in the organisation (admins).
+    All,
+    /// One member's tokens (admins, or the member themselves).
+    Member(MemberId),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TokenQuery {
+    pub status: StatusFilter,
+    pub owner: OwnerFilter,
+    pub search: Option<String>,
+    /// 1-based.
+    pub page: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenPage {
+    pub tokens: Vec<TokenView>,
+    pub total: i64,
+    pub page: i64,
+    pub pages: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    Revoked,
+    AlreadyRevoked,
+}
+
+/// A token that passed every check, with what it may do now.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub token_id: TokenId,
+    pub name: String,
+    pub owner_id: MemberId,
+    pub owner_email: String,
+    pub owner_role: Role,
+    pub org_id: crate::domain::OrgId,
+    pub scopes: ScopeSet,
+    pub expires_at: Option<PrimitiveDateTime>,
+    pub created_at: PrimitiveDateTime,
+}
+
+/// Why a token was refused. Kept for logs and metrics; callers must not
+/// tell the client which one it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyFailure {
+    Malformed,
+    Unknown,
+    Revoked,
+    Expired,
+    OwnerDisabled,
+}
+
+impl VerifyFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerifyFailure::Malformed => "malformed",
+            VerifyFailure::Unknown => "unknown",
+            VerifyFailure::Revoked => "revoked",
+            VerifyFailure::Expired => "expired",
+            VerifyFailure::OwnerDisabled => "owner_disabled",
+        }
+    }
+}
+
+fn view(row: db::TokenRow, owner_email: String, now: PrimitiveDateTime) -> Result<TokenView> {
+    let scopes = ScopeSet::parse_list(&row.scopes)
+        .map_err(|e| Error::Unexpected(format!("token {}: {e}", row.id)))?;
+    Ok(TokenView {
+        id: TokenId(row.id),
+        owner_id: MemberId(row.owner_id),
+        owner_email,
+        name: row.name,
+        hint: row.hint,
+        scopes,
+        expires_at: row.expires_at,
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
+        last_used_ip: row.last_used_ip,
+        status: status_at(row.revoked_at.is_some(), row.expires_at, now),
+        revoked_at: row.revoked_at,
+    })
+}
+
+type Backend = db::MultiBackend;
+
+/// Tokens that are neither revoked nor expired at `now`.
+fn active_at(
+    now: PrimitiveDateTime,
+) -> Box<
+    dyn BoxableExpression<
+            t::table,
+            Backend,
+            SqlType = diesel::sql_types::Nullable<diesel::sql_types::Bool>,
+        >,
+> {
+    Box::new(
+        t::revoked_at
+            .is_null()
+            .and(t::expires_at.is_null().or(t::expires_at.gt(now))),
+    )
+}
+
+fn count_active(
+    conn: &mut DbConnection,
+    owner: MemberId,
+    now: PrimitiveDateTime,
+) -> QueryResult<i64> {
+    t::table
+        .filter(t::owner_id.eq(owner.0))
+        .filter(active_at(now))
+        .count()
+        .get_result(conn)
+}
+
+fn nonce_is_well_formed(nonce: &str) -> bool {
+    (16..=64).contains(&nonce.len()) && nonce.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+impl Latchkey {
+    /// Creates a token for `owner`. The secret exists only in the result.
+    pub fn create_token(
+        &self,
+        actor: &Actor,
+        owner: &Member,
+        req: NewToken,
+    ) -> Result<CreatedToken> {
+        if let Some(m) = &actor.member
+            && m.id != owner.id
+        {
+            return Err(Error::Forbidden(
+                "Members create tokens only for themselves.".into(),
+            ));
+        }
+        if owner.disabled {
+            return Err(Error::Forbidden(format!("{} is disabled.", owner.email)));
+        }
+        let over_role = req.scopes.difference(ScopeSet::allowed_for(owner.role));
+        if !over_role.is_empty() {
+            return Err(Error::Forbidden(format!(
+                "The {} role cannot grant: {over_role}.",
+                owner.role
+            )));
+        }
+        if req.scopes.is_empty() {
+            return Err(Error::invalid("scopes", "Choose at least one scope."));
+        }
+        if let Some(nonce) = &req.nonce
+            && !nonce_is_well_formed(nonce)
+        {
+            return Err(Error::Forbidden(
+                "The form is invalid; reload the page.".into(),
+            ));
+        }
+        let now = self.clock.now();
+        let secret = self.format.generate()?;
+        let hash = secret.hash();
+        let hint = secret.hint();
+        let scopes = req.scopes.to_string();
+        let expires = match req.expiry {
+            Expiry::On(date) => Some(expires_at(date)),
+            Expiry::Never => None,
+        };
+        let mut conn = self.conn()?;
+        let id = db::write_transaction(&mut conn, |conn| {
+            db::lock_member(conn, owner.id.0)?;
+            let policy = load_policy(conn, owner.org_id)?;
+            policy
+                .expiry
+                .check(now.date(), req.expiry)
+                .map_err(|e| FieldError::new("expires_on", e.to_string()))?;
+            if let Some(nonce) = &req.nonce {
+                let used: i64 = form_nonces::table
+                    .filter(form_nonces::nonce.eq(nonce))
+                    .count()
+                    .get_result(conn)?;
+                if used > 0 {
+                    return Err(Error::Conflict(
+                        "This form was already submitted and its token created. A token is shown only once: find it in the list, and if you lost it, revoke it and generate a new one.".into(),
+                    ));
+                }
+            }
+            let active = count_active(conn, owner.id, now)?;
+            if active >= i64::from(policy.max_active_tokens) {
+                return Err(Error::Conflict(format!(
+                    "You already have {active} active tokens, the most allowed ({}). Revoke tokens you no longer use first.",
+                    policy.max_active_tokens
+                )));
+            }
+            let taken: i64 = t::table
+                .filter(t::owner_id.eq(owner.id.0))
+                .filter(t::name.eq(req.name.as_str()))
+                .filter(active_at(now))
+                .count()
+                .get_result(conn)?;
+            if taken > 0 {
+                return Err(Error::invalid(
+                    "name",
+                    format!(
+                        "You already have an active token named \"{}\". Choose another name.",
+                        req.name
+                    ),
+                ));
+            }
+            let id: i64 = diesel::insert_into(t::table)
+                .values(db::NewTokenRow {
+                    org_id: owner.org_id.0,
+                    owner_id: owner.id.0,
+                    name: req.name.as_str(),
+                    token_hash: hash.as_bytes(),
+                    hint: &hint,
+                    scopes: &scopes,
+                    expires_at: expires,
+                    created_at: now,
+                    created_by: actor.id().map(|m| m.0),
+                })
+                .returning(t::id)
+                .get_result(conn)?;
+            if let Some(nonce) = &req.nonce {
+                diesel::insert_into(form_nonces::table)
+                    .values((
+                        form_nonces::nonce.eq(nonce),
+                        form_nonces::member_id.eq(owner.id.0),
+                        form_nonces::token_id.eq(Some(id)),
+                        form_nonces::created_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            audit::record(
+                conn,
+                now,
+                NewEvent {
+                    org: owner.org_id,
+                    actor: actor.id(),
+                    action: "token.created",
+                    token: Some(TokenId(id)),
+                    member: Some(owner.id),
+                    ip: actor.ip.as_deref(),
+                    detail: format!(
+                        "\"{}\" for {} with scopes [{scopes}], expires {}",
+                        req.name,
+                        owner.email,
+                        expires.map_or("never".to_owned(), |e| e.date().to_string())
+                    ),
+                },
+            )?;
+            Ok(id)
+        })?;
+        let row: db::TokenRow = t::table.find(id).first(&mut conn)?;
+        Ok(CreatedToken {
+            token: view(row, owner.email.clone(), now)?,
+            secret,
+        })
+    }
+
+    /// One page of tokens, newest first, with the total for the filters.
+    pub fn list_tokens(&self, viewer: &Actor, query: &TokenQuery) -> Result<TokenPage> {
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        let org = match &viewer.member {
+            Some(m) => m.org_id,
+            None => self.default_org()?,
+        };
+        let owner: Option<MemberId> = match (query.owner, &viewer.member) {
+            (OwnerFilter::Me, Some(m)) => Some(m.id),
+            (OwnerFilter::Me, None) => None,
+            (OwnerFilter::All, Some(m)) if !m.is_admin() => {
+                return Err(Error::Forbidden("Only admins can list every token.".into()));
+            }
+            (OwnerFilter::All, _) => None,
+            (OwnerFilter::Member(id), Some(m)) if !m.is_admin() && m.id != id => {
+                return Err(Error::Forbidden(
+                    "Only admins can list other members' tokens.".into(),
+                ));
+            }
+            (OwnerFilter::Member(id), _) => Some(id),
+        };
+        let pattern = query
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let escaped = s
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                format!("%{}%", escaped.to_lowercase())
+            });
+        let filtered = || {
+            let mut q = t::table.filter(t::org_id.eq(org.0)).into_boxed::<Backend>();
+            if let Some(owner) = owner {
+                q = q.filter(t::owner_id.eq(owner.0));
+            }
+            q = match query.status {
+                StatusFilter::Active => q.filter(active_at(now)),
+                StatusFilter::Expired => q
+                    .filter(t::revoked_at.is_null())
+                    .filter(t::expires_at.le(now)),
+                StatusFilter::Revoked => q.filter(t::revoked_at.is_not_null()),
+                StatusFilter::All => q,
+            };
+            if let Some(p) = &pattern {
+                q = q.filter(lower(t::name).like(p.clone()).escape('\\'));
+            }
+            q
+        };
+        let total: i64 = filtered().count().get_result(&mut conn)?;
+        let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+        let page = query.page.clamp(1, pages);
+        let rows: Vec<db::TokenRow> = filtered()
+            .order((t::created_at.desc(), t::id.desc()))
+            .limit(PAGE_SIZE)
+            .offset((page - 1) * PAGE_SIZE)
+            .load(&mut conn)?;
+        let mut owner_ids: Vec<i64> = rows.iter().map(|r| r.owner_id).collect();
+        owner_ids.sort_unstable();
+        owner_ids.dedup();
+        let emails: Vec<(i64, String)> = members::table
+            .filter(members::id.eq_any(&owner_ids))
+            .select((members::id, members::email))
+            .load(&mut conn)?;
+        let tokens = rows
+            .into_iter()
+            .map(|row| {
+                let email = emails
+                    .iter()
+                    .find(|(id, _)| *id == row.owner_id)
+                    .map(|(_, e)| e.clone())
+                    .unwrap_or_default();
+                view(row, email, now)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TokenPage {
+            tokens,
+            total,
+            page,
+            pages,
+        })
+    }
+
+    /// One token, if the viewer may see it.
+    pub fn token(&self, viewer: &Actor, id: TokenId) -> Result<TokenView> {
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        let row: Option<db::TokenRow> = t::table.find(id.0).first(&mut conn).optional()?;
+        let row = row.ok_or(Error::NotFound("token"))?;
+        if !may_touch(viewer, row.owner_id, row.org_id) {
+            return Err(Error::NotFound("token"));
+        }
+        let email: String = members::table
+            .find(row.owner_id)
+            .select(members::email)
+            .first(&mut conn)?;
+        view(row, email, now)
+    }
+
+    pub fn revoke_token(&self, actor: &Actor, id: TokenId) -> Result<RevokeOutcome> {
+        let revoked = self.revoke_tokens(actor, &[id])?;
+        Ok(if revoked == 1 {
+            RevokeOutcome::Revoked
+        } else {
+            RevokeOutcome::AlreadyRevoked
+        })
+    }
+
+    /// Revokes all of `ids` in one transaction, or none: an id the actor may
+    /// not touch (or that does not exist) refuses the whole request without
+    /// saying which. Returns how many were active until now.
+    pub fn revoke_tokens(&self, actor: &Actor, ids: &[TokenId]) -> Result<usize> {
+        let mut ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Err(Error::invalid(
+                "ids",
+                "Select at least one token to revoke.",
+            ));
+        }
+        if ids.len() > MAX_BULK_REVOKE {
+            return Err(Error::invalid(
+                "ids",
+                format!("At most {MAX_BULK_REVOKE} tokens can be revoked at once."),
+            ));
+        }
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        db::write_transaction(&mut conn, |conn| {
+            let found: Vec<(i64, i64, i64, Option<PrimitiveDateTime>)> = t::table
+                .filter(t::id.eq_any(&ids))
+                .select((t::id, t::owner_id, t::org_id, t::revoked_at))
+                .load(conn)?;
+            if found.len() != ids.len() {
+                return Err(match actor.member {
+                    Some(_) => {
+                        Error::Forbidden("You cannot revoke one or more of these tokens.".into())
+                    }
+                    None => Error::NotFound("token"),
+                });
+            }
+            if !found
+                .iter()
+                .all(|(_, owner, org, _)| may_touch(actor, *owner, *org))
+            {
+                return Err(Error::Forbidden(
+                    "You cannot revoke one or more of these tokens.".into(),
+                ));
+            }
+            let to_revoke: Vec<(i64, i64)> = found
+                .iter()
+                .filter(|(_, _, _, revoked)| revoked.is_none())
+                .map(|(id, _, org, _)| (*id, *org))
+                .collect();
+            if to_revoke.is_empty() {
+                return Ok(0);
+            }
+            let revoke_ids: Vec<i64> = to_revoke.iter().map(|(id, _)| *id).collect();
+            let updated = diesel::update(
+                t::table
+                    .filter(t::id.eq_any(&revoke_ids))
+                    .filter(t::revoked_at.is_null()),
+            )
+            .set((
+                t::revoked_at.eq(now),
+                t::revoked_by.eq(actor.id().map(|m| m.0)),
+            ))
+            .execute(conn)?;
+            let events: Vec<db::NewAuditRow<'_>> = to_revoke
+                .iter()
+                .map(|(id, org)| db::NewAuditRow {
+                    org_id: *org,
+                    actor_id: actor.id().map(|m| m.0),
+                    action: "token.revoked",
+                    token_id: Some(*id),
+                    member_id: None,
+                    ip: actor.ip.as_deref(),
+                    detail: "",
+                    created_at: now,
+                })
+                .collect();
+            db::insert_audit_rows(conn, &events)?;
+            Ok(updated)
+        })
+    }
+
+    /// Checks a presented token: format and checksum first (no database),
+    /// then one indexed lookup with the owner, then revoked / expired /
+    /// disabled, then effective scopes. Records last use at most once a
+    /// minute per token.
+    pub fn verify(
+        &self,
+        raw: &str,
+        ip: Option<&str>,
+    ) -> std::result::Result<Verified, VerifyOutcome> {
+        let secret = self
+            .format
+            .parse(raw)
+            .map_err(|_| VerifyOutcome::Refused(VerifyFailure::Malformed))?;
+        let hash = secret.hash();
+        drop(secret);
+        let now = self.clock.now();
+        let mut conn = self.conn().map_err(VerifyOutcome::Error)?;
+        let found: Option<(db::TokenRow, (String, String, bool))> = t::table
+            .inner_join(members::table)
+            .filter(t::token_hash.eq(hash.as_bytes()))
+            .select((
+                t::all_columns,
+                (members::email, members::role, members::disabled),
+            ))
+            .first(&mut conn)
+            .optional()
+            .map_err(|e| VerifyOutcome::Error(e.into()))?;
+        let Some((row, (email, role, disabled))) = found else {
+            return Err(VerifyOutcome::Refused(VerifyFailure::Unknown));
+        };
+        match status_at(row.revoked_at.is_some(), row.expires_at, now) {
+            TokenStatus::Revoked => return Err(VerifyOutcome::Refused(VerifyFailure::Revoked)),
+            TokenStatus::Expired => return Err(VerifyOutcome::Refused(VerifyFailure::Expired)),
+            TokenStatus::Active => {}
+        }
+        if disabled {
+            return Err(VerifyOutcome::Refused(VerifyFailure::OwnerDisabled));
+        }
+        let role: Role = role
+            .parse()
+            .map_err(|e: String| VerifyOutcome::Error(Error::Unexpected(e)))?;
+        let stored = ScopeSet::parse_list(&row.scopes)
+            .map_err(|e| VerifyOutcome::Error(Error::Unexpected(e)))?;
+        let stale = row
+            .last_used_at
+            .is_none_or(|at| now - at >= LAST_USED_INTERVAL);
+        if stale {
+            // The condition makes concurrent requests write only once.
+            let cutoff = now - LAST_USED_INTERVAL;
+            diesel::update(
+                t::table
+                    .find(row.id)
+                    .filter(t::last_used_at.is_null().or(t::last_used_at.le(cutoff))),
+            )
+            .set((t::last_used_at.eq(now), t::last_used_ip.eq(ip)))
+            .execute(&mut conn)
+            .map_err(|e| VerifyOutcome::Error(e.into()))?;
+        }
+        Ok(Verified {
+            token_id: TokenId(row.id),
+            name: row.name,
+            owner_id: MemberId(row.owner_id),
+            owner_email: email,
+            owner_role: role,
+            org_id: crate::domain::OrgId(row.org_id),
+            scopes: stored.effective_for(role),
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// The result of a failed verification: refused (the client's token is
+/// bad) or an error of ours (the database is down).
+#[derive(Debug)]
+pub enum VerifyOutcome {
+    Refused(VerifyFailure),
+    Error(Error),
+}
+
+/// Members touch their own tokens; admins any in their organisation; the
+/// CLI any.
+fn may_touch(actor: &Actor, owner_id: i64, org_id: i64) -> bool {
+    match &actor.member {
+        None => true,
+        Some(m) if m.id.0 == owner_id => true,
+        Some(m) => m.is_admin() && m.org_id.0 == org_id,
+    }
+}
