@@ -104,7 +104,7 @@ enum TokenCommand {
         #[arg(long, value_parser = parse_date)]
         expires_on: time::Date,
         /// A scope from the catalogue; repeat for several
-        #[arg(long = "scope", required = true, value_parser = parse_scope)]
+        #[arg(long = "scope", value_name = "SCOPE", required = true, value_parser = parse_scope)]
         scopes: Vec<Scope>,
     },
     /// List tokens (never secrets)
@@ -121,7 +121,7 @@ enum TokenCommand {
     },
     /// Revoke tokens by id
     Revoke {
-        #[arg(required = true, value_parser = parse_token_id)]
+        #[arg(value_name = "ID", required = true, value_parser = parse_token_id)]
         ids: Vec<TokenId>,
     },
 }
@@ -170,10 +170,14 @@ pub fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            // One line: clap's first line, without the usage block.
+            // One line: clap's message up to the usage block.
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("error: invalid usage");
-            eprintln!("{first} (see --help)");
+            let message: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            eprintln!("{} (see --help)", message.join(" "));
             return ExitCode::from(2);
         }
     };
@@ -205,7 +209,8 @@ fn run(cli: Cli) -> Result<(), String> {
 
 fn open(url: &DbUrl, pool_size: u32) -> Result<Latchkey, String> {
     let format = token_format_from_env()?;
-    Latchkey::open(url, pool_size, Clock::default(), format).map_err(describe)
+    // Commands (not `serve`) exit soon: no idle connections kept warm.
+    Latchkey::open_with(url, pool_size, false, Clock::default(), format).map_err(describe)
 }
 
 /// One line for the operator, naming the flag a field came from.
@@ -224,6 +229,13 @@ fn describe(e: Error) -> String {
         }
         other => other.to_string(),
     }
+}
+
+fn find_member(service: &Latchkey, email: &Email) -> Result<crate::service::Member, String> {
+    service.member_by_email(email).map_err(|e| match e {
+        Error::NotFound(_) => format!("no member with the email {email}"),
+        other => describe(other),
+    })
 }
 
 fn read_password_stdin() -> Result<Password, String> {
@@ -289,7 +301,7 @@ fn user(service: Latchkey, cmd: UserCommand) -> Result<(), String> {
             Ok(())
         }
         UserCommand::SetRole { email, role } => {
-            let member = service.member_by_email(&email).map_err(describe)?;
+            let member = find_member(&service, &email)?;
             let from = member.role;
             let member = service
                 .set_role(&actor, member.id, role)
@@ -298,7 +310,7 @@ fn user(service: Latchkey, cmd: UserCommand) -> Result<(), String> {
             Ok(())
         }
         UserCommand::Disable { email } => {
-            let member = service.member_by_email(&email).map_err(describe)?;
+            let member = find_member(&service, &email)?;
             service
                 .set_disabled(&actor, member.id, true)
                 .map_err(describe)?;
@@ -309,7 +321,7 @@ fn user(service: Latchkey, cmd: UserCommand) -> Result<(), String> {
             Ok(())
         }
         UserCommand::Enable { email } => {
-            let member = service.member_by_email(&email).map_err(describe)?;
+            let member = find_member(&service, &email)?;
             service
                 .set_disabled(&actor, member.id, false)
                 .map_err(describe)?;
@@ -317,7 +329,7 @@ fn user(service: Latchkey, cmd: UserCommand) -> Result<(), String> {
             Ok(())
         }
         UserCommand::SetPassword { email } => {
-            let member = service.member_by_email(&email).map_err(describe)?;
+            let member = find_member(&service, &email)?;
             let password = read_password_stdin()?;
             service
                 .set_password(&actor, member.id, &password)
@@ -337,7 +349,7 @@ fn token(service: Latchkey, cmd: TokenCommand) -> Result<(), String> {
             expires_on,
             scopes,
         } => {
-            let owner = service.member_by_email(&email).map_err(describe)?;
+            let owner = find_member(&service, &email)?;
             let created = service
                 .create_token(
                     &actor,
@@ -361,7 +373,7 @@ fn token(service: Latchkey, cmd: TokenCommand) -> Result<(), String> {
         } => {
             let owner = match email {
                 Some(email) => {
-                    OwnerFilter::Member(service.member_by_email(&email).map_err(describe)?.id)
+                    OwnerFilter::Member(find_member(&service, &email)?.id)
                 }
                 None => OwnerFilter::All,
             };
@@ -447,7 +459,8 @@ fn serve(url: &DbUrl) -> Result<(), String> {
             .ok_or_else(|| format!("LATCHKEY_POOL_SIZE={v:?} must be a number from 1 to 512"))?,
         Err(_) => 16,
     };
-    let service = open(url, pool_size)?;
+    let format = token_format_from_env()?;
+    let service = Latchkey::open(url, pool_size, Clock::default(), format).map_err(describe)?;
     if let Some((email, password)) = service.bootstrap_admin().map_err(describe)? {
         println!("Created the first admin.");
         println!("  email:    {email}");

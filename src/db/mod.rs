@@ -140,14 +140,25 @@ pub type Pool = r2d2::Pool<DbManager>;
 pub type PooledConn = r2d2::PooledConnection<DbManager>;
 
 /// Opens a pool; fails fast (a few seconds) when the database is unreachable.
-pub fn connect(url: &DbUrl, max_size: u32) -> Result<Pool, String> {
-    r2d2::Pool::builder()
+///
+/// Short-lived commands pass `keep_idle = false`: an idle connection being
+/// opened by r2d2's background thread while the process exits can crash
+/// libpq's teardown.
+pub fn connect(url: &DbUrl, max_size: u32, keep_idle: bool) -> Result<Pool, String> {
+    let pool = r2d2::Pool::builder()
         .max_size(max_size)
-        .min_idle(Some(1))
+        .min_idle(Some(u32::from(keep_idle)))
         .connection_timeout(Duration::from_secs(5))
         .error_handler(Box::new(r2d2::LoggingErrorHandler))
         .build(DbManager { url: url.clone() })
-        .map_err(|e| format!("cannot open database {url}: {e}"))
+        .map_err(|e| format!("cannot open database {url}: {e}"))?;
+    // Without idle connections `build` connects to nothing: try once now so
+    // a bad URL fails here, with the driver's reason.
+    drop(
+        pool.get()
+            .map_err(|e| format!("cannot open database {url}: {e}"))?,
+    );
+    Ok(pool)
 }
 
 /// Applies pending migrations; returns how many ran.

@@ -41,7 +41,18 @@ impl Latchkey {
     /// Connects, applies migrations and makes sure the default
     /// organisation exists.
     pub fn open(url: &DbUrl, pool_size: u32, clock: Clock, format: TokenFormat) -> Result<Self> {
-        let pool = db::connect(url, pool_size).map_err(Error::Unavailable)?;
+        Self::open_with(url, pool_size, true, clock, format)
+    }
+
+    /// As `open`; `keep_idle = false` suits short-lived commands.
+    pub fn open_with(
+        url: &DbUrl,
+        pool_size: u32,
+        keep_idle: bool,
+        clock: Clock,
+        format: TokenFormat,
+    ) -> Result<Self> {
+        let pool = db::connect(url, pool_size, keep_idle).map_err(Error::Unavailable)?;
         let service = Latchkey {
             pool,
             clock,

@@ -1,1 +1,9 @@
+//! One integration-test binary (compile time is precious): each module
+//! drives Latchkey through a door a user uses — the CLI, HTTP — on SQLite
+//! and on PostgreSQL.
 
+#[macro_use]
+mod helpers;
+
+mod cli;
+mod schema;

@@ -1,0 +1,529 @@
+//! The CLI of SPEC §5 through the real binary, on both backends.
+
+use crate::helpers::{Backend, TestDb};
+use time::{Duration, OffsetDateTime};
+
+fn in_days(days: i64) -> String {
+    (OffsetDateTime::now_utc().date() + Duration::days(days)).to_string()
+}
+
+fn token_count(db: &TestDb) -> usize {
+    let out = db.cli(&["token", "list", "--json"]).ok();
+    let list: serde_json::Value = serde_json::from_str(&out).expect("json list");
+    list.as_array().map_or(0, Vec::len)
+}
+
+fn add(db: &TestDb, email: &str, role: &str) {
+    db.cli_with_stdin(
+        &[
+            "user",
+            "add",
+            "--email",
+            email,
+            "--role",
+            role,
+            "--password-stdin",
+        ],
+        Some("a long enough password\n"),
+    )
+    .ok();
+}
+
+fn create(db: &TestDb, email: &str, name: &str, scopes: &[&str]) -> crate::helpers::CliOutput {
+    let expires = in_days(30);
+    let mut args = vec![
+        "token",
+        "create",
+        "--email",
+        email,
+        "--name",
+        name,
+        "--expires-on",
+        &expires,
+    ];
+    for s in scopes {
+        args.push("--scope");
+        args.push(s);
+    }
+    db.cli(&args)
+}
+
+both_backends!(
+    migrate_on_an_empty_database,
+    members_of_each_role_get_their_scopes,
+    revoke_demote_and_disable,
+    bad_input_changes_nothing,
+    token_create_prints_only_the_token,
+);
+
+fn migrate_on_an_empty_database(db: &TestDb) {
+    let out = db.cli(&["migrate"]).ok();
+    assert!(out.contains("up to date"), "{out}");
+    // Twice is fine, and the default organisation is there for `user add`.
+    db.cli(&["migrate"]).ok();
+    add(db, "first@example.com", "viewer");
+    let list = db.cli(&["user", "list", "--json"]).ok();
+    let members: serde_json::Value = serde_json::from_str(&list).expect("json");
+    assert_eq!(members.as_array().map(Vec::len), Some(1));
+    assert_eq!(members[0]["role"], "viewer");
+}
+
+fn members_of_each_role_get_their_scopes(db: &TestDb) {
+    add(db, "viewer@example.com", "viewer");
+    add(db, "dev@example.com", "developer");
+    add(db, "admin@example.com", "admin");
+
+    create(
+        db,
+        "viewer@example.com",
+        "read",
+        &["datastore:read", "tokens:read"],
+    )
+    .ok();
+    create(db, "viewer@example.com", "write", &["datastore:write"])
+        .fails(1, "viewer role cannot grant: datastore:write");
+    create(
+        db,
+        "dev@example.com",
+        "deploy",
+        &["datastore:write", "tokens:revoke"],
+    )
+    .ok();
+    create(
+        db,
+        "dev@example.com",
+        "admin-ish",
+        &["datastore:read", "org:admin"],
+    )
+    .fails(1, "developer role cannot grant: org:admin");
+    create(
+        db,
+        "admin@example.com",
+        "resource server",
+        &["tokens:introspect", "org:admin"],
+    )
+    .ok();
+    assert_eq!(token_count(db), 3, "refused tokens are not written");
+
+    let list = db
+        .cli(&["token", "list", "--email", "dev@example.com", "--json"])
+        .ok();
+    let tokens: serde_json::Value = serde_json::from_str(&list).expect("json");
+    assert_eq!(tokens.as_array().map(Vec::len), Some(1));
+    assert_eq!(tokens[0]["name"], "deploy");
+    assert_eq!(tokens[0]["status"], "active");
+    assert_eq!(
+        tokens[0]["scopes"],
+        serde_json::json!(["datastore:write", "tokens:revoke"])
+    );
+    assert!(tokens[0].get("token_hash").is_none() && tokens[0].get("secret").is_none());
+
+    let table = db.cli(&["token", "list"]).ok();
+    assert!(
+        table.contains("resource server") && table.contains("admin@example.com"),
+        "{table}"
+    );
+}
+
+fn revoke_demote_and_disable(db: &TestDb) {
+    add(db, "dev@example.com", "developer");
+    add(db, "boss@example.com", "admin");
+    let first = create(db, "dev@example.com", "one", &["datastore:read"]).ok();
+    let second = create(
+        db,
+        "dev@example.com",
+        "two",
+        &["datastore:write", "reports:read"],
+    )
+    .ok();
+    assert_ne!(first, second);
+
+    let out = db.cli(&["token", "revoke", "1"]).ok();
+    assert!(out.contains("Revoked 1"), "{out}");
+    let out = db.cli(&["token", "revoke", "1"]).ok();
+    assert!(out.contains("already revoked"), "{out}");
+    let active = db
+        .cli(&["token", "list", "--status", "active", "--json"])
+        .ok();
+    let active: serde_json::Value = serde_json::from_str(&active).expect("json");
+    assert_eq!(active.as_array().map(Vec::len), Some(1));
+    assert_eq!(active[0]["name"], "two");
+
+    // A revoked token's name can be used again.
+    create(db, "dev@example.com", "one", &["datastore:read"]).ok();
+
+    let out = db
+        .cli(&[
+            "user",
+            "set-role",
+            "--email",
+            "dev@example.com",
+            "--role",
+            "viewer",
+        ])
+        .ok();
+    assert!(out.contains("now viewer"), "{out}");
+    let out = db
+        .cli(&["user", "disable", "--email", "dev@example.com"])
+        .ok();
+    assert!(out.contains("disabled"), "{out}");
+    let members = db.cli(&["user", "list"]).ok();
+    assert!(members.contains("disabled"), "{members}");
+    // A disabled member gets no new token.
+    create(db, "dev@example.com", "three", &["datastore:read"]).fails(1, "disabled");
+
+    // The last active admin stays.
+    db.cli(&[
+        "user",
+        "set-role",
+        "--email",
+        "boss@example.com",
+        "--role",
+        "developer",
+    ])
+    .fails(1, "last active admin");
+    db.cli(&["user", "disable", "--email", "boss@example.com"])
+        .fails(1, "last active admin");
+}
+
+fn bad_input_changes_nothing(db: &TestDb) {
+    add(db, "dev@example.com", "developer");
+    create(db, "dev@example.com", "taken", &["datastore:read"]).ok();
+    let before = db.cli(&["token", "list", "--json"]).ok();
+    let members_before = db.cli(&["user", "list", "--json"]).ok();
+    let today = in_days(0);
+    let too_far = in_days(400);
+    let ok_date = in_days(10);
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec!["user", "add", "--email", "x@example.com", "--role", "owner"],
+            2,
+            "unknown role",
+        ),
+        (
+            vec!["user", "add", "--email", "not-an-email", "--role", "viewer"],
+            2,
+            "not a valid email",
+        ),
+        (
+            vec![
+                "user",
+                "add",
+                "--email",
+                "dev@example.com",
+                "--role",
+                "viewer",
+            ],
+            1,
+            "already exists",
+        ),
+        (vec!["user", "add", "--role", "viewer"], 2, "--email"),
+        (
+            vec![
+                "user",
+                "set-role",
+                "--email",
+                "ghost@example.com",
+                "--role",
+                "admin",
+            ],
+            1,
+            "no member with the email ghost@example.com",
+        ),
+        (
+            vec!["user", "disable", "--email", "ghost@example.com"],
+            1,
+            "no member with the email ghost@example.com",
+        ),
+        (
+            vec![
+                "token",
+                "create",
+                "--email",
+                "dev@example.com",
+                "--name",
+                "n",
+                "--expires-on",
+                &ok_date,
+                "--scope",
+                "root",
+            ],
+            2,
+            "unknown scope",
+        ),
+        (
+            vec![
+                "token",
+                "create",
+                "--email",
+                "dev@example.com",
+                "--name",
+                "n",
+                "--expires-on",
+                &ok_date,
+                "--scope",
+                "org:admin",
+            ],
+            1,
+            "cannot grant",
+        ),
+        (
+            vec![
+                "token",
+                "create",
+                "--email",
+                "dev@example.com",
+                "--name",
+                "n",
+                "--expires-on",
+                "31/12/2030",
+                "--scope",
+                "datastore:read",
+            ],
+            2,
+            "YYYY-MM-DD",
+        ),
+        (
+            vec![
+                "token",
+                "create",
+                "--email",
+                "dev@example.com",
+                "--name",
+                "n",
+                "--expires-on",
+                "2030-02-30",
+                "--scope",
+                "datastore:read",
+            ],
+            2,
+            "YYYY-MM-DD",
+        ),
+        (
+            vec![
+                "token",
+                "create",
+                "--email",
+                "dev@example.com",
+                "--name",
+                "n",
+                "--expires-on",
+                &today,
+                "--scope",
+                "datastore:read",
+            ],
+            1,
+            "in the future",
+        ),
+        (
+            vec![
+                "token",
+                "create",
+                "--email",
+                "dev@example.com",
+                "--name",
+                "n",
+                "--expires-on",
+                "2001-01-01",
+                "--scope",
+                "datastore:read",
+            ],
+            1,
+            "in the future",
+        ),
+        (
+            vec![
+                "token",
+                "create",
+                "--email",
+                "dev@example.com",
+                "--name",
+                "n",
+                "--expires-on",
+                &too_far,
+                "--scope",
+                "datastore:read",
+            ],
+            1,
+            "at most 365 days",
+        ),
+        (
+            vec![
+                "token",
+                "create",
+                "--email",
+                "dev@example.com",
+                "--name",
+                "  ",
+                "--expires-on",
+                &ok_date,
+                "--scope",
+                "datastore:read",
+            ],
+            2,
+            "Enter a name",
+        ),
+        (
+            vec![
+                "token",
+                "create",
+                "--email",
+                "dev@example.com",
+                "--name",
+                "taken",
+                "--expires-on",
+                &ok_date,
+                "--scope",
+                "datastore:read",
+            ],
+            1,
+            "already have an active token",
+        ),
+        (
+            vec![
+                "token",
+                "create",
+                "--email",
+                "ghost@example.com",
+                "--name",
+                "n",
+                "--expires-on",
+                &ok_date,
+                "--scope",
+                "datastore:read",
+            ],
+            1,
+            "no member with the email ghost@example.com",
+        ),
+        (
+            vec![
+                "token",
+                "create",
+                "--email",
+                "dev@example.com",
+                "--name",
+                "n",
+                "--expires-on",
+                &ok_date,
+            ],
+            2,
+            "--scope",
+        ),
+        (vec!["token", "revoke", "abc"], 2, "not a token id"),
+        (vec!["token", "revoke", "-5"], 2, "error"),
+        (vec!["token", "revoke", "1", "999"], 1, "do not exist"),
+        (
+            vec!["token", "list", "--status", "gone"],
+            2,
+            "expected active",
+        ),
+        (vec!["frobnicate"], 2, "unrecognized subcommand"),
+    ];
+    for (args, code, needle) in cases {
+        let out = db.cli(&args);
+        assert_eq!(out.code(), code, "{args:?}: {}", out.stderr());
+        out.fails(code, needle);
+    }
+    let long_name = "x".repeat(101);
+    db.cli(&[
+        "token",
+        "create",
+        "--email",
+        "dev@example.com",
+        "--name",
+        &long_name,
+        "--expires-on",
+        &ok_date,
+        "--scope",
+        "datastore:read",
+    ])
+    .fails(2, "at most 100");
+    db.cli_with_stdin(
+        &[
+            "user",
+            "add",
+            "--email",
+            "y@example.com",
+            "--role",
+            "viewer",
+            "--password-stdin",
+        ],
+        Some("short\n"),
+    )
+    .fails(1, "at least 12");
+    assert_eq!(
+        db.cli(&["token", "list", "--json"]).ok(),
+        before,
+        "no token changed"
+    );
+    assert_eq!(
+        db.cli(&["user", "list", "--json"]).ok(),
+        members_before,
+        "no member changed"
+    );
+}
+
+fn token_create_prints_only_the_token(db: &TestDb) {
+    add(db, "dev@example.com", "developer");
+    let out = create(db, "dev@example.com", "ci", &["datastore:read"]).ok();
+    let token = out.trim_end_matches('\n');
+    assert_eq!(out.lines().count(), 1);
+    assert!(token.starts_with("lk_") && token.len() == 39, "{token:?}");
+    assert!(token[3..].bytes().all(|b| b.is_ascii_alphanumeric()));
+
+    // The plaintext appears nowhere in the database files.
+    if db.backend == Backend::Sqlite {
+        let dir = db.dir().expect("sqlite dir");
+        for entry in std::fs::read_dir(dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("read db file");
+            let found = bytes.windows(token.len()).any(|w| w == token.as_bytes());
+            assert!(!found, "plaintext token found in {}", path.display());
+        }
+    }
+}
+
+#[test]
+fn bad_database_urls_are_one_clear_line() {
+    let db = TestDb::sqlite();
+    let run = |url: &str| {
+        let out = std::process::Command::new(crate::helpers::BIN)
+            .args(["user", "list"])
+            .env("DATABASE_URL", url)
+            .output()
+            .expect("run");
+        crate::helpers::CliOutput(out)
+    };
+    run("mysql://root@localhost/x").fails(2, "use sqlite://PATH or postgres://");
+    run("latchkey.db").fails(2, "use sqlite://PATH or postgres://");
+    let out = run("postgres://nobody:pw@127.0.0.1:1/none");
+    out.fails(1, "cannot open database");
+    assert!(
+        !out.stderr().contains(":pw@"),
+        "password shown: {}",
+        out.stderr()
+    );
+    drop(db);
+}
+
+#[test]
+fn help_works_on_every_subcommand() {
+    let db = TestDb::sqlite();
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["user", "--help"],
+        vec!["user", "add", "--help"],
+        vec!["user", "list", "--help"],
+        vec!["user", "set-role", "--help"],
+        vec!["user", "disable", "--help"],
+        vec!["token", "--help"],
+        vec!["token", "create", "--help"],
+        vec!["token", "list", "--help"],
+        vec!["token", "revoke", "--help"],
+    ] {
+        let out = db.cli(&args).ok();
+        assert!(out.contains("Usage:"), "{args:?}: {out}");
+    }
+}
