@@ -372,9 +372,7 @@ fn token(service: Latchkey, cmd: TokenCommand) -> Result<(), String> {
             json,
         } => {
             let owner = match email {
-                Some(email) => {
-                    OwnerFilter::Member(find_member(&service, &email)?.id)
-                }
+                Some(email) => OwnerFilter::Member(find_member(&service, &email)?.id),
                 None => OwnerFilter::All,
             };
             let mut tokens = Vec::new();
@@ -471,8 +469,7 @@ fn serve(url: &DbUrl) -> Result<(), String> {
         );
     }
     actix_web::rt::System::new().block_on(async move {
-        let app = crate::startup::Application::build(&config, service)
-            .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+        let app = crate::startup::Application::build(&config, service)?;
         let host = config.bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
         println!("Latchkey is listening on http://{host}:{}", app.port());
         tracing::info!(bind = %config.bind, port = app.port(), database = %url, "serving");

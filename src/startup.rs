@@ -3,7 +3,12 @@
 
 use crate::config::ServerConfig;
 use crate::service::Latchkey;
+use actix_session::SessionMiddleware;
+use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
 
@@ -13,20 +18,40 @@ pub struct Application {
 }
 
 impl Application {
-    pub fn build(config: &ServerConfig, service: Latchkey) -> std::io::Result<Application> {
-        let listener = TcpListener::bind(&config.bind)?;
-        let port = listener.local_addr()?.port();
+    pub fn build(config: &ServerConfig, service: Latchkey) -> Result<Application, String> {
+        let key_bytes = service
+            .session_key(config.session_key.as_deref())
+            .map_err(|e| e.to_string())?;
+        let key = Key::try_from(key_bytes.as_slice()).map_err(|e| format!("session key: {e}"))?;
+        let listener = TcpListener::bind(&config.bind)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let data = web::Data::new(service);
+        let secure = config.secure_cookies;
         let mut server = HttpServer::new(move || {
+            let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+                .cookie_name("latchkey_session".into())
+                .cookie_secure(secure)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .cookie_content_security(CookieContentSecurity::Private)
+                .session_lifecycle(
+                    PersistentSession::default()
+                        .session_ttl(actix_web::cookie::time::Duration::hours(8)),
+                )
+                .build();
             App::new()
                 .app_data(data.clone())
+                .wrap(from_fn(crate::web::security::same_origin_only))
+                .wrap(sessions)
+                .wrap(crate::web::security::headers())
                 .configure(crate::web::routes)
         })
         .shutdown_timeout(5);
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
-        let server = server.listen(listener)?.run();
+        let server = server.listen(listener).map_err(|e| e.to_string())?.run();
         Ok(Application { port, server })
     }
 

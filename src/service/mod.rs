@@ -2,11 +2,13 @@
 //! types; the console, the API and the CLI all call these.
 
 mod audit;
+mod auth;
 mod clock;
 mod members;
 mod tokens;
 
 pub use audit::{AuditEvent, AuditPage, AuditQuery};
+pub use auth::{LoginError, MAX_FAILURES, THROTTLE_WINDOW};
 pub use clock::Clock;
 pub use members::{Actor, Member};
 pub use tokens::{

@@ -474,6 +474,37 @@ impl Latchkey {
         view(row, email, now)
     }
 
+    /// Several tokens by id (for a confirmation page); refused like a
+    /// revoke when any id is not the actor's to touch.
+    pub fn tokens_by_ids(&self, actor: &Actor, ids: &[TokenId]) -> Result<Vec<TokenView>> {
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        if ids.len() > MAX_BULK_REVOKE {
+            return Err(Error::invalid(
+                "ids",
+                format!("At most {MAX_BULK_REVOKE} tokens can be revoked at once."),
+            ));
+        }
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        let rows: Vec<db::TokenRow> = t::table
+            .filter(t::id.eq_any(&ids))
+            .order(t::created_at.desc())
+            .load(&mut conn)?;
+        let mut distinct = ids.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if rows.len() != distinct.len()
+            || !rows.iter().all(|r| may_touch(actor, r.owner_id, r.org_id))
+        {
+            return Err(Error::Forbidden(
+                "You cannot revoke one or more of these tokens.".into(),
+            ));
+        }
+        rows.into_iter()
+            .map(|r| view(r, String::new(), now))
+            .collect()
+    }
+
     pub fn revoke_token(&self, actor: &Actor, id: TokenId) -> Result<RevokeOutcome> {
         let revoked = self.revoke_tokens(actor, &[id])?;
         Ok(if revoked == 1 {

@@ -1,9 +1,52 @@
 //! HTTP: routes, extractors, views. Never builds a database query.
 
+mod assets;
+mod audit;
+mod auth;
+mod error;
+mod forms;
 mod health;
+mod members;
+pub mod security;
+mod session;
+mod tokens;
+mod views;
 
-use actix_web::web;
+pub use error::WebError;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, get, web};
+
+/// Largest request body accepted (forms and JSON).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(health::routes);
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .service(home)
+        .configure(health::routes)
+        .configure(assets::routes)
+        .configure(auth::routes)
+        .configure(tokens::routes)
+        .configure(members::routes)
+        .configure(audit::routes);
+}
+
+#[get("/")]
+async fn home() -> HttpResponse {
+    see_other("/settings/api-tokens")
+}
+
+/// An HTML page that no cache may keep (pages show tokens, members, logs).
+pub(crate) fn html(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+pub(crate) fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
 }

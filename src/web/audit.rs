@@ -1,0 +1,111 @@
+//! Settings → Audit log (admins).
+
+use super::error::WebError;
+use super::forms::FormData;
+use super::html;
+use super::session::CurrentMember;
+use super::views::*;
+use crate::domain::MemberId;
+use crate::service::{AuditQuery, Latchkey, PAGE_SIZE};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+
+pub const ACTIONS: [&str; 9] = [
+    "token.created",
+    "token.revoked",
+    "login.succeeded",
+    "login.failed",
+    "member.added",
+    "member.role_changed",
+    "member.disabled",
+    "member.enabled",
+    "member.password_set",
+];
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(page);
+}
+
+#[get("/settings/audit")]
+async fn page(
+    req: HttpRequest,
+    current: CurrentMember,
+    service: web::Data<Latchkey>,
+) -> Result<HttpResponse, WebError> {
+    if !current.member.is_admin() {
+        return Err(WebError::forbidden("Only admins can read the audit log."));
+    }
+    let q = FormData::parse(req.query_string().as_bytes())
+        .map_err(|e| WebError::bad_request(e.to_string()))?;
+    let action = q.text("action").to_owned();
+    if !action.is_empty() && !ACTIONS.contains(&action.as_str()) {
+        return Err(WebError::bad_request(format!("Unknown action “{action}”.")));
+    }
+    let member = match q.get("member").filter(|m| !m.is_empty()) {
+        None => None,
+        Some(m) => Some(
+            m.parse::<MemberId>()
+                .map_err(|_| WebError::bad_request("Unknown member."))?,
+        ),
+    };
+    let page = match q.get("page").filter(|p| !p.is_empty()) {
+        None => 1,
+        Some(p) => p
+            .parse::<i64>()
+            .ok()
+            .filter(|p| *p >= 1)
+            .ok_or_else(|| WebError::bad_request("The page must be a positive number."))?,
+    };
+    let svc = service.clone();
+    let viewer = current.member.clone();
+    let query = AuditQuery {
+        action: (!action.is_empty()).then(|| action.clone()),
+        actor: member,
+        page,
+    };
+    let (log, members) = web::block(move || {
+        let log = svc.audit_log(&viewer, &query)?;
+        let members = svc.list_members(viewer.org_id)?;
+        Ok::<_, crate::error::Error>((log, members))
+    })
+    .await??;
+    let pages = ((log.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let href = |p: i64| {
+        let mut h = format!("/settings/audit?page={p}");
+        if !action.is_empty() {
+            h.push_str(&format!("&action={}", encode_query(&action)));
+        }
+        if let Some(m) = member {
+            h.push_str(&format!("&member={m}"));
+        }
+        h
+    };
+    let rows = log
+        .events
+        .into_iter()
+        .map(|e| AuditRow {
+            at: format_moment(e.at),
+            actor: e.actor_email.unwrap_or_else(|| "CLI / system".into()),
+            action: e.action,
+            detail: e.detail,
+            ip: e.ip.unwrap_or_default(),
+        })
+        .collect();
+    Ok(html(
+        StatusCode::OK,
+        render(&AuditPage {
+            layout: Layout::for_member(&current, "audit"),
+            rows,
+            actions: ACTIONS.iter().map(|a| (*a, *a == action)).collect(),
+            members: members
+                .into_iter()
+                .map(|m| (m.id.0, m.email, Some(m.id) == member))
+                .collect(),
+            total: log.total,
+            page: log.page,
+            pages,
+            prev_href: (log.page > 1).then(|| href(log.page - 1)),
+            next_href: (log.page < pages).then(|| href(log.page + 1)),
+        }),
+    ))
+}

@@ -1,0 +1,226 @@
+//! Settings → Members (admins): add, change role, disable / enable.
+
+use super::error::WebError;
+use super::forms::FormData;
+use super::session::{self, CurrentMember};
+use super::views::*;
+use super::{html, see_other};
+use crate::domain::{Email, MemberId, Password, Role};
+use crate::error::Error;
+use crate::service::Latchkey;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(page).service(add).service(change);
+}
+
+fn require_admin(current: &CurrentMember) -> Result<(), WebError> {
+    if current.member.is_admin() {
+        Ok(())
+    } else {
+        Err(WebError::forbidden("Only admins can manage members."))
+    }
+}
+
+struct Outcome {
+    form: NewMemberForm,
+    added: Option<(String, String)>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+async fn render_page(
+    service: &web::Data<Latchkey>,
+    current: &CurrentMember,
+    status: StatusCode,
+    outcome: Outcome,
+) -> Result<HttpResponse, WebError> {
+    let svc = service.clone();
+    let org = current.member.org_id;
+    let members = web::block(move || svc.list_members(org)).await??;
+    let rows = members
+        .into_iter()
+        .map(|m| MemberRow {
+            id: m.id.0,
+            is_self: m.id == current.member.id,
+            email: m.email,
+            role: m.role.to_string(),
+            disabled: m.disabled,
+            created: m.created_at.date().to_string(),
+        })
+        .collect();
+    Ok(html(
+        status,
+        render(&MembersPage {
+            layout: Layout::for_member(current, "members"),
+            members: rows,
+            form: outcome.form,
+            added: outcome.added,
+            notice: outcome.notice,
+            error: outcome.error,
+        }),
+    ))
+}
+
+fn empty_form() -> NewMemberForm {
+    NewMemberForm {
+        email: String::new(),
+        role: "developer".into(),
+        email_error: None,
+        role_error: None,
+    }
+}
+
+#[get("/settings/members")]
+async fn page(
+    req: HttpRequest,
+    current: CurrentMember,
+    service: web::Data<Latchkey>,
+) -> Result<HttpResponse, WebError> {
+    require_admin(&current)?;
+    let notice = FormData::parse(req.query_string().as_bytes())
+        .ok()
+        .and_then(|q| q.get("done").map(str::to_owned))
+        .and_then(|done| match done.as_str() {
+            "role" => Some("Role changed. Their tokens follow the new role at once.".to_owned()),
+            "disabled" => Some(
+                "Member disabled. They cannot sign in and their tokens stop working.".to_owned(),
+            ),
+            "enabled" => Some("Member enabled.".to_owned()),
+            _ => None,
+        });
+    let outcome = Outcome {
+        form: empty_form(),
+        added: None,
+        notice,
+        error: None,
+    };
+    render_page(&service, &current, StatusCode::OK, outcome).await
+}
+
+#[post("/settings/members")]
+async fn add(
+    req: HttpRequest,
+    current: CurrentMember,
+    service: web::Data<Latchkey>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let form = FormData::parse(&body).map_err(|e| WebError::bad_request(e.to_string()))?;
+    session::check_csrf(&req, &current.session, form.get("csrf_token"))?;
+    require_admin(&current)?;
+    let mut input = NewMemberForm {
+        email: form.text("email").trim().to_owned(),
+        role: form.text("role").to_owned(),
+        email_error: None,
+        role_error: None,
+    };
+    let email = Email::parse(&input.email)
+        .map_err(|e| input.email_error = Some(e.message))
+        .ok();
+    let role = input
+        .role
+        .parse::<Role>()
+        .map_err(|_| input.role_error = Some("Choose viewer, developer or admin.".into()))
+        .ok();
+    let (Some(email), Some(role)) = (email, role) else {
+        let outcome = Outcome {
+            form: input,
+            added: None,
+            notice: None,
+            error: None,
+        };
+        return render_page(
+            &service,
+            &current,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            outcome,
+        )
+        .await;
+    };
+    let password = Password::generate().map_err(|_| WebError::internal())?;
+    let svc = service.clone();
+    let actor = current.actor();
+    let pw = password.clone();
+    match web::block(move || svc.add_member(&actor, &email, role, &pw)).await? {
+        Ok(member) => {
+            let outcome = Outcome {
+                form: empty_form(),
+                added: Some((member.email, password.expose().to_owned())),
+                notice: None,
+                error: None,
+            };
+            render_page(&service, &current, StatusCode::OK, outcome).await
+        }
+        Err(Error::Invalid(field)) => {
+            input.email_error = Some(field.message);
+            let outcome = Outcome {
+                form: input,
+                added: None,
+                notice: None,
+                error: None,
+            };
+            render_page(
+                &service,
+                &current,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                outcome,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[post("/settings/members/{id}/{action}")]
+async fn change(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    current: CurrentMember,
+    service: web::Data<Latchkey>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let form = FormData::parse(&body).map_err(|e| WebError::bad_request(e.to_string()))?;
+    session::check_csrf(&req, &current.session, form.get("csrf_token"))?;
+    require_admin(&current)?;
+    let (id, action) = path.into_inner();
+    let id = id.parse::<MemberId>().map_err(|_| WebError::not_found())?;
+    let role = match action.as_str() {
+        "role" => Some(
+            form.text("role")
+                .parse::<Role>()
+                .map_err(|e| WebError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?,
+        ),
+        "disable" | "enable" => None,
+        _ => return Err(WebError::not_found()),
+    };
+    let svc = service.clone();
+    let actor = current.actor();
+    let action2 = action.clone();
+    let result = web::block(move || match (action2.as_str(), role) {
+        ("role", Some(role)) => svc.set_role(&actor, id, role).map(|_| ()),
+        ("disable", _) => svc.set_disabled(&actor, id, true).map(|_| ()),
+        _ => svc.set_disabled(&actor, id, false).map(|_| ()),
+    })
+    .await?;
+    match result {
+        Ok(()) => {
+            let done = match action.as_str() {
+                "role" => "role",
+                "disable" => "disabled",
+                _ => "enabled",
+            };
+            Ok(see_other(&format!("/settings/members?done={done}")))
+        }
+        Err(Error::Conflict(message)) => {
+            let outcome = Outcome {
+                form: empty_form(),
+                added: None,
+                notice: None,
+                error: Some(message),
+            };
+            render_page(&service, &current, StatusCode::CONFLICT, outcome).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}

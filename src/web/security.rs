@@ -1,0 +1,60 @@
+//! Headers on every response, and refusal of cross-site state changes.
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::middleware::{DefaultHeaders, Next};
+use actix_web::{Error, HttpResponse};
+
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'";
+
+pub fn headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::CONTENT_SECURITY_POLICY, CSP))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"))
+}
+
+/// A browser sending a console form from another site is refused (403)
+/// before the handler runs. The token API is called by servers with
+/// bearer tokens, not cookies, and is left alone.
+pub async fn same_origin_only(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if unsafe_method && !req.path().starts_with("/api/") && is_cross_site(&req) {
+        let res = HttpResponse::Forbidden()
+            .content_type("text/plain; charset=utf-8")
+            .body("Cross-site request refused.");
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+fn is_cross_site(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    if headers
+        .get("Sec-Fetch-Site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site")
+    {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    if origin == "null" {
+        return true;
+    }
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    !origin_host.eq_ignore_ascii_case(host)
+}

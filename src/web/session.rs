@@ -1,0 +1,162 @@
+//! Console sessions: who is signed in, idle timeout, CSRF tokens.
+
+use super::error::WebError;
+use crate::domain::MemberId;
+use crate::error::Error;
+use crate::service::{Latchkey, Member};
+use actix_session::{Session, SessionExt};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use rand::TryRng;
+use rand::rngs::SysRng;
+use std::future::Future;
+use std::pin::Pin;
+
+const MEMBER_KEY: &str = "mid";
+const CSRF_KEY: &str = "csrf";
+const SEEN_KEY: &str = "seen";
+/// A session unused for this long ends.
+pub const IDLE_TIMEOUT_SECS: i64 = 8 * 3600;
+/// `seen` is refreshed at most this often, to keep cookies stable.
+const SEEN_REFRESH_SECS: i64 = 60;
+
+pub fn is_htmx(req: &HttpRequest) -> bool {
+    req.headers().contains_key("HX-Request")
+}
+
+pub fn client_ip(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+fn now_unix(service: &Latchkey) -> i64 {
+    service.clock().now().assume_utc().unix_timestamp()
+}
+
+/// The session's CSRF token, created on first use.
+pub fn csrf_token(session: &Session) -> Result<String, WebError> {
+    if let Ok(Some(token)) = session.get::<String>(CSRF_KEY) {
+        return Ok(token);
+    }
+    let mut bytes = [0u8; 32];
+    SysRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|_| WebError::internal())?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    session
+        .insert(CSRF_KEY, &token)
+        .map_err(|_| WebError::internal())?;
+    Ok(token)
+}
+
+/// Refuses (403) a state change whose token is missing or not this
+/// session's. The token comes from the `csrf_token` field or, for htmx,
+/// the `X-CSRF-Token` header.
+pub fn check_csrf(
+    req: &HttpRequest,
+    session: &Session,
+    field: Option<&str>,
+) -> Result<(), WebError> {
+    let header = req
+        .headers()
+        .get("X-CSRF-Token")
+        .and_then(|v| v.to_str().ok());
+    let provided = field.filter(|f| !f.is_empty()).or(header).unwrap_or("");
+    let expected = session
+        .get::<String>(CSRF_KEY)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if expected.is_empty() || !constant_time_eq(provided.as_bytes(), expected.as_bytes()) {
+        return Err(WebError::forbidden(
+            "This form has expired or did not come from this site. Reload the page and try again.",
+        )
+        .for_htmx(is_htmx(req)));
+    }
+    Ok(())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Starts a fresh session for `member` (new cookie, new CSRF token).
+pub fn sign_in(session: &Session, service: &Latchkey, member: &Member) -> Result<(), WebError> {
+    // Drop the signed-out state (its CSRF token too) and issue a new cookie.
+    session.clear();
+    session.renew();
+    session
+        .insert(MEMBER_KEY, member.id.0)
+        .and_then(|()| session.insert(SEEN_KEY, now_unix(service)))
+        .map_err(|_| WebError::internal())?;
+    csrf_token(session)?;
+    Ok(())
+}
+
+pub fn sign_out(session: &Session) {
+    session.purge();
+}
+
+/// The signed-in member of a console request. Loaded from the database on
+/// every request, so a disabled member's session stops at once.
+pub struct CurrentMember {
+    pub member: Member,
+    pub csrf: String,
+    pub htmx: bool,
+    pub ip: Option<String>,
+    pub session: Session,
+}
+
+impl CurrentMember {
+    pub fn actor(&self) -> crate::service::Actor {
+        crate::service::Actor::member(self.member.clone(), self.ip.clone())
+    }
+}
+
+impl FromRequest for CurrentMember {
+    type Error = WebError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, WebError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let session = req.get_session();
+        let service = req.app_data::<web::Data<Latchkey>>().cloned();
+        let htmx = is_htmx(req);
+        let ip = client_ip(req);
+        Box::pin(async move {
+            let service = service.ok_or_else(WebError::internal)?;
+            let signed_out = WebError::SignInRequired { htmx };
+            let Some(id) = session.get::<i64>(MEMBER_KEY).ok().flatten() else {
+                return Err(signed_out);
+            };
+            let now = now_unix(&service);
+            let seen = session.get::<i64>(SEEN_KEY).ok().flatten().unwrap_or(0);
+            if now - seen > IDLE_TIMEOUT_SECS {
+                session.purge();
+                return Err(signed_out);
+            }
+            if now - seen > SEEN_REFRESH_SECS {
+                let _ = session.insert(SEEN_KEY, now);
+            }
+            let member = match web::block(move || service.member_by_id(MemberId(id))).await? {
+                Ok(m) if !m.disabled => m,
+                Ok(_) | Err(Error::NotFound(_)) => {
+                    session.purge();
+                    return Err(signed_out);
+                }
+                Err(e) => return Err(WebError::from(e).for_htmx(htmx)),
+            };
+            let csrf = csrf_token(&session)?;
+            Ok(CurrentMember {
+                member,
+                csrf,
+                htmx,
+                ip,
+                session,
+            })
+        })
+    }
+}
+
+/// Whether a session cookie names a member (without loading it).
+pub fn has_member(session: &Session) -> bool {
+    matches!(session.get::<i64>(MEMBER_KEY), Ok(Some(_)))
+}

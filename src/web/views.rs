@@ -1,0 +1,338 @@
+//! View models for the askama templates: everything formatted here, so the
+//! templates only place text.
+
+use askama::Template;
+use time::{Date, PrimitiveDateTime};
+
+/// What the page frame needs: who is signed in and the CSRF token.
+pub struct Layout {
+    pub email: Option<String>,
+    pub role: String,
+    pub is_admin: bool,
+    pub csrf: String,
+    /// Which navigation entry is current.
+    pub nav: &'static str,
+}
+
+impl Layout {
+    pub fn anonymous() -> Layout {
+        Layout {
+            email: None,
+            role: String::new(),
+            is_admin: false,
+            csrf: String::new(),
+            nav: "",
+        }
+    }
+
+    pub fn for_member(current: &super::session::CurrentMember, nav: &'static str) -> Layout {
+        Layout {
+            email: Some(current.member.email.clone()),
+            role: current.member.role.to_string(),
+            is_admin: current.member.is_admin(),
+            csrf: current.csrf.clone(),
+            nav,
+        }
+    }
+}
+
+pub fn render<T: Template>(template: &T) -> String {
+    template.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "template failed to render");
+        "<!doctype html><title>Error</title><p>Something went wrong on our side.</p>".to_owned()
+    })
+}
+
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a query-string value.
+pub fn encode_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub fn format_date(d: Date) -> String {
+    d.to_string()
+}
+
+pub fn format_moment(t: PrimitiveDateTime) -> String {
+    format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute())
+}
+
+/// "just now", "5 minutes ago", "3 hours ago", "2 days ago", or a date.
+pub fn relative(t: PrimitiveDateTime, now: PrimitiveDateTime) -> String {
+    let secs = (now - t).whole_seconds();
+    let plural = |n: i64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit} ago")
+        } else {
+            format!("{n} {unit}s ago")
+        }
+    };
+    match secs {
+        s if s < 60 => "just now".to_owned(),
+        s if s < 3600 => plural(s / 60, "minute"),
+        s if s < 86_400 => plural(s / 3600, "hour"),
+        s if s < 30 * 86_400 => plural(s / 86_400, "day"),
+        _ => format!("on {}", t.date()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/error.html")]
+pub struct ErrorPage {
+    pub layout: Layout,
+    pub status: u16,
+    pub title: String,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/login.html")]
+pub struct LoginPage {
+    pub layout: Layout,
+    pub email: String,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+}
+
+pub struct TokenRow {
+    pub id: i64,
+    pub name: String,
+    pub hint: String,
+    pub owner_email: String,
+    pub show_owner: bool,
+    pub scopes: Vec<&'static str>,
+    pub created: String,
+    pub created_exact: String,
+    pub expires: String,
+    pub expires_exact: String,
+    pub expires_in: String,
+    pub expires_soon: bool,
+    pub last_used: String,
+    pub last_used_ip: String,
+    pub status: &'static str,
+    pub active: bool,
+}
+
+pub struct PageLink {
+    pub label: String,
+    pub href: String,
+    pub current: bool,
+}
+
+pub struct TokenList {
+    pub rows: Vec<TokenRow>,
+    pub status: &'static str,
+    pub owner: &'static str,
+    pub q: String,
+    pub total: i64,
+    pub pages: i64,
+    pub first_shown: i64,
+    pub last_shown: i64,
+    pub page_links: Vec<PageLink>,
+    pub prev_href: Option<String>,
+    pub next_href: Option<String>,
+    pub is_admin: bool,
+    pub show_owner: bool,
+    pub notice: Option<String>,
+    pub csrf: String,
+    pub filtered: bool,
+}
+
+#[derive(Template)]
+#[template(path = "pages/tokens.html")]
+pub struct TokensPage {
+    pub layout: Layout,
+    pub list: TokenList,
+    pub banner: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "partials/token_list.html")]
+pub struct TokenListPartial {
+    pub list: TokenList,
+}
+
+#[derive(Template)]
+#[template(path = "partials/token_row.html")]
+pub struct TokenRowPartial {
+    pub row: TokenRow,
+}
+
+pub struct ScopeOption {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub checked: bool,
+}
+
+pub struct ScopeGroupView {
+    pub label: &'static str,
+    pub scopes: Vec<ScopeOption>,
+}
+
+pub struct ExpiryOption {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+pub struct TokenForm {
+    pub name: String,
+    pub expiry_options: Vec<ExpiryOption>,
+    pub custom_selected: bool,
+    pub expires_on: String,
+    pub min_date: String,
+    pub max_date: String,
+    pub groups: Vec<ScopeGroupView>,
+    pub nonce: String,
+    pub role: String,
+    pub name_error: Option<String>,
+    pub expires_in_error: Option<String>,
+    pub expires_on_error: Option<String>,
+    pub scopes_error: Option<String>,
+    pub form_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/new_token.html")]
+pub struct NewTokenPage {
+    pub layout: Layout,
+    pub form: TokenForm,
+}
+
+#[derive(Template)]
+#[template(path = "partials/token_form.html")]
+pub struct TokenFormPartial {
+    pub layout: Layout,
+    pub form: TokenForm,
+}
+
+pub struct Reveal {
+    pub token: String,
+    pub name: String,
+    pub scopes: Vec<&'static str>,
+    pub expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/reveal.html")]
+pub struct RevealPage {
+    pub layout: Layout,
+    pub reveal: Reveal,
+}
+
+#[derive(Template)]
+#[template(path = "partials/reveal.html")]
+pub struct RevealPartial {
+    pub reveal: Reveal,
+}
+
+#[derive(Template)]
+#[template(path = "pages/confirm_revoke.html")]
+pub struct ConfirmRevokePage {
+    pub layout: Layout,
+    pub tokens: Vec<(i64, String)>,
+    pub count: usize,
+    pub back: String,
+}
+
+pub struct MemberRow {
+    pub id: i64,
+    pub email: String,
+    pub role: String,
+    pub disabled: bool,
+    pub created: String,
+    pub is_self: bool,
+}
+
+pub struct NewMemberForm {
+    pub email: String,
+    pub role: String,
+    pub email_error: Option<String>,
+    pub role_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/members.html")]
+pub struct MembersPage {
+    pub layout: Layout,
+    pub members: Vec<MemberRow>,
+    pub form: NewMemberForm,
+    pub added: Option<(String, String)>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+pub struct AuditRow {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+    pub ip: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/audit.html")]
+pub struct AuditPage {
+    pub layout: Layout,
+    pub rows: Vec<AuditRow>,
+    pub actions: Vec<(&'static str, bool)>,
+    pub members: Vec<(i64, String, bool)>,
+    pub total: i64,
+    pub page: i64,
+    pub pages: i64,
+    pub prev_href: Option<String>,
+    pub next_href: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn relative_times() {
+        let now = datetime!(2026-03-10 12:00:00);
+        assert_eq!(relative(datetime!(2026-03-10 11:59:30), now), "just now");
+        assert_eq!(
+            relative(datetime!(2026-03-10 11:55:00), now),
+            "5 minutes ago"
+        );
+        assert_eq!(relative(datetime!(2026-03-10 11:00:00), now), "1 hour ago");
+        assert_eq!(relative(datetime!(2026-03-08 12:00:00), now), "2 days ago");
+        assert_eq!(
+            relative(datetime!(2025-01-01 00:00:00), now),
+            "on 2025-01-01"
+        );
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(
+            escape_html("<a href='x'>&\"</a>"),
+            "&lt;a href=&#x27;x&#x27;&gt;&amp;&quot;&lt;/a&gt;"
+        );
+        assert_eq!(encode_query("a b&c=é"), "a%20b%26c%3D%C3%A9");
+    }
+}
