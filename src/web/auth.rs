@@ -33,8 +33,12 @@ fn login_view(
 }
 
 #[get("/login")]
-async fn login_page(req: HttpRequest, session: Session) -> Result<HttpResponse, WebError> {
-    if session::has_member(&session) {
+async fn login_page(
+    req: HttpRequest,
+    session: Session,
+    service: web::Data<Latchkey>,
+) -> Result<HttpResponse, WebError> {
+    if session::has_member(&session, &service) {
         return Ok(see_other("/settings/api-tokens"));
     }
     let notice = req

@@ -1,10 +1,11 @@
 //! Headers on every response, and refusal of cross-site state changes.
 
+use super::WebError;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::{DefaultHeaders, Next};
-use actix_web::{Error, HttpResponse};
+use actix_web::{Error, ResponseError};
 
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'";
 
@@ -26,9 +27,10 @@ pub async fn same_origin_only(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if unsafe_method && !req.path().starts_with("/api/") && is_cross_site(&req) {
-        let res = HttpResponse::Forbidden()
-            .content_type("text/plain; charset=utf-8")
-            .body("Cross-site request refused.");
+        let res = WebError::forbidden(
+            "This request came from another site and was refused. Nothing was changed.",
+        )
+        .error_response();
         return Ok(req.into_response(res).map_into_right_body());
     }
     next.call(req)
@@ -38,18 +40,18 @@ pub async fn same_origin_only(
 
 fn is_cross_site(req: &ServiceRequest) -> bool {
     let headers = req.headers();
-    if headers
-        .get("Sec-Fetch-Site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == "cross-site")
-    {
-        return true;
+    // Browsers that send Fetch Metadata say exactly where a request came from.
+    if let Some(site) = headers.get("Sec-Fetch-Site").and_then(|v| v.to_str().ok()) {
+        return !matches!(site, "same-origin" | "none");
     }
+    // Otherwise compare Origin with Host. `Origin: null` is what our own
+    // pages send under `Referrer-Policy: no-referrer`; the CSRF token still
+    // guards those requests.
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return false;
     };
     if origin == "null" {
-        return true;
+        return false;
     }
     let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
     let host = headers

@@ -156,7 +156,17 @@ impl FromRequest for CurrentMember {
     }
 }
 
-/// Whether a session cookie names a member (without loading it).
-pub fn has_member(session: &Session) -> bool {
-    matches!(session.get::<i64>(MEMBER_KEY), Ok(Some(_)))
+/// Whether the session names a member and has not gone idle (without
+/// loading the member). A stale session is cleared.
+pub fn has_member(session: &Session, service: &Latchkey) -> bool {
+    if !matches!(session.get::<i64>(MEMBER_KEY), Ok(Some(_))) {
+        return false;
+    }
+    let seen = session.get::<i64>(SEEN_KEY).ok().flatten().unwrap_or(0);
+    if now_unix(service) - seen > IDLE_TIMEOUT_SECS {
+        // Cleared, not purged: the sign-in page stores a new CSRF token in it.
+        session.clear();
+        return false;
+    }
+    true
 }

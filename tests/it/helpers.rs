@@ -215,3 +215,312 @@ fn note_skipped(name: &str) {
     }
     let _ = writeln!(err, "*** NOT RUN on PostgreSQL: {name}");
 }
+
+// ---------------------------------------------------------------------
+// The real server, started the way `latchkey serve` starts it.
+
+use latchkey::config::ServerConfig;
+use latchkey::db::DbUrl;
+use latchkey::domain::{Email, Password, Role, TokenFormat};
+use latchkey::service::{Actor, Clock, Latchkey};
+use latchkey::startup::Application;
+
+pub struct TestApp {
+    pub base: String,
+    pub service: Latchkey,
+    pub admin_email: String,
+    pub admin_password: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop command; the server thread ends on its own.
+        drop(self.handle.stop(false));
+    }
+}
+
+pub fn spawn_app(db: &TestDb) -> TestApp {
+    let url = DbUrl::parse(&db.url).expect("test url");
+    let service =
+        Latchkey::open(&url, 4, Clock::default(), TokenFormat::default()).expect("open service");
+    let (email, password) = service
+        .bootstrap_admin()
+        .expect("bootstrap")
+        .expect("a fresh database has no admin");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let svc = service.clone();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let config = ServerConfig {
+                bind: "127.0.0.1:0".into(),
+                workers: Some(2),
+                ..ServerConfig::default()
+            };
+            let app = Application::build(&config, svc).expect("build app");
+            tx.send((app.port(), app.handle())).expect("send port");
+            let _ = app.run_until_stopped().await;
+        });
+    });
+    let (port, handle) = rx.recv().expect("server started");
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        service,
+        admin_email: email.to_string(),
+        admin_password: password.expose().to_owned(),
+        handle,
+    }
+}
+
+pub const PASSWORD: &str = "a long enough password";
+
+impl TestApp {
+    /// Adds a member through the service (as the CLI does).
+    pub fn add_member(&self, email: &str, role: Role) -> latchkey::service::Member {
+        self.service
+            .add_member(
+                &Actor::cli(),
+                &Email::parse(email).expect("email"),
+                role,
+                &Password::parse_new(PASSWORD).expect("password"),
+            )
+            .expect("add member")
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.base)
+    }
+
+    /// A client signed in as the first admin.
+    pub fn admin(&self) -> Client {
+        let c = self.client();
+        c.sign_in(&self.admin_email, &self.admin_password);
+        c
+    }
+
+    /// A client signed in as a new member of `role`.
+    pub fn member(&self, email: &str, role: Role) -> Client {
+        self.add_member(email, role);
+        let c = self.client();
+        c.sign_in(email, PASSWORD);
+        c
+    }
+}
+
+/// A cookie-keeping HTTP client that never follows redirects.
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Page {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of the first `name="…" value="…"` hidden field.
+    pub fn field(&self, name: &str) -> Option<String> {
+        let needle = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&needle)? + needle.len();
+        let end = self.body[start..].find('"')? + start;
+        Some(self.body[start..end].to_owned())
+    }
+
+    pub fn csrf(&self) -> String {
+        self.field("csrf_token")
+            .expect("page has a csrf_token field")
+    }
+
+    /// The revealed token in `#new-token`.
+    pub fn revealed_token(&self) -> Option<String> {
+        let needle = "<code id=\"new-token\">";
+        let start = self.body.find(needle)? + needle.len();
+        let end = self.body[start..].find('<')? + start;
+        Some(self.body[start..end].trim().to_owned())
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Page {
+        assert_eq!(self.status, status, "body:\n{}", self.body);
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_contains(&self, needle: &str) -> &Page {
+        assert!(
+            self.body.contains(needle),
+            "page should contain {needle:?}:\n{}",
+            self.body
+        );
+        self
+    }
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Client {
+            base: base.to_owned(),
+            agent,
+        }
+    }
+
+    fn page(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Page {
+        let mut res = res.expect("request reached the server");
+        let status = res.status().as_u16();
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let body = res.body_mut().read_to_string().unwrap_or_default();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Page {
+        Self::page(self.agent.get(format!("{}{path}", self.base)).call())
+    }
+
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Page {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::page(req.call())
+    }
+
+    pub fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.post_with(path, form, &[])
+    }
+
+    pub fn post_with(&self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
+        let mut req = self.agent.post(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::page(req.send_form(form.iter().copied()))
+    }
+
+    pub fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> Page {
+        Self::page(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("Content-Type", content_type)
+                .send(body),
+        )
+    }
+
+    /// Signs in through the login form; panics unless it succeeds.
+    pub fn sign_in(&self, email: &str, password: &str) {
+        let page = self.try_sign_in(email, password);
+        assert_eq!(page.status, 303, "sign-in failed: {}", page.body);
+        assert_eq!(page.header("location"), Some("/settings/api-tokens"));
+    }
+
+    pub fn try_sign_in(&self, email: &str, password: &str) -> Page {
+        let login = self.get("/login");
+        let csrf = login.csrf();
+        self.post(
+            "/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", email),
+                ("password", password),
+            ],
+        )
+    }
+
+    /// The CSRF token of this session, read from a page.
+    pub fn csrf(&self) -> String {
+        self.get("/settings/api-tokens").csrf()
+    }
+
+    /// Opens the generate form and submits it with these fields (plus the
+    /// form's csrf_token and form_nonce).
+    pub fn generate(&self, fields: &[(&str, &str)]) -> Page {
+        let form = self.get("/settings/api-tokens/new");
+        assert_eq!(form.status, 200, "{}", form.body);
+        let csrf = form.csrf();
+        let nonce = form.field("form_nonce").expect("form nonce");
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", &csrf), ("form_nonce", &nonce)];
+        all.extend_from_slice(fields);
+        self.post("/settings/api-tokens", &all)
+    }
+
+    /// Generates a token and returns (its id from the list, the secret).
+    pub fn generate_token(&self, name: &str, scopes: &[&str]) -> String {
+        let mut fields = vec![("name", name), ("expires_in", "30")];
+        for s in scopes {
+            fields.push(("scopes", s));
+        }
+        let page = self.generate(&fields);
+        page.assert_status(200);
+        page.revealed_token().expect("token revealed")
+    }
+}
+
+impl TestApp {
+    /// The id of the newest token with this name (any owner, any status).
+    pub fn token_id(&self, name: &str) -> i64 {
+        use latchkey::service::{OwnerFilter, StatusFilter, TokenQuery};
+        let page = self
+            .service
+            .list_tokens(
+                &Actor::cli(),
+                &TokenQuery {
+                    status: StatusFilter::All,
+                    owner: OwnerFilter::All,
+                    search: Some(name.to_owned()),
+                    page: 1,
+                },
+            )
+            .expect("list");
+        page.tokens
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.id.0)
+            .unwrap_or_else(|| panic!("no token named {name}"))
+    }
+
+    /// The status of a token, as the service sees it.
+    pub fn token_status(&self, id: i64) -> String {
+        self.service
+            .token(&Actor::cli(), latchkey::domain::TokenId(id))
+            .expect("token")
+            .status
+            .to_string()
+    }
+
+    pub fn token_count(&self) -> i64 {
+        use latchkey::service::{OwnerFilter, StatusFilter, TokenQuery};
+        self.service
+            .list_tokens(
+                &Actor::cli(),
+                &TokenQuery {
+                    status: StatusFilter::All,
+                    owner: OwnerFilter::All,
+                    search: None,
+                    page: 1,
+                },
+            )
+            .expect("list")
+            .total
+    }
+}

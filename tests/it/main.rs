@@ -6,4 +6,5 @@
 mod helpers;
 
 mod cli;
+mod console;
 mod schema;
