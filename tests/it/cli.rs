@@ -54,6 +54,7 @@ both_backends!(
     revoke_demote_and_disable,
     bad_input_changes_nothing,
     token_create_prints_only_the_token,
+    first_serve_prints_the_admin_password_once,
 );
 
 fn migrate_on_an_empty_database(db: &TestDb) {
@@ -526,4 +527,62 @@ fn help_works_on_every_subcommand() {
         let out = db.cli(&args).ok();
         assert!(out.contains("Usage:"), "{args:?}: {out}");
     }
+}
+
+/// Starts `latchkey serve` on a free port; returns the child, its port and
+/// the stdout lines up to "listening".
+fn serve(db: &TestDb) -> (std::process::Child, u16, Vec<String>) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(crate::helpers::BIN)
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("LATCHKEY_BIND", "127.0.0.1:0")
+        .env("LATCHKEY_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = Vec::new();
+    let mut port = 0;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        if let Some(rest) = line.strip_prefix("Latchkey is listening on http://127.0.0.1:") {
+            port = rest.trim().parse().expect("port");
+            break;
+        }
+        lines.push(line);
+    }
+    assert!(port > 0, "serve did not start: {lines:?}");
+    (child, port, lines)
+}
+
+fn first_serve_prints_the_admin_password_once(db: &TestDb) {
+    let (mut child, port, lines) = serve(db);
+    let text = lines.join("\n");
+    assert!(text.contains("email:    admin@latchkey.local"), "{text}");
+    assert!(text.contains("latchkey user set-password"), "{text}");
+    let password = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .expect("password line")
+        .trim()
+        .to_owned();
+    assert_eq!(password.len(), 20);
+    let client = crate::helpers::Client::new(&format!("http://127.0.0.1:{port}"));
+    client.get("/healthz").assert_status(200);
+    client.get("/readyz").assert_status(200);
+    client.sign_in("admin@latchkey.local", &password);
+    client.get("/settings/api-tokens").assert_status(200);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // The second start finds the admin and prints no password.
+    let (mut child, _, lines) = serve(db);
+    assert!(!lines.join("\n").contains("password:"), "{lines:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+    // The stored hash is not the password.
+    let out = db.cli(&["user", "list", "--json"]).ok();
+    assert!(!out.contains(&password));
 }
