@@ -27,6 +27,8 @@ impl Application {
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let data = web::Data::new(service);
+        let metrics = web::Data::new(crate::web::observe::Metrics::default());
+        let leak_limiter = web::Data::new(crate::web::api::LeakLimiter::default());
         let secure = config.secure_cookies;
         let mut server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
@@ -42,9 +44,12 @@ impl Application {
                 .build();
             App::new()
                 .app_data(data.clone())
+                .app_data(metrics.clone())
+                .app_data(leak_limiter.clone())
                 .wrap(from_fn(crate::web::security::same_origin_only))
                 .wrap(sessions)
                 .wrap(crate::web::security::headers())
+                .wrap(from_fn(crate::web::observe::observe))
                 .configure(crate::web::routes)
         })
         .shutdown_timeout(5);

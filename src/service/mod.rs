@@ -12,6 +12,7 @@ pub use auth::{LoginError, MAX_FAILURES, THROTTLE_WINDOW};
 pub use clock::Clock;
 pub use members::{Actor, Member};
 pub use tokens::{
+    MAX_BULK_REVOKE,
     CreatedToken, NewToken, OwnerFilter, RevokeOutcome, StatusFilter, TokenPage, TokenQuery,
     TokenView, Verified, VerifyFailure, VerifyOutcome,
 };
@@ -114,6 +115,12 @@ impl Latchkey {
     pub fn policy(&self, org: OrgId) -> Result<OrgPolicy> {
         let mut conn = self.conn()?;
         load_policy(&mut conn, org)
+    }
+
+    /// (open connections, idle connections, pool size), for metrics.
+    pub fn pool_usage(&self) -> (u32, u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections, self.pool.max_size())
     }
 
     /// Readiness: the database answers and every migration is applied.

@@ -6,7 +6,7 @@ use crate::db::{
     self, DbConnection, schema::api_tokens as t, schema::form_nonces, schema::members,
 };
 use crate::domain::{
-    Expiry, FieldError, MemberId, Role, ScopeSet, TokenId, TokenName, TokenSecret, TokenStatus,
+    Expiry, FieldError, MemberId, ScopeSet, TokenId, TokenName, TokenSecret, TokenStatus,
     expires_at, status_at,
 };
 use crate::error::{Error, Result};
@@ -150,10 +150,8 @@ pub enum RevokeOutcome {
 pub struct Verified {
     pub token_id: TokenId,
     pub name: String,
-    pub owner_id: MemberId,
-    pub owner_email: String,
-    pub owner_role: Role,
-    pub org_id: crate::domain::OrgId,
+    pub owner: Member,
+    /// Effective scopes: stored ∩ what the owner's current role allows.
     pub scopes: ScopeSet,
     pub expires_at: Option<PrimitiveDateTime>,
     pub created_at: PrimitiveDateTime,
@@ -595,12 +593,22 @@ impl Latchkey {
 
     /// Checks a presented token: format and checksum first (no database),
     /// then one indexed lookup with the owner, then revoked / expired /
-    /// disabled, then effective scopes. Records last use at most once a
-    /// minute per token.
-    pub fn verify(
+    /// disabled, then effective scopes. Records last use (time and IP) at
+    /// most once a minute per token.
+    pub fn verify(&self, raw: &str, ip: Option<&str>) -> std::result::Result<Verified, VerifyOutcome> {
+        self.check_token(raw, Some(ip))
+    }
+
+    /// As `verify`, without recording a use (introspection by a resource
+    /// server is not the token's own use).
+    pub fn inspect(&self, raw: &str) -> std::result::Result<Verified, VerifyOutcome> {
+        self.check_token(raw, None)
+    }
+
+    fn check_token(
         &self,
         raw: &str,
-        ip: Option<&str>,
+        record_use: Option<Option<&str>>,
     ) -> std::result::Result<Verified, VerifyOutcome> {
         let secret = self
             .format
@@ -610,17 +618,14 @@ impl Latchkey {
         drop(secret);
         let now = self.clock.now();
         let mut conn = self.conn().map_err(VerifyOutcome::Error)?;
-        let found: Option<(db::TokenRow, (String, String, bool))> = t::table
+        let found: Option<(db::TokenRow, db::MemberRow)> = t::table
             .inner_join(members::table)
             .filter(t::token_hash.eq(hash.as_bytes()))
-            .select((
-                t::all_columns,
-                (members::email, members::role, members::disabled),
-            ))
+            .select((t::all_columns, members::all_columns))
             .first(&mut conn)
             .optional()
             .map_err(|e| VerifyOutcome::Error(e.into()))?;
-        let Some((row, (email, role, disabled))) = found else {
+        let Some((row, owner)) = found else {
             return Err(VerifyOutcome::Refused(VerifyFailure::Unknown));
         };
         match status_at(row.revoked_at.is_some(), row.expires_at, now) {
@@ -628,18 +633,14 @@ impl Latchkey {
             TokenStatus::Expired => return Err(VerifyOutcome::Refused(VerifyFailure::Expired)),
             TokenStatus::Active => {}
         }
-        if disabled {
+        if owner.disabled {
             return Err(VerifyOutcome::Refused(VerifyFailure::OwnerDisabled));
         }
-        let role: Role = role
-            .parse()
-            .map_err(|e: String| VerifyOutcome::Error(Error::Unexpected(e)))?;
+        let owner = Member::from_row(owner).map_err(VerifyOutcome::Error)?;
         let stored = ScopeSet::parse_list(&row.scopes)
             .map_err(|e| VerifyOutcome::Error(Error::Unexpected(e)))?;
-        let stale = row
-            .last_used_at
-            .is_none_or(|at| now - at >= LAST_USED_INTERVAL);
-        if stale {
+        let stale = row.last_used_at.is_none_or(|at| now - at >= LAST_USED_INTERVAL);
+        if let (Some(ip), true) = (record_use, stale) {
             // The condition makes concurrent requests write only once.
             let cutoff = now - LAST_USED_INTERVAL;
             diesel::update(
@@ -654,13 +655,66 @@ impl Latchkey {
         Ok(Verified {
             token_id: TokenId(row.id),
             name: row.name,
-            owner_id: MemberId(row.owner_id),
-            owner_email: email,
-            owner_role: role,
-            org_id: crate::domain::OrgId(row.org_id),
-            scopes: stored.effective_for(role),
+            scopes: stored.effective_for(owner.role),
+            owner,
             expires_at: row.expires_at,
             created_at: row.created_at,
+        })
+    }
+
+    /// Revokes tokens reported as leaked, by value. Malformed and unknown
+    /// strings are ignored; returns only how many were active until now.
+    pub fn revoke_leaked(&self, raws: &[String], ip: Option<&str>) -> Result<usize> {
+        if raws.len() > MAX_BULK_REVOKE {
+            return Err(Error::invalid(
+                "tokens",
+                format!("At most {MAX_BULK_REVOKE} tokens per request."),
+            ));
+        }
+        let mut hashes: Vec<Vec<u8>> = raws
+            .iter()
+            .filter_map(|raw| self.format.parse(raw.trim()).ok())
+            .map(|secret| secret.hash().as_bytes().to_vec())
+            .collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        if hashes.is_empty() {
+            return Ok(0);
+        }
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        db::write_transaction(&mut conn, |conn| {
+            let found: Vec<(i64, i64, i64)> = t::table
+                .filter(t::token_hash.eq_any(&hashes))
+                .filter(t::revoked_at.is_null())
+                .select((t::id, t::org_id, t::owner_id))
+                .load(conn)?;
+            if found.is_empty() {
+                return Ok(0);
+            }
+            let ids: Vec<i64> = found.iter().map(|(id, _, _)| *id).collect();
+            let updated = diesel::update(t::table.filter(t::id.eq_any(&ids)).filter(t::revoked_at.is_null()))
+                .set(t::revoked_at.eq(now))
+                .execute(conn)?;
+            let detail = format!(
+                "reported as leaked from {}",
+                ip.unwrap_or("an unknown address")
+            );
+            let events: Vec<db::NewAuditRow<'_>> = found
+                .iter()
+                .map(|(id, org, owner)| db::NewAuditRow {
+                    org_id: *org,
+                    actor_id: None,
+                    action: "token.revoked",
+                    token_id: Some(*id),
+                    member_id: Some(*owner),
+                    ip,
+                    detail: &detail,
+                    created_at: now,
+                })
+                .collect();
+            db::insert_audit_rows(conn, &events)?;
+            Ok(updated)
         })
     }
 }

@@ -1,5 +1,6 @@
 //! HTTP: routes, extractors, views. Never builds a database query.
 
+pub mod api;
 mod assets;
 mod audit;
 mod auth;
@@ -7,6 +8,7 @@ mod error;
 mod forms;
 mod health;
 mod members;
+pub mod observe;
 pub mod security;
 mod session;
 mod tokens;
@@ -28,7 +30,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(auth::routes)
         .configure(tokens::routes)
         .configure(members::routes)
-        .configure(audit::routes);
+        .configure(audit::routes)
+        .configure(observe::routes)
+        .configure(api::routes);
 }
 
 #[get("/")]

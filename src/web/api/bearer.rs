@@ -1,0 +1,84 @@
+//! `Authorization: Bearer <token>` for every `/api/v1` route.
+
+use super::problem::ApiError;
+use crate::domain::Scope;
+use crate::service::{Latchkey, Verified, VerifyOutcome};
+use crate::web::observe::Metrics;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use std::future::Future;
+use std::pin::Pin;
+
+/// Longest header value we look at; anything longer is not our token.
+const MAX_AUTHORIZATION_LEN: usize = 512;
+
+/// A request carrying a valid token, with the token's effective scopes.
+pub struct Bearer(pub Verified);
+
+impl Bearer {
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.0.scopes.contains(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::InsufficientScope(scope))
+        }
+    }
+}
+
+/// The token string from the single Authorization header, or `None`.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let mut values = req.headers().get_all(header::AUTHORIZATION);
+    let value = values.next()?;
+    if values.next().is_some() || value.len() > MAX_AUTHORIZATION_LEN {
+        return None;
+    }
+    let value = value.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    Some(token.trim())
+}
+
+impl FromRequest for Bearer {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let service = req.app_data::<web::Data<Latchkey>>().cloned();
+        let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+        let raw = bearer_token(req).map(str::to_owned);
+        let ip = super::super::session::client_ip(req);
+        Box::pin(async move {
+            let service = service.ok_or_else(ApiError::internal)?;
+            let count = |outcome: &'static str| {
+                if let Some(m) = &metrics {
+                    m.verification(outcome);
+                }
+            };
+            let Some(raw) = raw else {
+                count("missing");
+                return Err(ApiError::InvalidToken);
+            };
+            // Shape and checksum first: garbage never reaches the database.
+            if service.token_format().parse(&raw).is_err() {
+                count("malformed");
+                return Err(ApiError::InvalidToken);
+            }
+            let result = web::block(move || service.verify(&raw, ip.as_deref())).await?;
+            match result {
+                Ok(verified) => {
+                    count("valid");
+                    Ok(Bearer(verified))
+                }
+                Err(VerifyOutcome::Refused(why)) => {
+                    count(why.as_str());
+                    tracing::debug!(reason = why.as_str(), "token refused");
+                    Err(ApiError::InvalidToken)
+                }
+                Err(VerifyOutcome::Error(e)) => Err(e.into()),
+            }
+        })
+    }
+}

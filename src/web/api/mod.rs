@@ -1,0 +1,292 @@
+//! The token API (SPEC §4): JSON, bearer tokens, RFC 9457 errors.
+
+mod bearer;
+mod problem;
+
+pub use bearer::{Bearer, bearer_token};
+pub use problem::ApiError;
+
+use crate::domain::{Scope, TokenId};
+use crate::service::{Actor, Latchkey, OwnerFilter, StatusFilter, TokenQuery};
+use crate::web::MAX_BODY_BYTES;
+use crate::web::forms::FormData;
+use crate::web::session::client_ip;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const OPENAPI: &str = include_str!("openapi.json");
+/// Reports of leaked tokens allowed per client address per window.
+const LEAK_REPORTS_PER_WINDOW: u32 = 10;
+const LEAK_WINDOW: Duration = Duration::from_secs(60);
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    fn only(methods: &'static str) -> actix_web::Route {
+        web::to(move || async move {
+            let mut res = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("Use {methods} on this route."),
+            )
+            .error_response_owned();
+            if let Ok(v) = header::HeaderValue::from_str(methods) {
+                res.headers_mut().insert(header::ALLOW, v);
+            }
+            res
+        })
+    }
+    cfg.service(
+        web::scope("/api")
+            .service(web::resource("/openapi.json").route(web::get().to(openapi)).default_service(only("GET")))
+            .service(web::resource("/v1/me").route(web::get().to(me)).default_service(only("GET")))
+            .service(web::resource("/v1/tokens").route(web::get().to(list)).default_service(only("GET")))
+            .service(
+                web::resource("/v1/tokens/revoke-leaked")
+                    .route(web::post().to(revoke_leaked))
+                    .default_service(only("POST")),
+            )
+            .service(web::resource("/v1/tokens/{id}").route(web::delete().to(revoke)).default_service(only("DELETE")))
+            .service(web::resource("/v1/introspect").route(web::post().to(introspect)).default_service(only("POST")))
+            .default_service(web::to(|| async {
+                ApiError::not_found("No such API route; see /api/openapi.json.").error_response_owned()
+            })),
+    );
+}
+
+impl ApiError {
+    fn error_response_owned(self) -> HttpResponse {
+        actix_web::ResponseError::error_response(&self)
+    }
+}
+
+fn json_ok(value: serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(value.to_string())
+}
+
+fn rfc3339(t: time::PrimitiveDateTime) -> String {
+    t.assume_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(OPENAPI)
+}
+
+/// The owner and the token itself.
+async fn me(bearer: Bearer) -> HttpResponse {
+    let v = bearer.0;
+    json_ok(json!({
+        "owner": { "id": v.owner.id, "email": v.owner.email, "role": v.owner.role },
+        "token": {
+            "id": v.token_id,
+            "name": v.name,
+            "scopes": v.scopes.names(),
+            "expires_at": v.expires_at.map(rfc3339),
+        },
+    }))
+}
+
+/// The owner's tokens (never secrets or hashes).
+async fn list(req: HttpRequest, bearer: Bearer, service: web::Data<Latchkey>) -> Result<HttpResponse, ApiError> {
+    bearer.require(Scope::TokensRead)?;
+    let q = FormData::parse(req.query_string().as_bytes()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let status = match q.get("status").filter(|s| !s.is_empty()) {
+        None => StatusFilter::Active,
+        Some(s) => StatusFilter::parse(s)
+            .ok_or_else(|| ApiError::bad_request("status must be active, expired, revoked or all"))?,
+    };
+    let page = match q.get("page").filter(|s| !s.is_empty()) {
+        None => 1,
+        Some(p) => p
+            .parse::<i64>()
+            .ok()
+            .filter(|p| (1..=1_000_000).contains(p))
+            .ok_or_else(|| ApiError::bad_request("page must be a positive number"))?,
+    };
+    let actor = Actor::member(bearer.0.owner.clone(), client_ip(&req));
+    let query = TokenQuery {
+        status,
+        owner: OwnerFilter::Me,
+        search: None,
+        page,
+    };
+    let svc = service.clone();
+    let result = web::block(move || svc.list_tokens(&actor, &query)).await??;
+    Ok(json_ok(json!({
+        "tokens": result.tokens,
+        "total": result.total,
+        "page": result.page,
+        "pages": result.pages,
+    })))
+}
+
+/// Revokes one token: the owner's own, or (admins) any in the organisation.
+async fn revoke(
+    req: HttpRequest,
+    path: web::Path<String>,
+    bearer: Bearer,
+    service: web::Data<Latchkey>,
+) -> Result<HttpResponse, ApiError> {
+    bearer.require(Scope::TokensRevoke)?;
+    let not_found = || ApiError::not_found("No token with this id that this token may revoke.");
+    let id = path
+        .parse::<TokenId>()
+        .ok()
+        .filter(|id| id.0 > 0)
+        .ok_or_else(not_found)?;
+    let actor = Actor::member(bearer.0.owner.clone(), client_ip(&req));
+    let svc = service.clone();
+    let outcome = web::block(move || svc.revoke_token(&actor, id)).await?;
+    match outcome {
+        Ok(outcome) => Ok(json_ok(json!({
+            "id": id,
+            "status": "revoked",
+            "already_revoked": outcome == crate::service::RevokeOutcome::AlreadyRevoked,
+        }))),
+        Err(crate::error::Error::Forbidden(_) | crate::error::Error::NotFound(_)) => Err(not_found()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads a body of at most `MAX_BODY_BYTES`.
+async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    match payload.to_bytes_limited(MAX_BODY_BYTES).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ApiError::bad_request("The request body could not be read.")),
+        Err(_) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("The body is larger than {} KiB.", MAX_BODY_BYTES / 1024),
+        )),
+    }
+}
+
+fn content_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+fn unsupported(expected: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("Send {expected}."),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct IntrospectRequest {
+    token: String,
+}
+
+/// RFC 7662 token introspection for resource servers.
+async fn introspect(
+    req: HttpRequest,
+    bearer: Bearer,
+    payload: web::Payload,
+    service: web::Data<Latchkey>,
+) -> Result<HttpResponse, ApiError> {
+    bearer.require(Scope::TokensIntrospect)?;
+    let body = read_body(payload).await?;
+    let token = match content_type(&req).as_str() {
+        "application/x-www-form-urlencoded" => FormData::parse(&body)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?
+            .get("token")
+            .map(str::to_owned),
+        "application/json" => serde_json::from_slice::<IntrospectRequest>(&body)
+            .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))
+            .map(|r| Some(r.token))?,
+        _ => return Err(unsupported("application/x-www-form-urlencoded or application/json")),
+    };
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::bad_request("The token parameter is required."))?;
+    let org = bearer.0.owner.org_id;
+    let svc = service.clone();
+    let result = web::block(move || svc.inspect(&token)).await?;
+    let inactive = json!({ "active": false });
+    let answer = match result {
+        Ok(v) if v.owner.org_id == org => json!({
+            "active": true,
+            "scope": v.scopes.to_string(),
+            "exp": v.expires_at.map(|t| t.assume_utc().unix_timestamp()),
+            "iat": v.created_at.assume_utc().unix_timestamp(),
+            "sub": v.owner.id.to_string(),
+            "username": v.owner.email,
+            "token_type": "Bearer",
+            "client_id": v.token_id.to_string(),
+        }),
+        Ok(_) | Err(crate::service::VerifyOutcome::Refused(_)) => inactive,
+        Err(crate::service::VerifyOutcome::Error(e)) => return Err(e.into()),
+    };
+    Ok(json_ok(answer))
+}
+
+/// Per-address limit for the unauthenticated revoke-by-value route.
+#[derive(Default)]
+pub struct LeakLimiter {
+    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl LeakLimiter {
+    /// `Err(seconds to wait)` when the address is over its budget.
+    fn check(&self, ip: Option<IpAddr>) -> Result<(), u64> {
+        let Some(ip) = ip else { return Ok(()) };
+        let now = Instant::now();
+        let Ok(mut seen) = self.seen.lock() else { return Ok(()) };
+        if seen.len() > 10_000 {
+            seen.retain(|_, (start, _)| now.duration_since(*start) < LEAK_WINDOW);
+        }
+        let entry = seen.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0) >= LEAK_WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        if entry.1 > LEAK_REPORTS_PER_WINDOW {
+            let wait = LEAK_WINDOW.saturating_sub(now.duration_since(entry.0));
+            return Err(wait.as_secs().max(1));
+        }
+        Ok(())
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct LeakReport {
+    tokens: Vec<String>,
+}
+
+/// Anyone who finds tokens (a secret scanner, a colleague) can revoke them
+/// by value. The answer says only how many were revoked.
+async fn revoke_leaked(
+    req: HttpRequest,
+    payload: web::Payload,
+    service: web::Data<Latchkey>,
+    limiter: web::Data<LeakLimiter>,
+) -> Result<HttpResponse, ApiError> {
+    let ip = req.peer_addr().map(|a| a.ip());
+    limiter.check(ip).map_err(ApiError::too_many)?;
+    if content_type(&req) != "application/json" {
+        return Err(unsupported("application/json"));
+    }
+    let body = read_body(payload).await?;
+    let report: LeakReport = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?;
+    if report.tokens.len() > crate::service::MAX_BULK_REVOKE {
+        return Err(ApiError::bad_request(format!(
+            "At most {} tokens per request.",
+            crate::service::MAX_BULK_REVOKE
+        )));
+    }
+    let ip = ip.map(|ip| ip.to_string());
+    let svc = service.clone();
+    let revoked = web::block(move || svc.revoke_leaked(&report.tokens, ip.as_deref())).await??;
+    Ok(json_ok(json!({ "revoked": revoked })))
+}

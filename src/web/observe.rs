@@ -1,0 +1,157 @@
+//! Request ids, one log line per request, and Prometheus metrics.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpResponse, get, web};
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use tracing::Instrument;
+
+/// Upper bounds (seconds) of the latency histogram's buckets.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<HashMap<(String, u16), u64>>,
+    verifications: Mutex<HashMap<&'static str, u64>>,
+    buckets: [AtomicU64; BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_micros: AtomicU64,
+    next_request: AtomicU64,
+}
+
+impl Metrics {
+    pub fn verification(&self, outcome: &'static str) {
+        if let Ok(mut map) = self.verifications.lock() {
+            *map.entry(outcome).or_default() += 1;
+        }
+    }
+
+    fn request(&self, route: &str, status: u16, seconds: f64) {
+        if let Ok(mut map) = self.requests.lock() {
+            match map.get_mut(&(route.to_owned(), status)) {
+                Some(n) => *n += 1,
+                None => {
+                    map.insert((route.to_owned(), status), 1);
+                }
+            }
+        }
+        for (bucket, bound) in self.buckets.iter().zip(BUCKETS) {
+            if seconds <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_micros
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, pool: (u32, u32, u32)) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP latchkey_http_requests_total HTTP requests by route and status.\n");
+        out.push_str("# TYPE latchkey_http_requests_total counter\n");
+        if let Ok(map) = self.requests.lock() {
+            let mut rows: Vec<_> = map.iter().collect();
+            rows.sort();
+            for ((route, status), n) in rows {
+                let route = route.replace('\\', "\\\\").replace('"', "\\\"");
+                let _ = writeln!(out, "latchkey_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+            }
+        }
+        out.push_str("# HELP latchkey_http_request_duration_seconds Time to answer a request.\n");
+        out.push_str("# TYPE latchkey_http_request_duration_seconds histogram\n");
+        for (bucket, bound) in self.buckets.iter().zip(BUCKETS) {
+            let _ = writeln!(
+                out,
+                "latchkey_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "latchkey_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "latchkey_http_request_duration_seconds_sum {}",
+            self.latency_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "latchkey_http_request_duration_seconds_count {count}");
+        out.push_str("# HELP latchkey_token_verifications_total Bearer token checks by outcome.\n");
+        out.push_str("# TYPE latchkey_token_verifications_total counter\n");
+        if let Ok(map) = self.verifications.lock() {
+            let mut rows: Vec<_> = map.iter().collect();
+            rows.sort();
+            for (outcome, n) in rows {
+                let _ = writeln!(out, "latchkey_token_verifications_total{{outcome=\"{outcome}\"}} {n}");
+            }
+        }
+        let (connections, idle, max) = pool;
+        out.push_str("# HELP latchkey_db_pool_connections Database connections by state.\n");
+        out.push_str("# TYPE latchkey_db_pool_connections gauge\n");
+        let _ = writeln!(out, "latchkey_db_pool_connections{{state=\"idle\"}} {idle}");
+        let _ = writeln!(out, "latchkey_db_pool_connections{{state=\"in_use\"}} {}", connections.saturating_sub(idle));
+        out.push_str("# HELP latchkey_db_pool_max_connections Size of the connection pool.\n");
+        out.push_str("# TYPE latchkey_db_pool_max_connections gauge\n");
+        let _ = writeln!(out, "latchkey_db_pool_max_connections {max}");
+        out
+    }
+}
+
+/// Gives each request an id (in the `X-Request-Id` header and on every log
+/// line it causes), logs one line when it ends, and counts it. Headers are
+/// never logged, so neither are tokens.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let n = metrics
+        .as_ref()
+        .map_or(0, |m| m.next_request.fetch_add(1, Ordering::Relaxed));
+    let request_id = format!("{:08x}-{n:x}", std::process::id());
+    let span = tracing::info_span!(
+        "request",
+        id = %request_id,
+        method = %req.method(),
+        path = %req.path(),
+    );
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let status = res.status().as_u16();
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    if let Some(m) = metrics {
+        m.request(&route, status, seconds);
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    span.in_scope(|| {
+        tracing::info!(status, route = %route, ms = seconds * 1000.0, "answered");
+    });
+    Ok(res)
+}
+
+#[get("/metrics")]
+async fn metrics_page(
+    metrics: web::Data<Metrics>,
+    service: web::Data<crate::service::Latchkey>,
+) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render(service.pool_usage()))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(metrics_page);
+}
