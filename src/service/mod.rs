@@ -12,9 +12,8 @@ pub use auth::{LoginError, MAX_FAILURES, THROTTLE_WINDOW};
 pub use clock::Clock;
 pub use members::{Actor, Member};
 pub use tokens::{
-    MAX_BULK_REVOKE,
-    CreatedToken, NewToken, OwnerFilter, RevokeOutcome, StatusFilter, TokenPage, TokenQuery,
-    TokenView, Verified, VerifyFailure, VerifyOutcome,
+    CreatedToken, MAX_BULK_REVOKE, NewToken, OwnerFilter, RevokeOutcome, StatusFilter, TokenPage,
+    TokenQuery, TokenView, Verified, VerifyFailure, VerifyOutcome,
 };
 
 use crate::db::{self, DbUrl, Pool, PooledConn, schema};
@@ -120,7 +119,11 @@ impl Latchkey {
     /// (open connections, idle connections, pool size), for metrics.
     pub fn pool_usage(&self) -> (u32, u32, u32) {
         let state = self.pool.state();
-        (state.connections, state.idle_connections, self.pool.max_size())
+        (
+            state.connections,
+            state.idle_connections,
+            self.pool.max_size(),
+        )
     }
 
     /// Readiness: the database answers and every migration is applied.

@@ -595,7 +595,11 @@ impl Latchkey {
     /// then one indexed lookup with the owner, then revoked / expired /
     /// disabled, then effective scopes. Records last use (time and IP) at
     /// most once a minute per token.
-    pub fn verify(&self, raw: &str, ip: Option<&str>) -> std::result::Result<Verified, VerifyOutcome> {
+    pub fn verify(
+        &self,
+        raw: &str,
+        ip: Option<&str>,
+    ) -> std::result::Result<Verified, VerifyOutcome> {
         self.check_token(raw, Some(ip))
     }
 
@@ -639,7 +643,9 @@ impl Latchkey {
         let owner = Member::from_row(owner).map_err(VerifyOutcome::Error)?;
         let stored = ScopeSet::parse_list(&row.scopes)
             .map_err(|e| VerifyOutcome::Error(Error::Unexpected(e)))?;
-        let stale = row.last_used_at.is_none_or(|at| now - at >= LAST_USED_INTERVAL);
+        let stale = row
+            .last_used_at
+            .is_none_or(|at| now - at >= LAST_USED_INTERVAL);
         if let (Some(ip), true) = (record_use, stale) {
             // The condition makes concurrent requests write only once.
             let cutoff = now - LAST_USED_INTERVAL;
@@ -693,9 +699,13 @@ impl Latchkey {
                 return Ok(0);
             }
             let ids: Vec<i64> = found.iter().map(|(id, _, _)| *id).collect();
-            let updated = diesel::update(t::table.filter(t::id.eq_any(&ids)).filter(t::revoked_at.is_null()))
-                .set(t::revoked_at.eq(now))
-                .execute(conn)?;
+            let updated = diesel::update(
+                t::table
+                    .filter(t::id.eq_any(&ids))
+                    .filter(t::revoked_at.is_null()),
+            )
+            .set(t::revoked_at.eq(now))
+            .execute(conn)?;
             let detail = format!(
                 "reported as leaked from {}",
                 ip.unwrap_or("an unknown address")

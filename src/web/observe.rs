@@ -62,7 +62,10 @@ impl Metrics {
             rows.sort();
             for ((route, status), n) in rows {
                 let route = route.replace('\\', "\\\\").replace('"', "\\\"");
-                let _ = writeln!(out, "latchkey_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "latchkey_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+                );
             }
         }
         out.push_str("# HELP latchkey_http_request_duration_seconds Time to answer a request.\n");
@@ -75,7 +78,10 @@ impl Metrics {
             );
         }
         let count = self.latency_count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "latchkey_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "latchkey_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let _ = writeln!(
             out,
             "latchkey_http_request_duration_seconds_sum {}",
@@ -88,14 +94,21 @@ impl Metrics {
             let mut rows: Vec<_> = map.iter().collect();
             rows.sort();
             for (outcome, n) in rows {
-                let _ = writeln!(out, "latchkey_token_verifications_total{{outcome=\"{outcome}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "latchkey_token_verifications_total{{outcome=\"{outcome}\"}} {n}"
+                );
             }
         }
         let (connections, idle, max) = pool;
         out.push_str("# HELP latchkey_db_pool_connections Database connections by state.\n");
         out.push_str("# TYPE latchkey_db_pool_connections gauge\n");
         let _ = writeln!(out, "latchkey_db_pool_connections{{state=\"idle\"}} {idle}");
-        let _ = writeln!(out, "latchkey_db_pool_connections{{state=\"in_use\"}} {}", connections.saturating_sub(idle));
+        let _ = writeln!(
+            out,
+            "latchkey_db_pool_connections{{state=\"in_use\"}} {}",
+            connections.saturating_sub(idle)
+        );
         out.push_str("# HELP latchkey_db_pool_max_connections Size of the connection pool.\n");
         out.push_str("# TYPE latchkey_db_pool_max_connections gauge\n");
         let _ = writeln!(out, "latchkey_db_pool_max_connections {max}");

@@ -524,3 +524,86 @@ impl TestApp {
             .total
     }
 }
+
+impl TestApp {
+    /// Creates a token for a member through the service; returns the secret.
+    pub fn create_token(&self, email: &str, name: &str, scopes: &[&str], days: i64) -> String {
+        let owner = self
+            .service
+            .member_by_email(&Email::parse(email).expect("email"))
+            .expect("member");
+        let created = self
+            .service
+            .create_token(
+                &Actor::cli(),
+                &owner,
+                latchkey::service::NewToken {
+                    name: latchkey::domain::TokenName::parse(name).expect("name"),
+                    expiry: latchkey::domain::Expiry::On(
+                        time::OffsetDateTime::now_utc().date() + time::Duration::days(days),
+                    ),
+                    scopes: scopes.iter().map(|s| s.parse().expect("scope")).collect(),
+                    nonce: None,
+                },
+            )
+            .expect("create token");
+        created.secret.expose().to_owned()
+    }
+
+    pub fn member_id(&self, email: &str) -> latchkey::domain::MemberId {
+        self.service
+            .member_by_email(&Email::parse(email).expect("email"))
+            .expect("member")
+            .id
+    }
+}
+
+impl Client {
+    pub fn api(&self, method: &str, path: &str, token: Option<&str>) -> Page {
+        let url = format!("{}{path}", self.base);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        macro_rules! with_auth {
+            ($req:expr) => {{
+                let mut req = $req;
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a);
+                }
+                req
+            }};
+        }
+        match method {
+            "GET" => Self::page(with_auth!(self.agent.get(&url)).call()),
+            "DELETE" => Self::page(with_auth!(self.agent.delete(&url)).call()),
+            "POST" => Self::page(with_auth!(self.agent.post(&url)).send_empty()),
+            "PUT" => Self::page(with_auth!(self.agent.put(&url)).send_empty()),
+            other => panic!("method {other}"),
+        }
+    }
+
+    pub fn api_post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+    ) -> Page {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", content_type);
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        Self::page(req.send(body))
+    }
+
+    pub fn get_headers(&self, path: &str, headers: &[(&str, &str)]) -> Page {
+        self.get_with(path, headers)
+    }
+}
+
+impl Page {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}

@@ -5,6 +5,7 @@
 #[macro_use]
 mod helpers;
 
+mod api;
 mod cli;
 mod console;
 mod schema;

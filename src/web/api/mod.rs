@@ -40,18 +40,39 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     }
     cfg.service(
         web::scope("/api")
-            .service(web::resource("/openapi.json").route(web::get().to(openapi)).default_service(only("GET")))
-            .service(web::resource("/v1/me").route(web::get().to(me)).default_service(only("GET")))
-            .service(web::resource("/v1/tokens").route(web::get().to(list)).default_service(only("GET")))
+            .service(
+                web::resource("/openapi.json")
+                    .route(web::get().to(openapi))
+                    .default_service(only("GET")),
+            )
+            .service(
+                web::resource("/v1/me")
+                    .route(web::get().to(me))
+                    .default_service(only("GET")),
+            )
+            .service(
+                web::resource("/v1/tokens")
+                    .route(web::get().to(list))
+                    .default_service(only("GET")),
+            )
             .service(
                 web::resource("/v1/tokens/revoke-leaked")
                     .route(web::post().to(revoke_leaked))
                     .default_service(only("POST")),
             )
-            .service(web::resource("/v1/tokens/{id}").route(web::delete().to(revoke)).default_service(only("DELETE")))
-            .service(web::resource("/v1/introspect").route(web::post().to(introspect)).default_service(only("POST")))
+            .service(
+                web::resource("/v1/tokens/{id}")
+                    .route(web::delete().to(revoke))
+                    .default_service(only("DELETE")),
+            )
+            .service(
+                web::resource("/v1/introspect")
+                    .route(web::post().to(introspect))
+                    .default_service(only("POST")),
+            )
             .default_service(web::to(|| async {
-                ApiError::not_found("No such API route; see /api/openapi.json.").error_response_owned()
+                ApiError::not_found("No such API route; see /api/openapi.json.")
+                    .error_response_owned()
             })),
     );
 }
@@ -76,7 +97,9 @@ fn rfc3339(t: time::PrimitiveDateTime) -> String {
 }
 
 async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(OPENAPI)
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(OPENAPI)
 }
 
 /// The owner and the token itself.
@@ -94,13 +117,19 @@ async fn me(bearer: Bearer) -> HttpResponse {
 }
 
 /// The owner's tokens (never secrets or hashes).
-async fn list(req: HttpRequest, bearer: Bearer, service: web::Data<Latchkey>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    req: HttpRequest,
+    bearer: Bearer,
+    service: web::Data<Latchkey>,
+) -> Result<HttpResponse, ApiError> {
     bearer.require(Scope::TokensRead)?;
-    let q = FormData::parse(req.query_string().as_bytes()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let q = FormData::parse(req.query_string().as_bytes())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let status = match q.get("status").filter(|s| !s.is_empty()) {
         None => StatusFilter::Active,
-        Some(s) => StatusFilter::parse(s)
-            .ok_or_else(|| ApiError::bad_request("status must be active, expired, revoked or all"))?,
+        Some(s) => StatusFilter::parse(s).ok_or_else(|| {
+            ApiError::bad_request("status must be active, expired, revoked or all")
+        })?,
     };
     let page = match q.get("page").filter(|s| !s.is_empty()) {
         None => 1,
@@ -150,7 +179,9 @@ async fn revoke(
             "status": "revoked",
             "already_revoked": outcome == crate::service::RevokeOutcome::AlreadyRevoked,
         }))),
-        Err(crate::error::Error::Forbidden(_) | crate::error::Error::NotFound(_)) => Err(not_found()),
+        Err(crate::error::Error::Forbidden(_) | crate::error::Error::NotFound(_)) => {
+            Err(not_found())
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -171,7 +202,13 @@ fn content_type(req: &HttpRequest) -> String {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default()
 }
 
@@ -204,7 +241,11 @@ async fn introspect(
         "application/json" => serde_json::from_slice::<IntrospectRequest>(&body)
             .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))
             .map(|r| Some(r.token))?,
-        _ => return Err(unsupported("application/x-www-form-urlencoded or application/json")),
+        _ => {
+            return Err(unsupported(
+                "application/x-www-form-urlencoded or application/json",
+            ));
+        }
     };
     let token = token
         .filter(|t| !t.is_empty())
@@ -241,7 +282,9 @@ impl LeakLimiter {
     fn check(&self, ip: Option<IpAddr>) -> Result<(), u64> {
         let Some(ip) = ip else { return Ok(()) };
         let now = Instant::now();
-        let Ok(mut seen) = self.seen.lock() else { return Ok(()) };
+        let Ok(mut seen) = self.seen.lock() else {
+            return Ok(());
+        };
         if seen.len() > 10_000 {
             seen.retain(|_, (start, _)| now.duration_since(*start) < LEAK_WINDOW);
         }

@@ -78,7 +78,10 @@ impl From<Error> for ApiError {
             Error::Throttled { retry_after_secs } => ApiError::too_many(retry_after_secs),
             Error::Unavailable(m) => {
                 tracing::error!(error = %m, "database unavailable");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable; retry shortly.")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The database is unavailable; retry shortly.",
+                )
             }
             Error::Unexpected(m) => {
                 tracing::error!(error = %m, "unexpected error");

@@ -1,0 +1,588 @@
+//! The token API (SPEC §4) over HTTP, on both backends.
+
+use crate::helpers::{Page, TestApp, TestDb, spawn_app};
+use latchkey::domain::Role;
+use time::Duration;
+
+fn invalid(page: &Page) {
+    assert_eq!(page.status, 401, "{}", page.body);
+    assert_eq!(
+        page.header("www-authenticate"),
+        Some(r#"Bearer realm="latchkey", error="invalid_token""#)
+    );
+    assert_eq!(
+        page.header("content-type"),
+        Some("application/problem+json")
+    );
+}
+
+fn setup(db: &TestDb) -> (TestApp, String) {
+    let app = spawn_app(db);
+    app.add_member("dev@example.com", Role::Developer);
+    let token = app.create_token(
+        "dev@example.com",
+        "ci",
+        &[
+            "datastore:read",
+            "datastore:write",
+            "tokens:read",
+            "tokens:revoke",
+        ],
+        30,
+    );
+    (app, token)
+}
+
+both_backends!(
+    me_answers_the_owner_and_effective_scopes,
+    every_failure_gives_the_same_401,
+    scopes_are_required_per_route,
+    tokens_lists_only_the_owners_tokens,
+    delete_revokes_own_or_any_for_admins,
+    introspection_answers_rfc7662,
+    leaked_tokens_are_revoked_by_value,
+    last_use_is_written_at_most_once_a_minute,
+    a_console_revoke_is_refused_on_the_next_request,
+    openapi_lists_every_route_and_each_answers_as_documented,
+    health_metrics_and_request_ids,
+    api_errors_are_problem_details,
+);
+
+fn me_answers_the_owner_and_effective_scopes(db: &TestDb) {
+    let (app, token) = setup(db);
+    let c = app.client();
+    let me = c.api("GET", "/api/v1/me", Some(&token));
+    me.assert_status(200);
+    let body = me.json();
+    assert_eq!(body["owner"]["email"], "dev@example.com");
+    assert_eq!(body["owner"]["role"], "developer");
+    assert_eq!(body["token"]["name"], "ci");
+    assert_eq!(
+        body["token"]["scopes"],
+        serde_json::json!([
+            "datastore:read",
+            "tokens:read",
+            "datastore:write",
+            "tokens:revoke"
+        ])
+    );
+    assert!(
+        body["token"]["expires_at"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("T00:00:00Z"))
+    );
+    assert!(!me.body.contains(&token));
+    // Demoted: the token narrows at once.
+    let id = app.member_id("dev@example.com");
+    app.service
+        .set_role(&latchkey::service::Actor::cli(), id, Role::Viewer)
+        .expect("demote");
+    let me = c.api("GET", "/api/v1/me", Some(&token)).json();
+    assert_eq!(
+        me["token"]["scopes"],
+        serde_json::json!(["datastore:read", "tokens:read"])
+    );
+    c.api("DELETE", "/api/v1/tokens/1", Some(&token))
+        .assert_status(403);
+    // Case-insensitive scheme, spaces around.
+    let page = c.get_with(
+        "/api/v1/me",
+        &[("Authorization", &format!("  bEaReR   {token}  "))],
+    );
+    page.assert_status(200);
+}
+
+fn every_failure_gives_the_same_401(db: &TestDb) {
+    let (app, token) = setup(db);
+    let c = app.client();
+    let expired = app.create_token("dev@example.com", "short", &["datastore:read"], 1);
+    let revoked = app.create_token("dev@example.com", "gone", &["datastore:read"], 30);
+    let gone_id = app.token_id("gone");
+    app.service
+        .revoke_token(
+            &latchkey::service::Actor::cli(),
+            latchkey::domain::TokenId(gone_id),
+        )
+        .expect("revoke");
+    app.add_member("off@example.com", Role::Developer);
+    let disabled = app.create_token("off@example.com", "off", &["datastore:read"], 30);
+    app.service
+        .set_disabled(
+            &latchkey::service::Actor::cli(),
+            app.member_id("off@example.com"),
+            true,
+        )
+        .expect("disable");
+    let unknown = latchkey::domain::TokenFormat::default()
+        .generate()
+        .expect("rng");
+    let mut bad_checksum = token.clone().into_bytes();
+    let last = bad_checksum.len() - 1;
+    bad_checksum[last] = if bad_checksum[last] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    let bad_checksum = String::from_utf8(bad_checksum).expect("ascii");
+
+    let mut bodies = Vec::new();
+    let mut check = |page: Page| {
+        invalid(&page);
+        bodies.push(page.body);
+    };
+    check(c.api("GET", "/api/v1/me", None));
+    check(c.get_with("/api/v1/me", &[("Authorization", "")]));
+    check(c.get_with("/api/v1/me", &[("Authorization", "Bearer")]));
+    check(c.get_with("/api/v1/me", &[("Authorization", "Bearer ")]));
+    check(c.get_with(
+        "/api/v1/me",
+        &[("Authorization", &format!("Basic {token}"))],
+    ));
+    check(c.get_with(
+        "/api/v1/me",
+        &[("Authorization", &format!("Token {token}"))],
+    ));
+    check(c.get_with(
+        "/api/v1/me",
+        &[("Authorization", &format!("Bearer {}", "x".repeat(5000)))],
+    ));
+    check(c.get_with(
+        "/api/v1/me",
+        &[
+            ("Authorization", &format!("Bearer {token}")),
+            ("Authorization", &format!("Bearer {token}")),
+        ],
+    ));
+    check(c.api("GET", "/api/v1/me", Some(&bad_checksum)));
+    check(c.api("GET", "/api/v1/me", Some(unknown.expose())));
+    check(c.api("GET", "/api/v1/me", Some(&revoked)));
+    check(c.api("GET", "/api/v1/me", Some(&disabled)));
+    check(c.api("GET", "/api/v1/me", Some("lk_' OR 1=1 --")));
+    // Expired: move the clock past 00:00 UTC of the expiry date.
+    c.api("GET", "/api/v1/me", Some(&expired))
+        .assert_status(200);
+    app.service.clock().advance(Duration::days(1));
+    check(c.api("GET", "/api/v1/me", Some(&expired)));
+    bodies.dedup();
+    assert_eq!(bodies.len(), 1, "one body for every failure: {bodies:?}");
+    // And the valid one still works.
+    c.api("GET", "/api/v1/me", Some(&token)).assert_status(200);
+}
+
+fn scopes_are_required_per_route(db: &TestDb) {
+    let app = spawn_app(db);
+    app.add_member("v@example.com", Role::Viewer);
+    let token = app.create_token("v@example.com", "read only", &["datastore:read"], 30);
+    let c = app.client();
+    let page = c.api("GET", "/api/v1/tokens", Some(&token));
+    page.assert_status(403);
+    assert_eq!(
+        page.header("www-authenticate"),
+        Some(r#"Bearer realm="latchkey", error="insufficient_scope", scope="tokens:read""#)
+    );
+    assert_eq!(page.json()["status"], 403);
+    let del = c.api("DELETE", "/api/v1/tokens/1", Some(&token));
+    del.assert_status(403);
+    assert!(
+        del.header("www-authenticate")
+            .is_some_and(|h| h.contains("scope=\"tokens:revoke\""))
+    );
+    let intro = c.api_post(
+        "/api/v1/introspect",
+        Some(&token),
+        "application/x-www-form-urlencoded",
+        b"token=x",
+    );
+    intro.assert_status(403);
+    assert!(
+        intro
+            .header("www-authenticate")
+            .is_some_and(|h| h.contains("scope=\"tokens:introspect\""))
+    );
+}
+
+fn tokens_lists_only_the_owners_tokens(db: &TestDb) {
+    let (app, token) = setup(db);
+    app.add_member("other@example.com", Role::Developer);
+    app.create_token("other@example.com", "theirs", &["datastore:read"], 30);
+    app.create_token("dev@example.com", "second", &["reports:read"], 30);
+    let c = app.client();
+    let page = c.api("GET", "/api/v1/tokens", Some(&token));
+    page.assert_status(200);
+    let body = page.json();
+    assert_eq!(body["total"], 2);
+    let names: Vec<&str> = body["tokens"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["second", "ci"]);
+    assert!(!page.body.contains("theirs"));
+    assert!(!page.body.contains(&token) && !page.body.contains("hash"));
+    assert_eq!(
+        c.api("GET", "/api/v1/tokens?status=revoked", Some(&token))
+            .json()["total"],
+        0
+    );
+    c.api("GET", "/api/v1/tokens?status=bogus", Some(&token))
+        .assert_status(400);
+    c.api("GET", "/api/v1/tokens?page=0", Some(&token))
+        .assert_status(400);
+}
+
+fn delete_revokes_own_or_any_for_admins(db: &TestDb) {
+    let (app, token) = setup(db);
+    app.add_member("other@example.com", Role::Developer);
+    app.create_token("other@example.com", "theirs", &["datastore:read"], 30);
+    let own = app.create_token("dev@example.com", "own", &["datastore:read"], 30);
+    let (theirs_id, own_id) = (app.token_id("theirs"), app.token_id("own"));
+    let c = app.client();
+    c.api(
+        "DELETE",
+        &format!("/api/v1/tokens/{theirs_id}"),
+        Some(&token),
+    )
+    .assert_status(404);
+    assert_eq!(app.token_status(theirs_id), "active");
+    let done = c.api("DELETE", &format!("/api/v1/tokens/{own_id}"), Some(&token));
+    done.assert_status(200);
+    assert_eq!(done.json()["already_revoked"], false);
+    assert_eq!(
+        c.api("DELETE", &format!("/api/v1/tokens/{own_id}"), Some(&token))
+            .json()["already_revoked"],
+        true
+    );
+    invalid(&c.api("GET", "/api/v1/me", Some(&own)));
+    for bad in ["999999", "0", "-3", "abc", "1.5"] {
+        c.api("DELETE", &format!("/api/v1/tokens/{bad}"), Some(&token))
+            .assert_status(404);
+    }
+    // An admin's token may revoke anyone's in the organisation.
+    let admin_token = app.create_token(&app.admin_email, "admin", &["tokens:revoke"], 30);
+    c.api(
+        "DELETE",
+        &format!("/api/v1/tokens/{theirs_id}"),
+        Some(&admin_token),
+    )
+    .assert_status(200);
+    assert_eq!(app.token_status(theirs_id), "revoked");
+}
+
+fn introspection_answers_rfc7662(db: &TestDb) {
+    let (app, token) = setup(db);
+    let rs = app.create_token(
+        &app.admin_email,
+        "resource server",
+        &["tokens:introspect"],
+        30,
+    );
+    let c = app.client();
+    let form = c.api_post(
+        "/api/v1/introspect",
+        Some(&rs),
+        "application/x-www-form-urlencoded",
+        format!("token={token}").as_bytes(),
+    );
+    form.assert_status(200);
+    let body = form.json();
+    assert_eq!(body["active"], true);
+    assert_eq!(
+        body["scope"],
+        "datastore:read tokens:read datastore:write tokens:revoke"
+    );
+    assert_eq!(body["username"], "dev@example.com");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["client_id"], app.token_id("ci").to_string());
+    assert!(
+        body["exp"].as_i64().is_some() && body["iat"].as_i64().is_some() && body["sub"].is_string()
+    );
+    let json = c.api_post(
+        "/api/v1/introspect",
+        Some(&rs),
+        "application/json",
+        format!("{{\"token\":\"{token}\"}}").as_bytes(),
+    );
+    assert_eq!(json.json(), body);
+    // Introspection is not a use of the token.
+    let listed = c.api("GET", "/api/v1/tokens", Some(&token)).json();
+    let _ = listed;
+    for other in ["garbage", "lk_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"] {
+        let page = c.api_post(
+            "/api/v1/introspect",
+            Some(&rs),
+            "application/x-www-form-urlencoded",
+            format!("token={other}").as_bytes(),
+        );
+        assert_eq!(page.json(), serde_json::json!({"active": false}));
+    }
+    app.service
+        .revoke_token(
+            &latchkey::service::Actor::cli(),
+            latchkey::domain::TokenId(app.token_id("ci")),
+        )
+        .expect("revoke");
+    let page = c.api_post(
+        "/api/v1/introspect",
+        Some(&rs),
+        "application/json",
+        format!("{{\"token\":\"{token}\"}}").as_bytes(),
+    );
+    assert_eq!(page.json(), serde_json::json!({"active": false}));
+    c.api_post("/api/v1/introspect", Some(&rs), "text/plain", b"token=x")
+        .assert_status(415);
+    c.api_post(
+        "/api/v1/introspect",
+        Some(&rs),
+        "application/json",
+        b"{not json",
+    )
+    .assert_status(400);
+    c.api_post("/api/v1/introspect", Some(&rs), "application/json", b"{}")
+        .assert_status(400);
+    c.api_post(
+        "/api/v1/introspect",
+        Some(&rs),
+        "application/x-www-form-urlencoded",
+        b"",
+    )
+    .assert_status(400);
+    c.api_post(
+        "/api/v1/introspect",
+        Some(&rs),
+        "application/json",
+        &vec![b' '; 70 * 1024],
+    )
+    .assert_status(413);
+}
+
+fn leaked_tokens_are_revoked_by_value(db: &TestDb) {
+    let (app, token) = setup(db);
+    let second = app.create_token("dev@example.com", "second", &["datastore:read"], 30);
+    let c = app.client();
+    let body = serde_json::json!({"tokens": [token, second, token, "not-a-token", "lk_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"]});
+    let page = c.api_post(
+        "/api/v1/tokens/revoke-leaked",
+        None,
+        "application/json",
+        body.to_string().as_bytes(),
+    );
+    page.assert_status(200);
+    assert_eq!(page.json(), serde_json::json!({"revoked": 2}));
+    invalid(&c.api("GET", "/api/v1/me", Some(&token)));
+    invalid(&c.api("GET", "/api/v1/me", Some(&second)));
+    // Again: nothing more to revoke.
+    let again = c.api_post(
+        "/api/v1/tokens/revoke-leaked",
+        None,
+        "application/json",
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(again.json()["revoked"], 0);
+    // Audited with the source address.
+    let log = app
+        .service
+        .audit_log(
+            &app.service
+                .member_by_email(&latchkey::domain::Email::parse(&app.admin_email).expect("e"))
+                .expect("admin"),
+            &latchkey::service::AuditQuery {
+                action: Some("token.revoked".into()),
+                actor: None,
+                page: 1,
+            },
+        )
+        .expect("log");
+    assert_eq!(log.total, 2);
+    assert!(
+        log.events
+            .iter()
+            .all(|e| e.detail.contains("leaked from 127.0.0.1"))
+    );
+    c.api_post("/api/v1/tokens/revoke-leaked", None, "text/plain", b"x")
+        .assert_status(415);
+    c.api_post(
+        "/api/v1/tokens/revoke-leaked",
+        None,
+        "application/json",
+        b"[1,2]",
+    )
+    .assert_status(400);
+    let many = serde_json::json!({"tokens": vec!["x"; 1001]});
+    c.api_post(
+        "/api/v1/tokens/revoke-leaked",
+        None,
+        "application/json",
+        many.to_string().as_bytes(),
+    )
+    .assert_status(400);
+    // Rate-limited per address: 10 a minute.
+    let mut limited = None;
+    for _ in 0..12 {
+        let page = c.api_post(
+            "/api/v1/tokens/revoke-leaked",
+            None,
+            "application/json",
+            br#"{"tokens":[]}"#,
+        );
+        if page.status == 429 {
+            limited = Some(page);
+            break;
+        }
+    }
+    let limited = limited.expect("rate limit reached");
+    assert!(
+        limited
+            .header("retry-after")
+            .is_some_and(|s| s.parse::<u64>().is_ok())
+    );
+}
+
+fn last_use_is_written_at_most_once_a_minute(db: &TestDb) {
+    let (app, token) = setup(db);
+    let c = app.client();
+    let id = app.token_id("ci");
+    let last_used = || {
+        app.service
+            .token(
+                &latchkey::service::Actor::cli(),
+                latchkey::domain::TokenId(id),
+            )
+            .expect("token")
+            .last_used_at
+    };
+    assert_eq!(last_used(), None);
+    c.api("GET", "/api/v1/me", Some(&token)).assert_status(200);
+    let first = last_used().expect("written on first use");
+    app.service.clock().advance(Duration::seconds(30));
+    c.api("GET", "/api/v1/me", Some(&token)).assert_status(200);
+    assert_eq!(
+        last_used(),
+        Some(first),
+        "not written again within a minute"
+    );
+    app.service.clock().advance(Duration::seconds(31));
+    c.api("GET", "/api/v1/me", Some(&token)).assert_status(200);
+    assert!(last_used().expect("written") > first);
+    let view = app
+        .service
+        .token(
+            &latchkey::service::Actor::cli(),
+            latchkey::domain::TokenId(id),
+        )
+        .expect("token");
+    assert_eq!(view.last_used_ip.as_deref(), Some("127.0.0.1"));
+}
+
+fn a_console_revoke_is_refused_on_the_next_request(db: &TestDb) {
+    let app = spawn_app(db);
+    let dev = app.member("dev@example.com", Role::Developer);
+    let token = dev.generate_token("live", &["datastore:read"]);
+    let c = app.client();
+    c.api("GET", "/api/v1/me", Some(&token)).assert_status(200);
+    let id = app.token_id("live");
+    let csrf = dev.csrf();
+    dev.post(
+        &format!("/settings/api-tokens/{id}/revoke"),
+        &[("csrf_token", &csrf)],
+    )
+    .assert_status(303);
+    invalid(&c.api("GET", "/api/v1/me", Some(&token)));
+}
+
+fn openapi_lists_every_route_and_each_answers_as_documented(db: &TestDb) {
+    let app = spawn_app(db);
+    let c = app.client();
+    let page = c.get("/api/openapi.json");
+    page.assert_status(200);
+    let doc = page.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    let expected = [
+        ("/api/v1/me", "get"),
+        ("/api/v1/tokens", "get"),
+        ("/api/v1/tokens/{id}", "delete"),
+        ("/api/v1/introspect", "post"),
+        ("/api/v1/tokens/revoke-leaked", "post"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/api/openapi.json", "get"),
+    ];
+    assert_eq!(paths.len(), expected.len());
+    for (path, method) in expected {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} documented");
+        // Call it without credentials and check the status is documented.
+        let concrete = path.replace("{id}", "1");
+        let page = match method {
+            "post" => c.api_post(&concrete, None, "application/json", br#"{"tokens":[]}"#),
+            m => c.api(&m.to_uppercase(), &concrete, None),
+        };
+        let status = page.status.to_string();
+        assert!(
+            op["responses"][&status].is_object(),
+            "{method} {path} answered {status}, not documented"
+        );
+        if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+            assert_eq!(page.status, 401, "{path} needs a token");
+        }
+    }
+    // Every $ref resolves.
+    let text = page.body.clone();
+    for part in text.split("\"$ref\": \"#/").skip(1) {
+        let pointer = format!("/{}", &part[..part.find('"').expect("end")]);
+        assert!(doc.pointer(&pointer).is_some(), "dangling $ref {pointer}");
+    }
+}
+
+fn health_metrics_and_request_ids(db: &TestDb) {
+    let (app, token) = setup(db);
+    let c = app.client();
+    c.get("/healthz").assert_status(200).assert_contains("ok");
+    c.get("/readyz").assert_status(200).assert_contains("ready");
+    c.api("GET", "/api/v1/me", Some(&token)).assert_status(200);
+    c.api("GET", "/api/v1/me", Some("lk_nope"))
+        .assert_status(401);
+    let metrics = c.get("/metrics");
+    metrics.assert_status(200);
+    metrics
+        .assert_contains("latchkey_http_requests_total{route=\"/api/v1/me\",status=\"200\"} 1")
+        .assert_contains("latchkey_token_verifications_total{outcome=\"valid\"} 1")
+        .assert_contains("latchkey_token_verifications_total{outcome=\"malformed\"} 1")
+        .assert_contains("latchkey_http_request_duration_seconds_bucket{le=\"+Inf\"}")
+        .assert_contains("latchkey_db_pool_max_connections 4");
+    assert!(!metrics.body.contains(&token));
+    let a = c.get("/healthz");
+    let b = c.get("/healthz");
+    let (ida, idb) = (
+        a.header("x-request-id").expect("id"),
+        b.header("x-request-id").expect("id"),
+    );
+    assert_ne!(ida, idb);
+}
+
+fn api_errors_are_problem_details(db: &TestDb) {
+    let (app, token) = setup(db);
+    let c = app.client();
+    let wrong_method = c.api("POST", "/api/v1/me", Some(&token));
+    wrong_method.assert_status(405);
+    assert_eq!(wrong_method.header("allow"), Some("GET"));
+    assert_eq!(wrong_method.json()["status"], 405);
+    c.api("PUT", "/api/v1/tokens/1", Some(&token))
+        .assert_status(405);
+    let unknown = c.api("GET", "/api/v2/everything", Some(&token));
+    unknown.assert_status(404);
+    assert_eq!(
+        unknown.header("content-type"),
+        Some("application/problem+json")
+    );
+    let huge = c.api_post(
+        "/api/v1/tokens/revoke-leaked",
+        None,
+        "application/json",
+        &vec![b'x'; 65 * 1024],
+    );
+    huge.assert_status(413);
+    assert_eq!(huge.json()["status"], 413);
+}
