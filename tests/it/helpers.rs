@@ -596,10 +596,6 @@ impl Client {
         }
         Self::page(req.send(body))
     }
-
-    pub fn get_headers(&self, path: &str, headers: &[(&str, &str)]) -> Page {
-        self.get_with(path, headers)
-    }
 }
 
 impl Page {
