@@ -55,6 +55,7 @@ both_backends!(
     bad_input_changes_nothing,
     token_create_prints_only_the_token,
     first_serve_prints_the_admin_password_once,
+    logs_never_hold_a_token_or_password,
 );
 
 fn migrate_on_an_empty_database(db: &TestDb) {
@@ -532,14 +533,22 @@ fn help_works_on_every_subcommand() {
 /// Starts `latchkey serve` on a free port; returns the child, its port and
 /// the stdout lines up to "listening".
 fn serve(db: &TestDb) -> (std::process::Child, u16, Vec<String>) {
+    serve_logging(db, "warn", std::process::Stdio::null())
+}
+
+fn serve_logging(
+    db: &TestDb,
+    filter: &str,
+    stderr: std::process::Stdio,
+) -> (std::process::Child, u16, Vec<String>) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(crate::helpers::BIN)
         .arg("serve")
         .env("DATABASE_URL", &db.url)
         .env("LATCHKEY_BIND", "127.0.0.1:0")
-        .env("LATCHKEY_LOG", "warn")
+        .env("LATCHKEY_LOG", filter)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("start serve");
     let stdout = child.stdout.take().expect("stdout");
@@ -585,4 +594,59 @@ fn first_serve_prints_the_admin_password_once(db: &TestDb) {
     // The stored hash is not the password.
     let out = db.cli(&["user", "list", "--json"]).ok();
     assert!(!out.contains(&password));
+}
+
+fn logs_never_hold_a_token_or_password(db: &TestDb) {
+    add(db, "dev@example.com", "developer");
+    let token = create(db, "dev@example.com", "logged", &["datastore:read"]).ok();
+    let token = token.trim();
+    let log_path = std::env::temp_dir().join(format!(
+        "latchkey-log-{}.txt",
+        std::process::id() as u64 * 1000 + rand_suffix()
+    ));
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let (mut child, port, lines) = serve_logging(db, "debug", log.into());
+    let password = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .expect("password line")
+        .trim()
+        .to_owned();
+    let c = crate::helpers::Client::new(&format!("http://127.0.0.1:{port}"));
+    c.api("GET", "/api/v1/me", Some(token)).assert_status(200);
+    c.api("GET", "/api/v1/me", Some(&format!("{token}x")))
+        .assert_status(401);
+    c.api_post(
+        "/api/v1/tokens/revoke-leaked",
+        None,
+        "application/json",
+        format!("{{\"tokens\":[\"{token}\"]}}").as_bytes(),
+    )
+    .assert_status(200);
+    c.try_sign_in("admin@latchkey.local", "a wrong password!!")
+        .assert_status(401);
+    c.sign_in("admin@latchkey.local", &password);
+    let _ = child.kill();
+    let _ = child.wait();
+    let logged = std::fs::read_to_string(&log_path).expect("read log");
+    let _ = std::fs::remove_file(&log_path);
+    assert!(logged.contains("answered"), "requests are logged: {logged}");
+    assert!(!logged.contains(token), "token in the log");
+    assert!(
+        !logged.contains(&token[3..20]),
+        "part of the token in the log"
+    );
+    assert!(!logged.contains(&password), "password in the log");
+    assert!(
+        !logged.contains("a wrong password"),
+        "attempted password in the log"
+    );
+    assert!(!logged.to_lowercase().contains("authorization: bearer"));
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()) % 1000)
+        .unwrap_or(0)
 }
