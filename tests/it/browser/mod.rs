@@ -1,0 +1,504 @@
+//! The console in a real browser: Debian's Chromium, headless, driven
+//! through chromedriver, against the real server, on both backends; with
+//! and without JavaScript. Every page visited is checked with axe-core and
+//! photographed at 1280×800 and 390×844 under `target/tmp/screenshots/`.
+
+mod webdriver;
+
+use crate::helpers::{PASSWORD, TestApp, TestDb, spawn_app};
+use latchkey::domain::Role;
+use serde_json::json;
+use std::path::PathBuf;
+use webdriver::{Browser, Element};
+
+const AXE: &str = include_str!("vendor/axe-4.14.1.min.js");
+
+/// Runs every listed flow on SQLite and PostgreSQL, in a fresh browser.
+macro_rules! browser_flows {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() {
+                if super::browser_ready(stringify!($name)) {
+                    $crate::helpers::on_sqlite(|db| super::$name(&super::Flow::new(db, concat!("sqlite-", stringify!($name)))))
+                }
+            } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() {
+                if super::browser_ready(stringify!($name)) {
+                    $crate::helpers::on_postgres(stringify!($name), |db| super::$name(&super::Flow::new(db, concat!("postgres-", stringify!($name)))))
+                }
+            } )*
+        }
+    };
+}
+
+/// Chromium present, or the test says loudly that it did not run (and
+/// fails when `LATCHKEY_REQUIRE_BROWSER=1`, as in CI).
+fn browser_ready(name: &str) -> bool {
+    if webdriver::available() {
+        return true;
+    }
+    if std::env::var("LATCHKEY_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+        panic!(
+            "browser tests required but Chromium is missing: apt-get install chromium chromium-driver"
+        );
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "*** NOT RUN (no Chromium; apt-get install chromium chromium-driver): browser {name}"
+    );
+    false
+}
+
+/// One flow: the app, a browser, where its screenshots go.
+pub struct Flow {
+    app: TestApp,
+    shots: PathBuf,
+    checked: std::cell::RefCell<Vec<String>>,
+    /// A browser with JavaScript, to run axe on pages a script-less
+    /// browser shows.
+    helper: std::cell::OnceCell<Browser>,
+}
+
+impl Flow {
+    fn new(db: &TestDb, name: &str) -> Flow {
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("screenshots")
+            .join(name);
+        let _ = std::fs::remove_dir_all(&shots);
+        Flow {
+            app: spawn_app(db),
+            shots,
+            checked: Default::default(),
+            helper: Default::default(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.app.base)
+    }
+
+    fn browser(&self) -> Browser {
+        Browser::start(true)
+    }
+
+    fn sign_in(&self, b: &Browser, email: &str, password: &str) {
+        b.goto(&self.url("/login"));
+        self.look(b, "login");
+        b.type_into(&b.field("Email"), email);
+        b.type_into(&b.field("Password"), password);
+        b.click(&b.button("Sign in"));
+        b.wait_until("the token list", |b| {
+            b.url().ends_with("/settings/api-tokens")
+        });
+    }
+
+    fn member(&self, b: &Browser, email: &str, role: Role) {
+        self.app.add_member(email, role);
+        self.sign_in(b, email, PASSWORD);
+    }
+
+    /// Screenshots at both sizes and an accessibility check, once per page.
+    fn look(&self, b: &Browser, page: &str) {
+        if self.checked.borrow().iter().any(|p| p == page) {
+            return;
+        }
+        self.checked.borrow_mut().push(page.to_owned());
+        b.screenshot(&self.shots.join(format!("{page}-1280x800.png")));
+        b.set_size(390, 844);
+        b.screenshot(&self.shots.join(format!("{page}-390x844.png")));
+        b.set_size(1280, 800);
+        let violations = if b.javascript {
+            axe(b)
+        } else {
+            // The same markup, scripts left out, in a browser that runs axe.
+            let html = b.source();
+            let helper = self.helper.get_or_init(|| Browser::start(true));
+            helper.goto(&self.url("/healthz"));
+            helper.execute(
+                "document.open(); document.write(arguments[0].replace(/<script[^>]*><\\/script>/g, '')); document.close();",
+                json!([html]),
+            );
+            helper.wait_until("styles", |h| {
+                h.execute(
+                    "return document.styleSheets.length > 0 && document.readyState === 'complete';",
+                    json!([]),
+                ) == json!(true)
+            });
+            axe(helper)
+        };
+        let violations: Vec<String> = violations
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            violations.is_empty(),
+            "accessibility of {page}: {violations:#?}"
+        );
+    }
+
+    fn api_status(&self, token: &str) -> u16 {
+        self.app
+            .client()
+            .api("GET", "/api/v1/me", Some(token))
+            .status
+    }
+}
+
+/// Serious and critical axe-core violations on the current page.
+fn axe(b: &Browser) -> serde_json::Value {
+    b.execute(&format!("{AXE}\n;return true;"), json!([]));
+    b.execute_async(
+        "const done = arguments[arguments.length - 1];
+         axe.run(document, { resultTypes: ['violations'] })
+           .then(r => done(r.violations
+             .filter(v => v.impact === 'serious' || v.impact === 'critical')
+             .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' +
+                  v.nodes.map(n => n.target.join(' ')).join(', '))))
+           .catch(e => done(['axe failed: ' + e]));",
+        json!([]),
+    )
+}
+
+fn in_days(days: i64) -> String {
+    (time::OffsetDateTime::now_utc().date() + time::Duration::days(days)).to_string()
+}
+
+fn set_value(b: &Browser, e: &Element, value: &str) {
+    b.execute(
+        "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change', {bubbles: true}));",
+        json!([element_json(b, e), value]),
+    );
+}
+
+fn element_json(_b: &Browser, e: &Element) -> serde_json::Value {
+    e.to_json()
+}
+
+fn checked(b: &Browser, e: &Element) -> bool {
+    b.property(e, "checked").as_bool().unwrap_or(false)
+}
+
+browser_flows!(
+    admin_signs_in_with_the_printed_password,
+    developer_generates_copies_and_uses_a_token,
+    reload_and_back_never_show_the_token_again,
+    bulk_revoke_two_of_three,
+    admin_switches_to_all_tokens_filters_pages_and_revokes,
+    form_errors_appear_beside_their_fields,
+    generate_and_revoke_without_javascript,
+    sign_out_leaves_nothing_behind_the_back_button,
+);
+
+fn admin_signs_in_with_the_printed_password(f: &Flow) {
+    let b = f.browser();
+    f.sign_in(&b, &f.app.admin_email, &f.app.admin_password);
+    b.wait_for_text("No tokens yet");
+    f.look(&b, "tokens-empty");
+    b.click(&b.link("Members"));
+    b.wait_for_text("Add a member");
+    f.look(&b, "members");
+    b.click(&b.link("Audit log"));
+    b.wait_for_text("login.succeeded");
+    f.look(&b, "audit");
+}
+
+fn developer_generates_copies_and_uses_a_token(f: &Flow) {
+    // A viewer is offered the viewer's scopes only.
+    {
+        let b = f.browser();
+        f.member(&b, "viewer@example.com", Role::Viewer);
+        b.click(&b.link("Generate New API Token"));
+        b.wait_for_text("Scopes");
+        assert_eq!(b.count("//input[@name='scopes']"), 3);
+        for scope in ["datastore:read", "reports:read", "tokens:read"] {
+            b.field(scope);
+        }
+    }
+    let b = f.browser();
+    f.member(&b, "dev@example.com", Role::Developer);
+    b.click(&b.link("Generate New API Token"));
+    b.wait_for_text("Generate New API Token");
+    f.look(&b, "generate");
+    let offered: Vec<String> = [
+        "datastore:read",
+        "reports:read",
+        "tokens:read",
+        "datastore:write",
+        "reports:write",
+        "tokens:revoke",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(b.count("//input[@name='scopes']"), offered.len());
+    for scope in &offered {
+        b.field(scope);
+    }
+    assert_eq!(b.count("//input[@value='org:admin']"), 0);
+    b.type_into(&b.field("Name"), "Browser token");
+    let expiration = b.field("Expiration");
+    b.select(&expiration, "7 days");
+    // The custom date only shows when asked for.
+    let custom = b.find("//*[@id='custom-date']");
+    assert_eq!(b.property(&custom, "hidden"), json!(true));
+    b.select(&expiration, "Custom");
+    b.wait_until("the date field", |b| {
+        b.property(&b.find("//*[@id='custom-date']"), "hidden") == json!(false)
+    });
+    set_value(&b, &b.field("Custom date"), &in_days(45));
+    b.click(&b.field("datastore:read"));
+    b.click(&b.field("reports:write"));
+    b.click(&b.button("Generate token"));
+    let shown = b.find("//*[@id='new-token']");
+    let token = b.text(&shown);
+    assert!(token.starts_with("lk_") && token.len() == 39, "{token}");
+    assert!(b.has_text("you won't be able to see it again"));
+    assert!(b.has_text("in 45 days") || b.has_text(&in_days(45)));
+    f.look(&b, "reveal");
+    // Copy: the clipboard write happens (or its fallback selects the text).
+    b.click(&b.button("Copy"));
+    b.wait_until("the copy confirmation", |b| {
+        b.has_text("Token copied to the clipboard.") || b.has_text("Press Ctrl+C to copy")
+    });
+    b.grant("clipboard-read");
+    b.grant("clipboard-write");
+    let clipboard = b.execute_async(
+        "const done = arguments[arguments.length - 1];
+         (navigator.clipboard ? navigator.clipboard.readText() : Promise.reject('no clipboard'))
+           .then(t => done(t), () => done(String(window.getSelection())));",
+        json!([]),
+    );
+    assert_eq!(
+        clipboard.as_str().map(str::trim),
+        Some(token.as_str()),
+        "the token is on the clipboard (or selected)"
+    );
+    assert_eq!(f.api_status(&token), 200);
+    let me = f.app.client().api("GET", "/api/v1/me", Some(&token)).json();
+    assert_eq!(
+        me["token"]["scopes"],
+        json!(["datastore:read", "reports:write"])
+    );
+}
+
+fn reload_and_back_never_show_the_token_again(f: &Flow) {
+    let b = f.browser();
+    f.member(&b, "dev@example.com", Role::Developer);
+    b.click(&b.link("Generate New API Token"));
+    b.type_into(&b.field("Name"), "Once only");
+    b.click(&b.field("reports:read"));
+    b.click(&b.button("Generate token"));
+    let token = b.text(&b.find("//*[@id='new-token']"));
+    b.refresh();
+    b.wait_for_text("Generate New API Token");
+    assert!(!b.source().contains(&token), "reload shows the token again");
+    b.back();
+    b.wait_until("a page", |b| !b.url().is_empty());
+    assert!(!b.source().contains(&token), "back shows the token again");
+    b.goto(&f.url("/settings/api-tokens"));
+    b.wait_for_text("Once only");
+    assert!(!b.source().contains(&token));
+    assert_eq!(f.app.token_count(), 1, "no second token");
+}
+
+fn bulk_revoke_two_of_three(f: &Flow) {
+    let b = f.browser();
+    f.member(&b, "dev@example.com", Role::Developer);
+    let tokens: Vec<String> = ["one", "two", "three"]
+        .iter()
+        .map(|n| {
+            f.app
+                .create_token("dev@example.com", n, &["datastore:read"], 30)
+        })
+        .collect();
+    b.goto(&f.url("/settings/api-tokens"));
+    b.wait_for_text("three");
+    f.look(&b, "tokens");
+    b.click(&b.field("Select one"));
+    b.click(&b.field("Select two"));
+    b.click(&b.button("Revoke selected (2)"));
+    b.wait_until("the confirmation", |b| b.alert_text().is_some());
+    let question = b.alert_text().unwrap_or_default();
+    assert!(question.contains("Revoke 2 tokens"), "{question}");
+    b.accept_alert();
+    b.wait_for_text("Revoked 2 tokens");
+    assert_eq!(b.count("//tbody/tr"), 1);
+    assert!(b.has_text("three"));
+    b.select(&b.field("Status"), "All");
+    b.wait_until("every token", |b| b.count("//tbody/tr") == 3);
+    assert_eq!(b.count("//tbody/tr[.//*[normalize-space(.)='Revoked']]"), 2);
+    assert_eq!(f.api_status(&tokens[0]), 401);
+    assert_eq!(f.api_status(&tokens[1]), 401);
+    assert_eq!(f.api_status(&tokens[2]), 200);
+
+    // Select all takes only what is on the page.
+    for i in 0..52 {
+        f.app.create_token(
+            "dev@example.com",
+            &format!("many {i:02}"),
+            &["reports:read"],
+            30,
+        );
+    }
+    b.goto(&f.url("/settings/api-tokens"));
+    b.wait_for_text("53 tokens");
+    let all = b.field("Select all tokens on this page");
+    b.click(&all);
+    let boxes = b.count("//input[@name='ids']");
+    assert_eq!(boxes, 50);
+    assert_eq!(b.count("//input[@name='ids' and not(@disabled)]"), 50);
+    b.button("Revoke selected (50)");
+    b.click(&all);
+    b.button("Revoke selected (0)");
+}
+
+fn admin_switches_to_all_tokens_filters_pages_and_revokes(f: &Flow) {
+    f.app.add_member("dev@example.com", Role::Developer);
+    for i in 0..54 {
+        f.app.create_token(
+            "dev@example.com",
+            &format!("dev {i:02}"),
+            &["datastore:read"],
+            30,
+        );
+    }
+    let target = f
+        .app
+        .create_token("dev@example.com", "target", &["datastore:write"], 30);
+    let b = f.browser();
+    f.sign_in(&b, &f.app.admin_email, &f.app.admin_password);
+    b.wait_for_text("No tokens yet");
+    b.select(&b.field("Owner"), "All tokens in the organisation");
+    b.wait_for_text("55 tokens");
+    assert!(
+        b.url().contains("owner=all"),
+        "the URL follows the filter: {}",
+        b.url()
+    );
+    f.look(&b, "tokens-all");
+    b.click(&b.link("Next →"));
+    b.wait_for_text("showing 51–55");
+    assert!(b.url().contains("page=2"));
+    b.type_into(&b.field("Name contains"), "target");
+    b.click(&b.button("Filter"));
+    b.wait_for_text("1 token");
+    assert!(b.has_text("dev@example.com"));
+    b.click(&b.button("Revoke target"));
+    b.wait_until("the confirmation", |b| b.alert_text().is_some());
+    b.accept_alert();
+    b.wait_until("the revoked row", |b| {
+        b.count("//tr[.//*[normalize-space(.)='Revoked'] and .//*[normalize-space(.)='target']]")
+            == 1
+    });
+    assert_eq!(f.api_status(&target), 401);
+}
+
+fn form_errors_appear_beside_their_fields(f: &Flow) {
+    let b = f.browser();
+    f.member(&b, "dev@example.com", Role::Developer);
+    f.app
+        .create_token("dev@example.com", "taken", &["datastore:read"], 30);
+    b.goto(&f.url("/settings/api-tokens/new"));
+    // Empty name.
+    b.click(&b.field("datastore:read"));
+    b.click(&b.button("Generate token"));
+    b.wait_for_text("Enter a name for the token.");
+    let name = b.field("Name");
+    let described = b.attribute(&name, "aria-describedby").unwrap_or_default();
+    assert!(described.contains("name-error"), "{described}");
+    assert!(checked(&b, &b.field("datastore:read")), "scopes kept");
+    f.look(&b, "generate-errors");
+    // A date in the past, with the name kept.
+    b.type_into(&b.field("Name"), "Kept name");
+    b.select(&b.field("Expiration"), "Custom");
+    set_value(&b, &b.field("Custom date"), &in_days(-2));
+    b.click(&b.button("Generate token"));
+    b.wait_for_text("must be in the future");
+    assert_eq!(b.property(&b.field("Name"), "value"), json!("Kept name"));
+    let date = b.field("Custom date");
+    assert!(
+        b.attribute(&date, "aria-describedby")
+            .unwrap_or_default()
+            .contains("expires_on-error")
+    );
+    // A name already taken.
+    b.type_into(&b.field("Name"), "taken");
+    b.select(&b.field("Expiration"), "30 days");
+    b.click(&b.button("Generate token"));
+    b.wait_for_text("already have an active token named");
+    assert_eq!(f.app.token_count(), 1, "nothing written");
+}
+
+fn generate_and_revoke_without_javascript(f: &Flow) {
+    let b = Browser::start(false);
+    f.member(&b, "dev@example.com", Role::Developer);
+    b.click(&b.link("Generate New API Token"));
+    b.wait_for_text("Generate New API Token");
+    // Without JavaScript the custom date is always there.
+    assert_eq!(
+        b.property(&b.find("//*[@id='custom-date']"), "hidden"),
+        json!(false)
+    );
+    b.type_into(&b.field("Name"), "No script");
+    b.select(&b.field("Expiration"), "60 days");
+    b.click(&b.field("tokens:read"));
+    b.click(&b.button("Generate token"));
+    let token = b.text(&b.find("//*[@id='new-token']"));
+    assert!(b.has_text("you won't be able to see it again"));
+    assert_eq!(f.count_copy_buttons(&b), 0, "no copy button without script");
+    f.look(&b, "reveal-nojs");
+    assert_eq!(f.api_status(&token), 200);
+    for n in ["a", "b"] {
+        f.app
+            .create_token("dev@example.com", n, &["datastore:read"], 30);
+    }
+    b.click(&b.link("Done — back to API tokens"));
+    b.wait_for_text("No script");
+    // One revoke button per row.
+    b.click(&b.button("Revoke No script"));
+    b.wait_for_text("Revoked 1 token");
+    assert_eq!(f.api_status(&token), 401);
+    // Bulk: a confirmation page, then the revoke.
+    b.click(&b.field("Select a"));
+    b.click(&b.field("Select b"));
+    b.click(&b.button("Revoke selected"));
+    b.wait_for_text("Revoke 2 tokens?");
+    f.look(&b, "confirm-revoke");
+    b.click(&b.button("Revoke 2 tokens"));
+    b.wait_for_text("Revoked 2 tokens");
+    assert!(b.has_text("No tokens yet") || b.count("//tbody/tr") == 0);
+}
+
+impl Flow {
+    fn count_copy_buttons(&self, b: &Browser) -> usize {
+        b.count("//button[normalize-space(.)='Copy' and not(@hidden)]")
+    }
+}
+
+fn sign_out_leaves_nothing_behind_the_back_button(f: &Flow) {
+    let b = f.browser();
+    f.member(&b, "dev@example.com", Role::Developer);
+    let token = f
+        .app
+        .create_token("dev@example.com", "secretive", &["datastore:read"], 30);
+    let _ = token;
+    b.goto(&f.url("/settings/api-tokens"));
+    b.wait_for_text("secretive");
+    b.click(&b.button("Sign out"));
+    b.wait_for_text("You are signed out.");
+    b.back();
+    b.wait_until("the sign-in page", |b| b.url().contains("/login"));
+    let page = b.source();
+    assert!(
+        !page.contains("secretive"),
+        "an authenticated page came back"
+    );
+    assert!(!page.contains("Sign out"));
+}
