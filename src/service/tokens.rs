@@ -155,6 +155,8 @@ pub struct Verified {
     pub scopes: ScopeSet,
     pub expires_at: Option<PrimitiveDateTime>,
     pub created_at: PrimitiveDateTime,
+    /// Last use was recorded more than a minute ago (or never).
+    pub use_is_stale: bool,
 }
 
 /// Why a token was refused. Kept for logs and metrics; callers must not
@@ -600,19 +602,47 @@ impl Latchkey {
         raw: &str,
         ip: Option<&str>,
     ) -> std::result::Result<Verified, VerifyOutcome> {
-        self.check_token(raw, Some(ip))
+        let mut conn = self.conn().map_err(VerifyOutcome::Error)?;
+        let verified = self.check_token(&mut conn, raw)?;
+        if verified.use_is_stale {
+            self.record_use(verified.token_id, ip)
+                .map_err(VerifyOutcome::Error)?;
+        }
+        Ok(verified)
+    }
+
+    /// As `verify`, on a connection the caller holds, and without writing:
+    /// when `use_is_stale` is set the caller records the use with
+    /// `record_use`, off the request's critical path.
+    pub fn verify_on(
+        &self,
+        conn: &mut db::DbConnection,
+        raw: &str,
+    ) -> std::result::Result<Verified, VerifyOutcome> {
+        self.check_token(conn, raw)
+    }
+
+    /// A pooled connection, waiting up to the pool's timeout.
+    pub fn idle_conn_or_wait(&self) -> Result<db::PooledConn> {
+        self.conn()
+    }
+
+    /// A pooled connection if one is idle right now (never waits).
+    pub fn idle_conn(&self) -> Option<db::PooledConn> {
+        self.pool.try_get()
     }
 
     /// As `verify`, without recording a use (introspection by a resource
     /// server is not the token's own use).
     pub fn inspect(&self, raw: &str) -> std::result::Result<Verified, VerifyOutcome> {
-        self.check_token(raw, None)
+        let mut conn = self.conn().map_err(VerifyOutcome::Error)?;
+        self.check_token(&mut conn, raw)
     }
 
     fn check_token(
         &self,
+        conn: &mut db::DbConnection,
         raw: &str,
-        record_use: Option<Option<&str>>,
     ) -> std::result::Result<Verified, VerifyOutcome> {
         let secret = self
             .format
@@ -621,13 +651,7 @@ impl Latchkey {
         let hash = secret.hash();
         drop(secret);
         let now = self.clock.now();
-        let mut conn = self.conn().map_err(VerifyOutcome::Error)?;
-        let found: Option<(db::TokenRow, db::MemberRow)> = t::table
-            .inner_join(members::table)
-            .filter(t::token_hash.eq(hash.as_bytes()))
-            .select((t::all_columns, members::all_columns))
-            .first(&mut conn)
-            .optional()
+        let found = db::token_with_owner(conn, hash.as_bytes())
             .map_err(|e| VerifyOutcome::Error(e.into()))?;
         let Some((row, owner)) = found else {
             return Err(VerifyOutcome::Refused(VerifyFailure::Unknown));
@@ -643,21 +667,6 @@ impl Latchkey {
         let owner = Member::from_row(owner).map_err(VerifyOutcome::Error)?;
         let stored = ScopeSet::parse_list(&row.scopes)
             .map_err(|e| VerifyOutcome::Error(Error::Unexpected(e)))?;
-        let stale = row
-            .last_used_at
-            .is_none_or(|at| now - at >= LAST_USED_INTERVAL);
-        if let (Some(ip), true) = (record_use, stale) {
-            // The condition makes concurrent requests write only once.
-            let cutoff = now - LAST_USED_INTERVAL;
-            diesel::update(
-                t::table
-                    .find(row.id)
-                    .filter(t::last_used_at.is_null().or(t::last_used_at.le(cutoff))),
-            )
-            .set((t::last_used_at.eq(now), t::last_used_ip.eq(ip)))
-            .execute(&mut conn)
-            .map_err(|e| VerifyOutcome::Error(e.into()))?;
-        }
         Ok(Verified {
             token_id: TokenId(row.id),
             name: row.name,
@@ -665,7 +674,27 @@ impl Latchkey {
             owner,
             expires_at: row.expires_at,
             created_at: row.created_at,
+            use_is_stale: row
+                .last_used_at
+                .is_none_or(|at| now - at >= LAST_USED_INTERVAL),
         })
+    }
+
+    /// Writes last use (now, and the client's address) unless it was
+    /// written less than a minute ago; the condition makes concurrent
+    /// requests write once.
+    pub fn record_use(&self, token: TokenId, ip: Option<&str>) -> Result<()> {
+        let now = self.clock.now();
+        let cutoff = now - LAST_USED_INTERVAL;
+        let mut conn = self.conn()?;
+        diesel::update(
+            t::table
+                .find(token.0)
+                .filter(t::last_used_at.is_null().or(t::last_used_at.le(cutoff))),
+        )
+        .set((t::last_used_at.eq(now), t::last_used_ip.eq(ip)))
+        .execute(&mut conn)?;
+        Ok(())
     }
 
     /// Revokes tokens reported as leaked, by value. Malformed and unknown
