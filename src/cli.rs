@@ -455,7 +455,7 @@ fn serve(url: &DbUrl) -> Result<(), String> {
             .ok()
             .filter(|n| (1..=512).contains(n))
             .ok_or_else(|| format!("LATCHKEY_POOL_SIZE={v:?} must be a number from 1 to 512"))?,
-        Err(_) => 16,
+        Err(_) => 8,
     };
     let format = token_format_from_env()?;
     let service = Latchkey::open(url, pool_size, Clock::default(), format).map_err(describe)?;

@@ -52,7 +52,10 @@ impl Application {
                 .wrap(from_fn(crate::web::observe::observe))
                 .configure(crate::web::routes)
         })
-        .shutdown_timeout(5);
+        .shutdown_timeout(5)
+        // Blocking work is database work: more threads than pooled
+        // connections would only wait, each holding its own allocator arena.
+        .worker_max_blocking_threads(4);
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }

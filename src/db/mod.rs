@@ -117,7 +117,8 @@ impl r2d2::ManageConnection for DbManager {
                     "PRAGMA journal_mode = WAL;
                      PRAGMA busy_timeout = 10000;
                      PRAGMA foreign_keys = ON;
-                     PRAGMA synchronous = NORMAL;",
+                     PRAGMA synchronous = NORMAL;
+                     PRAGMA cache_size = -1024;",
                 )?;
                 Ok(DbConnection::Sqlite(conn))
             }

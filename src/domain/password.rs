@@ -1,10 +1,53 @@
 //! Passwords: argon2id hashes; plaintext wrapped so it never reaches a log.
 
 use super::FieldError;
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::TryRng;
 use rand::rngs::SysRng;
 use std::fmt;
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// argon2id needs 19 MiB per hash. Every hash runs on one thread, one at a
+/// time, in one buffer that thread keeps: a burst of sign-ins neither
+/// multiplies that memory nor takes every core, and the allocator is not
+/// asked for (and does not keep) a fresh 19 MiB each time.
+fn on_hashing_thread<T: Send + 'static>(
+    job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+) -> T {
+    static QUEUE: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    let queue = QUEUE.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let spawned = std::thread::Builder::new()
+            .name("password-hashing".into())
+            .spawn(move || {
+                let mut memory = Vec::new();
+                while let Ok(job) = rx.recv() {
+                    job(&mut memory);
+                }
+            });
+        if spawned.is_err() {
+            tracing::error!("cannot start the password hashing thread");
+        }
+        Mutex::new(tx)
+    });
+    let (reply_tx, reply_rx) = mpsc::channel();
+    let sent = queue
+        .lock()
+        .map(|q| {
+            q.send(Box::new(move |memory: &mut Vec<Block>| {
+                let _ = reply_tx.send(job(memory));
+            }))
+        })
+        .is_ok_and(|r| r.is_ok());
+    assert!(sent, "the password hashing thread is gone");
+    reply_rx
+        .recv()
+        .unwrap_or_else(|_| panic!("the password hashing thread failed"))
+}
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 const MAX_PASSWORD_BYTES: usize = 1024;
@@ -62,18 +105,94 @@ impl Password {
 
     /// Slow by design: call it off the async threads.
     pub fn hash(&self) -> Result<PasswordHash, String> {
-        Argon2::default()
-            .hash_password(self.0.as_bytes())
-            .map(|h| PasswordHash(h.to_string()))
-            .map_err(|e| format!("password hashing failed: {e}"))
+        let mut salt = [0u8; 16];
+        SysRng
+            .try_fill_bytes(&mut salt)
+            .map_err(|e| format!("no randomness for a salt: {e}"))?;
+        let password = self.0.clone();
+        on_hashing_thread(move |memory| {
+            let params = Params::default();
+            let mut out = [0u8; 32];
+            run_argon2(
+                memory,
+                Algorithm::Argon2id,
+                Version::default(),
+                &params,
+                password.as_bytes(),
+                &salt,
+                &mut out,
+            )
+            .map_err(|e| format!("password hashing failed: {e}"))?;
+            let phc = argon2::PasswordHash {
+                algorithm: Algorithm::Argon2id.ident(),
+                version: Some(Version::default().into()),
+                params: ParamsString::try_from(&params).map_err(|e| e.to_string())?,
+                salt: Some(Salt::new(&salt).map_err(|e| e.to_string())?),
+                hash: Some(Output::new(&out).map_err(|e| e.to_string())?),
+            };
+            Ok(PasswordHash(phc.to_string()))
+        })
     }
 
     /// Slow by design: call it off the async threads.
     pub fn verify(&self, hash: &PasswordHash) -> bool {
-        Argon2::default()
-            .verify_password(self.0.as_bytes(), hash.0.as_str())
+        let (password, stored) = (self.0.clone(), hash.0.clone());
+        on_hashing_thread(move |memory| {
+            let Ok(phc) = argon2::PasswordHash::new(&stored) else {
+                return false;
+            };
+            let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else {
+                return false;
+            };
+            let (Ok(algorithm), Ok(params)) = (
+                Algorithm::try_from(phc.algorithm.as_str()),
+                Params::try_from(&phc),
+            ) else {
+                return false;
+            };
+            let version = match phc.version.map(Version::try_from) {
+                None => Version::default(),
+                Some(Ok(v)) => v,
+                Some(Err(_)) => return false,
+            };
+            let expected = expected.as_ref();
+            let mut out = vec![0u8; expected.len()];
+            run_argon2(
+                memory,
+                algorithm,
+                version,
+                &params,
+                password.as_bytes(),
+                salt.as_ref(),
+                &mut out,
+            )
             .is_ok()
+                && constant_time_eq(&out, expected)
+        })
     }
+}
+
+/// argon2 in the hashing thread's reusable memory.
+fn run_argon2(
+    memory: &mut Vec<Block>,
+    algorithm: Algorithm,
+    version: Version,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    memory.resize(params.block_count(), Block::default());
+    Argon2::new(algorithm, version, params.clone()).hash_password_into_with_memory(
+        password,
+        salt,
+        out,
+        &mut memory[..],
+    )
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A PHC-format argon2id hash string.
@@ -108,6 +227,25 @@ mod tests {
         assert!(pw.verify(&hash));
         assert!(!Password::attempt("wrong horse battery").verify(&hash));
         assert!(!Password::attempt("x").verify(&PasswordHash::from_stored("garbage".into())));
+    }
+
+    #[test]
+    fn hashes_are_standard_phc_argon2id() {
+        use argon2::{PasswordHasher, PasswordVerifier};
+        let pw = Password::parse_new("interoperable secret").expect("long enough");
+        let ours = pw.hash().expect("hash");
+        assert!(ours.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(
+            Argon2::default()
+                .verify_password(pw.expose().as_bytes(), ours.as_str())
+                .is_ok()
+        );
+        let theirs = Argon2::default()
+            .hash_password(pw.expose().as_bytes())
+            .expect("hash")
+            .to_string();
+        assert!(pw.verify(&PasswordHash::from_stored(theirs.clone())));
+        assert!(!Password::attempt("other").verify(&PasswordHash::from_stored(theirs)));
     }
 
     #[test]
