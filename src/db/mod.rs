@@ -267,6 +267,28 @@ pub fn token_with_owner(
     }
 }
 
+/// Many tokens by hash, with their owners, in one query (`= ANY($1)` on
+/// PostgreSQL: one prepared statement whatever the count).
+pub fn tokens_with_owners(
+    conn: &mut DbConnection,
+    hashes: &[Vec<u8>],
+) -> QueryResult<Vec<(TokenRow, MemberRow)>> {
+    use schema::{api_tokens as t, members as m};
+    macro_rules! lookup {
+        ($c:expr) => {
+            t::table
+                .inner_join(m::table)
+                .filter(t::token_hash.eq_any(hashes))
+                .select((t::all_columns, m::all_columns))
+                .load::<(TokenRow, MemberRow)>($c)
+        };
+    }
+    match conn {
+        DbConnection::Sqlite(c) => lookup!(c),
+        DbConnection::Postgres(c) => lookup!(c),
+    }
+}
+
 /// Serialises writers that touch one member's tokens (PostgreSQL; SQLite's
 /// `BEGIN IMMEDIATE` already serialises all writers).
 pub fn lock_member(conn: &mut DbConnection, member_id: i64) -> QueryResult<()> {

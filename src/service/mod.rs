@@ -6,6 +6,7 @@ mod auth;
 mod clock;
 mod members;
 mod tokens;
+mod verify;
 
 pub use audit::{AuditEvent, AuditPage, AuditQuery};
 pub use auth::{LoginError, MAX_FAILURES, THROTTLE_WINDOW};
@@ -13,8 +14,9 @@ pub use clock::Clock;
 pub use members::{Actor, Member};
 pub use tokens::{
     CreatedToken, MAX_BULK_REVOKE, NewToken, OwnerFilter, RevokeOutcome, StatusFilter, TokenPage,
-    TokenQuery, TokenView, Verified, VerifyFailure, VerifyOutcome,
+    TokenQuery, TokenView,
 };
+pub use verify::{Batcher, Verified, VerifyFailure, VerifyOutcome};
 
 use crate::db::{self, DbUrl, Pool, PooledConn, schema};
 use crate::domain::{ExpiryPolicy, OrgId, TokenFormat};

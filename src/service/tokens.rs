@@ -11,10 +11,8 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use diesel::prelude::*;
-use time::{Duration, PrimitiveDateTime};
+use time::PrimitiveDateTime;
 
-/// Last-used is written at most this often per token.
-const LAST_USED_INTERVAL: Duration = Duration::seconds(60);
 /// The most ids one bulk revoke takes.
 pub const MAX_BULK_REVOKE: usize = 1000;
 
@@ -143,43 +141,6 @@ pub struct TokenPage {
 pub enum RevokeOutcome {
     Revoked,
     AlreadyRevoked,
-}
-
-/// A token that passed every check, with what it may do now.
-#[derive(Debug, Clone)]
-pub struct Verified {
-    pub token_id: TokenId,
-    pub name: String,
-    pub owner: Member,
-    /// Effective scopes: stored ∩ what the owner's current role allows.
-    pub scopes: ScopeSet,
-    pub expires_at: Option<PrimitiveDateTime>,
-    pub created_at: PrimitiveDateTime,
-    /// Last use was recorded more than a minute ago (or never).
-    pub use_is_stale: bool,
-}
-
-/// Why a token was refused. Kept for logs and metrics; callers must not
-/// tell the client which one it was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VerifyFailure {
-    Malformed,
-    Unknown,
-    Revoked,
-    Expired,
-    OwnerDisabled,
-}
-
-impl VerifyFailure {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VerifyFailure::Malformed => "malformed",
-            VerifyFailure::Unknown => "unknown",
-            VerifyFailure::Revoked => "revoked",
-            VerifyFailure::Expired => "expired",
-            VerifyFailure::OwnerDisabled => "owner_disabled",
-        }
-    }
 }
 
 fn view(row: db::TokenRow, owner_email: String, now: PrimitiveDateTime) -> Result<TokenView> {
@@ -593,110 +554,6 @@ impl Latchkey {
         })
     }
 
-    /// Checks a presented token: format and checksum first (no database),
-    /// then one indexed lookup with the owner, then revoked / expired /
-    /// disabled, then effective scopes. Records last use (time and IP) at
-    /// most once a minute per token.
-    pub fn verify(
-        &self,
-        raw: &str,
-        ip: Option<&str>,
-    ) -> std::result::Result<Verified, VerifyOutcome> {
-        let mut conn = self.conn().map_err(VerifyOutcome::Error)?;
-        let verified = self.check_token(&mut conn, raw)?;
-        if verified.use_is_stale {
-            self.record_use(verified.token_id, ip)
-                .map_err(VerifyOutcome::Error)?;
-        }
-        Ok(verified)
-    }
-
-    /// As `verify`, on a connection the caller holds, and without writing:
-    /// when `use_is_stale` is set the caller records the use with
-    /// `record_use`, off the request's critical path.
-    pub fn verify_on(
-        &self,
-        conn: &mut db::DbConnection,
-        raw: &str,
-    ) -> std::result::Result<Verified, VerifyOutcome> {
-        self.check_token(conn, raw)
-    }
-
-    /// A pooled connection, waiting up to the pool's timeout.
-    pub fn idle_conn_or_wait(&self) -> Result<db::PooledConn> {
-        self.conn()
-    }
-
-    /// A pooled connection if one is idle right now (never waits).
-    pub fn idle_conn(&self) -> Option<db::PooledConn> {
-        self.pool.try_get()
-    }
-
-    /// As `verify`, without recording a use (introspection by a resource
-    /// server is not the token's own use).
-    pub fn inspect(&self, raw: &str) -> std::result::Result<Verified, VerifyOutcome> {
-        let mut conn = self.conn().map_err(VerifyOutcome::Error)?;
-        self.check_token(&mut conn, raw)
-    }
-
-    fn check_token(
-        &self,
-        conn: &mut db::DbConnection,
-        raw: &str,
-    ) -> std::result::Result<Verified, VerifyOutcome> {
-        let secret = self
-            .format
-            .parse(raw)
-            .map_err(|_| VerifyOutcome::Refused(VerifyFailure::Malformed))?;
-        let hash = secret.hash();
-        drop(secret);
-        let now = self.clock.now();
-        let found = db::token_with_owner(conn, hash.as_bytes())
-            .map_err(|e| VerifyOutcome::Error(e.into()))?;
-        let Some((row, owner)) = found else {
-            return Err(VerifyOutcome::Refused(VerifyFailure::Unknown));
-        };
-        match status_at(row.revoked_at.is_some(), row.expires_at, now) {
-            TokenStatus::Revoked => return Err(VerifyOutcome::Refused(VerifyFailure::Revoked)),
-            TokenStatus::Expired => return Err(VerifyOutcome::Refused(VerifyFailure::Expired)),
-            TokenStatus::Active => {}
-        }
-        if owner.disabled {
-            return Err(VerifyOutcome::Refused(VerifyFailure::OwnerDisabled));
-        }
-        let owner = Member::from_row(owner).map_err(VerifyOutcome::Error)?;
-        let stored = ScopeSet::parse_list(&row.scopes)
-            .map_err(|e| VerifyOutcome::Error(Error::Unexpected(e)))?;
-        Ok(Verified {
-            token_id: TokenId(row.id),
-            name: row.name,
-            scopes: stored.effective_for(owner.role),
-            owner,
-            expires_at: row.expires_at,
-            created_at: row.created_at,
-            use_is_stale: row
-                .last_used_at
-                .is_none_or(|at| now - at >= LAST_USED_INTERVAL),
-        })
-    }
-
-    /// Writes last use (now, and the client's address) unless it was
-    /// written less than a minute ago; the condition makes concurrent
-    /// requests write once.
-    pub fn record_use(&self, token: TokenId, ip: Option<&str>) -> Result<()> {
-        let now = self.clock.now();
-        let cutoff = now - LAST_USED_INTERVAL;
-        let mut conn = self.conn()?;
-        diesel::update(
-            t::table
-                .find(token.0)
-                .filter(t::last_used_at.is_null().or(t::last_used_at.le(cutoff))),
-        )
-        .set((t::last_used_at.eq(now), t::last_used_ip.eq(ip)))
-        .execute(&mut conn)?;
-        Ok(())
-    }
-
     /// Revokes tokens reported as leaked, by value. Malformed and unknown
     /// strings are ignored; returns only how many were active until now.
     pub fn revoke_leaked(&self, raws: &[String], ip: Option<&str>) -> Result<usize> {
@@ -756,14 +613,6 @@ impl Latchkey {
             Ok(updated)
         })
     }
-}
-
-/// The result of a failed verification: refused (the client's token is
-/// bad) or an error of ours (the database is down).
-#[derive(Debug)]
-pub enum VerifyOutcome {
-    Refused(VerifyFailure),
-    Error(Error),
 }
 
 /// Members touch their own tokens; admins any in their organisation; the

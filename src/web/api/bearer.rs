@@ -2,7 +2,7 @@
 
 use super::problem::ApiError;
 use crate::domain::Scope;
-use crate::service::{Latchkey, Verified, VerifyOutcome};
+use crate::service::{Batcher, Latchkey, Verified, VerifyOutcome};
 use crate::web::observe::Metrics;
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -48,6 +48,7 @@ impl FromRequest for Bearer {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let service = req.app_data::<web::Data<Latchkey>>().cloned();
         let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+        let batcher = req.app_data::<web::Data<Batcher>>().cloned();
         let raw = bearer_token(req).map(str::to_owned);
         let ip = super::super::session::client_ip(req);
         Box::pin(async move {
@@ -61,25 +62,9 @@ impl FromRequest for Bearer {
                 count("missing");
                 return Err(ApiError::InvalidToken);
             };
-            // Shape and checksum first: garbage never reaches the database.
-            if service.token_format().parse(&raw).is_err() {
-                count("malformed");
-                return Err(ApiError::InvalidToken);
-            }
-            // A single prepared, indexed read: on an idle pooled connection
-            // it costs less than a hop to the blocking pool. When none is
-            // idle, wait for one there, never on this thread.
-            let result = match service.idle_conn() {
-                Some(mut conn) => service.verify_on(&mut conn, &raw),
-                None => {
-                    let svc = service.clone();
-                    web::block(move || {
-                        let mut conn = svc.idle_conn_or_wait().map_err(VerifyOutcome::Error)?;
-                        svc.verify_on(&mut conn, &raw)
-                    })
-                    .await?
-                }
-            };
+            let result = service
+                .check_for_request(&raw, batcher.as_ref().map(|b| b.get_ref()))
+                .await;
             if let Ok(v) = &result
                 && v.use_is_stale
             {
