@@ -248,6 +248,24 @@ pub fn spawn_app(db: &TestDb) -> TestApp {
         .bootstrap_admin()
         .expect("bootstrap")
         .expect("a fresh database has no admin");
+    start(service, email.to_string(), password.expose().to_owned())
+}
+
+/// A second instance on the database of `first`, as another process on
+/// the same database would be: its own pool, clock and server.
+pub fn spawn_second(db: &TestDb, first: &TestApp) -> TestApp {
+    let url = DbUrl::parse(&db.url).expect("test url");
+    let service =
+        Latchkey::open(&url, 4, Clock::default(), TokenFormat::default()).expect("open service");
+    assert!(service.bootstrap_admin().expect("bootstrap").is_none());
+    start(
+        service,
+        first.admin_email.clone(),
+        first.admin_password.clone(),
+    )
+}
+
+fn start(service: Latchkey, email: String, password: String) -> TestApp {
     let (tx, rx) = std::sync::mpsc::channel();
     let svc = service.clone();
     std::thread::spawn(move || {
@@ -266,8 +284,8 @@ pub fn spawn_app(db: &TestDb) -> TestApp {
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
         service,
-        admin_email: email.to_string(),
-        admin_password: password.expose().to_owned(),
+        admin_email: email,
+        admin_password: password,
         handle,
     }
 }
@@ -366,6 +384,14 @@ impl Page {
 }
 
 impl Client {
+    /// The same browser (cookies and all) talking to another instance.
+    pub fn at(&self, base: &str) -> Client {
+        Client {
+            base: base.to_owned(),
+            agent: self.agent.clone(),
+        }
+    }
+
     pub fn new(base: &str) -> Client {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .max_redirects(0)

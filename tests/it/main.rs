@@ -9,4 +9,5 @@ mod api;
 mod browser;
 mod cli;
 mod console;
+mod instances;
 mod schema;

@@ -1,0 +1,76 @@
+//! Two instances on one database share everything that matters: sessions,
+//! revocations, throttling (SPEC §7; PostgreSQL is the deployment that runs
+//! several, SQLite is checked too).
+
+use crate::helpers::{PASSWORD, TestDb, spawn_app, spawn_second};
+use latchkey::domain::Role;
+
+both_backends!(two_instances_share_sessions_revocations_and_throttling);
+
+fn two_instances_share_sessions_revocations_and_throttling(db: &TestDb) {
+    let a = spawn_app(db);
+    let b = spawn_second(db, &a);
+    a.add_member("dev@example.com", Role::Developer);
+
+    // A session made on one works on the other (the session key is shared
+    // through the database).
+    let on_a = a.client();
+    on_a.sign_in("dev@example.com", PASSWORD);
+    let on_b = on_a.at(&b.base);
+    on_b.get("/settings/api-tokens").assert_status(200);
+    let token = on_b.generate_token("made on b", &["datastore:read"]);
+
+    // Both verify it; revoked through one, the other refuses it at once.
+    let api_a = a.client();
+    let api_b = api_a.at(&b.base);
+    api_a
+        .api("GET", "/api/v1/me", Some(&token))
+        .assert_status(200);
+    api_b
+        .api("GET", "/api/v1/me", Some(&token))
+        .assert_status(200);
+    let id = a.token_id("made on b");
+    let csrf = on_a.csrf();
+    on_a.post(
+        &format!("/settings/api-tokens/{id}/revoke"),
+        &[("csrf_token", &csrf)],
+    )
+    .assert_status(303);
+    api_b
+        .api("GET", "/api/v1/me", Some(&token))
+        .assert_status(401);
+    api_a
+        .api("GET", "/api/v1/me", Some(&token))
+        .assert_status(401);
+
+    // A second token, revoked through the API of b, refused by a.
+    let second = a.create_token("dev@example.com", "second", &["tokens:revoke"], 30);
+    api_a
+        .api("GET", "/api/v1/me", Some(&second))
+        .assert_status(200);
+    let second_id = a.token_id("second");
+    api_b
+        .api(
+            "DELETE",
+            &format!("/api/v1/tokens/{second_id}"),
+            Some(&second),
+        )
+        .assert_status(200);
+    api_a
+        .api("GET", "/api/v1/me", Some(&second))
+        .assert_status(401);
+
+    // Failed sign-ins count across both instances.
+    for i in 0..5 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        app.client()
+            .try_sign_in("dev@example.com", "wrong password!")
+            .assert_status(401);
+    }
+    a.client()
+        .try_sign_in("dev@example.com", PASSWORD)
+        .assert_status(429);
+    b.client()
+        .try_sign_in("dev@example.com", PASSWORD)
+        .assert_status(429);
+}
