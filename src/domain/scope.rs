@@ -132,8 +132,9 @@ impl fmt::Display for Scope {
 
 impl FromStr for Scope {
     type Err = String;
+    /// Exact names only: a scope arriving with spaces or another case was
+    /// not offered by any form of ours.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
         Scope::ALL
             .into_iter()
             .find(|scope| scope.as_str() == s)

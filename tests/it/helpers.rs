@@ -453,6 +453,17 @@ impl Client {
         )
     }
 
+    pub fn post_with_raw(&self, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Page {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::page(req.send(body))
+    }
+
     /// Signs in through the login form; panics unless it succeeds.
     pub fn sign_in(&self, email: &str, password: &str) {
         let page = self.try_sign_in(email, password);

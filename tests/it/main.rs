@@ -9,5 +9,6 @@ mod api;
 mod browser;
 mod cli;
 mod console;
+mod corpus;
 mod instances;
 mod schema;
