@@ -138,6 +138,12 @@ def worker(n, email, deadline, stats, ledger):
             if status == 200:
                 secret = re.search(r'<code id="new-token">([^<]+)</code>', page).group(1).strip()
                 s2, me = api.request("GET", "/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
+                for _ in range(100):
+                    if s2 is not None:
+                        break
+                    # The server is down (a crash round): ask again once it is back.
+                    time.sleep(0.1)
+                    s2, me = api.request("GET", "/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
                 if s2 != 200:
                     with stats.lock:
                         stats.violations.append(f"fresh token refused: {s2}")

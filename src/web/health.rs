@@ -1,12 +1,20 @@
 use crate::service::Latchkey;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, web};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(healthz).service(readyz);
+    cfg.service(
+        web::resource("/healthz")
+            .route(web::get().to(healthz))
+            .default_service(super::api::only("GET")),
+    )
+    .service(
+        web::resource("/readyz")
+            .route(web::get().to(readyz))
+            .default_service(super::api::only("GET")),
+    );
 }
 
 /// Liveness: the process answers.
-#[get("/healthz")]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
@@ -14,7 +22,6 @@ async fn healthz() -> HttpResponse {
 }
 
 /// Readiness: the database answers and migrations are applied.
-#[get("/readyz")]
 async fn readyz(service: web::Data<Latchkey>) -> HttpResponse {
     let service = service.into_inner();
     match web::block(move || service.ready()).await {

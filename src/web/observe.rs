@@ -4,7 +4,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpResponse, get, web};
+use actix_web::{Error, HttpResponse, web};
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -155,7 +155,6 @@ pub async fn observe(
     Ok(res)
 }
 
-#[get("/metrics")]
 async fn metrics_page(
     metrics: web::Data<Metrics>,
     service: web::Data<crate::service::Latchkey>,
@@ -166,5 +165,9 @@ async fn metrics_page(
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(metrics_page);
+    cfg.service(
+        web::resource("/metrics")
+            .route(web::get().to(metrics_page))
+            .default_service(super::api::only("GET")),
+    );
 }

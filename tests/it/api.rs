@@ -586,6 +586,12 @@ fn api_errors_are_problem_details(db: &TestDb) {
     assert_eq!(wrong_method.json()["status"], 405);
     c.api("PUT", "/api/v1/tokens/1", Some(&token))
         .assert_status(405);
+    // Found by schemathesis: other methods on the operational routes are 405.
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let page = c.method("TRACE", path);
+        page.assert_status(405);
+        assert_eq!(page.header("allow"), Some("GET"));
+    }
     let unknown = c.api("GET", "/api/v2/everything", Some(&token));
     unknown.assert_status(404);
     assert_eq!(

@@ -598,7 +598,14 @@ fn every_bad_input_is_refused_clearly_and_changes_nothing(db: &TestDb) {
         assert!(page_header_ok(&api, &refs));
         cases += 1;
     }
-    type ApiCase = (&'static str, &'static str, &'static str, Vec<u8>, u16, &'static str);
+    type ApiCase = (
+        &'static str,
+        &'static str,
+        &'static str,
+        Vec<u8>,
+        u16,
+        &'static str,
+    );
     let apis: Vec<ApiCase> = vec![
         (
             "introspect: malformed JSON",

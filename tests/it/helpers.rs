@@ -617,6 +617,16 @@ impl Client {
         }
     }
 
+    /// Any method, no body.
+    pub fn method(&self, method: &str, path: &str) -> Page {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .body(())
+            .expect("request");
+        Self::page(self.agent.run(request))
+    }
+
     pub fn api_post(
         &self,
         path: &str,

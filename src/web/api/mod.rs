@@ -24,20 +24,22 @@ const OPENAPI: &str = include_str!("openapi.json");
 const LEAK_REPORTS_PER_WINDOW: u32 = 10;
 const LEAK_WINDOW: Duration = Duration::from_secs(60);
 
+/// 405 with `Allow` for a route's other methods.
+pub fn only(methods: &'static str) -> actix_web::Route {
+    web::to(move || async move {
+        let mut res = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("Use {methods} on this route."),
+        )
+        .error_response_owned();
+        if let Ok(v) = header::HeaderValue::from_str(methods) {
+            res.headers_mut().insert(header::ALLOW, v);
+        }
+        res
+    })
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    fn only(methods: &'static str) -> actix_web::Route {
-        web::to(move || async move {
-            let mut res = ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!("Use {methods} on this route."),
-            )
-            .error_response_owned();
-            if let Ok(v) = header::HeaderValue::from_str(methods) {
-                res.headers_mut().insert(header::ALLOW, v);
-            }
-            res
-        })
-    }
     cfg.service(
         web::scope("/api")
             .service(
@@ -125,19 +127,20 @@ async fn list(
     bearer.require(Scope::TokensRead)?;
     let q = FormData::parse(req.query_string().as_bytes())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let status = match q.get("status").filter(|s| !s.is_empty()) {
+    // Strict, unlike the console's forms: an empty value is a mistake.
+    let status = match q.get("status") {
         None => StatusFilter::Active,
         Some(s) => StatusFilter::parse(s).ok_or_else(|| {
             ApiError::bad_request("status must be active, expired, revoked or all")
         })?,
     };
-    let page = match q.get("page").filter(|s| !s.is_empty()) {
+    let page = match q.get("page") {
         None => 1,
         Some(p) => p
             .parse::<i64>()
             .ok()
             .filter(|p| (1..=1_000_000).contains(p))
-            .ok_or_else(|| ApiError::bad_request("page must be a positive number"))?,
+            .ok_or_else(|| ApiError::bad_request("page must be a number from 1 to 1000000"))?,
     };
     let actor = Actor::member(bearer.0.owner.clone(), client_ip(&req));
     let query = TokenQuery {
