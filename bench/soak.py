@@ -131,6 +131,8 @@ def worker(n, email, deadline, stats, ledger):
             if status != 200:
                 signed_in = status not in (303, 401)
                 continue
+            if 'name="form_nonce"' not in page:
+                continue
             nonce = re.search(r'name="form_nonce" value="([^"]+)"', page).group(1)
             status, page = c.form("/settings/api-tokens", {
                 "csrf_token": csrf(page), "form_nonce": nonce, "name": f"soak {n} {requests}",
@@ -166,6 +168,9 @@ def worker(n, email, deadline, stats, ledger):
         elif action == "revoke" and mine:
             secret, token_id = mine.pop(rnd.randrange(len(mine)))
             status, page = c.request("GET", "/settings/api-tokens")
+            if status != 200:
+                mine.append((secret, token_id))
+                continue
             status, _ = c.form(f"/settings/api-tokens/{token_id}/revoke", {"csrf_token": csrf(page)})
             if status == 303:
                 ledger.revoked({token_id})
@@ -174,6 +179,9 @@ def worker(n, email, deadline, stats, ledger):
             picked = [mine.pop(rnd.randrange(len(mine))) for _ in range(3)]
             ids = [t for _, t in picked]
             status, page = c.request("GET", "/settings/api-tokens")
+            if status != 200:
+                mine.extend(picked)
+                continue
             status, _ = c.form("/settings/api-tokens/revoke", {"csrf_token": csrf(page), "confirm": "yes", "ids": ids})
             if status == 303:
                 ledger.revoked(set(ids))

@@ -90,6 +90,24 @@ mod tests {
         assert_eq!(f.get("missing"), None);
     }
 
+    fn encode(s: &str) -> String {
+        s.bytes().map(|b| format!("%{b:02X}")).collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_any_bytes(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = FormData::parse(&body);
+        }
+
+        #[test]
+        fn round_trips_any_text(key in "\\PC{0,20}", value in "\\PC{0,60}") {
+            let body = format!("{}={}&other=1", encode(&key), encode(&value));
+            let form = FormData::parse(body.as_bytes()).expect("valid encoding");
+            proptest::prop_assert_eq!(form.all(&key).first().copied(), Some(value.as_str()));
+        }
+    }
+
     #[test]
     fn rejects_bad_encoding_and_utf8() {
         assert_eq!(FormData::parse(b"a=%zz").err(), Some(FormError::Encoding));
