@@ -5,7 +5,7 @@ mod assets;
 mod audit;
 mod auth;
 mod error;
-mod forms;
+pub mod forms;
 mod health;
 mod members;
 pub mod observe;

@@ -227,6 +227,42 @@ struct IntrospectRequest {
     token: String,
 }
 
+/// The `token` of an introspection request, from a form or a JSON body
+/// (public for the fuzz targets).
+pub fn introspect_token(content_type: &str, body: &[u8]) -> Result<String, ApiError> {
+    let token = match content_type {
+        "application/x-www-form-urlencoded" => FormData::parse(body)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?
+            .get("token")
+            .map(str::to_owned),
+        "application/json" => serde_json::from_slice::<IntrospectRequest>(body)
+            .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))
+            .map(|r| Some(r.token))?,
+        _ => {
+            return Err(unsupported(
+                "application/x-www-form-urlencoded or application/json",
+            ));
+        }
+    };
+    token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::bad_request("The token parameter is required."))
+}
+
+/// The tokens of a leak report: JSON `{"tokens": [...]}`, at most 1,000
+/// (public for the fuzz targets).
+pub fn leak_report(body: &[u8]) -> Result<Vec<String>, ApiError> {
+    let report: LeakReport = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?;
+    if report.tokens.len() > crate::service::MAX_BULK_REVOKE {
+        return Err(ApiError::bad_request(format!(
+            "At most {} tokens per request.",
+            crate::service::MAX_BULK_REVOKE
+        )));
+    }
+    Ok(report.tokens)
+}
+
 /// RFC 7662 token introspection for resource servers.
 async fn introspect(
     req: HttpRequest,
@@ -236,23 +272,7 @@ async fn introspect(
 ) -> Result<HttpResponse, ApiError> {
     bearer.require(Scope::TokensIntrospect)?;
     let body = read_body(payload).await?;
-    let token = match content_type(&req).as_str() {
-        "application/x-www-form-urlencoded" => FormData::parse(&body)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?
-            .get("token")
-            .map(str::to_owned),
-        "application/json" => serde_json::from_slice::<IntrospectRequest>(&body)
-            .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))
-            .map(|r| Some(r.token))?,
-        _ => {
-            return Err(unsupported(
-                "application/x-www-form-urlencoded or application/json",
-            ));
-        }
-    };
-    let token = token
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::bad_request("The token parameter is required."))?;
+    let token = introspect_token(&content_type(&req), &body)?;
     let org = bearer.0.owner.org_id;
     let svc = service.clone();
     let result = web::block(move || svc.inspect(&token)).await?;
@@ -323,16 +343,9 @@ async fn revoke_leaked(
         return Err(unsupported("application/json"));
     }
     let body = read_body(payload).await?;
-    let report: LeakReport = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?;
-    if report.tokens.len() > crate::service::MAX_BULK_REVOKE {
-        return Err(ApiError::bad_request(format!(
-            "At most {} tokens per request.",
-            crate::service::MAX_BULK_REVOKE
-        )));
-    }
+    let tokens = leak_report(&body)?;
     let ip = ip.map(|ip| ip.to_string());
     let svc = service.clone();
-    let revoked = web::block(move || svc.revoke_leaked(&report.tokens, ip.as_deref())).await??;
+    let revoked = web::block(move || svc.revoke_leaked(&tokens, ip.as_deref())).await??;
     Ok(json_ok(json!({ "revoked": revoked })))
 }
