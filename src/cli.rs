@@ -119,6 +119,15 @@ enum TokenCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Active tokens that stop working within N days (for cron jobs)
+    Expiring {
+        /// 1 to 3650
+        #[arg(long, value_parser = parse_days)]
+        within_days: u32,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke tokens by id
     Revoke {
         #[arg(value_name = "ID", required = true, value_parser = parse_token_id)]
@@ -150,7 +159,15 @@ fn parse_date(s: &str) -> Result<time::Date, String> {
 }
 
 fn parse_status(s: &str) -> Result<StatusFilter, String> {
-    StatusFilter::parse(s).ok_or_else(|| "expected active, expired, revoked or all".to_owned())
+    StatusFilter::parse(s)
+        .ok_or_else(|| "expected active, expiring, expired, revoked or all".to_owned())
+}
+
+fn parse_days(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if (1..=3650).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a number of days from 1 to 3650")),
+    }
 }
 
 fn parse_token_id(s: &str) -> Result<TokenId, String> {
@@ -366,6 +383,15 @@ fn token(service: Latchkey, cmd: TokenCommand) -> Result<(), String> {
             writeln!(stdout, "{}", created.secret.expose()).map_err(|e| e.to_string())?;
             Ok(())
         }
+        TokenCommand::Expiring { within_days, json } => {
+            let tokens = all_tokens(
+                &service,
+                &actor,
+                StatusFilter::ExpiringWithin(within_days),
+                OwnerFilter::All,
+            )?;
+            print_tokens(tokens, json)
+        }
         TokenCommand::List {
             email,
             status,
@@ -375,45 +401,8 @@ fn token(service: Latchkey, cmd: TokenCommand) -> Result<(), String> {
                 Some(email) => OwnerFilter::Member(find_member(&service, &email)?.id),
                 None => OwnerFilter::All,
             };
-            let mut tokens = Vec::new();
-            let mut page = 1;
-            loop {
-                let result = service
-                    .list_tokens(
-                        &actor,
-                        &TokenQuery {
-                            status,
-                            owner,
-                            search: None,
-                            page,
-                        },
-                    )
-                    .map_err(describe)?;
-                tokens.extend(result.tokens);
-                if page >= result.pages {
-                    break;
-                }
-                page += 1;
-            }
-            if json {
-                let out = serde_json::to_string_pretty(&tokens).map_err(|e| e.to_string())?;
-                println!("{out}");
-            } else {
-                println!(
-                    "{:<6} {:<30} {:<30} {:<10} {:<8} SCOPES",
-                    "ID", "OWNER", "NAME", "EXPIRES", "STATUS"
-                );
-                for t in tokens {
-                    let expires = t
-                        .expires_at
-                        .map_or("never".to_owned(), |e| e.date().to_string());
-                    println!(
-                        "{:<6} {:<30} {:<30} {:<10} {:<8} {}",
-                        t.id, t.owner_email, t.name, expires, t.status, t.scopes
-                    );
-                }
-            }
-            Ok(())
+            let tokens = all_tokens(&service, &actor, status, owner)?;
+            print_tokens(tokens, json)
         }
         TokenCommand::Revoke { ids } => {
             let revoked = service.revoke_tokens(&actor, &ids).map_err(|e| match e {
@@ -430,6 +419,57 @@ fn token(service: Latchkey, cmd: TokenCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Every page of a token listing.
+fn all_tokens(
+    service: &Latchkey,
+    actor: &Actor,
+    status: StatusFilter,
+    owner: OwnerFilter,
+) -> Result<Vec<crate::service::TokenView>, String> {
+    let mut tokens = Vec::new();
+    let mut page = 1;
+    loop {
+        let result = service
+            .list_tokens(
+                actor,
+                &TokenQuery {
+                    status,
+                    owner,
+                    search: None,
+                    page,
+                },
+            )
+            .map_err(describe)?;
+        tokens.extend(result.tokens);
+        if page >= result.pages {
+            return Ok(tokens);
+        }
+        page += 1;
+    }
+}
+
+fn print_tokens(tokens: Vec<crate::service::TokenView>, json: bool) -> Result<(), String> {
+    if json {
+        let out = serde_json::to_string_pretty(&tokens).map_err(|e| e.to_string())?;
+        println!("{out}");
+        return Ok(());
+    }
+    println!(
+        "{:<6} {:<30} {:<30} {:<10} {:<8} SCOPES",
+        "ID", "OWNER", "NAME", "EXPIRES", "STATUS"
+    );
+    for t in tokens {
+        let expires = t
+            .expires_at
+            .map_or("never".to_owned(), |e| e.date().to_string());
+        println!(
+            "{:<6} {:<30} {:<30} {:<10} {:<8} {}",
+            t.id, t.owner_email, t.name, expires, t.status, t.scopes
+        );
+    }
+    Ok(())
 }
 
 fn init_logging() {

@@ -13,8 +13,8 @@ pub use auth::{LoginError, MAX_FAILURES, THROTTLE_WINDOW};
 pub use clock::Clock;
 pub use members::{Actor, Member};
 pub use tokens::{
-    CreatedToken, MAX_BULK_REVOKE, NewToken, OwnerFilter, RevokeOutcome, StatusFilter, TokenPage,
-    TokenQuery, TokenView,
+    CreatedToken, EXPIRING_SOON_DAYS, MAX_BULK_REVOKE, NewToken, OwnerFilter, RevokeOutcome,
+    StatusFilter, TokenPage, TokenQuery, TokenView,
 };
 pub use verify::{Batcher, Verified, VerifyFailure, VerifyOutcome};
 

@@ -11,7 +11,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use diesel::prelude::*;
-use time::PrimitiveDateTime;
+use time::{Duration, PrimitiveDateTime};
 
 /// The most ids one bulk revoke takes.
 pub const MAX_BULK_REVOKE: usize = 1000;
@@ -84,15 +84,21 @@ mod opt_rfc3339 {
 pub enum StatusFilter {
     #[default]
     Active,
+    /// Active, and stopping within this many days.
+    ExpiringWithin(u32),
     Expired,
     Revoked,
     All,
 }
 
+/// The console's and the API's "expiring": within a week.
+pub const EXPIRING_SOON_DAYS: u32 = 7;
+
 impl StatusFilter {
     pub fn parse(s: &str) -> Option<StatusFilter> {
         match s {
             "active" => Some(StatusFilter::Active),
+            "expiring" => Some(StatusFilter::ExpiringWithin(EXPIRING_SOON_DAYS)),
             "expired" => Some(StatusFilter::Expired),
             "revoked" => Some(StatusFilter::Revoked),
             "all" => Some(StatusFilter::All),
@@ -103,6 +109,7 @@ impl StatusFilter {
     pub fn as_str(self) -> &'static str {
         match self {
             StatusFilter::Active => "active",
+            StatusFilter::ExpiringWithin(_) => "expiring",
             StatusFilter::Expired => "expired",
             StatusFilter::Revoked => "revoked",
             StatusFilter::All => "all",
@@ -374,6 +381,9 @@ impl Latchkey {
             }
             q = match query.status {
                 StatusFilter::Active => q.filter(active_at(now)),
+                StatusFilter::ExpiringWithin(days) => q
+                    .filter(active_at(now))
+                    .filter(t::expires_at.le(now + Duration::days(i64::from(days)))),
                 StatusFilter::Expired => q
                     .filter(t::revoked_at.is_null())
                     .filter(t::expires_at.le(now)),

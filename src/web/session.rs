@@ -15,6 +15,8 @@ use std::pin::Pin;
 const MEMBER_KEY: &str = "mid";
 const CSRF_KEY: &str = "csrf";
 const SEEN_KEY: &str = "seen";
+/// Set at sign-in: the next token list announces tokens about to expire.
+const ANNOUNCE_KEY: &str = "announce";
 /// A session unused for this long ends.
 pub const IDLE_TIMEOUT_SECS: i64 = 8 * 3600;
 /// `seen` is refreshed at most this often, to keep cookies stable.
@@ -87,6 +89,7 @@ pub fn sign_in(session: &Session, service: &Latchkey, member: &Member) -> Result
     session
         .insert(MEMBER_KEY, member.id.0)
         .and_then(|()| session.insert(SEEN_KEY, now_unix(service)))
+        .and_then(|()| session.insert(ANNOUNCE_KEY, true))
         .map_err(|_| WebError::internal())?;
     csrf_token(session)?;
     Ok(())
@@ -154,6 +157,15 @@ impl FromRequest for CurrentMember {
             })
         })
     }
+}
+
+/// True once after each sign-in.
+pub fn take_announcement(session: &Session) -> bool {
+    let due = matches!(session.get::<bool>(ANNOUNCE_KEY), Ok(Some(true)));
+    if due {
+        session.remove(ANNOUNCE_KEY);
+    }
+    due
 }
 
 /// Whether the session names a member and has not gone idle (without

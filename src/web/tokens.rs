@@ -11,7 +11,8 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::service::{
-    Latchkey, NewToken, OrgPolicy, OwnerFilter, PAGE_SIZE, StatusFilter, TokenQuery, TokenView,
+    EXPIRING_SOON_DAYS, Latchkey, NewToken, OrgPolicy, OwnerFilter, PAGE_SIZE, StatusFilter,
+    TokenQuery, TokenView,
 };
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -232,13 +233,44 @@ async fn list(
     let body = if htmx {
         render(&TokenListPartial { list })
     } else {
+        let banner = if session::take_announcement(&current.session) {
+            expiring_banner(&service, &current).await
+        } else {
+            None
+        };
         render(&TokensPage {
             layout: Layout::for_member(&current, "tokens"),
             list,
-            banner: None,
+            banner,
         })
     };
     Ok(html(StatusCode::OK, body))
+}
+
+/// After sign-in: how many of the member's tokens stop within a week.
+async fn expiring_banner(service: &web::Data<Latchkey>, current: &CurrentMember) -> Option<String> {
+    let svc = service.clone();
+    let actor = current.actor();
+    let query = TokenQuery {
+        status: StatusFilter::ExpiringWithin(EXPIRING_SOON_DAYS),
+        owner: OwnerFilter::Me,
+        search: None,
+        page: 1,
+    };
+    let total = web::block(move || svc.list_tokens(&actor, &query))
+        .await
+        .ok()?
+        .ok()?
+        .total;
+    match total {
+        0 => None,
+        1 => Some(format!(
+            "1 of your tokens stops working within {EXPIRING_SOON_DAYS} days."
+        )),
+        n => Some(format!(
+            "{n} of your tokens stop working within {EXPIRING_SOON_DAYS} days."
+        )),
+    }
 }
 
 fn new_nonce() -> Result<String, WebError> {

@@ -56,7 +56,40 @@ both_backends!(
     token_create_prints_only_the_token,
     first_serve_prints_the_admin_password_once,
     logs_never_hold_a_token_or_password,
+    expiring_lists_tokens_for_cron,
 );
+
+fn expiring_lists_tokens_for_cron(db: &TestDb) {
+    add(db, "dev@example.com", "developer");
+    let soon = in_days(3);
+    let later = in_days(40);
+    for (name, date) in [("soon", &soon), ("later", &later)] {
+        db.cli(&[
+            "token",
+            "create",
+            "--email",
+            "dev@example.com",
+            "--name",
+            name,
+            "--expires-on",
+            date,
+            "--scope",
+            "datastore:read",
+        ])
+        .ok();
+    }
+    let out = db
+        .cli(&["token", "expiring", "--within-days", "5", "--json"])
+        .ok();
+    let list: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    assert_eq!(list[0]["name"], "soon");
+    let table = db.cli(&["token", "expiring", "--within-days", "60"]).ok();
+    assert!(table.contains("soon") && table.contains("later"), "{table}");
+    db.cli(&["token", "expiring", "--within-days", "0"])
+        .fails(2, "from 1 to 3650");
+    db.cli(&["token", "expiring"]).fails(2, "--within-days");
+}
 
 fn migrate_on_an_empty_database(db: &TestDb) {
     let out = db.cli(&["migrate"]).ok();

@@ -27,7 +27,33 @@ both_backends!(
     audit_log_records_changes_for_admins_only,
     sign_out_and_expired_sessions,
     security_headers_and_cross_site_posts,
+    expiring_tokens_are_flagged_filtered_and_announced,
 );
+
+fn expiring_tokens_are_flagged_filtered_and_announced(db: &TestDb) {
+    let app = spawn_app(db);
+    app.add_member("dev@example.com", Role::Developer);
+    app.create_token("dev@example.com", "soon", &["datastore:read"], 3);
+    app.create_token("dev@example.com", "later", &["datastore:read"], 30);
+    let c = app.client();
+    c.sign_in("dev@example.com", PASSWORD);
+    let first = c.get("/settings/api-tokens");
+    first.assert_contains("1 of your tokens stops working within 7 days.");
+    first.assert_contains("class=\"expires soon\"");
+    // Announced once per sign-in.
+    let again = c.get("/settings/api-tokens");
+    assert!(!again.body.contains("stops working within 7 days"));
+    let expiring = c.get("/settings/api-tokens?status=expiring");
+    expiring.assert_contains("soon").assert_contains("1 token");
+    assert!(!expiring.body.contains(">later<"));
+    // The API filters the same way.
+    let token = app.create_token("dev@example.com", "api", &["tokens:read"], 60);
+    let page = c
+        .api("GET", "/api/v1/tokens?status=expiring", Some(&token))
+        .json();
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["tokens"][0]["name"], "soon");
+}
 
 fn admin_signs_in_with_the_first_start_password(db: &TestDb) {
     let app = spawn_app(db);
