@@ -109,7 +109,17 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () { setup(document); });
-  document.addEventListener("htmx:afterSettle", function (e) { setup(document); });
+  document.addEventListener("htmx:afterSettle", function (e) {
+    setup(document);
+    // A form that came back with errors: take the person to the first one.
+    var invalid = e.target && e.target.querySelector && e.target.querySelector("[aria-invalid=true]");
+    if (invalid) {
+      invalid.focus();
+      invalid.scrollIntoView({ block: "center" });
+    } else if (e.target && e.target.id === "token-form-area") {
+      window.scrollTo(0, 0);
+    }
+  });
 
   // Errors answered to htmx requests are shown in the flash area.
   document.addEventListener("htmx:responseError", function (e) {
