@@ -448,25 +448,14 @@ impl Latchkey {
     /// Several tokens by id (for a confirmation page); refused like a
     /// revoke when any id is not the actor's to touch.
     pub fn tokens_by_ids(&self, actor: &Actor, ids: &[TokenId]) -> Result<Vec<TokenView>> {
-        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
-        if ids.len() > MAX_BULK_REVOKE {
-            return Err(Error::invalid(
-                "ids",
-                format!("At most {MAX_BULK_REVOKE} tokens can be revoked at once."),
-            ));
-        }
+        let ids = bulk_ids(ids)?;
         let now = self.clock.now();
         let mut conn = self.conn()?;
         let rows: Vec<db::TokenRow> = t::table
             .filter(t::id.eq_any(&ids))
             .order(t::created_at.desc())
             .load(&mut conn)?;
-        let mut distinct = ids.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        if rows.len() != distinct.len()
-            || !rows.iter().all(|r| may_touch(actor, r.owner_id, r.org_id))
-        {
+        if rows.len() != ids.len() || !rows.iter().all(|r| may_touch(actor, r.owner_id, r.org_id)) {
             return Err(Error::Forbidden(
                 "You cannot revoke one or more of these tokens.".into(),
             ));
@@ -489,21 +478,7 @@ impl Latchkey {
     /// not touch (or that does not exist) refuses the whole request without
     /// saying which. Returns how many were active until now.
     pub fn revoke_tokens(&self, actor: &Actor, ids: &[TokenId]) -> Result<usize> {
-        let mut ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        if ids.is_empty() {
-            return Err(Error::invalid(
-                "ids",
-                "Select at least one token to revoke.",
-            ));
-        }
-        if ids.len() > MAX_BULK_REVOKE {
-            return Err(Error::invalid(
-                "ids",
-                format!("At most {MAX_BULK_REVOKE} tokens can be revoked at once."),
-            ));
-        }
+        let ids = bulk_ids(ids)?;
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
@@ -623,6 +598,26 @@ impl Latchkey {
             Ok(updated)
         })
     }
+}
+
+/// The distinct ids of a bulk request: at least one, at most 1,000.
+fn bulk_ids(ids: &[TokenId]) -> Result<Vec<i64>> {
+    let mut ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Err(Error::invalid(
+            "ids",
+            "Select at least one token to revoke.",
+        ));
+    }
+    if ids.len() > MAX_BULK_REVOKE {
+        return Err(Error::invalid(
+            "ids",
+            format!("At most {MAX_BULK_REVOKE} tokens can be revoked at once."),
+        ));
+    }
+    Ok(ids)
 }
 
 /// Members touch their own tokens; admins any in their organisation; the

@@ -2,7 +2,7 @@
 
 use super::error::WebError;
 use super::forms::FormData;
-use super::session::{self, CurrentMember};
+use super::session::CurrentMember;
 use super::views::*;
 use super::{html, see_other};
 use crate::domain::{Email, MemberId, Password, Role};
@@ -106,8 +106,7 @@ async fn add(
     service: web::Data<Latchkey>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let form = FormData::parse(&body).map_err(|e| WebError::bad_request(e.to_string()))?;
-    session::check_csrf(&req, &current.session, form.get("csrf_token"))?;
+    let form = current.form(&req, &body)?;
     require_admin(&current)?;
     let mut input = NewMemberForm {
         email: form.text("email").trim().to_owned(),
@@ -180,8 +179,7 @@ async fn change(
     service: web::Data<Latchkey>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let form = FormData::parse(&body).map_err(|e| WebError::bad_request(e.to_string()))?;
-    session::check_csrf(&req, &current.session, form.get("csrf_token"))?;
+    let form = current.form(&req, &body)?;
     require_admin(&current)?;
     let (id, action) = path.into_inner();
     let id = id.parse::<MemberId>().map_err(|_| WebError::not_found())?;

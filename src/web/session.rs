@@ -110,6 +110,15 @@ pub struct CurrentMember {
 }
 
 impl CurrentMember {
+    /// A state-changing form of this member: decoded strictly, and refused
+    /// (403) unless it carries this session's CSRF token.
+    pub fn form(&self, req: &HttpRequest, body: &[u8]) -> Result<super::forms::FormData, WebError> {
+        let form = super::forms::FormData::parse(body)
+            .map_err(|e| WebError::bad_request(e.to_string()).for_htmx(self.htmx))?;
+        check_csrf(req, &self.session, form.get("csrf_token"))?;
+        Ok(form)
+    }
+
     pub fn actor(&self) -> crate::service::Actor {
         crate::service::Actor::member(self.member.clone(), self.ip.clone())
     }

@@ -413,9 +413,7 @@ async fn create(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let htmx = current.htmx;
-    let form =
-        FormData::parse(&body).map_err(|e| WebError::bad_request(e.to_string()).for_htmx(htmx))?;
-    session::check_csrf(&req, &current.session, form.get("csrf_token"))?;
+    let form = current.form(&req, &body)?;
     let input = Submitted {
         name: form.text("name").to_owned(),
         expires_in: form.text("expires_in").to_owned(),
@@ -553,9 +551,7 @@ async fn revoke_one(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let htmx = current.htmx;
-    let form =
-        FormData::parse(&body).map_err(|e| WebError::bad_request(e.to_string()).for_htmx(htmx))?;
-    session::check_csrf(&req, &current.session, form.get("csrf_token"))?;
+    let form = current.form(&req, &body)?;
     let id = path
         .parse::<TokenId>()
         .ok()
@@ -593,9 +589,7 @@ async fn bulk_revoke(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let htmx = current.htmx;
-    let form =
-        FormData::parse(&body).map_err(|e| WebError::bad_request(e.to_string()).for_htmx(htmx))?;
-    session::check_csrf(&req, &current.session, form.get("csrf_token"))?;
+    let form = current.form(&req, &body)?;
     let mut ids = Vec::new();
     for raw in form.all("ids") {
         match raw.parse::<TokenId>() {
