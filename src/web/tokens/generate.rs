@@ -1,0 +1,268 @@
+//! The generate form and the one-time reveal.
+
+use super::super::error::WebError;
+use super::super::html;
+use super::super::session::CurrentMember;
+use super::super::views::*;
+use crate::domain::{Expiry, FieldError, PRESETS, Scope, ScopeGroup, ScopeSet, TokenName};
+use crate::error::Error;
+use crate::service::{Latchkey, NewToken, OrgPolicy};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use rand::TryRng;
+use rand::rngs::SysRng;
+use time::Duration;
+
+fn new_nonce() -> Result<String, WebError> {
+    let mut bytes = [0u8; 16];
+    SysRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|_| WebError::internal())?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// What the member typed, kept when the form comes back with errors.
+struct Submitted {
+    name: String,
+    expires_in: String,
+    expires_on: String,
+    scopes: Vec<String>,
+    nonce: String,
+}
+
+fn token_form(
+    current: &CurrentMember,
+    policy: &OrgPolicy,
+    today: time::Date,
+    input: &Submitted,
+    errors: &[FieldError],
+) -> TokenForm {
+    let error = |field: &str| {
+        errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.clone())
+    };
+    let mut expiry_options: Vec<ExpiryOption> = PRESETS
+        .iter()
+        .filter(|days| **days <= policy.expiry.max_lifetime_days)
+        .map(|days| {
+            let date = today + Duration::days(i64::from(*days));
+            ExpiryOption {
+                value: days.to_string(),
+                label: format!("{days} days ({date})"),
+                selected: input.expires_in == days.to_string(),
+            }
+        })
+        .collect();
+    expiry_options.push(ExpiryOption {
+        value: "custom".into(),
+        label: "Custom…".into(),
+        selected: input.expires_in == "custom",
+    });
+    if policy.expiry.allow_no_expiry {
+        expiry_options.push(ExpiryOption {
+            value: "never".into(),
+            label: "No expiration".into(),
+            selected: input.expires_in == "never",
+        });
+    }
+    let allowed = ScopeSet::allowed_for(current.member.role);
+    let groups = ScopeGroup::ALL
+        .into_iter()
+        .map(|group| ScopeGroupView {
+            label: group.label(),
+            scopes: allowed
+                .iter()
+                .filter(|s| s.group() == group)
+                .map(|s| ScopeOption {
+                    name: s.as_str(),
+                    description: s.description(),
+                    checked: input.scopes.iter().any(|c| c == s.as_str()),
+                })
+                .collect(),
+        })
+        .filter(|g| !g.scopes.is_empty())
+        .collect();
+    TokenForm {
+        name: input.name.clone(),
+        expiry_options,
+        custom_selected: input.expires_in == "custom",
+        expires_on: input.expires_on.clone(),
+        min_date: policy.expiry.earliest(today).to_string(),
+        max_date: policy.expiry.latest(today).to_string(),
+        groups,
+        nonce: input.nonce.clone(),
+        role: current.member.role.to_string(),
+        name_error: error("name"),
+        expires_in_error: error("expires_in"),
+        expires_on_error: error("expires_on"),
+        scopes_error: error("scopes"),
+        form_error: error("form"),
+    }
+}
+
+async fn policy_of(
+    service: &web::Data<Latchkey>,
+    current: &CurrentMember,
+) -> Result<OrgPolicy, WebError> {
+    let svc = service.clone();
+    let org = current.member.org_id;
+    Ok(web::block(move || svc.policy(org)).await??)
+}
+
+#[get("/settings/api-tokens/new")]
+pub(super) async fn new_form(
+    current: CurrentMember,
+    service: web::Data<Latchkey>,
+) -> Result<HttpResponse, WebError> {
+    let policy = policy_of(&service, &current).await?;
+    let today = service.clock().today();
+    let input = Submitted {
+        name: String::new(),
+        expires_in: policy.default_expiry_days.to_string(),
+        expires_on: String::new(),
+        scopes: Vec::new(),
+        nonce: new_nonce()?,
+    };
+    let form = token_form(&current, &policy, today, &input, &[]);
+    Ok(html(
+        StatusCode::OK,
+        render(&NewTokenPage {
+            layout: Layout::for_member(&current, "tokens"),
+            form,
+        }),
+    ))
+}
+
+fn form_response(current: &CurrentMember, status: StatusCode, form: TokenForm) -> HttpResponse {
+    let layout = Layout::for_member(current, "tokens");
+    let body = if current.htmx {
+        render(&TokenFormPartial { layout, form })
+    } else {
+        render(&NewTokenPage { layout, form })
+    };
+    html(status, body)
+}
+
+#[post("/settings/api-tokens")]
+pub(super) async fn create(
+    req: HttpRequest,
+    current: CurrentMember,
+    service: web::Data<Latchkey>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let htmx = current.htmx;
+    let form = current.form(&req, &body)?;
+    let input = Submitted {
+        name: form.text("name").to_owned(),
+        expires_in: form.text("expires_in").to_owned(),
+        expires_on: form.text("expires_on").to_owned(),
+        scopes: form.all("scopes").into_iter().map(str::to_owned).collect(),
+        nonce: form.text("form_nonce").to_owned(),
+    };
+    if input.nonce.is_empty() {
+        return Err(
+            WebError::forbidden("The form is incomplete; reload the page and try again.")
+                .for_htmx(htmx),
+        );
+    }
+    // A scope that is unknown or above the member's role was never offered:
+    // the request is forged, not mistaken.
+    let mut scopes = ScopeSet::empty();
+    for name in &input.scopes {
+        let scope: Scope = name.parse().map_err(|_| {
+            WebError::forbidden(format!("“{name}” is not a scope you can grant.")).for_htmx(htmx)
+        })?;
+        if !scope.allowed_for(current.member.role) {
+            return Err(WebError::forbidden(format!(
+                "Your role ({}) cannot grant the scope {scope}.",
+                current.member.role
+            ))
+            .for_htmx(htmx));
+        }
+        scopes.insert(scope);
+    }
+    let policy = policy_of(&service, &current).await?;
+    let today = service.clock().today();
+    let mut errors = Vec::new();
+    let name = TokenName::parse(&input.name)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let expiry = policy
+        .expiry
+        .from_form(today, &input.expires_in, &input.expires_on)
+        .map_err(|e| errors.push(e))
+        .ok();
+    if scopes.is_empty() {
+        errors.push(FieldError::new("scopes", "Choose at least one scope."));
+    }
+    let (Some(name), Some(expiry), true) = (name, expiry, errors.is_empty()) else {
+        let form = token_form(&current, &policy, today, &input, &errors);
+        return Ok(form_response(
+            &current,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form,
+        ));
+    };
+    let svc = service.clone();
+    let actor = current.actor();
+    let owner = current.member.clone();
+    let request = NewToken {
+        name,
+        expiry,
+        scopes,
+        nonce: Some(input.nonce.clone()),
+    };
+    match web::block(move || svc.create_token(&actor, &owner, request)).await? {
+        Ok(created) => {
+            let reveal = Reveal {
+                token: created.secret.expose().to_owned(),
+                name: created.token.name.clone(),
+                scopes: created.token.scopes.names(),
+                expires: match expiry {
+                    Expiry::On(_) => created.token.expires_at.map_or("Never".to_owned(), |at| {
+                        format!(
+                            "{} (stops working at {})",
+                            format_date(at.date()),
+                            format_moment(at)
+                        )
+                    }),
+                    Expiry::Never => "Never".to_owned(),
+                },
+            };
+            drop(created);
+            let body = if htmx {
+                render(&RevealPartial { reveal })
+            } else {
+                render(&RevealPage {
+                    layout: Layout::for_member(&current, "tokens"),
+                    reveal,
+                })
+            };
+            Ok(html(StatusCode::OK, body))
+        }
+        Err(Error::Invalid(field)) => {
+            let form = token_form(&current, &policy, today, &input, &[field]);
+            Ok(form_response(
+                &current,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                form,
+            ))
+        }
+        Err(Error::Conflict(message)) if message.contains("already submitted") => {
+            Err(WebError::new(StatusCode::CONFLICT, message).for_htmx(htmx))
+        }
+        Err(Error::Conflict(message)) => {
+            let form = token_form(
+                &current,
+                &policy,
+                today,
+                &input,
+                &[FieldError::new("form", message)],
+            );
+            Ok(form_response(&current, StatusCode::CONFLICT, form))
+        }
+        Err(e) => Err(WebError::from(e).for_htmx(htmx)),
+    }
+}

@@ -1,0 +1,271 @@
+//! Settings → API Tokens: the list (here), generate with the one-time
+//! reveal (`generate`), revoke one or many (`revoke`).
+
+mod generate;
+mod revoke;
+
+use super::error::WebError;
+use super::forms::FormData;
+use super::html;
+use super::session::{self, CurrentMember};
+use super::views::*;
+use crate::domain::TokenStatus;
+use crate::service::{
+    EXPIRING_SOON_DAYS, Latchkey, OwnerFilter, PAGE_SIZE, StatusFilter, TokenQuery, TokenView,
+};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use time::{Duration, PrimitiveDateTime};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(list)
+        .service(generate::new_form)
+        .service(generate::create)
+        .service(revoke::bulk_revoke)
+        .service(revoke::revoke_one);
+}
+
+/// The list's filters, read strictly from the query string.
+struct Filters {
+    status: StatusFilter,
+    owner: OwnerFilter,
+    q: String,
+    page: i64,
+}
+
+impl Filters {
+    fn parse(query: &str, current: &CurrentMember) -> Result<Filters, WebError> {
+        let form =
+            FormData::parse(query.as_bytes()).map_err(|e| WebError::bad_request(e.to_string()))?;
+        let status = match form.get("status").filter(|s| !s.is_empty()) {
+            None => StatusFilter::Active,
+            Some(s) => StatusFilter::parse(s).ok_or_else(|| {
+                WebError::bad_request(format!(
+                    "Unknown status filter “{s}”: use active, expired, revoked or all."
+                ))
+            })?,
+        };
+        let owner = match form.get("owner").filter(|s| !s.is_empty()) {
+            None | Some("me") => OwnerFilter::Me,
+            Some("all") if current.member.is_admin() => OwnerFilter::All,
+            Some("all") => {
+                return Err(WebError::forbidden(
+                    "Only admins can see every token in the organisation.",
+                ));
+            }
+            Some(o) => {
+                return Err(WebError::bad_request(format!(
+                    "Unknown owner filter “{o}”: use me or all."
+                )));
+            }
+        };
+        let page = match form.get("page").filter(|s| !s.is_empty()) {
+            None => 1,
+            Some(p) => p
+                .parse::<i64>()
+                .ok()
+                .filter(|p| (1..=1_000_000).contains(p))
+                .ok_or_else(|| WebError::bad_request("The page must be a positive number."))?,
+        };
+        let q = form.text("q").trim().chars().take(100).collect();
+        Ok(Filters {
+            status,
+            owner,
+            q,
+            page,
+        })
+    }
+
+    fn owner_str(&self) -> &'static str {
+        match self.owner {
+            OwnerFilter::All => "all",
+            _ => "me",
+        }
+    }
+
+    fn href(&self, page: i64) -> String {
+        let mut href = format!(
+            "/settings/api-tokens?status={}&owner={}",
+            self.status.as_str(),
+            self.owner_str()
+        );
+        if !self.q.is_empty() {
+            href.push_str("&q=");
+            href.push_str(&encode_query(&self.q));
+        }
+        if page > 1 {
+            href.push_str(&format!("&page={page}"));
+        }
+        href
+    }
+}
+
+pub(super) fn row(t: TokenView, now: PrimitiveDateTime, show_owner: bool) -> TokenRow {
+    let active = t.status == TokenStatus::Active;
+    let (expires, expires_exact, expires_in, expires_soon) = match t.expires_at {
+        None => (
+            "Never".to_owned(),
+            "Does not expire".to_owned(),
+            String::new(),
+            false,
+        ),
+        Some(at) => {
+            let days = (at.date() - now.date()).whole_days();
+            let until = match t.status {
+                TokenStatus::Active if days <= 1 => "expires within a day".to_owned(),
+                TokenStatus::Active => format!("in {days} days"),
+                TokenStatus::Expired => relative(at, now).replace("just now", "moments ago"),
+                TokenStatus::Revoked => String::new(),
+            };
+            (
+                format_date(at.date()),
+                format!("Stops working at {}", format_moment(at)),
+                until,
+                active && at - now < Duration::days(7),
+            )
+        }
+    };
+    TokenRow {
+        id: t.id.0,
+        name: t.name,
+        hint: t.hint,
+        owner_email: t.owner_email,
+        show_owner,
+        scopes: t.scopes.names(),
+        created: relative(t.created_at, now),
+        created_exact: format_moment(t.created_at),
+        expires,
+        expires_exact,
+        expires_in,
+        expires_soon,
+        last_used: t
+            .last_used_at
+            .map_or("Never used".to_owned(), |at| relative(at, now)),
+        last_used_ip: t.last_used_ip.unwrap_or_default(),
+        status: t.status.as_str(),
+        active,
+    }
+}
+
+async fn token_list(
+    service: &web::Data<Latchkey>,
+    current: &CurrentMember,
+    filters: &Filters,
+    notice: Option<String>,
+) -> Result<TokenList, WebError> {
+    let svc = service.clone();
+    let actor = current.actor();
+    let query = TokenQuery {
+        status: filters.status,
+        owner: filters.owner,
+        search: Some(filters.q.clone()),
+        page: filters.page,
+    };
+    let page = web::block(move || svc.list_tokens(&actor, &query)).await??;
+    let now = service.clock().now();
+    let show_owner = filters.owner == OwnerFilter::All;
+    let first_shown = if page.total == 0 {
+        0
+    } else {
+        (page.page - 1) * PAGE_SIZE + 1
+    };
+    let last_shown = (first_shown + page.tokens.len() as i64 - 1).max(0);
+    let window = (page.page - 3).max(1)..=(page.page + 3).min(page.pages);
+    Ok(TokenList {
+        rows: page
+            .tokens
+            .into_iter()
+            .map(|t| row(t, now, show_owner))
+            .collect(),
+        status: filters.status.as_str(),
+        owner: filters.owner_str(),
+        q: filters.q.clone(),
+        total: page.total,
+        pages: page.pages,
+        first_shown,
+        last_shown,
+        page_links: window
+            .map(|p| PageLink {
+                label: p.to_string(),
+                href: filters.href(p),
+                current: p == page.page,
+            })
+            .collect(),
+        prev_href: (page.page > 1).then(|| filters.href(page.page - 1)),
+        next_href: (page.page < page.pages).then(|| filters.href(page.page + 1)),
+        is_admin: current.member.is_admin(),
+        show_owner,
+        notice,
+        csrf: current.csrf.clone(),
+        filtered: filters.status != StatusFilter::Active || !filters.q.is_empty(),
+    })
+}
+
+fn revoked_notice(query: &str) -> Option<String> {
+    let form = FormData::parse(query.as_bytes()).ok()?;
+    let n: usize = form.get("revoked")?.parse().ok()?;
+    Some(match n {
+        0 => "Those tokens were already revoked; nothing changed.".to_owned(),
+        1 => "Revoked 1 token. It no longer works.".to_owned(),
+        n => format!("Revoked {n} tokens. They no longer work."),
+    })
+}
+
+#[get("/settings/api-tokens")]
+async fn list(
+    req: HttpRequest,
+    current: CurrentMember,
+    service: web::Data<Latchkey>,
+) -> Result<HttpResponse, WebError> {
+    let htmx = current.htmx;
+    let filters = Filters::parse(req.query_string(), &current).map_err(|e| e.for_htmx(htmx))?;
+    let list = token_list(
+        &service,
+        &current,
+        &filters,
+        revoked_notice(req.query_string()),
+    )
+    .await
+    .map_err(|e| e.for_htmx(htmx))?;
+    let body = if htmx {
+        render(&TokenListPartial { list })
+    } else {
+        let banner = if session::take_announcement(&current.session) {
+            expiring_banner(&service, &current).await
+        } else {
+            None
+        };
+        render(&TokensPage {
+            layout: Layout::for_member(&current, "tokens"),
+            list,
+            banner,
+        })
+    };
+    Ok(html(StatusCode::OK, body))
+}
+
+/// After sign-in: how many of the member's tokens stop within a week.
+async fn expiring_banner(service: &web::Data<Latchkey>, current: &CurrentMember) -> Option<String> {
+    let svc = service.clone();
+    let actor = current.actor();
+    let query = TokenQuery {
+        status: StatusFilter::ExpiringWithin(EXPIRING_SOON_DAYS),
+        owner: OwnerFilter::Me,
+        search: None,
+        page: 1,
+    };
+    let total = web::block(move || svc.list_tokens(&actor, &query))
+        .await
+        .ok()?
+        .ok()?
+        .total;
+    match total {
+        0 => None,
+        1 => Some(format!(
+            "1 of your tokens stops working within {EXPIRING_SOON_DAYS} days."
+        )),
+        n => Some(format!(
+            "{n} of your tokens stop working within {EXPIRING_SOON_DAYS} days."
+        )),
+    }
+}
