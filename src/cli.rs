@@ -128,6 +128,15 @@ enum TokenCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Replace a token by a new one (same owner, name and scopes); prints
+    /// only the new token
+    Rotate {
+        #[arg(value_name = "ID", value_parser = parse_token_id)]
+        id: TokenId,
+        /// Keep the old token working this long (0 to 1440)
+        #[arg(long, default_value = "0", value_parser = parse_overlap)]
+        overlap_minutes: i64,
+    },
     /// Revoke tokens by id
     Revoke {
         #[arg(value_name = "ID", required = true, value_parser = parse_token_id)]
@@ -167,6 +176,13 @@ fn parse_days(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(n) if (1..=3650).contains(&n) => Ok(n),
         _ => Err(format!("{s:?} is not a number of days from 1 to 3650")),
+    }
+}
+
+fn parse_overlap(s: &str) -> Result<i64, String> {
+    match s.parse::<i64>() {
+        Ok(n) if (0..=1440).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a number of minutes from 0 to 1440")),
     }
 }
 
@@ -403,6 +419,20 @@ fn token(service: Latchkey, cmd: TokenCommand) -> Result<(), String> {
             };
             let tokens = all_tokens(&service, &actor, status, owner)?;
             print_tokens(tokens, json)
+        }
+        TokenCommand::Rotate {
+            id,
+            overlap_minutes,
+        } => {
+            let created = service
+                .rotate_token(&actor, id, time::Duration::minutes(overlap_minutes))
+                .map_err(|e| match e {
+                    Error::NotFound(_) => format!("no token with the id {id}"),
+                    other => describe(other),
+                })?;
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{}", created.secret.expose()).map_err(|e| e.to_string())?;
+            Ok(())
         }
         TokenCommand::Revoke { ids } => {
             let revoked = service.revoke_tokens(&actor, &ids).map_err(|e| match e {

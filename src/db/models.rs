@@ -58,8 +58,11 @@ pub struct TokenRow {
     pub created_by: Option<i64>,
     pub last_used_at: Option<PrimitiveDateTime>,
     pub last_used_ip: Option<String>,
+    /// A revoke time in the future is the end of a rotation's overlap.
     pub revoked_at: Option<PrimitiveDateTime>,
     pub revoked_by: Option<i64>,
+    pub rotated_from: Option<i64>,
+    pub replaced_by: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -74,6 +77,7 @@ pub struct NewTokenRow<'a> {
     pub expires_at: Option<PrimitiveDateTime>,
     pub created_at: PrimitiveDateTime,
     pub created_by: Option<i64>,
+    pub rotated_from: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable)]

@@ -40,6 +40,8 @@ diesel::table! {
         last_used_ip -> Nullable<Text>,
         revoked_at -> Nullable<Timestamp>,
         revoked_by -> Nullable<BigInt>,
+        rotated_from -> Nullable<BigInt>,
+        replaced_by -> Nullable<BigInt>,
     }
 }
 

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod clock;
 mod members;
+mod rotation;
 mod tokens;
 mod verify;
 
@@ -12,6 +13,7 @@ pub use audit::{AuditEvent, AuditPage, AuditQuery};
 pub use auth::{LoginError, MAX_FAILURES, THROTTLE_WINDOW};
 pub use clock::Clock;
 pub use members::{Actor, Member};
+pub use rotation::MAX_OVERLAP;
 pub use tokens::{
     CreatedToken, EXPIRING_SOON_DAYS, MAX_BULK_REVOKE, NewToken, OwnerFilter, RevokeOutcome,
     StatusFilter, TokenPage, TokenQuery, TokenView,

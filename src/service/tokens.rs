@@ -150,7 +150,11 @@ pub enum RevokeOutcome {
     AlreadyRevoked,
 }
 
-fn view(row: db::TokenRow, owner_email: String, now: PrimitiveDateTime) -> Result<TokenView> {
+pub(super) fn view(
+    row: db::TokenRow,
+    owner_email: String,
+    now: PrimitiveDateTime,
+) -> Result<TokenView> {
     let scopes = ScopeSet::parse_list(&row.scopes)
         .map_err(|e| Error::Unexpected(format!("token {}: {e}", row.id)))?;
     Ok(TokenView {
@@ -164,26 +168,37 @@ fn view(row: db::TokenRow, owner_email: String, now: PrimitiveDateTime) -> Resul
         created_at: row.created_at,
         last_used_at: row.last_used_at,
         last_used_ip: row.last_used_ip,
-        status: status_at(row.revoked_at.is_some(), row.expires_at, now),
+        status: status_at(
+            row.revoked_at.is_some_and(|r| r <= now),
+            row.expires_at,
+            now,
+        ),
         revoked_at: row.revoked_at,
     })
 }
 
 type Backend = db::MultiBackend;
 
-/// Tokens that are neither revoked nor expired at `now`.
-fn active_at(
-    now: PrimitiveDateTime,
-) -> Box<
+type Condition = Box<
     dyn BoxableExpression<
             t::table,
             Backend,
             SqlType = diesel::sql_types::Nullable<diesel::sql_types::Bool>,
         >,
-> {
+>;
+
+/// Not revoked at `now` (a revoke time in the future is a rotation's
+/// overlap: the token still works until then).
+fn unrevoked_at(now: PrimitiveDateTime) -> Condition {
+    Box::new(t::revoked_at.is_null().or(t::revoked_at.gt(now)).nullable())
+}
+
+/// Tokens that are neither revoked nor expired at `now`.
+fn active_at(now: PrimitiveDateTime) -> Condition {
     Box::new(
         t::revoked_at
             .is_null()
+            .or(t::revoked_at.gt(now))
             .and(t::expires_at.is_null().or(t::expires_at.gt(now))),
     )
 }
@@ -300,6 +315,7 @@ impl Latchkey {
                     expires_at: expires,
                     created_at: now,
                     created_by: actor.id().map(|m| m.0),
+                    rotated_from: None,
                 })
                 .returning(t::id)
                 .get_result(conn)?;
@@ -384,10 +400,8 @@ impl Latchkey {
                 StatusFilter::ExpiringWithin(days) => q
                     .filter(active_at(now))
                     .filter(t::expires_at.le(now + Duration::days(i64::from(days)))),
-                StatusFilter::Expired => q
-                    .filter(t::revoked_at.is_null())
-                    .filter(t::expires_at.le(now)),
-                StatusFilter::Revoked => q.filter(t::revoked_at.is_not_null()),
+                StatusFilter::Expired => q.filter(unrevoked_at(now)).filter(t::expires_at.le(now)),
+                StatusFilter::Revoked => q.filter(t::revoked_at.le(now)),
                 StatusFilter::All => q,
             };
             if let Some(p) = &pattern {
@@ -504,7 +518,7 @@ impl Latchkey {
             }
             let to_revoke: Vec<(i64, i64)> = found
                 .iter()
-                .filter(|(_, _, _, revoked)| revoked.is_none())
+                .filter(|(_, _, _, revoked)| revoked.is_none_or(|r| r > now))
                 .map(|(id, _, org, _)| (*id, *org))
                 .collect();
             if to_revoke.is_empty() {
@@ -514,7 +528,7 @@ impl Latchkey {
             let updated = diesel::update(
                 t::table
                     .filter(t::id.eq_any(&revoke_ids))
-                    .filter(t::revoked_at.is_null()),
+                    .filter(t::revoked_at.is_null().or(t::revoked_at.gt(now))),
             )
             .set((
                 t::revoked_at.eq(now),
@@ -563,7 +577,7 @@ impl Latchkey {
         db::write_transaction(&mut conn, |conn| {
             let found: Vec<(i64, i64, i64)> = t::table
                 .filter(t::token_hash.eq_any(&hashes))
-                .filter(t::revoked_at.is_null())
+                .filter(t::revoked_at.is_null().or(t::revoked_at.gt(now)))
                 .select((t::id, t::org_id, t::owner_id))
                 .load(conn)?;
             if found.is_empty() {
@@ -573,7 +587,7 @@ impl Latchkey {
             let updated = diesel::update(
                 t::table
                     .filter(t::id.eq_any(&ids))
-                    .filter(t::revoked_at.is_null()),
+                    .filter(t::revoked_at.is_null().or(t::revoked_at.gt(now))),
             )
             .set(t::revoked_at.eq(now))
             .execute(conn)?;
@@ -622,7 +636,7 @@ fn bulk_ids(ids: &[TokenId]) -> Result<Vec<i64>> {
 
 /// Members touch their own tokens; admins any in their organisation; the
 /// CLI any.
-fn may_touch(actor: &Actor, owner_id: i64, org_id: i64) -> bool {
+pub(super) fn may_touch(actor: &Actor, owner_id: i64, org_id: i64) -> bool {
     match &actor.member {
         None => true,
         Some(m) if m.id.0 == owner_id => true,

@@ -63,6 +63,10 @@ impl VerifyFailure {
 #[derive(Debug)]
 pub enum VerifyOutcome {
     Refused(VerifyFailure),
+    /// A token replaced by rotation, presented after its overlap window:
+    /// refused like any revoked token, and a sign of theft — the caller
+    /// revokes its chain (`revoke_chain`).
+    Reused(TokenId),
     Error(Error),
 }
 
@@ -226,7 +230,14 @@ impl Latchkey {
         let Some((row, owner)) = found else {
             return Err(VerifyOutcome::Refused(VerifyFailure::Unknown));
         };
-        match status_at(row.revoked_at.is_some(), row.expires_at, now) {
+        match status_at(
+            row.revoked_at.is_some_and(|r| r <= now),
+            row.expires_at,
+            now,
+        ) {
+            TokenStatus::Revoked if row.replaced_by.is_some() => {
+                return Err(VerifyOutcome::Reused(TokenId(row.id)));
+            }
             TokenStatus::Revoked => return Err(VerifyOutcome::Refused(VerifyFailure::Revoked)),
             TokenStatus::Expired => return Err(VerifyOutcome::Refused(VerifyFailure::Expired)),
             TokenStatus::Active => {}

@@ -519,6 +519,7 @@ fn openapi_lists_every_route_and_each_answers_as_documented(db: &TestDb) {
         ("/api/v1/tokens/{id}", "delete"),
         ("/api/v1/introspect", "post"),
         ("/api/v1/tokens/revoke-leaked", "post"),
+        ("/api/v1/tokens/self/rotate", "post"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),

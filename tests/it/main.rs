@@ -11,4 +11,5 @@ mod cli;
 mod console;
 mod corpus;
 mod instances;
+mod rotation;
 mod schema;

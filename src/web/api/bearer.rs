@@ -68,7 +68,7 @@ impl FromRequest for Bearer {
             if let Ok(v) = &result
                 && v.use_is_stale
             {
-                let (svc, id) = (service.clone(), v.token_id);
+                let (svc, id, ip) = (service.clone(), v.token_id, ip.clone());
                 actix_web::rt::spawn(async move {
                     let written = web::block(move || svc.record_use(id, ip.as_deref())).await;
                     if let Ok(Err(e)) = written {
@@ -84,6 +84,16 @@ impl FromRequest for Bearer {
                 Err(VerifyOutcome::Refused(why)) => {
                     count(why.as_str());
                     tracing::debug!(reason = why.as_str(), "token refused");
+                    Err(ApiError::InvalidToken)
+                }
+                Err(VerifyOutcome::Reused(id)) => {
+                    count("reused");
+                    tracing::warn!(token = %id, "a rotated-away token was presented; revoking its chain");
+                    let svc = service.clone();
+                    let written = web::block(move || svc.revoke_chain(id, ip.as_deref())).await;
+                    if let Ok(Err(e)) = written {
+                        tracing::error!(error = %e, "could not revoke a reused token's chain");
+                    }
                     Err(ApiError::InvalidToken)
                 }
                 Err(VerifyOutcome::Error(e)) => Err(e.into()),

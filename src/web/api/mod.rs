@@ -58,6 +58,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .default_service(only("GET")),
             )
             .service(
+                web::resource("/v1/tokens/self/rotate")
+                    .route(web::post().to(rotate_self))
+                    .default_service(only("POST")),
+            )
+            .service(
                 web::resource("/v1/tokens/revoke-leaked")
                     .route(web::post().to(revoke_leaked))
                     .default_service(only("POST")),
@@ -189,6 +194,50 @@ async fn revoke(
     }
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateRequest {
+    #[serde(default)]
+    overlap_minutes: i64,
+}
+
+/// The presented token rotates itself; the answer holds the new token,
+/// shown this once.
+async fn rotate_self(
+    req: HttpRequest,
+    bearer: Bearer,
+    payload: web::Payload,
+    service: web::Data<Latchkey>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload).await?;
+    let overlap = if body.iter().all(u8::is_ascii_whitespace) {
+        0
+    } else {
+        if content_type(&req) != "application/json" {
+            return Err(unsupported("application/json"));
+        }
+        serde_json::from_slice::<RotateRequest>(&body)
+            .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?
+            .overlap_minutes
+    };
+    let actor = Actor::member(bearer.0.owner.clone(), client_ip(&req));
+    let old = bearer.0.token_id;
+    let svc = service.clone();
+    let created =
+        web::block(move || svc.rotate_token(&actor, old, time::Duration::minutes(overlap)))
+            .await??;
+    let answer = json!({
+        "token": created.secret.expose(),
+        "id": created.token.id,
+        "name": created.token.name,
+        "scopes": created.token.scopes.names(),
+        "expires_at": created.token.expires_at.map(rfc3339),
+        "replaces": old,
+    });
+    drop(created);
+    Ok(json_ok(answer))
+}
+
 /// Reads a body of at most `MAX_BODY_BYTES`.
 async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
     match payload.to_bytes_limited(MAX_BODY_BYTES).await {
@@ -288,7 +337,9 @@ async fn introspect(
             "token_type": "Bearer",
             "client_id": v.token_id.to_string(),
         }),
-        Ok(_) | Err(crate::service::VerifyOutcome::Refused(_)) => inactive,
+        Ok(_)
+        | Err(crate::service::VerifyOutcome::Refused(_))
+        | Err(crate::service::VerifyOutcome::Reused(_)) => inactive,
         Err(crate::service::VerifyOutcome::Error(e)) => return Err(e.into()),
     };
     Ok(json_ok(answer))

@@ -266,3 +266,53 @@ pub(super) async fn create(
         Err(e) => Err(WebError::from(e).for_htmx(htmx)),
     }
 }
+
+/// Rotates a token: the new one is revealed once, like a generated one.
+#[post("/settings/api-tokens/{id}/rotate")]
+pub(super) async fn rotate(
+    req: HttpRequest,
+    path: web::Path<String>,
+    current: CurrentMember,
+    service: web::Data<Latchkey>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let form = current.form(&req, &body)?;
+    let id = path
+        .parse::<crate::domain::TokenId>()
+        .ok()
+        .filter(|id| id.0 > 0)
+        .ok_or_else(WebError::not_found)?;
+    let minutes = match form.get("overlap_minutes").filter(|m| !m.is_empty()) {
+        None => 0,
+        Some(m) => m.parse::<i64>().map_err(|_| {
+            WebError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The overlap must be a number of minutes from 0 to 1440.",
+            )
+        })?,
+    };
+    let svc = service.clone();
+    let actor = current.actor();
+    let created =
+        web::block(move || svc.rotate_token(&actor, id, Duration::minutes(minutes))).await??;
+    let reveal = Reveal {
+        token: created.secret.expose().to_owned(),
+        name: created.token.name.clone(),
+        scopes: created.token.scopes.names(),
+        expires: created.token.expires_at.map_or("Never".to_owned(), |at| {
+            format!(
+                "{} (stops working at {})",
+                format_date(at.date()),
+                format_moment(at)
+            )
+        }),
+    };
+    drop(created);
+    Ok(html(
+        StatusCode::OK,
+        render(&RevealPage {
+            layout: Layout::for_member(&current, "tokens"),
+            reveal,
+        }),
+    ))
+}

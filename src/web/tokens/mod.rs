@@ -21,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
         .service(generate::new_form)
         .service(generate::create)
+        .service(generate::rotate)
         .service(revoke::bulk_revoke)
         .service(revoke::revoke_one);
 }

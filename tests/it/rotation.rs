@@ -1,0 +1,170 @@
+//! Rotation through the console, the API and the CLI; the overlap window;
+//! reuse of a rotated-away token revokes its chain. Both backends.
+
+use crate::helpers::{PASSWORD, TestDb, spawn_app};
+use latchkey::domain::Role;
+use time::{Duration, OffsetDateTime};
+
+both_backends!(
+    console_rotation_reveals_a_replacement_once,
+    api_rotation_honours_the_overlap_and_catches_reuse,
+    cli_rotation_prints_only_the_new_token,
+);
+
+fn console_rotation_reveals_a_replacement_once(db: &TestDb) {
+    let app = spawn_app(db);
+    let dev = app.member("dev@example.com", Role::Developer);
+    let old = dev.generate_token("deploy", &["datastore:read", "reports:write"]);
+    let id = app.token_id("deploy");
+    let list = dev.get("/settings/api-tokens");
+    list.assert_contains("aria-label=\"Rotate deploy\"");
+    let csrf = list.csrf();
+    let page = dev.post(
+        &format!("/settings/api-tokens/{id}/rotate"),
+        &[("csrf_token", &csrf)],
+    );
+    page.assert_status(200)
+        .assert_contains("won't be able to see it again");
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    let new = page.revealed_token().expect("new token revealed");
+    assert_ne!(new, old);
+    let api = app.client();
+    let me = api.api("GET", "/api/v1/me", Some(&new)).json();
+    assert_eq!(me["token"]["name"], "deploy");
+    assert_eq!(
+        me["token"]["scopes"],
+        serde_json::json!(["datastore:read", "reports:write"])
+    );
+    // Rotated once: the old one cannot be rotated again; nor can someone else's.
+    dev.post(
+        &format!("/settings/api-tokens/{id}/rotate"),
+        &[("csrf_token", &csrf)],
+    )
+    .assert_status(409);
+    let other = app.member("other@example.com", Role::Developer);
+    let new_id = me["token"]["id"].as_i64().expect("id");
+    let other_csrf = other.csrf();
+    other
+        .post(
+            &format!("/settings/api-tokens/{new_id}/rotate"),
+            &[("csrf_token", &other_csrf)],
+        )
+        .assert_status(403);
+    dev.post(
+        &format!("/settings/api-tokens/{new_id}/rotate"),
+        &[("csrf_token", &csrf), ("overlap_minutes", "9999")],
+    )
+    .assert_status(422);
+    dev.post(&format!("/settings/api-tokens/{new_id}/rotate"), &[])
+        .assert_status(403);
+    assert_eq!(
+        dev.get("/settings/api-tokens?status=all")
+            .body
+            .matches("class=\"token-name\">deploy<")
+            .count(),
+        2
+    );
+    // The old token, presented now that it was replaced, takes the chain down.
+    api.api("GET", "/api/v1/me", Some(&new)).assert_status(200);
+    api.api("GET", "/api/v1/me", Some(&old)).assert_status(401);
+    api.api("GET", "/api/v1/me", Some(&new)).assert_status(401);
+}
+
+fn api_rotation_honours_the_overlap_and_catches_reuse(db: &TestDb) {
+    let app = spawn_app(db);
+    app.add_member("dev@example.com", Role::Developer);
+    let old = app.create_token("dev@example.com", "ci", &["datastore:read"], 30);
+    let api = app.client();
+    let answer = api.api_post(
+        "/api/v1/tokens/self/rotate",
+        Some(&old),
+        "application/json",
+        br#"{"overlap_minutes": 10}"#,
+    );
+    answer.assert_status(200);
+    let body = answer.json();
+    let new = body["token"].as_str().expect("token").to_owned();
+    assert_eq!(body["name"], "ci");
+    let expires = body["expires_at"].as_str().expect("expiry");
+    let in_30 = (OffsetDateTime::now_utc().date() + Duration::days(30)).to_string();
+    assert!(
+        expires.starts_with(&in_30),
+        "same lifetime from today: {expires}"
+    );
+    // Inside the window both work.
+    api.api("GET", "/api/v1/me", Some(&old)).assert_status(200);
+    api.api("GET", "/api/v1/me", Some(&new)).assert_status(200);
+    // After it, the old one is refused, and presenting it revokes the chain.
+    app.service.clock().advance(Duration::minutes(11));
+    api.api("GET", "/api/v1/me", Some(&old)).assert_status(401);
+    api.api("GET", "/api/v1/me", Some(&new)).assert_status(401);
+    let admin = app
+        .service
+        .member_by_email(&latchkey::domain::Email::parse(&app.admin_email).expect("email"))
+        .expect("admin");
+    let log = app
+        .service
+        .audit_log(
+            &admin,
+            &latchkey::service::AuditQuery {
+                action: Some("token.reuse_detected".into()),
+                actor: None,
+                page: 1,
+            },
+        )
+        .expect("audit");
+    assert_eq!(log.total, 1);
+    assert!(
+        log.events[0].detail.contains("from 127.0.0.1"),
+        "{}",
+        log.events[0].detail
+    );
+    // Bad bodies.
+    let fresh = app.create_token("dev@example.com", "fresh", &["datastore:read"], 30);
+    api.api_post(
+        "/api/v1/tokens/self/rotate",
+        Some(&fresh),
+        "application/json",
+        br#"{"overlap_minutes": 2000}"#,
+    )
+    .assert_status(422);
+    api.api_post(
+        "/api/v1/tokens/self/rotate",
+        Some(&fresh),
+        "application/json",
+        br#"{"overlap": 5}"#,
+    )
+    .assert_status(400);
+    api.api_post(
+        "/api/v1/tokens/self/rotate",
+        Some(&fresh),
+        "text/plain",
+        b"5",
+    )
+    .assert_status(415);
+    api.api("GET", "/api/v1/me", Some(&fresh))
+        .assert_status(200);
+    let _ = PASSWORD;
+}
+
+fn cli_rotation_prints_only_the_new_token(db: &TestDb) {
+    let app = spawn_app(db);
+    app.add_member("dev@example.com", Role::Developer);
+    let old = app.create_token("dev@example.com", "cron", &["datastore:read"], 30);
+    let id = app.token_id("cron").to_string();
+    let out = db.cli(&["token", "rotate", &id]).ok();
+    let new = out.trim();
+    assert_eq!(out.lines().count(), 1);
+    assert!(new.starts_with("lk_") && new.len() == 39);
+    let api = app.client();
+    api.api("GET", "/api/v1/me", Some(new)).assert_status(200);
+    // The replaced token is refused (and takes the chain down with it).
+    api.api("GET", "/api/v1/me", Some(&old)).assert_status(401);
+    api.api("GET", "/api/v1/me", Some(new)).assert_status(401);
+    db.cli(&["token", "rotate", &id])
+        .fails(1, "Only an active token");
+    db.cli(&["token", "rotate", "424242"])
+        .fails(1, "no token with the id 424242");
+    db.cli(&["token", "rotate", &id, "--overlap-minutes", "2000"])
+        .fails(2, "from 0 to 1440");
+}
