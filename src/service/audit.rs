@@ -65,6 +65,30 @@ pub struct AuditPage {
 }
 
 impl Latchkey {
+    /// Reuse of this member's rotated-away tokens since their previous
+    /// sign-in: how many times, and the address of the latest.
+    pub fn reuse_since_previous_sign_in(&self, member: &Member) -> Result<(usize, Option<String>)> {
+        use crate::db::schema::login_attempts as la;
+        let mut conn = self.conn()?;
+        let logins: Vec<PrimitiveDateTime> = la::table
+            .filter(la::email.eq(&member.email))
+            .filter(la::succeeded.eq(true))
+            .select(la::created_at)
+            .order(la::created_at.desc())
+            .limit(2)
+            .load(&mut conn)?;
+        let joined = PrimitiveDateTime::new(member.created_at.date(), member.created_at.time());
+        let since = logins.get(1).copied().unwrap_or(joined);
+        let ips: Vec<Option<String>> = ae::table
+            .filter(ae::member_id.eq(member.id.0))
+            .filter(ae::action.eq("token.reuse_detected"))
+            .filter(ae::created_at.gt(since))
+            .order(ae::id.desc())
+            .select(ae::ip)
+            .load(&mut conn)?;
+        Ok((ips.len(), ips.first().cloned().flatten()))
+    }
+
     /// The organisation's audit log, newest first (admins only).
     pub fn audit_log(&self, viewer: &Member, query: &AuditQuery) -> Result<AuditPage> {
         if viewer.role != Role::Admin {

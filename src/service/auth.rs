@@ -130,9 +130,14 @@ impl Latchkey {
                     },
                 },
             )?;
-            // Keep the table small: attempts older than a day serve no one.
-            diesel::delete(la::table.filter(la::created_at.lt(now - Duration::days(1))))
-                .execute(conn)?;
+            // Keep the table small: failures older than a day serve no one.
+            // Successes stay: the previous sign-in dates what to announce.
+            diesel::delete(
+                la::table
+                    .filter(la::succeeded.eq(false))
+                    .filter(la::created_at.lt(now - Duration::days(1))),
+            )
+            .execute(conn)?;
             Ok::<_, Error>(())
         })?;
         outcome

@@ -165,7 +165,10 @@ pub struct TokenList {
 pub struct TokensPage {
     pub layout: Layout,
     pub list: TokenList,
+    /// Tokens about to expire, announced after sign-in.
     pub banner: Option<String>,
+    /// Reuse of a rotated-away token, announced after sign-in.
+    pub alert: Option<String>,
 }
 
 #[derive(Template)]

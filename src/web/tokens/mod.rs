@@ -231,18 +231,41 @@ async fn list(
     let body = if htmx {
         render(&TokenListPartial { list })
     } else {
-        let banner = if session::take_announcement(&current.session) {
-            expiring_banner(&service, &current).await
+        let (banner, alert) = if session::take_announcement(&current.session) {
+            (
+                expiring_banner(&service, &current).await,
+                reuse_alert(&service, &current).await,
+            )
         } else {
-            None
+            (None, None)
         };
         render(&TokensPage {
             layout: Layout::for_member(&current, "tokens"),
             list,
             banner,
+            alert,
         })
     };
     Ok(html(StatusCode::OK, body))
+}
+
+/// After sign-in: why tokens were revoked behind the member's back.
+async fn reuse_alert(service: &web::Data<Latchkey>, current: &CurrentMember) -> Option<String> {
+    let svc = service.clone();
+    let member = current.member.clone();
+    let (count, ip) = web::block(move || svc.reuse_since_previous_sign_in(&member))
+        .await
+        .ok()?
+        .ok()?;
+    if count == 0 {
+        return None;
+    }
+    Some(format!(
+        "Since your last sign-in, a token you had replaced by rotation was presented after its overlap window{}. \
+         That is a sign it was copied: every token of its rotation chain was revoked. \
+         Check where that token was stored, then generate a new one.",
+        ip.map_or(String::new(), |ip| format!(" (from {ip})"))
+    ))
 }
 
 /// After sign-in: how many of the member's tokens stop within a week.
