@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod clock;
 mod members;
+mod policy;
 mod rotation;
 mod tokens;
 mod verify;
@@ -13,6 +14,7 @@ pub use audit::{AuditEvent, AuditPage, AuditQuery};
 pub use auth::{LoginError, MAX_FAILURES, THROTTLE_WINDOW};
 pub use clock::Clock;
 pub use members::{Actor, Member};
+pub use policy::PolicyChange;
 pub use rotation::MAX_OVERLAP;
 pub use tokens::{
     CreatedToken, EXPIRING_SOON_DAYS, MAX_BULK_REVOKE, NewToken, OwnerFilter, RevokeOutcome,

@@ -9,6 +9,7 @@ pub mod forms;
 mod health;
 mod members;
 pub mod observe;
+mod policy;
 pub mod security;
 mod session;
 mod tokens;
@@ -31,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(tokens::routes)
         .configure(members::routes)
         .configure(audit::routes)
+        .configure(policy::routes)
         .configure(observe::routes)
         .configure(api::routes);
 }

@@ -287,6 +287,23 @@ pub struct MembersPage {
     pub error: Option<String>,
 }
 
+pub struct PolicyForm {
+    pub max_lifetime_days: String,
+    pub allow_no_expiry: bool,
+    pub default_expiry_days: u32,
+    pub max_error: Option<String>,
+    pub default_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/policy.html")]
+pub struct PolicyPage {
+    pub layout: Layout,
+    pub form: PolicyForm,
+    pub presets: Vec<u32>,
+    pub saved: bool,
+}
+
 pub struct AuditRow {
     pub at: String,
     pub actor: String,

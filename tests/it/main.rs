@@ -11,5 +11,6 @@ mod cli;
 mod console;
 mod corpus;
 mod instances;
+mod policy;
 mod rotation;
 mod schema;

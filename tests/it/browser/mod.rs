@@ -204,6 +204,9 @@ fn admin_signs_in_with_the_printed_password(f: &Flow) {
     b.click(&b.link("Members"));
     b.wait_for_text("Add a member");
     f.look(&b, "members");
+    b.click(&b.link("Policy"));
+    b.wait_for_text("Token policy");
+    f.look(&b, "policy");
     b.click(&b.link("Audit log"));
     b.wait_for_text("login.succeeded");
     f.look(&b, "audit");

@@ -1,0 +1,102 @@
+//! The organisation's token policy: maximum lifetime, whether "no expiry"
+//! is allowed, the preset the generate form starts on.
+
+use super::audit::{self, NewEvent};
+use super::{Actor, Latchkey, OrgPolicy, load_policy};
+use crate::db::{self, schema::organisations as o};
+use crate::domain::{FieldError, PRESETS};
+use crate::error::{Error, Result};
+use diesel::prelude::*;
+
+/// A policy change, already parsed at the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyChange {
+    pub max_lifetime_days: u32,
+    pub allow_no_expiry: bool,
+    pub default_expiry_days: u32,
+}
+
+impl PolicyChange {
+    /// Every rule at once, so a form can show each message by its field.
+    pub fn check(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if !(1..=3650).contains(&self.max_lifetime_days) {
+            errors.push(FieldError::new(
+                "max_lifetime_days",
+                "The maximum lifetime must be from 1 to 3650 days.",
+            ));
+        }
+        if !PRESETS.contains(&self.default_expiry_days) {
+            errors.push(FieldError::new(
+                "default_expiry_days",
+                "Choose 7, 30, 60 or 90 days.",
+            ));
+        } else if self.default_expiry_days > self.max_lifetime_days {
+            errors.push(FieldError::new(
+                "default_expiry_days",
+                "The default cannot be longer than the maximum lifetime.",
+            ));
+        }
+        errors
+    }
+}
+
+impl Latchkey {
+    /// Changes the policy of the actor's organisation (admins, or the CLI).
+    /// It applies at once: the generate form, the CLI and the API follow it.
+    pub fn update_policy(&self, actor: &Actor, change: PolicyChange) -> Result<OrgPolicy> {
+        if let Some(m) = &actor.member
+            && !m.is_admin()
+        {
+            return Err(Error::Forbidden(
+                "Only admins can change the policy.".into(),
+            ));
+        }
+        if let Some(first) = change.check().into_iter().next() {
+            return Err(Error::Invalid(first));
+        }
+        let org = match &actor.member {
+            Some(m) => m.org_id,
+            None => self.default_org()?,
+        };
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        db::write_transaction(&mut conn, |conn| {
+            let before = load_policy(conn, org)?;
+            diesel::update(o::table.find(org.0))
+                .set((
+                    o::max_lifetime_days.eq(i64::from(change.max_lifetime_days)),
+                    o::allow_no_expiry.eq(change.allow_no_expiry),
+                    o::default_expiry_days.eq(i64::from(change.default_expiry_days)),
+                ))
+                .execute(conn)?;
+            let after = load_policy(conn, org)?;
+            let describe = |p: &OrgPolicy| {
+                format!(
+                    "max lifetime {} days, no expiry {}, default {} days",
+                    p.expiry.max_lifetime_days,
+                    if p.expiry.allow_no_expiry {
+                        "allowed"
+                    } else {
+                        "not allowed"
+                    },
+                    p.default_expiry_days
+                )
+            };
+            audit::record(
+                conn,
+                now,
+                NewEvent {
+                    org,
+                    actor: actor.id(),
+                    action: "policy.changed",
+                    token: None,
+                    member: None,
+                    ip: actor.ip.as_deref(),
+                    detail: format!("{} → {}", describe(&before), describe(&after)),
+                },
+            )?;
+            Ok(after)
+        })
+    }
+}

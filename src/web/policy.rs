@@ -1,0 +1,130 @@
+//! Settings → Policy (admins): maximum lifetime, "no expiry", the default
+//! preset.
+
+use super::error::WebError;
+use super::forms::FormData;
+use super::session::CurrentMember;
+use super::views::{Layout, PolicyForm, PolicyPage, render};
+use super::{html, see_other};
+use crate::domain::{FieldError, PRESETS};
+use crate::error::Error;
+use crate::service::{Latchkey, PolicyChange};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(page).service(save);
+}
+
+fn require_admin(current: &CurrentMember) -> Result<(), WebError> {
+    if current.member.is_admin() {
+        Ok(())
+    } else {
+        Err(WebError::forbidden("Only admins can change the policy."))
+    }
+}
+
+fn view(
+    current: &CurrentMember,
+    status: StatusCode,
+    form: PolicyForm,
+    saved: bool,
+) -> HttpResponse {
+    html(
+        status,
+        render(&PolicyPage {
+            layout: Layout::for_member(current, "policy"),
+            form,
+            presets: PRESETS.to_vec(),
+            saved,
+        }),
+    )
+}
+
+#[get("/settings/policy")]
+async fn page(
+    req: HttpRequest,
+    current: CurrentMember,
+    service: web::Data<Latchkey>,
+) -> Result<HttpResponse, WebError> {
+    require_admin(&current)?;
+    let svc = service.clone();
+    let org = current.member.org_id;
+    let policy = web::block(move || svc.policy(org)).await??;
+    let saved = req.query_string() == "saved=1";
+    let form = PolicyForm {
+        max_lifetime_days: policy.expiry.max_lifetime_days.to_string(),
+        allow_no_expiry: policy.expiry.allow_no_expiry,
+        default_expiry_days: policy.default_expiry_days,
+        max_error: None,
+        default_error: None,
+    };
+    Ok(view(&current, StatusCode::OK, form, saved))
+}
+
+#[post("/settings/policy")]
+async fn save(
+    req: HttpRequest,
+    current: CurrentMember,
+    service: web::Data<Latchkey>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let form: FormData = current.form(&req, &body)?;
+    require_admin(&current)?;
+    let max_text = form.text("max_lifetime_days").trim().to_owned();
+    let default_text = form.text("default_expiry_days").trim().to_owned();
+    let mut errors: Vec<FieldError> = Vec::new();
+    let max = max_text.parse::<u32>().unwrap_or_else(|_| {
+        errors.push(FieldError::new(
+            "max_lifetime_days",
+            "The maximum lifetime must be a number of days from 1 to 3650.",
+        ));
+        0
+    });
+    let default = default_text.parse::<u32>().unwrap_or(0);
+    let change = PolicyChange {
+        max_lifetime_days: max,
+        allow_no_expiry: form.get("allow_no_expiry") == Some("on"),
+        default_expiry_days: default,
+    };
+    if errors.is_empty() {
+        errors = change.check();
+    }
+    let message = |field: &str| {
+        errors
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.clone())
+    };
+    let input = PolicyForm {
+        max_lifetime_days: max_text.clone(),
+        allow_no_expiry: change.allow_no_expiry,
+        default_expiry_days: default,
+        max_error: message("max_lifetime_days"),
+        default_error: message("default_expiry_days"),
+    };
+    if !errors.is_empty() {
+        return Ok(view(
+            &current,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            input,
+            false,
+        ));
+    }
+    let svc = service.clone();
+    let actor = current.actor();
+    match web::block(move || svc.update_policy(&actor, change)).await? {
+        Ok(_) => Ok(see_other("/settings/policy?saved=1")),
+        Err(Error::Invalid(field)) => {
+            let mut input = input;
+            input.max_error = Some(field.message);
+            Ok(view(
+                &current,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                input,
+                false,
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
