@@ -246,18 +246,19 @@ pub fn insert_audit_rows(conn: &mut DbConnection, rows: &[NewAuditRow<'_>]) -> Q
 pub fn token_with_owner(
     conn: &mut DbConnection,
     hash: &[u8],
-) -> QueryResult<Option<(TokenRow, MemberRow)>> {
-    use schema::{api_tokens as t, members as m};
+) -> QueryResult<Option<(TokenRow, MemberRow, String)>> {
+    use schema::{api_tokens as t, members as m, organisations as o};
     macro_rules! lookup {
         ($c:expr) => {
             t::table
                 .inner_join(m::table)
+                .inner_join(o::table)
                 .filter(t::token_hash.eq(hash))
-                .select((t::all_columns, m::all_columns))
+                .select((t::all_columns, m::all_columns, o::scope_min_roles))
                 // Not `first()`: its `LIMIT ?` makes SQLite re-prepare the
                 // statement on every call (a rebound LIMIT expires it). The
                 // hash is unique, so there is at most one row anyway.
-                .get_result::<(TokenRow, MemberRow)>($c)
+                .get_result::<(TokenRow, MemberRow, String)>($c)
                 .optional()
         };
     }
@@ -272,15 +273,16 @@ pub fn token_with_owner(
 pub fn tokens_with_owners(
     conn: &mut DbConnection,
     hashes: &[Vec<u8>],
-) -> QueryResult<Vec<(TokenRow, MemberRow)>> {
-    use schema::{api_tokens as t, members as m};
+) -> QueryResult<Vec<(TokenRow, MemberRow, String)>> {
+    use schema::{api_tokens as t, members as m, organisations as o};
     macro_rules! lookup {
         ($c:expr) => {
             t::table
                 .inner_join(m::table)
+                .inner_join(o::table)
                 .filter(t::token_hash.eq_any(hashes))
-                .select((t::all_columns, m::all_columns))
-                .load::<(TokenRow, MemberRow)>($c)
+                .select((t::all_columns, m::all_columns, o::scope_min_roles))
+                .load::<(TokenRow, MemberRow, String)>($c)
         };
     }
     match conn {

@@ -13,6 +13,7 @@ pub struct OrganisationRow {
     pub default_expiry_days: i64,
     pub max_active_tokens: i64,
     pub created_at: PrimitiveDateTime,
+    pub scope_min_roles: String,
 }
 
 #[derive(Insertable)]

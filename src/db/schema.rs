@@ -9,6 +9,7 @@ diesel::table! {
         default_expiry_days -> BigInt,
         max_active_tokens -> BigInt,
         created_at -> Timestamp,
+        scope_min_roles -> Text,
     }
 }
 

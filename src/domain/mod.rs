@@ -16,7 +16,7 @@ pub use ids::{MemberId, OrgId, TokenId};
 pub use name::TokenName;
 pub use password::{Password, PasswordHash};
 pub use role::Role;
-pub use scope::{Scope, ScopeGroup, ScopeSet};
+pub use scope::{Scope, ScopeGroup, ScopeRoles, ScopeSet};
 pub use token::{TokenFormat, TokenHash, TokenParseError, TokenSecret, TokenStatus};
 
 /// A validation failure tied to the input field it came from, so the

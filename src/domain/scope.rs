@@ -229,6 +229,58 @@ impl fmt::Display for ScopeSet {
     }
 }
 
+/// An organisation's minimum role per scope: the catalogue's, except where
+/// an admin raised or lowered it (never below viewer: it is the lowest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScopeRoles([Role; 10]);
+
+impl Default for ScopeRoles {
+    fn default() -> Self {
+        ScopeRoles(Scope::ALL.map(Scope::min_role))
+    }
+}
+
+impl ScopeRoles {
+    pub fn min_role(&self, scope: Scope) -> Role {
+        self.0[scope as usize]
+    }
+
+    pub fn set(&mut self, scope: Scope, role: Role) {
+        self.0[scope as usize] = role;
+    }
+
+    /// Every scope a member of `role` may use under this policy.
+    pub fn allowed_for(&self, role: Role) -> ScopeSet {
+        Scope::ALL
+            .into_iter()
+            .filter(|s| role >= self.min_role(*s))
+            .collect()
+    }
+
+    /// Stored form: `scope=role` pairs that differ from the catalogue.
+    pub fn parse(stored: &str) -> Result<ScopeRoles, String> {
+        let mut roles = ScopeRoles::default();
+        for pair in stored.split_whitespace() {
+            let (scope, role) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("bad scope policy entry {pair:?}"))?;
+            roles.set(scope.parse()?, role.parse()?);
+        }
+        Ok(roles)
+    }
+}
+
+impl fmt::Display for ScopeRoles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let changed: Vec<String> = Scope::ALL
+            .into_iter()
+            .filter(|s| self.min_role(*s) != s.min_role())
+            .map(|s| format!("{s}={}", self.min_role(s)))
+            .collect();
+        f.write_str(&changed.join(" "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +328,31 @@ mod tests {
             stored.effective_for(Role::Viewer).to_string(),
             "datastore:read"
         );
+    }
+
+    #[test]
+    fn scope_roles_override_the_catalogue() {
+        let mut roles = ScopeRoles::default();
+        assert_eq!(roles.to_string(), "");
+        assert_eq!(
+            roles.allowed_for(Role::Developer),
+            ScopeSet::allowed_for(Role::Developer)
+        );
+        roles.set(Scope::DatastoreWrite, Role::Admin);
+        roles.set(Scope::MembersRead, Role::Viewer);
+        assert_eq!(
+            roles.to_string(),
+            "datastore:write=admin members:read=viewer"
+        );
+        assert_eq!(ScopeRoles::parse(&roles.to_string()), Ok(roles));
+        assert!(
+            !roles
+                .allowed_for(Role::Developer)
+                .contains(Scope::DatastoreWrite)
+        );
+        assert!(roles.allowed_for(Role::Viewer).contains(Scope::MembersRead));
+        assert!(ScopeRoles::parse("datastore:write").is_err());
+        assert!(ScopeRoles::parse("nope=admin").is_err());
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub use tokens::{
 pub use verify::{Batcher, Verified, VerifyFailure, VerifyOutcome};
 
 use crate::db::{self, DbUrl, Pool, PooledConn, schema};
-use crate::domain::{ExpiryPolicy, OrgId, TokenFormat};
+use crate::domain::{ExpiryPolicy, OrgId, ScopeRoles, TokenFormat};
 use crate::error::{Error, Result};
 use diesel::prelude::*;
 
@@ -33,6 +33,8 @@ pub const PAGE_SIZE: i64 = 50;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrgPolicy {
     pub expiry: ExpiryPolicy,
+    /// Minimum role per scope (the catalogue's unless an admin changed it).
+    pub scope_roles: ScopeRoles,
     pub default_expiry_days: u32,
     pub max_active_tokens: u32,
 }
@@ -146,7 +148,10 @@ impl Latchkey {
 fn load_policy(conn: &mut db::DbConnection, org: OrgId) -> Result<OrgPolicy> {
     let row: db::OrganisationRow = schema::organisations::table.find(org.0).first(conn)?;
     let clamp = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+    let scope_roles = ScopeRoles::parse(&row.scope_min_roles)
+        .map_err(|e| Error::Unexpected(format!("organisation {}: {e}", row.id)))?;
     Ok(OrgPolicy {
+        scope_roles,
         expiry: ExpiryPolicy {
             max_lifetime_days: clamp(row.max_lifetime_days),
             allow_no_expiry: row.allow_no_expiry,

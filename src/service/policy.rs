@@ -4,7 +4,7 @@
 use super::audit::{self, NewEvent};
 use super::{Actor, Latchkey, OrgPolicy, load_policy};
 use crate::db::{self, schema::organisations as o};
-use crate::domain::{FieldError, PRESETS};
+use crate::domain::{FieldError, PRESETS, ScopeRoles};
 use crate::error::{Error, Result};
 use diesel::prelude::*;
 
@@ -14,6 +14,9 @@ pub struct PolicyChange {
     pub max_lifetime_days: u32,
     pub allow_no_expiry: bool,
     pub default_expiry_days: u32,
+    /// Minimum role per scope; narrowing one stops tokens from using that
+    /// scope on their next request.
+    pub scope_roles: ScopeRoles,
 }
 
 impl PolicyChange {
@@ -68,19 +71,26 @@ impl Latchkey {
                     o::max_lifetime_days.eq(i64::from(change.max_lifetime_days)),
                     o::allow_no_expiry.eq(change.allow_no_expiry),
                     o::default_expiry_days.eq(i64::from(change.default_expiry_days)),
+                    o::scope_min_roles.eq(change.scope_roles.to_string()),
                 ))
                 .execute(conn)?;
             let after = load_policy(conn, org)?;
             let describe = |p: &OrgPolicy| {
+                let roles = p.scope_roles.to_string();
                 format!(
-                    "max lifetime {} days, no expiry {}, default {} days",
+                    "max lifetime {} days, no expiry {}, default {} days, scope roles {}",
                     p.expiry.max_lifetime_days,
                     if p.expiry.allow_no_expiry {
                         "allowed"
                     } else {
                         "not allowed"
                     },
-                    p.default_expiry_days
+                    p.default_expiry_days,
+                    if roles.is_empty() {
+                        "as the catalogue".to_owned()
+                    } else {
+                        format!("[{roles}]")
+                    }
                 )
             };
             audit::record(

@@ -237,13 +237,6 @@ impl Latchkey {
         if owner.disabled {
             return Err(Error::Forbidden(format!("{} is disabled.", owner.email)));
         }
-        let over_role = req.scopes.difference(ScopeSet::allowed_for(owner.role));
-        if !over_role.is_empty() {
-            return Err(Error::Forbidden(format!(
-                "The {} role cannot grant: {over_role}.",
-                owner.role
-            )));
-        }
         if req.scopes.is_empty() {
             return Err(Error::invalid("scopes", "Choose at least one scope."));
         }
@@ -267,6 +260,15 @@ impl Latchkey {
         let id = db::write_transaction(&mut conn, |conn| {
             db::lock_member(conn, owner.id.0)?;
             let policy = load_policy(conn, owner.org_id)?;
+            let over_role = req
+                .scopes
+                .difference(policy.scope_roles.allowed_for(owner.role));
+            if !over_role.is_empty() {
+                return Err(Error::Forbidden(format!(
+                    "The {} role cannot grant: {over_role}.",
+                    owner.role
+                )));
+            }
             policy
                 .expiry
                 .check(now.date(), req.expiry)

@@ -8,7 +8,7 @@
 
 use super::{Latchkey, Member};
 use crate::db::{self, schema::api_tokens as t};
-use crate::domain::{ScopeSet, TokenHash, TokenId, TokenStatus, status_at};
+use crate::domain::{ScopeRoles, ScopeSet, TokenHash, TokenId, TokenStatus, status_at};
 use crate::error::{Error, Result};
 use diesel::prelude::*;
 use std::collections::HashMap;
@@ -70,7 +70,7 @@ pub enum VerifyOutcome {
     Error(Error),
 }
 
-type Found = Option<(db::TokenRow, db::MemberRow)>;
+type Found = Option<(db::TokenRow, db::MemberRow, String)>;
 type Reply = tokio::sync::oneshot::Sender<std::result::Result<Found, String>>;
 
 /// Coalesces concurrent lookups into one `token_hash = ANY($1)` query.
@@ -140,9 +140,9 @@ fn batch_loop(service: &Latchkey, rx: &Mutex<mpsc::Receiver<(TokenHash, Reply)>>
             });
         match result {
             Ok(rows) => {
-                let by_hash: HashMap<Vec<u8>, (db::TokenRow, db::MemberRow)> = rows
+                let by_hash: HashMap<Vec<u8>, (db::TokenRow, db::MemberRow, String)> = rows
                     .into_iter()
-                    .map(|(t, m)| (t.token_hash.clone(), (t, m)))
+                    .map(|(t, m, p)| (t.token_hash.clone(), (t, m, p)))
                     .collect();
                 for (hash, reply) in batch {
                     // The same token may be asked for many times in a batch.
@@ -227,7 +227,7 @@ impl Latchkey {
 
     fn judge(&self, found: Found) -> std::result::Result<Verified, VerifyOutcome> {
         let now = self.clock.now();
-        let Some((row, owner)) = found else {
+        let Some((row, owner, scope_policy)) = found else {
             return Err(VerifyOutcome::Refused(VerifyFailure::Unknown));
         };
         match status_at(
@@ -248,10 +248,13 @@ impl Latchkey {
         let owner = Member::from_row(owner).map_err(VerifyOutcome::Error)?;
         let stored = ScopeSet::parse_list(&row.scopes)
             .map_err(|e| VerifyOutcome::Error(Error::Unexpected(e)))?;
+        // The organisation's policy at the moment of use decides.
+        let roles = ScopeRoles::parse(&scope_policy)
+            .map_err(|e| VerifyOutcome::Error(Error::Unexpected(e)))?;
         Ok(Verified {
             token_id: TokenId(row.id),
             name: row.name,
-            scopes: stored.effective_for(owner.role),
+            scopes: stored.intersect(roles.allowed_for(owner.role)),
             owner,
             expires_at: row.expires_at,
             created_at: row.created_at,

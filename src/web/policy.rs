@@ -4,9 +4,9 @@
 use super::error::WebError;
 use super::forms::FormData;
 use super::session::CurrentMember;
-use super::views::{Layout, PolicyForm, PolicyPage, render};
+use super::views::{Layout, PolicyForm, PolicyPage, ScopeRoleRow, render};
 use super::{html, see_other};
-use crate::domain::{FieldError, PRESETS};
+use crate::domain::{FieldError, PRESETS, Role, Scope, ScopeRoles};
 use crate::error::Error;
 use crate::service::{Latchkey, PolicyChange};
 use actix_web::http::StatusCode;
@@ -22,6 +22,18 @@ fn require_admin(current: &CurrentMember) -> Result<(), WebError> {
     } else {
         Err(WebError::forbidden("Only admins can change the policy."))
     }
+}
+
+fn scope_rows(roles: &ScopeRoles) -> Vec<ScopeRoleRow> {
+    Scope::ALL
+        .into_iter()
+        .map(|s| ScopeRoleRow {
+            name: s.as_str(),
+            description: s.description(),
+            catalogue: s.min_role().as_str(),
+            current: roles.min_role(s).as_str(),
+        })
+        .collect()
 }
 
 fn view(
@@ -53,6 +65,8 @@ async fn page(
     let policy = web::block(move || svc.policy(org)).await??;
     let saved = req.query_string() == "saved=1";
     let form = PolicyForm {
+        scopes: scope_rows(&policy.scope_roles),
+        scopes_error: None,
         max_lifetime_days: policy.expiry.max_lifetime_days.to_string(),
         allow_no_expiry: policy.expiry.allow_no_expiry,
         default_expiry_days: policy.default_expiry_days,
@@ -82,10 +96,25 @@ async fn save(
         0
     });
     let default = default_text.parse::<u32>().unwrap_or(0);
+    let mut scope_roles = ScopeRoles::default();
+    for scope in Scope::ALL {
+        match form
+            .get(&format!("min_role.{scope}"))
+            .map(str::parse::<Role>)
+        {
+            None => {}
+            Some(Ok(role)) => scope_roles.set(scope, role),
+            Some(Err(_)) => errors.push(FieldError::new(
+                "scopes",
+                format!("Choose viewer, developer or admin for {scope}."),
+            )),
+        }
+    }
     let change = PolicyChange {
         max_lifetime_days: max,
         allow_no_expiry: form.get("allow_no_expiry") == Some("on"),
         default_expiry_days: default,
+        scope_roles,
     };
     if errors.is_empty() {
         errors = change.check();
@@ -97,6 +126,8 @@ async fn save(
             .map(|e| e.message.clone())
     };
     let input = PolicyForm {
+        scopes: scope_rows(&change.scope_roles),
+        scopes_error: message("scopes"),
         max_lifetime_days: max_text.clone(),
         allow_no_expiry: change.allow_no_expiry,
         default_expiry_days: default,

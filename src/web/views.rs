@@ -287,7 +287,16 @@ pub struct MembersPage {
     pub error: Option<String>,
 }
 
+pub struct ScopeRoleRow {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub catalogue: &'static str,
+    pub current: &'static str,
+}
+
 pub struct PolicyForm {
+    pub scopes: Vec<ScopeRoleRow>,
+    pub scopes_error: Option<String>,
     pub max_lifetime_days: String,
     pub allow_no_expiry: bool,
     pub default_expiry_days: u32,

@@ -9,7 +9,83 @@ fn day(offset: i64) -> String {
     (OffsetDateTime::now_utc().date() + Duration::days(offset)).to_string()
 }
 
-both_backends!(policy_changes_apply_at_once_everywhere);
+both_backends!(
+    policy_changes_apply_at_once_everywhere,
+    scope_roles_narrow_and_widen_at_use_time
+);
+
+fn scope_roles_narrow_and_widen_at_use_time(db: &TestDb) {
+    let app = spawn_app(db);
+    app.add_member("dev@example.com", Role::Developer);
+    let token = app.create_token(
+        "dev@example.com",
+        "writer",
+        &["datastore:read", "datastore:write"],
+        30,
+    );
+    let api = app.client();
+    let scopes = |t: &str| api.api("GET", "/api/v1/me", Some(t)).json()["token"]["scopes"].clone();
+    assert_eq!(
+        scopes(&token),
+        serde_json::json!(["datastore:read", "datastore:write"])
+    );
+    let admin = app.admin();
+    let csrf = admin.get("/settings/policy").csrf();
+    let base = [
+        ("csrf_token", csrf.as_str()),
+        ("max_lifetime_days", "365"),
+        ("default_expiry_days", "30"),
+    ];
+    let mut bad = base.to_vec();
+    bad.push(("min_role.datastore:write", "owner"));
+    admin
+        .post("/settings/policy", &bad)
+        .assert_status(422)
+        .assert_contains("Choose viewer, developer or admin for datastore:write");
+    let mut change = base.to_vec();
+    change.push(("min_role.datastore:write", "admin"));
+    change.push(("min_role.members:read", "developer"));
+    admin.post("/settings/policy", &change).assert_status(303);
+    admin
+        .get("/settings/policy")
+        .assert_contains("<option value=\"admin\" selected>admin</option>");
+    admin
+        .get("/settings/audit?action=policy.changed")
+        .assert_contains("scope roles [datastore:write=admin members:read=developer]");
+    // The existing token narrows on its next request.
+    assert_eq!(scopes(&token), serde_json::json!(["datastore:read"]));
+    // The form offers what the policy allows, and a forged scope is refused.
+    let dev = app.client();
+    dev.sign_in("dev@example.com", crate::helpers::PASSWORD);
+    let form = dev.get("/settings/api-tokens/new");
+    assert!(!form.body.contains("value=\"datastore:write\""));
+    form.assert_contains("value=\"members:read\"");
+    dev.generate(&[
+        ("name", "x"),
+        ("expires_in", "30"),
+        ("scopes", "datastore:write"),
+    ])
+    .assert_status(403);
+    dev.generate(&[
+        ("name", "y"),
+        ("expires_in", "30"),
+        ("scopes", "members:read"),
+    ])
+    .assert_status(200);
+    db.cli(&[
+        "token",
+        "create",
+        "--email",
+        "dev@example.com",
+        "--name",
+        "z",
+        "--expires-on",
+        &day(5),
+        "--scope",
+        "datastore:write",
+    ])
+    .fails(1, "cannot grant: datastore:write");
+}
 
 fn policy_changes_apply_at_once_everywhere(db: &TestDb) {
     let app = spawn_app(db);
@@ -70,7 +146,7 @@ fn policy_changes_apply_at_once_everywhere(db: &TestDb) {
         .assert_contains("value=\"30\"");
     admin
         .get("/settings/audit?action=policy.changed")
-        .assert_contains("max lifetime 365 days, no expiry not allowed, default 30 days → max lifetime 30 days, no expiry allowed, default 7 days");
+        .assert_contains("max lifetime 365 days, no expiry not allowed, default 30 days, scope roles as the catalogue → max lifetime 30 days, no expiry allowed, default 7 days, scope roles as the catalogue");
 
     // The generate form follows at once.
     let form = dev.get("/settings/api-tokens/new");

@@ -67,7 +67,7 @@ fn token_form(
             selected: input.expires_in == "never",
         });
     }
-    let allowed = ScopeSet::allowed_for(current.member.role);
+    let allowed = policy.scope_roles.allowed_for(current.member.role);
     let groups = ScopeGroup::ALL
         .into_iter()
         .map(|group| ScopeGroupView {
@@ -169,12 +169,14 @@ pub(super) async fn create(
     }
     // A scope that is unknown or above the member's role was never offered:
     // the request is forged, not mistaken.
+    let policy = policy_of(&service, &current).await?;
+    let allowed = policy.scope_roles.allowed_for(current.member.role);
     let mut scopes = ScopeSet::empty();
     for name in &input.scopes {
         let scope: Scope = name.parse().map_err(|_| {
             WebError::forbidden(format!("“{name}” is not a scope you can grant.")).for_htmx(htmx)
         })?;
-        if !scope.allowed_for(current.member.role) {
+        if !allowed.contains(scope) {
             return Err(WebError::forbidden(format!(
                 "Your role ({}) cannot grant the scope {scope}.",
                 current.member.role
@@ -183,7 +185,6 @@ pub(super) async fn create(
         }
         scopes.insert(scope);
     }
-    let policy = policy_of(&service, &current).await?;
     let today = service.clock().today();
     let mut errors = Vec::new();
     let name = TokenName::parse(&input.name)
