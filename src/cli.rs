@@ -187,10 +187,8 @@ fn parse_overlap(s: &str) -> Result<i64, String> {
 }
 
 fn parse_token_id(s: &str) -> Result<TokenId, String> {
-    match s.parse::<TokenId>() {
-        Ok(id) if id.0 > 0 => Ok(id),
-        _ => Err(format!("{s:?} is not a token id (a positive number)")),
-    }
+    s.parse::<TokenId>()
+        .map_err(|_| format!("{s:?} is not a token id (a positive number)"))
 }
 
 /// Runs the command line and turns the outcome into an exit code.

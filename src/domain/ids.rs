@@ -16,10 +16,14 @@ macro_rules! id_type {
             }
         }
 
+        /// Ids are positive integers, written with digits only.
         impl std::str::FromStr for $name {
-            type Err = std::num::ParseIntError;
+            type Err = String;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                s.trim().parse::<i64>().map($name)
+                match s.parse::<i64>() {
+                    Ok(n) if n > 0 && s.bytes().all(|b| b.is_ascii_digit()) => Ok($name(n)),
+                    _ => Err(format!("{s:?} is not an id (a positive number)")),
+                }
             }
         }
     };
@@ -28,3 +32,26 @@ macro_rules! id_type {
 id_type!(TokenId);
 id_type!(MemberId);
 id_type!(OrgId);
+
+#[cfg(test)]
+mod tests {
+    use super::TokenId;
+
+    #[test]
+    fn ids_are_positive_digits() {
+        assert_eq!("42".parse::<TokenId>(), Ok(TokenId(42)));
+        for bad in [
+            "0",
+            "-3",
+            "+3",
+            " 3",
+            "3 ",
+            "abc",
+            "1.5",
+            "99999999999999999999",
+            "",
+        ] {
+            assert!(bad.parse::<TokenId>().is_err(), "{bad:?}");
+        }
+    }
+}

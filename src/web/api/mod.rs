@@ -173,11 +173,7 @@ async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     bearer.require(Scope::TokensRevoke)?;
     let not_found = || ApiError::not_found("No token with this id that this token may revoke.");
-    let id = path
-        .parse::<TokenId>()
-        .ok()
-        .filter(|id| id.0 > 0)
-        .ok_or_else(not_found)?;
+    let id = path.parse::<TokenId>().map_err(|_| not_found())?;
     let actor = Actor::member(bearer.0.owner.clone(), client_ip(&req));
     let svc = service.clone();
     let outcome = web::block(move || svc.revoke_token(&actor, id)).await?;

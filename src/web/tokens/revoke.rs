@@ -39,9 +39,7 @@ pub(super) async fn revoke_one(
     let form = current.form(&req, &body)?;
     let id = path
         .parse::<TokenId>()
-        .ok()
-        .filter(|id| id.0 > 0)
-        .ok_or_else(|| WebError::not_found().for_htmx(htmx))?;
+        .map_err(|_| WebError::not_found().for_htmx(htmx))?;
     let svc = service.clone();
     let actor = current.actor();
     let view = web::block(move || {
@@ -78,7 +76,7 @@ pub(super) async fn bulk_revoke(
     let mut ids = Vec::new();
     for raw in form.all("ids") {
         match raw.parse::<TokenId>() {
-            Ok(id) if id.0 > 0 => ids.push(id),
+            Ok(id) => ids.push(id),
             _ => {
                 return Err(
                     WebError::bad_request(format!("“{raw}” is not a token id.")).for_htmx(htmx)
