@@ -1,6 +1,7 @@
 //! Pure domain rules: roles, scopes, token format, names, expiry, emails,
 //! passwords. Nothing here knows about HTTP or SQL.
 
+pub mod bytes;
 mod email;
 mod expiry;
 mod ids;

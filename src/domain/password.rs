@@ -1,6 +1,7 @@
 //! Passwords: argon2id hashes; plaintext wrapped so it never reaches a log.
 
 use super::FieldError;
+use super::bytes::constant_time_eq;
 use argon2::password_hash::phc::{Output, ParamsString, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::TryRng;
@@ -189,10 +190,6 @@ fn run_argon2(
         out,
         &mut memory[..],
     )
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A PHC-format argon2id hash string.

@@ -4,11 +4,10 @@
 use super::audit::{self, NewEvent};
 use super::{Latchkey, Member};
 use crate::db::{self, schema::login_attempts as la, schema::settings};
+use crate::domain::bytes::{from_hex, random_hex};
 use crate::domain::{Password, PasswordHash};
 use crate::error::{Error, Result};
 use diesel::prelude::*;
-use rand::TryRng;
-use rand::rngs::SysRng;
 use std::sync::OnceLock;
 use time::Duration;
 
@@ -147,7 +146,7 @@ impl Latchkey {
     /// kept in the database so that every instance shares it.
     pub fn session_key(&self, configured: Option<&str>) -> Result<Vec<u8>> {
         if let Some(key) = configured {
-            let bytes = decode_hex(key).unwrap_or_else(|| key.as_bytes().to_vec());
+            let bytes = from_hex(key).unwrap_or_else(|| key.as_bytes().to_vec());
             if bytes.len() < 64 {
                 return Err(Error::invalid(
                     "LATCHKEY_SESSION_KEY",
@@ -162,12 +161,10 @@ impl Latchkey {
             .select(settings::value)
             .first(&mut conn)
             .optional()?;
-        if let Some(hex) = stored.as_deref().and_then(decode_hex) {
+        if let Some(hex) = stored.as_deref().and_then(from_hex) {
             return Ok(hex);
         }
-        let mut key = [0u8; 64];
-        SysRng.try_fill_bytes(&mut key)?;
-        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = random_hex(64)?;
         let inserted = diesel::insert_into(settings::table)
             .values((
                 settings::key.eq(SESSION_KEY_SETTING),
@@ -175,26 +172,16 @@ impl Latchkey {
             ))
             .execute(&mut conn);
         match inserted {
-            Ok(_) => Ok(key.to_vec()),
+            Ok(_) => from_hex(&hex).ok_or_else(|| Error::Unexpected("session key".into())),
             // Another instance stored one first: use theirs.
             Err(_) => {
                 let value: String = settings::table
                     .find(SESSION_KEY_SETTING)
                     .select(settings::value)
                     .first(&mut conn)?;
-                decode_hex(&value)
+                from_hex(&value)
                     .ok_or_else(|| Error::Unexpected("stored session key is not hex".into()))
             }
         }
     }
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
 }

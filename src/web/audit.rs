@@ -35,9 +35,7 @@ async fn page(
     current: CurrentMember,
     service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, WebError> {
-    if !current.member.is_admin() {
-        return Err(WebError::forbidden("Only admins can read the audit log."));
-    }
+    current.require_admin("Only admins can read the audit log.")?;
     let q = FormData::parse(req.query_string().as_bytes())
         .map_err(|e| WebError::bad_request(e.to_string()))?;
     let action = q.text("action").to_owned();

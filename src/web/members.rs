@@ -15,14 +15,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(page).service(add).service(change);
 }
 
-fn require_admin(current: &CurrentMember) -> Result<(), WebError> {
-    if current.member.is_admin() {
-        Ok(())
-    } else {
-        Err(WebError::forbidden("Only admins can manage members."))
-    }
-}
-
 struct Outcome {
     form: NewMemberForm,
     added: Option<(String, String)>,
@@ -78,7 +70,7 @@ async fn page(
     current: CurrentMember,
     service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, WebError> {
-    require_admin(&current)?;
+    current.require_admin("Only admins can manage members.")?;
     let notice = FormData::parse(req.query_string().as_bytes())
         .ok()
         .and_then(|q| q.get("done").map(str::to_owned))
@@ -107,7 +99,7 @@ async fn add(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let form = current.form(&req, &body)?;
-    require_admin(&current)?;
+    current.require_admin("Only admins can manage members.")?;
     let mut input = NewMemberForm {
         email: form.text("email").trim().to_owned(),
         role: form.text("role").to_owned(),
@@ -180,7 +172,7 @@ async fn change(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let form = current.form(&req, &body)?;
-    require_admin(&current)?;
+    current.require_admin("Only admins can manage members.")?;
     let (id, action) = path.into_inner();
     let id = id.parse::<MemberId>().map_err(|_| WebError::not_found())?;
     let role = match action.as_str() {

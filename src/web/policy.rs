@@ -16,14 +16,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(page).service(save);
 }
 
-fn require_admin(current: &CurrentMember) -> Result<(), WebError> {
-    if current.member.is_admin() {
-        Ok(())
-    } else {
-        Err(WebError::forbidden("Only admins can change the policy."))
-    }
-}
-
 fn scope_rows(roles: &ScopeRoles) -> Vec<ScopeRoleRow> {
     Scope::ALL
         .into_iter()
@@ -59,7 +51,7 @@ async fn page(
     current: CurrentMember,
     service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, WebError> {
-    require_admin(&current)?;
+    current.require_admin("Only admins can change the policy.")?;
     let svc = service.clone();
     let org = current.member.org_id;
     let policy = web::block(move || svc.policy(org)).await??;
@@ -84,7 +76,7 @@ async fn save(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let form: FormData = current.form(&req, &body)?;
-    require_admin(&current)?;
+    current.require_admin("Only admins can change the policy.")?;
     let max_text = form.text("max_lifetime_days").trim().to_owned();
     let default_text = form.text("default_expiry_days").trim().to_owned();
     let mut errors: Vec<FieldError> = Vec::new();

@@ -2,13 +2,12 @@
 
 use super::error::WebError;
 use crate::domain::MemberId;
+use crate::domain::bytes::{constant_time_eq, random_hex};
 use crate::error::Error;
 use crate::service::{Latchkey, Member};
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
-use rand::TryRng;
-use rand::rngs::SysRng;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -39,11 +38,7 @@ pub fn csrf_token(session: &Session) -> Result<String, WebError> {
     if let Ok(Some(token)) = session.get::<String>(CSRF_KEY) {
         return Ok(token);
     }
-    let mut bytes = [0u8; 32];
-    SysRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|_| WebError::internal())?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = random_hex(32).map_err(|_| WebError::internal())?;
     session
         .insert(CSRF_KEY, &token)
         .map_err(|_| WebError::internal())?;
@@ -75,10 +70,6 @@ pub fn check_csrf(
         .for_htmx(is_htmx(req)));
     }
     Ok(())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Starts a fresh session for `member` (new cookie, new CSRF token).
@@ -117,6 +108,15 @@ impl CurrentMember {
             .map_err(|e| WebError::bad_request(e.to_string()).for_htmx(self.htmx))?;
         check_csrf(req, &self.session, form.get("csrf_token"))?;
         Ok(form)
+    }
+
+    /// Admin pages refuse everyone else (403) with `message`.
+    pub fn require_admin(&self, message: &str) -> Result<(), WebError> {
+        if self.member.is_admin() {
+            Ok(())
+        } else {
+            Err(WebError::forbidden(message).for_htmx(self.htmx))
+        }
     }
 
     pub fn actor(&self) -> crate::service::Actor {

@@ -4,21 +4,33 @@ use super::super::error::WebError;
 use super::super::html;
 use super::super::session::CurrentMember;
 use super::super::views::*;
-use crate::domain::{Expiry, FieldError, PRESETS, Scope, ScopeGroup, ScopeSet, TokenName};
+use crate::domain::bytes::random_hex;
+use crate::domain::{FieldError, PRESETS, Scope, ScopeGroup, ScopeSet, TokenName};
 use crate::error::Error;
 use crate::service::{Latchkey, NewToken, OrgPolicy};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use rand::TryRng;
-use rand::rngs::SysRng;
 use time::Duration;
 
+/// What the one-time reveal shows; the plaintext leaves `created` here and
+/// `created` is dropped.
+fn reveal(created: crate::service::CreatedToken) -> Reveal {
+    Reveal {
+        token: created.secret.expose().to_owned(),
+        name: created.token.name,
+        scopes: created.token.scopes.names(),
+        expires: created.token.expires_at.map_or("Never".to_owned(), |at| {
+            format!(
+                "{} (stops working at {})",
+                format_date(at.date()),
+                format_moment(at)
+            )
+        }),
+    }
+}
+
 fn new_nonce() -> Result<String, WebError> {
-    let mut bytes = [0u8; 16];
-    SysRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|_| WebError::internal())?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    random_hex(16).map_err(|_| WebError::internal())
 }
 
 /// What the member typed, kept when the form comes back with errors.
@@ -217,22 +229,7 @@ pub(super) async fn create(
     };
     match web::block(move || svc.create_token(&actor, &owner, request)).await? {
         Ok(created) => {
-            let reveal = Reveal {
-                token: created.secret.expose().to_owned(),
-                name: created.token.name.clone(),
-                scopes: created.token.scopes.names(),
-                expires: match expiry {
-                    Expiry::On(_) => created.token.expires_at.map_or("Never".to_owned(), |at| {
-                        format!(
-                            "{} (stops working at {})",
-                            format_date(at.date()),
-                            format_moment(at)
-                        )
-                    }),
-                    Expiry::Never => "Never".to_owned(),
-                },
-            };
-            drop(created);
+            let reveal = reveal(created);
             let body = if htmx {
                 render(&RevealPartial { reveal })
             } else {
@@ -280,9 +277,7 @@ pub(super) async fn rotate(
     let form = current.form(&req, &body)?;
     let id = path
         .parse::<crate::domain::TokenId>()
-        .ok()
-        .filter(|id| id.0 > 0)
-        .ok_or_else(WebError::not_found)?;
+        .map_err(|_| WebError::not_found())?;
     let minutes = match form.get("overlap_minutes").filter(|m| !m.is_empty()) {
         None => 0,
         Some(m) => m.parse::<i64>().map_err(|_| {
@@ -296,19 +291,7 @@ pub(super) async fn rotate(
     let actor = current.actor();
     let created =
         web::block(move || svc.rotate_token(&actor, id, Duration::minutes(minutes))).await??;
-    let reveal = Reveal {
-        token: created.secret.expose().to_owned(),
-        name: created.token.name.clone(),
-        scopes: created.token.scopes.names(),
-        expires: created.token.expires_at.map_or("Never".to_owned(), |at| {
-            format!(
-                "{} (stops working at {})",
-                format_date(at.date()),
-                format_moment(at)
-            )
-        }),
-    };
-    drop(created);
+    let reveal = reveal(created);
     Ok(html(
         StatusCode::OK,
         render(&RevealPage {
