@@ -159,20 +159,6 @@ fn batch_loop(service: &Latchkey, rx: &Mutex<mpsc::Receiver<(TokenHash, Reply)>>
 }
 
 impl Latchkey {
-    /// Checks a presented token and records its use (at most once a minute).
-    pub fn verify(
-        &self,
-        raw: &str,
-        ip: Option<&str>,
-    ) -> std::result::Result<Verified, VerifyOutcome> {
-        let verified = self.inspect(raw)?;
-        if verified.use_is_stale {
-            self.record_use(verified.token_id, ip)
-                .map_err(VerifyOutcome::Error)?;
-        }
-        Ok(verified)
-    }
-
     /// Checks a presented token without recording a use (introspection by a
     /// resource server is not the token's own use).
     pub fn inspect(&self, raw: &str) -> std::result::Result<Verified, VerifyOutcome> {

@@ -19,7 +19,8 @@ const BUCKETS: [f64; 12] = [
 
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<HashMap<(String, u16), u64>>,
+    /// Route → status → count.
+    requests: Mutex<HashMap<String, HashMap<u16, u64>>>,
     verifications: Mutex<HashMap<&'static str, u64>>,
     buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
@@ -35,11 +36,12 @@ impl Metrics {
     }
 
     fn request(&self, route: &str, status: u16, seconds: f64) {
+        // Look the route up by reference: no allocation once it is known.
         if let Ok(mut map) = self.requests.lock() {
-            match map.get_mut(&(route.to_owned(), status)) {
-                Some(n) => *n += 1,
+            match map.get_mut(route) {
+                Some(by_status) => *by_status.entry(status).or_default() += 1,
                 None => {
-                    map.insert((route.to_owned(), status), 1);
+                    map.insert(route.to_owned(), HashMap::from([(status, 1)]));
                 }
             }
         }
@@ -58,9 +60,12 @@ impl Metrics {
         out.push_str("# HELP latchkey_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE latchkey_http_requests_total counter\n");
         if let Ok(map) = self.requests.lock() {
-            let mut rows: Vec<_> = map.iter().collect();
+            let mut rows: Vec<(&String, &u16, &u64)> = map
+                .iter()
+                .flat_map(|(route, by)| by.iter().map(move |(status, n)| (route, status, n)))
+                .collect();
             rows.sort();
-            for ((route, status), n) in rows {
+            for (route, status, n) in rows {
                 let route = route.replace('\\', "\\\\").replace('"', "\\\"");
                 let _ = writeln!(
                     out,
@@ -128,7 +133,8 @@ pub async fn observe(
     let n = metrics
         .as_ref()
         .map_or(0, |m| m.next_request.fetch_add(1, Ordering::Relaxed));
-    let request_id = format!("{:08x}-{n:x}", std::process::id());
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let request_id = format!("{:08x}-{n:x}", PID.get_or_init(std::process::id));
     let span = tracing::info_span!(
         "request",
         id = %request_id,
