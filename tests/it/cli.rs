@@ -1,11 +1,6 @@
 //! The CLI of SPEC §5 through the real binary, on both backends.
 
 use crate::helpers::{Backend, TestDb};
-use time::{Duration, OffsetDateTime};
-
-fn in_days(days: i64) -> String {
-    (OffsetDateTime::now_utc().date() + Duration::days(days)).to_string()
-}
 
 fn token_count(db: &TestDb) -> usize {
     let out = db.cli(&["token", "list", "--json"]).ok();
@@ -30,7 +25,7 @@ fn add(db: &TestDb, email: &str, role: &str) {
 }
 
 fn create(db: &TestDb, email: &str, name: &str, scopes: &[&str]) -> crate::helpers::CliOutput {
-    let expires = in_days(30);
+    let expires = crate::helpers::in_days(30);
     let mut args = vec![
         "token",
         "create",
@@ -61,8 +56,8 @@ both_backends!(
 
 fn expiring_lists_tokens_for_cron(db: &TestDb) {
     add(db, "dev@example.com", "developer");
-    let soon = in_days(3);
-    let later = in_days(40);
+    let soon = crate::helpers::in_days(3);
+    let later = crate::helpers::in_days(40);
     for (name, date) in [("soon", &soon), ("later", &later)] {
         db.cli(&[
             "token",
@@ -226,9 +221,9 @@ fn bad_input_changes_nothing(db: &TestDb) {
     create(db, "dev@example.com", "taken", &["datastore:read"]).ok();
     let before = db.cli(&["token", "list", "--json"]).ok();
     let members_before = db.cli(&["user", "list", "--json"]).ok();
-    let today = in_days(0);
-    let too_far = in_days(400);
-    let ok_date = in_days(10);
+    let today = crate::helpers::in_days(0);
+    let too_far = crate::helpers::in_days(400);
+    let ok_date = crate::helpers::in_days(10);
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         (
             vec!["user", "add", "--email", "x@example.com", "--role", "owner"],

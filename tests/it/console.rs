@@ -5,10 +5,6 @@ use crate::helpers::{Client, PASSWORD, TestDb, spawn_app};
 use latchkey::domain::Role;
 use time::{Duration, OffsetDateTime};
 
-fn in_days(days: i64) -> String {
-    (OffsetDateTime::now_utc().date() + Duration::days(days)).to_string()
-}
-
 both_backends!(
     admin_signs_in_with_the_first_start_password,
     wrong_passwords_are_throttled,
@@ -164,7 +160,7 @@ fn generate_reveals_once_and_never_twice(db: &TestDb) {
         ("form_nonce", nonce.as_str()),
         ("name", "CI deploy"),
         ("expires_in", "custom"),
-        ("expires_on", &in_days(20)),
+        ("expires_on", &crate::helpers::in_days(20)),
         ("scopes", "datastore:read"),
         ("scopes", "datastore:write"),
     ];
@@ -236,9 +232,9 @@ fn bad_names_and_dates_keep_the_input(db: &TestDb) {
     let c = app.member("dev@example.com", Role::Developer);
     c.generate_token("taken", &["datastore:read"]);
     let long = "n".repeat(101);
-    let today = in_days(0);
-    let past = in_days(-3);
-    let far = in_days(400);
+    let today = crate::helpers::in_days(0);
+    let past = crate::helpers::in_days(-3);
+    let far = crate::helpers::in_days(400);
     type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
     let cases: Vec<Case> = vec![
         (

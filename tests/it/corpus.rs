@@ -4,11 +4,6 @@
 
 use crate::helpers::{Client, Page, TestApp, TestDb, spawn_app};
 use latchkey::domain::Role;
-use time::{Duration, OffsetDateTime};
-
-fn day(offset: i64) -> String {
-    (OffsetDateTime::now_utc().date() + Duration::days(offset)).to_string()
-}
 
 fn enc(s: &str) -> String {
     let mut out = String::new();
@@ -163,7 +158,7 @@ fn every_bad_input_is_refused_clearly_and_changes_nothing(db: &TestDb) {
             "date in the past",
             format!(
                 "name=x&expires_in=custom&expires_on={}&scopes=datastore%3Aread",
-                day(-1)
+                crate::helpers::in_days(-1)
             ),
             422,
             "in the future",
@@ -172,7 +167,7 @@ fn every_bad_input_is_refused_clearly_and_changes_nothing(db: &TestDb) {
             "date today",
             format!(
                 "name=x&expires_in=custom&expires_on={}&scopes=datastore%3Aread",
-                day(0)
+                crate::helpers::in_days(0)
             ),
             422,
             "in the future",
@@ -181,7 +176,7 @@ fn every_bad_input_is_refused_clearly_and_changes_nothing(db: &TestDb) {
             "date beyond the maximum",
             format!(
                 "name=x&expires_in=custom&expires_on={}&scopes=datastore%3Aread",
-                day(366)
+                crate::helpers::in_days(366)
             ),
             422,
             "at most 365 days",

@@ -650,3 +650,8 @@ impl Page {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 }
+
+/// A UTC date `days` from today, as the forms and the CLI take it.
+pub fn in_days(days: i64) -> String {
+    (time::OffsetDateTime::now_utc().date() + time::Duration::days(days)).to_string()
+}

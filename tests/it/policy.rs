@@ -3,11 +3,6 @@
 
 use crate::helpers::{TestDb, spawn_app};
 use latchkey::domain::Role;
-use time::{Duration, OffsetDateTime};
-
-fn day(offset: i64) -> String {
-    (OffsetDateTime::now_utc().date() + Duration::days(offset)).to_string()
-}
 
 both_backends!(
     policy_changes_apply_at_once_everywhere,
@@ -80,7 +75,7 @@ fn scope_roles_narrow_and_widen_at_use_time(db: &TestDb) {
         "--name",
         "z",
         "--expires-on",
-        &day(5),
+        &crate::helpers::in_days(5),
         "--scope",
         "datastore:write",
     ])
@@ -150,7 +145,7 @@ fn policy_changes_apply_at_once_everywhere(db: &TestDb) {
 
     // The generate form follows at once.
     let form = dev.get("/settings/api-tokens/new");
-    form.assert_contains(&format!("max=\"{}\"", day(30)))
+    form.assert_contains(&format!("max=\"{}\"", crate::helpers::in_days(30)))
         .assert_contains("value=\"never\"");
     form.assert_contains("<option value=\"7\" selected>");
     assert!(
@@ -160,7 +155,7 @@ fn policy_changes_apply_at_once_everywhere(db: &TestDb) {
     dev.generate(&[
         ("name", "too long"),
         ("expires_in", "custom"),
-        ("expires_on", &day(31)),
+        ("expires_on", &crate::helpers::in_days(31)),
         ("scopes", "datastore:read"),
     ])
     .assert_status(422)
@@ -183,7 +178,7 @@ fn policy_changes_apply_at_once_everywhere(db: &TestDb) {
         "--name",
         "cli",
         "--expires-on",
-        &day(31),
+        &crate::helpers::in_days(31),
         "--scope",
         "datastore:read",
     ])
@@ -196,7 +191,7 @@ fn policy_changes_apply_at_once_everywhere(db: &TestDb) {
         "--name",
         "cli",
         "--expires-on",
-        &day(30),
+        &crate::helpers::in_days(30),
         "--scope",
         "datastore:read",
     ])

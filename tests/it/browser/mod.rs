@@ -166,10 +166,6 @@ fn axe(b: &Browser) -> serde_json::Value {
     )
 }
 
-fn in_days(days: i64) -> String {
-    (time::OffsetDateTime::now_utc().date() + time::Duration::days(days)).to_string()
-}
-
 fn set_value(b: &Browser, e: &Element, value: &str) {
     b.execute(
         "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change', {bubbles: true}));",
@@ -255,7 +251,7 @@ fn developer_generates_copies_and_uses_a_token(f: &Flow) {
     b.wait_until("the date field", |b| {
         b.property(&b.find("//*[@id='custom-date']"), "hidden") == json!(false)
     });
-    set_value(&b, &b.field("Custom date"), &in_days(45));
+    set_value(&b, &b.field("Custom date"), &crate::helpers::in_days(45));
     b.click(&b.field("datastore:read"));
     b.click(&b.field("reports:write"));
     b.click(&b.button("Generate token"));
@@ -263,7 +259,7 @@ fn developer_generates_copies_and_uses_a_token(f: &Flow) {
     let token = b.text(&shown);
     assert!(token.starts_with("lk_") && token.len() == 39, "{token}");
     assert!(b.has_text("you won't be able to see it again"));
-    assert!(b.has_text("in 45 days") || b.has_text(&in_days(45)));
+    assert!(b.has_text("in 45 days") || b.has_text(&crate::helpers::in_days(45)));
     f.look(&b, "reveal");
     // Copy: the clipboard write happens (or its fallback selects the text).
     b.click(&b.button("Copy"));
@@ -421,7 +417,7 @@ fn form_errors_appear_beside_their_fields(f: &Flow) {
     // A date in the past, with the name kept.
     b.type_into(&b.field("Name"), "Kept name");
     b.select(&b.field("Expiration"), "Custom");
-    set_value(&b, &b.field("Custom date"), &in_days(-2));
+    set_value(&b, &b.field("Custom date"), &crate::helpers::in_days(-2));
     b.click(&b.button("Generate token"));
     b.wait_for_text("must be in the future");
     assert_eq!(b.property(&b.field("Name"), "value"), json!("Kept name"));
