@@ -167,4 +167,8 @@ fn cli_rotation_prints_only_the_new_token(db: &TestDb) {
         .fails(1, "no token with the id 424242");
     db.cli(&["token", "rotate", &id, "--overlap-minutes", "2000"])
         .fails(2, "from 0 to 1440");
+    for bad in ["0", "abc"] {
+        db.cli(&["token", "rotate", bad])
+            .fails(2, "is not a token id");
+    }
 }
