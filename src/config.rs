@@ -13,6 +13,8 @@ pub struct ServerConfig {
     pub secure_cookies: bool,
     /// `LATCHKEY_WORKERS`: HTTP worker threads (default: one per core).
     pub workers: Option<usize>,
+    /// `LATCHKEY_WEBHOOK_URL` and friends: expiry and reuse events.
+    pub webhook: Option<crate::webhook::WebhookConfig>,
 }
 
 impl Default for ServerConfig {
@@ -22,6 +24,7 @@ impl Default for ServerConfig {
             session_key: None,
             secure_cookies: false,
             workers: None,
+            webhook: None,
         }
     }
 }
@@ -44,6 +47,7 @@ impl ServerConfig {
                 .ok_or_else(|| format!("LATCHKEY_WORKERS={w:?} must be a number from 1 to 256"))?;
             config.workers = Some(n);
         }
+        config.webhook = crate::webhook::WebhookConfig::from_env()?;
         Ok(config)
     }
 }

@@ -11,3 +11,4 @@ pub mod error;
 pub mod service;
 pub mod startup;
 pub mod web;
+pub mod webhook;

@@ -15,6 +15,7 @@ use std::net::TcpListener;
 pub struct Application {
     port: u16,
     server: Server,
+    notifier: Option<crate::webhook::Notifier>,
 }
 
 impl Application {
@@ -30,6 +31,11 @@ impl Application {
         // query is in flight the next batch gathers (measured: one thread
         // answers more requests than two or four, whose batches are smaller).
         let batcher = web::Data::from(crate::service::Batcher::start(&service, 1));
+        let service = match config.webhook {
+            Some(_) => service.with_webhooks(),
+            None => service,
+        };
+        let sender = service.clone();
         let data = web::Data::new(service);
         let metrics = web::Data::new(crate::web::observe::Metrics::default());
         let leak_limiter = web::Data::new(crate::web::api::LeakLimiter::default());
@@ -65,7 +71,18 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener).map_err(|e| e.to_string())?.run();
-        Ok(Application { port, server })
+        let notifier = match &config.webhook {
+            Some(webhook) => Some(
+                crate::webhook::Notifier::start(sender, webhook.clone())
+                    .map_err(|e| format!("cannot start the webhook sender: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok(Application {
+            port,
+            server,
+            notifier,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -76,7 +93,13 @@ impl Application {
         self.server.handle()
     }
 
+    /// Serves until stopped (a signal or a handle), then stops the webhook
+    /// sender after its delivery in flight.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Some(notifier) = self.notifier {
+            let _ = actix_web::rt::task::spawn_blocking(move || notifier.stop()).await;
+        }
+        served
     }
 }

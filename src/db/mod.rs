@@ -238,6 +238,28 @@ pub fn insert_audit_rows(conn: &mut DbConnection, rows: &[NewAuditRow<'_>]) -> Q
     Ok(())
 }
 
+/// Inserts a webhook event unless one with its `dedupe_key` exists; the
+/// unique key makes the decision once for every instance. Returns 1 when
+/// this call inserted it.
+pub fn insert_webhook_event_once(
+    conn: &mut DbConnection,
+    row: &NewWebhookEventRow<'_>,
+) -> QueryResult<usize> {
+    use schema::webhook_events as w;
+    match conn {
+        DbConnection::Sqlite(c) => diesel::insert_into(w::table)
+            .values(row)
+            .on_conflict(w::dedupe_key)
+            .do_nothing()
+            .execute(c),
+        DbConnection::Postgres(c) => diesel::insert_into(w::table)
+            .values(row)
+            .on_conflict(w::dedupe_key)
+            .do_nothing()
+            .execute(c),
+    }
+}
+
 /// The hot path of every API request: a token by its hash, with its owner.
 ///
 /// Run on the concrete connection rather than through the multi-backend

@@ -106,3 +106,32 @@ pub struct NewAuditRow<'a> {
     pub detail: &'a str,
     pub created_at: PrimitiveDateTime,
 }
+
+#[derive(Debug, Clone, Queryable)]
+pub struct WebhookEventRow {
+    pub id: i64,
+    pub org_id: i64,
+    pub dedupe_key: String,
+    pub event_type: String,
+    pub token_id: Option<i64>,
+    pub payload: String,
+    pub created_at: PrimitiveDateTime,
+    pub attempts: i64,
+    pub next_attempt_at: PrimitiveDateTime,
+    pub claimed_until: Option<PrimitiveDateTime>,
+    pub delivered_at: Option<PrimitiveDateTime>,
+    pub failed_at: Option<PrimitiveDateTime>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = webhook_events)]
+pub struct NewWebhookEventRow<'a> {
+    pub org_id: i64,
+    pub dedupe_key: &'a str,
+    pub event_type: &'a str,
+    pub token_id: Option<i64>,
+    pub payload: &'a str,
+    pub created_at: PrimitiveDateTime,
+    pub next_attempt_at: PrimitiveDateTime,
+}

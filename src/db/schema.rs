@@ -86,6 +86,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_events (id) {
+        id -> BigInt,
+        org_id -> BigInt,
+        dedupe_key -> Text,
+        event_type -> Text,
+        token_id -> Nullable<BigInt>,
+        payload -> Text,
+        created_at -> Timestamp,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        delivered_at -> Nullable<Timestamp>,
+        failed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(members -> organisations (org_id));
 diesel::joinable!(api_tokens -> organisations (org_id));
 diesel::joinable!(api_tokens -> members (owner_id));
@@ -99,4 +117,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     settings,
     login_attempts,
     form_nonces,
+    webhook_events,
 );

@@ -9,6 +9,7 @@ mod policy;
 mod rotation;
 mod tokens;
 mod verify;
+mod webhooks;
 
 pub use audit::{AuditEvent, AuditPage, AuditQuery};
 pub use auth::{LoginError, MAX_FAILURES, THROTTLE_WINDOW};
@@ -21,6 +22,7 @@ pub use tokens::{
     StatusFilter, TokenPage, TokenQuery, TokenView,
 };
 pub use verify::{Batcher, Verified, VerifyFailure, VerifyOutcome};
+pub use webhooks::{MAX_ATTEMPTS, PendingWebhook, WebhookRetry, backoff};
 
 use crate::db::{self, DbUrl, Pool, PooledConn, schema};
 use crate::domain::{ExpiryPolicy, OrgId, ScopeRoles, TokenFormat};
@@ -45,6 +47,8 @@ pub struct Latchkey {
     clock: Clock,
     format: TokenFormat,
     is_sqlite: bool,
+    /// Record webhook events (only `serve` with a webhook URL sends them).
+    webhooks: bool,
 }
 
 impl Latchkey {
@@ -68,6 +72,7 @@ impl Latchkey {
             clock,
             format,
             is_sqlite: url.is_sqlite(),
+            webhooks: false,
         };
         service.migrate()?;
         Ok(service)

@@ -163,6 +163,12 @@ impl Latchkey {
                     ),
                 },
             )?;
+            if revoked > 0
+                && self.webhooks
+                && let Some(presented) = chain.iter().find(|r| r.id == id.0)
+            {
+                super::webhooks::enqueue_reuse(conn, now, presented, ip, revoked)?;
+            }
             Ok(revoked)
         })
     }

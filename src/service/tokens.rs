@@ -63,14 +63,14 @@ fn ser_scopes<S: serde::Serializer>(s: &ScopeSet, ser: S) -> std::result::Result
     ser.collect_seq(s.names())
 }
 
-mod rfc3339 {
+pub(super) mod rfc3339 {
     use time::PrimitiveDateTime;
     pub fn serialize<S: serde::Serializer>(t: &PrimitiveDateTime, s: S) -> Result<S::Ok, S::Error> {
         time::serde::rfc3339::serialize(&t.assume_utc(), s)
     }
 }
 
-mod opt_rfc3339 {
+pub(super) mod opt_rfc3339 {
     use time::PrimitiveDateTime;
     pub fn serialize<S: serde::Serializer>(
         t: &Option<PrimitiveDateTime>,

@@ -231,6 +231,7 @@ pub struct TestApp {
     pub admin_email: String,
     pub admin_password: String,
     handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for TestApp {
@@ -241,6 +242,12 @@ impl Drop for TestApp {
 }
 
 pub fn spawn_app(db: &TestDb) -> TestApp {
+    spawn_app_with(db, ServerConfig::default())
+}
+
+/// As `spawn_app`, with this configuration (its bind address is replaced
+/// by a free port).
+pub fn spawn_app_with(db: &TestDb, config: ServerConfig) -> TestApp {
     let url = DbUrl::parse(&db.url).expect("test url");
     let service =
         Latchkey::open(&url, 4, Clock::default(), TokenFormat::default()).expect("open service");
@@ -248,32 +255,42 @@ pub fn spawn_app(db: &TestDb) -> TestApp {
         .bootstrap_admin()
         .expect("bootstrap")
         .expect("a fresh database has no admin");
-    start(service, email.to_string(), password.expose().to_owned())
+    start(
+        service,
+        config,
+        email.to_string(),
+        password.expose().to_owned(),
+    )
 }
 
 /// A second instance on the database of `first`, as another process on
 /// the same database would be: its own pool, clock and server.
 pub fn spawn_second(db: &TestDb, first: &TestApp) -> TestApp {
+    spawn_second_with(db, first, ServerConfig::default())
+}
+
+pub fn spawn_second_with(db: &TestDb, first: &TestApp, config: ServerConfig) -> TestApp {
     let url = DbUrl::parse(&db.url).expect("test url");
     let service =
         Latchkey::open(&url, 4, Clock::default(), TokenFormat::default()).expect("open service");
     assert!(service.bootstrap_admin().expect("bootstrap").is_none());
     start(
         service,
+        config,
         first.admin_email.clone(),
         first.admin_password.clone(),
     )
 }
 
-fn start(service: Latchkey, email: String, password: String) -> TestApp {
+fn start(service: Latchkey, config: ServerConfig, email: String, password: String) -> TestApp {
     let (tx, rx) = std::sync::mpsc::channel();
     let svc = service.clone();
-    std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let config = ServerConfig {
                 bind: "127.0.0.1:0".into(),
                 workers: Some(2),
-                ..ServerConfig::default()
+                ..config
             };
             let app = Application::build(&config, svc).expect("build app");
             tx.send((app.port(), app.handle())).expect("send port");
@@ -287,6 +304,18 @@ fn start(service: Latchkey, email: String, password: String) -> TestApp {
         admin_email: email,
         admin_password: password,
         handle,
+        thread: Some(thread),
+    }
+}
+
+impl TestApp {
+    /// Stops the server gracefully and waits until everything it started
+    /// has ended.
+    pub fn shut_down(mut self) {
+        actix_web::rt::System::new().block_on(self.handle.stop(true));
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("server thread ended cleanly");
+        }
     }
 }
 

@@ -14,3 +14,4 @@ mod instances;
 mod policy;
 mod rotation;
 mod schema;
+mod webhooks;

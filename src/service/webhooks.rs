@@ -1,0 +1,346 @@
+//! Webhook events: what to send, decided once in the database, and the
+//! state of each delivery. Sending is `crate::webhook`'s.
+//!
+//! An event's `dedupe_key` is unique. Every instance may notice that a
+//! token crossed a threshold; the insert of only one of them succeeds, and
+//! a delivery is claimed by one instance at a time.
+
+use super::Latchkey;
+use super::tokens::{opt_rfc3339, rfc3339};
+use crate::db::{self, DbConnection, schema};
+use crate::error::Result;
+use diesel::prelude::*;
+use serde::Serialize;
+use time::{Duration, PrimitiveDateTime};
+
+/// Expiry notices go out when a token has this many days left, smallest
+/// first; a threshold already passed when the token was made is skipped.
+pub const EXPIRY_THRESHOLDS_DAYS: [i64; 3] = [1, 7, 30];
+/// Deliveries tried before giving up (about a day of back-off).
+pub const MAX_ATTEMPTS: i64 = 12;
+/// How long a claimed delivery belongs to the instance sending it.
+const CLAIM: Duration = Duration::seconds(60);
+/// Back-off: 30 s, doubling, at most 6 hours.
+const FIRST_RETRY: Duration = Duration::seconds(30);
+const LONGEST_RETRY: Duration = Duration::hours(6);
+/// Tokens looked at per query when enqueueing notices.
+const SCAN_CHUNK: usize = 500;
+
+/// A claimed delivery, ready to send.
+#[derive(Debug, Clone)]
+pub struct PendingWebhook {
+    pub id: i64,
+    /// Stable across retries: receivers deduplicate on it.
+    pub event_id: String,
+    pub event_type: String,
+    pub payload: String,
+    /// 1 for the first try.
+    pub attempt: i64,
+}
+
+/// What happens after a failed delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookRetry {
+    At(PrimitiveDateTime),
+    GaveUp,
+}
+
+/// The wait before attempt `attempt + 1`.
+pub fn backoff(attempt: i64) -> Duration {
+    let doublings = u32::try_from((attempt - 1).clamp(0, 20)).unwrap_or(20);
+    let wait = FIRST_RETRY * 2_i32.saturating_pow(doublings);
+    wait.min(LONGEST_RETRY)
+}
+
+#[derive(Serialize)]
+struct EventBody<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(with = "rfc3339")]
+    created_at: PrimitiveDateTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    threshold_days: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revoked_tokens: Option<usize>,
+    token: TokenRef<'a>,
+}
+
+/// What an event says about a token: never its secret or hash.
+#[derive(Serialize)]
+struct TokenRef<'a> {
+    id: i64,
+    name: &'a str,
+    hint: &'a str,
+    owner_email: &'a str,
+    #[serde(with = "opt_rfc3339")]
+    expires_at: Option<PrimitiveDateTime>,
+}
+
+impl<'a> TokenRef<'a> {
+    fn of(row: &'a db::TokenRow, owner_email: &'a str) -> Self {
+        TokenRef {
+            id: row.id,
+            name: &row.name,
+            hint: &row.hint,
+            owner_email,
+            expires_at: row.expires_at,
+        }
+    }
+}
+
+/// The threshold a token is due a notice for now, if any: the smallest one
+/// it is within, provided the token existed before crossing it.
+pub fn due_threshold(
+    created_at: PrimitiveDateTime,
+    expires_at: PrimitiveDateTime,
+    now: PrimitiveDateTime,
+) -> Option<i64> {
+    if now >= expires_at {
+        return None;
+    }
+    EXPIRY_THRESHOLDS_DAYS.into_iter().find(|&days| {
+        let crossing = expires_at - Duration::days(days);
+        now >= crossing && created_at < crossing
+    })
+}
+
+fn insert_event(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    org_id: i64,
+    token_id: i64,
+    body: &EventBody<'_>,
+) -> Result<usize> {
+    let payload =
+        serde_json::to_string(body).map_err(|e| crate::error::Error::Unexpected(e.to_string()))?;
+    Ok(db::insert_webhook_event_once(
+        conn,
+        &db::NewWebhookEventRow {
+            org_id,
+            dedupe_key: body.id,
+            event_type: body.kind,
+            token_id: Some(token_id),
+            payload: &payload,
+            created_at: now,
+            next_attempt_at: now,
+        },
+    )?)
+}
+
+/// Within a revoke-chain transaction: tell the webhook a rotated-away
+/// token came back. One event per presented token.
+pub(super) fn enqueue_reuse(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    token: &db::TokenRow,
+    ip: Option<&str>,
+    revoked: usize,
+) -> Result<usize> {
+    let owner_email: String = schema::members::table
+        .find(token.owner_id)
+        .select(schema::members::email)
+        .first(conn)?;
+    let id = format!("token.reuse_detected:{}", token.id);
+    let body = EventBody {
+        id: &id,
+        kind: "token.reuse_detected",
+        created_at: now,
+        threshold_days: None,
+        ip,
+        revoked_tokens: Some(revoked),
+        token: TokenRef::of(token, &owner_email),
+    };
+    insert_event(conn, now, token.org_id, token.id, &body)
+}
+
+impl Latchkey {
+    /// Makes this instance record webhook events (set when `serve` has a
+    /// webhook URL).
+    pub fn with_webhooks(mut self) -> Self {
+        self.webhooks = true;
+        self
+    }
+
+    pub fn webhooks_enabled(&self) -> bool {
+        self.webhooks
+    }
+
+    /// Records an expiry notice for every active token that is due one and
+    /// has none yet. Returns how many this call recorded.
+    pub fn enqueue_expiry_notices(&self) -> Result<usize> {
+        use schema::{api_tokens as t, members as m, webhook_events as w};
+        let now = self.clock.now();
+        let horizon = now + Duration::days(EXPIRY_THRESHOLDS_DAYS[2]);
+        let mut conn = self.conn()?;
+        let candidates: Vec<(db::TokenRow, String)> = t::table
+            .inner_join(m::table)
+            .filter(t::revoked_at.is_null().or(t::revoked_at.gt(now)))
+            .filter(t::replaced_by.is_null())
+            .filter(t::expires_at.gt(now).and(t::expires_at.le(horizon)))
+            .filter(m::disabled.eq(false))
+            .select((t::all_columns, m::email))
+            .load(&mut conn)?;
+        let mut recorded = 0;
+        for chunk in candidates.chunks(SCAN_CHUNK) {
+            let ids: Vec<i64> = chunk.iter().map(|(row, _)| row.id).collect();
+            let known: std::collections::HashSet<String> = w::table
+                .filter(w::token_id.eq_any(&ids))
+                .select(w::dedupe_key)
+                .load::<String>(&mut conn)?
+                .into_iter()
+                .collect();
+            for (row, email) in chunk {
+                let Some(expires_at) = row.expires_at else {
+                    continue;
+                };
+                let Some(days) = due_threshold(row.created_at, expires_at, now) else {
+                    continue;
+                };
+                let id = format!("token.expiring:{}:{days}d", row.id);
+                if known.contains(&id) {
+                    continue;
+                }
+                let body = EventBody {
+                    id: &id,
+                    kind: "token.expiring",
+                    created_at: now,
+                    threshold_days: Some(days),
+                    ip: None,
+                    revoked_tokens: None,
+                    token: TokenRef::of(row, email),
+                };
+                recorded += insert_event(&mut conn, now, row.org_id, row.id, &body)?;
+            }
+        }
+        Ok(recorded)
+    }
+
+    /// Takes the oldest due delivery for this instance, if any. A claim
+    /// lasts a minute; an instance that dies mid-send leaves it to be
+    /// claimed again after that.
+    pub fn claim_due_webhook(&self) -> Result<Option<PendingWebhook>> {
+        use schema::webhook_events as w;
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        let claimable = w::delivered_at
+            .is_null()
+            .and(w::failed_at.is_null())
+            .and(w::claimed_until.is_null().or(w::claimed_until.lt(now)));
+        let due: Vec<i64> = w::table
+            .filter(claimable)
+            .filter(w::next_attempt_at.le(now))
+            .order(w::id.asc())
+            .select(w::id)
+            .limit(8)
+            .load(&mut conn)?;
+        for id in due {
+            // Another instance may have taken it since: the conditional
+            // update succeeds for one of them only.
+            let taken = diesel::update(w::table.find(id).filter(claimable))
+                .set((
+                    w::claimed_until.eq(Some(now + CLAIM)),
+                    w::attempts.eq(w::attempts + 1),
+                ))
+                .execute(&mut conn)?;
+            if taken == 1 {
+                let row: db::WebhookEventRow = w::table.find(id).first(&mut conn)?;
+                return Ok(Some(PendingWebhook {
+                    id: row.id,
+                    event_id: row.dedupe_key,
+                    event_type: row.event_type,
+                    payload: row.payload,
+                    attempt: row.attempts,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn webhook_delivered(&self, id: i64) -> Result<()> {
+        use schema::webhook_events as w;
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        diesel::update(w::table.find(id))
+            .set((
+                w::delivered_at.eq(Some(now)),
+                w::claimed_until.eq(None::<PrimitiveDateTime>),
+                w::last_error.eq(None::<String>),
+            ))
+            .execute(&mut conn)?;
+        Ok(())
+    }
+
+    /// Records a failed try and schedules the next, or gives up after
+    /// `MAX_ATTEMPTS`.
+    pub fn webhook_failed(&self, pending: &PendingWebhook, error: &str) -> Result<WebhookRetry> {
+        use schema::webhook_events as w;
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        let error: String = error.chars().take(500).collect();
+        let outcome = if pending.attempt >= MAX_ATTEMPTS {
+            diesel::update(w::table.find(pending.id))
+                .set((
+                    w::failed_at.eq(Some(now)),
+                    w::claimed_until.eq(None::<PrimitiveDateTime>),
+                    w::last_error.eq(Some(&error)),
+                ))
+                .execute(&mut conn)?;
+            WebhookRetry::GaveUp
+        } else {
+            let at = now + backoff(pending.attempt);
+            diesel::update(w::table.find(pending.id))
+                .set((
+                    w::next_attempt_at.eq(at),
+                    w::claimed_until.eq(None::<PrimitiveDateTime>),
+                    w::last_error.eq(Some(&error)),
+                ))
+                .execute(&mut conn)?;
+            WebhookRetry::At(at)
+        };
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn back_off_doubles_up_to_six_hours() {
+        assert_eq!(backoff(1), Duration::seconds(30));
+        assert_eq!(backoff(2), Duration::seconds(60));
+        assert_eq!(backoff(5), Duration::seconds(480));
+        assert_eq!(backoff(11), Duration::hours(6));
+        assert_eq!(backoff(1000), Duration::hours(6));
+    }
+
+    #[test]
+    fn thresholds_are_the_smallest_crossed_after_creation() {
+        let created = datetime!(2026-01-01 00:00);
+        let expires = datetime!(2026-03-01 00:00);
+        let at = |days: i64| expires - Duration::days(days);
+        assert_eq!(due_threshold(created, expires, at(31)), None);
+        assert_eq!(due_threshold(created, expires, at(30)), Some(30));
+        assert_eq!(due_threshold(created, expires, at(8)), Some(30));
+        assert_eq!(due_threshold(created, expires, at(6)), Some(7));
+        assert_eq!(
+            due_threshold(created, expires, expires - Duration::hours(1)),
+            Some(1)
+        );
+        assert_eq!(due_threshold(created, expires, expires), None);
+        // A token made with 10 days to live: no 30-day notice.
+        let short = expires - Duration::days(10);
+        assert_eq!(due_threshold(short, expires, at(9)), None);
+        assert_eq!(due_threshold(short, expires, at(7)), Some(7));
+        // Made with 12 hours to live: no notice at all.
+        let shorter = expires - Duration::hours(12);
+        assert_eq!(
+            due_threshold(shorter, expires, at(0) - Duration::hours(1)),
+            None
+        );
+    }
+}
