@@ -5,7 +5,9 @@
 
 use crate::config::{ServerConfig, token_format_from_env};
 use crate::db::DbUrl;
-use crate::domain::{Email, Expiry, Password, Role, Scope, ScopeSet, TokenId, TokenName};
+use crate::domain::{
+    Email, Expiry, IpAllowList, IpRange, Password, Role, Scope, ScopeSet, TokenId, TokenName,
+};
 use crate::error::Error;
 use crate::service::{Actor, Clock, Latchkey, NewToken, OwnerFilter, StatusFilter, TokenQuery};
 use clap::{Parser, Subcommand};
@@ -106,6 +108,10 @@ enum TokenCommand {
         /// A scope from the catalogue; repeat for several
         #[arg(long = "scope", value_name = "SCOPE", required = true, value_parser = parse_scope)]
         scopes: Vec<Scope>,
+        /// Only requests from this CIDR range (IPv4 or IPv6) may use the
+        /// token; repeat for several. Default: any address
+        #[arg(long = "allow-ip", value_name = "CIDR", value_parser = parse_range)]
+        allow_ips: Vec<IpRange>,
     },
     /// List tokens (never secrets)
     List {
@@ -157,6 +163,10 @@ fn parse_scope(s: &str) -> Result<Scope, String> {
         let names: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
         format!("{e}; known scopes: {}", names.join(", "))
     })
+}
+
+fn parse_range(s: &str) -> Result<IpRange, String> {
+    IpRange::parse(s)
 }
 
 fn parse_name(s: &str) -> Result<TokenName, String> {
@@ -379,8 +389,13 @@ fn token(service: Latchkey, cmd: TokenCommand) -> Result<(), String> {
             name,
             expires_on,
             scopes,
+            allow_ips,
         } => {
             let owner = find_member(&service, &email)?;
+            let entries: Vec<String> = allow_ips.iter().map(ToString::to_string).collect();
+            let entries: Vec<&str> = entries.iter().map(String::as_str).collect();
+            let allowed_ips = IpAllowList::from_entries(&entries)
+                .map_err(|e| format!("--allow-ip: {}", e.message))?;
             let created = service
                 .create_token(
                     &actor,
@@ -390,6 +405,7 @@ fn token(service: Latchkey, cmd: TokenCommand) -> Result<(), String> {
                         expiry: Expiry::On(expires_on),
                         scopes: scopes.into_iter().collect::<ScopeSet>(),
                         nonce: None,
+                        allowed_ips,
                     },
                 )
                 .map_err(describe)?;
@@ -492,8 +508,13 @@ fn print_tokens(tokens: Vec<crate::service::TokenView>, json: bool) -> Result<()
         let expires = t
             .expires_at
             .map_or("never".to_owned(), |e| e.date().to_string());
+        let from = if t.allowed_ips.is_empty() {
+            String::new()
+        } else {
+            format!(" (only from {})", t.allowed_ips.join(", "))
+        };
         println!(
-            "{:<6} {:<30} {:<30} {:<10} {:<8} {}",
+            "{:<6} {:<30} {:<30} {:<10} {:<8} {}{from}",
             t.id, t.owner_email, t.name, expires, t.status, t.scopes
         );
     }

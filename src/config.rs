@@ -1,6 +1,6 @@
 //! Server configuration from the environment (see README, "Configuration").
 
-use crate::domain::TokenFormat;
+use crate::domain::{IpRange, TokenFormat};
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -15,6 +15,11 @@ pub struct ServerConfig {
     pub workers: Option<usize>,
     /// `LATCHKEY_WEBHOOK_URL` and friends: expiry and reuse events.
     pub webhook: Option<crate::webhook::WebhookConfig>,
+    /// `LATCHKEY_TRUSTED_PROXIES`: CIDR ranges of reverse proxies whose
+    /// `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpRange>,
+    /// How often usage counts are written (a minute; shorter in tests).
+    pub usage_flush: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -25,6 +30,8 @@ impl Default for ServerConfig {
             secure_cookies: false,
             workers: None,
             webhook: None,
+            trusted_proxies: Vec::new(),
+            usage_flush: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -48,8 +55,20 @@ impl ServerConfig {
             config.workers = Some(n);
         }
         config.webhook = crate::webhook::WebhookConfig::from_env()?;
+        if let Ok(list) = std::env::var("LATCHKEY_TRUSTED_PROXIES") {
+            config.trusted_proxies =
+                parse_ranges(&list).map_err(|e| format!("LATCHKEY_TRUSTED_PROXIES: {e}"))?;
+        }
         Ok(config)
     }
+}
+
+/// CIDR ranges separated by commas or spaces.
+pub fn parse_ranges(list: &str) -> Result<Vec<IpRange>, String> {
+    list.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|e| !e.is_empty())
+        .map(IpRange::parse)
+        .collect()
 }
 
 fn parse_bool(var: &str) -> Result<Option<bool>, String> {

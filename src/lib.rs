@@ -3,6 +3,7 @@
 //! Layers: `web` (HTTP) → `service` (use cases, transactions) → `domain`
 //! (pure rules), and `service` → `db` (storage).
 
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod db;

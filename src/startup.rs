@@ -1,6 +1,7 @@
 //! Builds the HTTP server from its configuration; tests start the real
 //! server the same way (with port 0).
 
+use crate::background::Periodic;
 use crate::config::ServerConfig;
 use crate::service::Latchkey;
 use actix_session::SessionMiddleware;
@@ -15,7 +16,11 @@ use std::net::TcpListener;
 pub struct Application {
     port: u16,
     server: Server,
-    notifier: Option<crate::webhook::Notifier>,
+    /// Background work stopped with the server: webhook sender, usage
+    /// flushes.
+    webhook_sender: Option<Periodic>,
+    usage_flusher: Periodic,
+    service: Latchkey,
 }
 
 impl Application {
@@ -39,6 +44,10 @@ impl Application {
         let data = web::Data::new(service);
         let metrics = web::Data::new(crate::web::observe::Metrics::default());
         let leak_limiter = web::Data::new(crate::web::api::LeakLimiter::default());
+        let refusals = web::Data::new(crate::web::api::RefusalLog::default());
+        let proxies = web::Data::new(crate::web::client::TrustedProxies(
+            config.trusted_proxies.clone(),
+        ));
         let secure = config.secure_cookies;
         let mut server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
@@ -57,6 +66,8 @@ impl Application {
                 .app_data(metrics.clone())
                 .app_data(leak_limiter.clone())
                 .app_data(batcher.clone())
+                .app_data(refusals.clone())
+                .app_data(proxies.clone())
                 .wrap(from_fn(crate::web::security::same_origin_only))
                 .wrap(sessions)
                 .wrap(crate::web::security::headers())
@@ -71,17 +82,26 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener).map_err(|e| e.to_string())?.run();
-        let notifier = match &config.webhook {
+        let webhook_sender = match &config.webhook {
             Some(webhook) => Some(
-                crate::webhook::Notifier::start(sender, webhook.clone())
+                crate::webhook::start_sender(sender.clone(), webhook.clone())
                     .map_err(|e| format!("cannot start the webhook sender: {e}"))?,
             ),
             None => None,
         };
+        let flushing = sender.clone();
+        let usage_flusher = Periodic::start("usage-flush", config.usage_flush, move |_| {
+            if let Err(e) = flushing.flush_usage() {
+                tracing::warn!(error = %e, "could not write usage counts; keeping them for the next try");
+            }
+        })
+        .map_err(|e| format!("cannot start the usage flusher: {e}"))?;
         Ok(Application {
             port,
             server,
-            notifier,
+            webhook_sender,
+            usage_flusher,
+            service: sender,
         })
     }
 
@@ -93,13 +113,23 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped (a signal or a handle), then stops the webhook
-    /// sender after its delivery in flight.
+    /// Serves until stopped (a signal or a handle), then stops the
+    /// background work: the webhook sender after its delivery in flight,
+    /// and usage counts are written one last time.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
-        if let Some(notifier) = self.notifier {
-            let _ = actix_web::rt::task::spawn_blocking(move || notifier.stop()).await;
-        }
+        let (sender, flusher, service) = (self.webhook_sender, self.usage_flusher, self.service);
+        let _ = actix_web::rt::task::spawn_blocking(move || {
+            if let Some(sender) = sender {
+                sender.stop();
+                tracing::info!("webhook sender stopped");
+            }
+            flusher.stop();
+            if let Err(e) = service.flush_usage() {
+                tracing::error!(error = %e, "could not write the last usage counts");
+            }
+        })
+        .await;
         served
     }
 }

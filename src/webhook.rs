@@ -2,10 +2,9 @@
 //! notices and delivers due events, signed with HMAC-SHA256 and retried
 //! with exponential back-off (see `service::webhooks` for the decisions).
 
+use crate::background::{Periodic, StopSignal};
 use crate::domain::bytes::{hmac_sha256, to_hex};
 use crate::service::{Latchkey, PendingWebhook, WebhookRetry};
-use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// The header carrying `sha256=<hex HMAC-SHA256 of the body>`.
@@ -89,30 +88,8 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", to_hex(&hmac_sha256(secret.as_bytes(), body)))
 }
 
-/// The running sender; `stop` ends it after the delivery in flight.
-pub struct Notifier {
-    stop: mpsc::Sender<()>,
-    thread: JoinHandle<()>,
-}
-
-impl Notifier {
-    pub fn start(service: Latchkey, config: WebhookConfig) -> std::io::Result<Notifier> {
-        let (stop, stopped) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("webhook-sender".into())
-            .spawn(move || run(&service, &config, &stopped))?;
-        Ok(Notifier { stop, thread })
-    }
-
-    pub fn stop(self) {
-        let _ = self.stop.send(());
-        if self.thread.join().is_err() {
-            tracing::error!("the webhook sender panicked");
-        }
-    }
-}
-
-fn run(service: &Latchkey, config: &WebhookConfig, stopped: &mpsc::Receiver<()>) {
+/// Starts the sender; `Periodic::stop` ends it after the delivery in flight.
+pub fn start_sender(service: Latchkey, config: WebhookConfig) -> std::io::Result<Periodic> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(SEND_TIMEOUT))
         .http_status_as_error(false)
@@ -129,33 +106,21 @@ fn run(service: &Latchkey, config: &WebhookConfig, stopped: &mpsc::Receiver<()>)
         .and_then(|u| u.host().map(str::to_owned))
         .unwrap_or_default();
     tracing::info!(host = %host, "webhook sender started");
-    loop {
-        tick(service, config, &agent, stopped);
-        match stopped.recv_timeout(config.poll) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
-        }
-    }
-    tracing::info!("webhook sender stopped");
+    let poll = config.poll;
+    Periodic::start("webhook-sender", poll, move |stop| {
+        tick(&service, &config, &agent, stop);
+    })
 }
 
 /// Records due notices, then sends due events until none is left or a stop
 /// is asked for.
-fn tick(
-    service: &Latchkey,
-    config: &WebhookConfig,
-    agent: &ureq::Agent,
-    stopped: &mpsc::Receiver<()>,
-) {
+fn tick(service: &Latchkey, config: &WebhookConfig, agent: &ureq::Agent, stop: &StopSignal<'_>) {
     match service.enqueue_expiry_notices() {
         Ok(0) => {}
         Ok(n) => tracing::info!(events = n, "expiry notices recorded"),
         Err(e) => tracing::warn!(error = %e, "could not record expiry notices"),
     }
-    loop {
-        if !matches!(stopped.try_recv(), Err(TryRecvError::Empty)) {
-            return;
-        }
+    while !stop.requested() {
         let pending = match service.claim_due_webhook() {
             Ok(Some(p)) => p,
             Ok(None) => return,

@@ -64,6 +64,8 @@ pub struct TokenRow {
     pub revoked_by: Option<i64>,
     pub rotated_from: Option<i64>,
     pub replaced_by: Option<i64>,
+    /// `IpAllowList::to_stored`; empty allows any address.
+    pub allowed_ips: String,
 }
 
 #[derive(Insertable)]
@@ -79,6 +81,7 @@ pub struct NewTokenRow<'a> {
     pub created_at: PrimitiveDateTime,
     pub created_by: Option<i64>,
     pub rotated_from: Option<i64>,
+    pub allowed_ips: &'a str,
 }
 
 #[derive(Debug, Clone, Queryable)]

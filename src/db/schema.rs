@@ -43,6 +43,15 @@ diesel::table! {
         revoked_by -> Nullable<BigInt>,
         rotated_from -> Nullable<BigInt>,
         replaced_by -> Nullable<BigInt>,
+        allowed_ips -> Text,
+    }
+}
+
+diesel::table! {
+    token_usage (token_id, day) {
+        token_id -> BigInt,
+        day -> Date,
+        requests -> BigInt,
     }
 }
 
@@ -118,4 +127,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_attempts,
     form_nonces,
     webhook_events,
+    token_usage,
 );

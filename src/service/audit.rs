@@ -116,34 +116,40 @@ impl Latchkey {
             .limit(PAGE_SIZE)
             .offset((page - 1) * PAGE_SIZE)
             .load(&mut conn)?;
-        let actor_ids: Vec<i64> = rows.iter().filter_map(|r| r.actor_id).collect();
-        let emails: Vec<(i64, String)> = members::table
-            .filter(members::id.eq_any(&actor_ids))
-            .select((members::id, members::email))
-            .load(&mut conn)?;
-        let email_of = |id: i64| {
-            emails
-                .iter()
-                .find(|(i, _)| *i == id)
-                .map(|(_, e)| e.clone())
-        };
-        let events = rows
-            .into_iter()
-            .map(|r| AuditEvent {
-                id: r.id,
-                at: r.created_at,
-                actor_email: r.actor_id.and_then(email_of),
-                action: r.action,
-                token_id: r.token_id,
-                member_id: r.member_id,
-                ip: r.ip,
-                detail: r.detail,
-            })
-            .collect();
+        let events = events_from_rows(&mut conn, rows)?;
         Ok(AuditPage {
             events,
             total,
             page,
         })
     }
+}
+
+/// Audit rows as shown: each actor's email in place of their id.
+pub(super) fn events_from_rows(
+    conn: &mut DbConnection,
+    rows: Vec<db::AuditRow>,
+) -> QueryResult<Vec<AuditEvent>> {
+    let mut actor_ids: Vec<i64> = rows.iter().filter_map(|r| r.actor_id).collect();
+    actor_ids.sort_unstable();
+    actor_ids.dedup();
+    let emails: std::collections::HashMap<i64, String> = members::table
+        .filter(members::id.eq_any(&actor_ids))
+        .select((members::id, members::email))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|r| AuditEvent {
+            id: r.id,
+            at: r.created_at,
+            actor_email: r.actor_id.and_then(|id| emails.get(&id).cloned()),
+            action: r.action,
+            token_id: r.token_id,
+            member_id: r.member_id,
+            ip: r.ip,
+            detail: r.detail,
+        })
+        .collect())
 }

@@ -4,16 +4,19 @@
 mod audit;
 mod auth;
 mod clock;
+mod insight;
 mod members;
 mod policy;
 mod rotation;
 mod tokens;
+mod usage;
 mod verify;
 mod webhooks;
 
 pub use audit::{AuditEvent, AuditPage, AuditQuery};
 pub use auth::{LoginError, MAX_FAILURES, THROTTLE_WINDOW};
 pub use clock::Clock;
+pub use insight::{TOKEN_TRAIL_LIMIT, TokenDetail};
 pub use members::{Actor, Member};
 pub use policy::PolicyChange;
 pub use rotation::MAX_OVERLAP;
@@ -21,6 +24,7 @@ pub use tokens::{
     CreatedToken, EXPIRING_SOON_DAYS, MAX_BULK_REVOKE, NewToken, OwnerFilter, RevokeOutcome,
     StatusFilter, TokenPage, TokenQuery, TokenView,
 };
+pub use usage::USAGE_DAYS;
 pub use verify::{Batcher, Verified, VerifyFailure, VerifyOutcome};
 pub use webhooks::{MAX_ATTEMPTS, PendingWebhook, WebhookRetry, backoff};
 
@@ -49,6 +53,8 @@ pub struct Latchkey {
     is_sqlite: bool,
     /// Record webhook events (only `serve` with a webhook URL sends them).
     webhooks: bool,
+    /// Request counts not yet written (see `usage`).
+    usage: std::sync::Arc<usage::UsageCounter>,
 }
 
 impl Latchkey {
@@ -73,6 +79,7 @@ impl Latchkey {
             format,
             is_sqlite: url.is_sqlite(),
             webhooks: false,
+            usage: Default::default(),
         };
         service.migrate()?;
         Ok(service)

@@ -85,6 +85,7 @@ impl Latchkey {
                     created_at: now,
                     created_by: actor.id().map(|m| m.0),
                     rotated_from: Some(old.id),
+                    allowed_ips: &old.allowed_ips,
                 })
                 .returning(t::id)
                 .get_result(conn)?;
@@ -175,7 +176,7 @@ impl Latchkey {
 }
 
 /// Every token linked to `id` by rotation, oldest first.
-fn chain_of(conn: &mut DbConnection, id: i64) -> QueryResult<Vec<db::TokenRow>> {
+pub(super) fn chain_of(conn: &mut DbConnection, id: i64) -> QueryResult<Vec<db::TokenRow>> {
     let mut start: db::TokenRow = t::table.find(id).first(conn)?;
     let mut guard = 0;
     while let Some(prev) = start.rotated_from {

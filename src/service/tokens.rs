@@ -6,8 +6,8 @@ use crate::db::{
     self, DbConnection, schema::api_tokens as t, schema::form_nonces, schema::members,
 };
 use crate::domain::{
-    Expiry, FieldError, MemberId, ScopeSet, TokenId, TokenName, TokenSecret, TokenStatus,
-    expires_at, status_at,
+    Expiry, FieldError, IpAllowList, MemberId, ScopeSet, TokenId, TokenName, TokenSecret,
+    TokenStatus, expires_at, status_at,
 };
 use crate::error::{Error, Result};
 use diesel::prelude::*;
@@ -27,6 +27,8 @@ pub struct NewToken {
     /// The generate form's one-time nonce: the same nonce never creates a
     /// second token.
     pub nonce: Option<String>,
+    /// Where the token may be used from; empty allows anywhere.
+    pub allowed_ips: IpAllowList,
 }
 
 /// The one moment the plaintext exists outside the caller's hands.
@@ -57,6 +59,12 @@ pub struct TokenView {
     #[serde(with = "opt_rfc3339")]
     pub revoked_at: Option<PrimitiveDateTime>,
     pub status: TokenStatus,
+    /// CIDR ranges the token may be used from; empty allows any address.
+    pub allowed_ips: Vec<String>,
+    /// The token this one replaced, and the one that replaced it.
+    pub rotated_from: Option<TokenId>,
+    pub replaced_by: Option<TokenId>,
+    pub created_by: Option<MemberId>,
 }
 
 fn ser_scopes<S: serde::Serializer>(s: &ScopeSet, ser: S) -> std::result::Result<S::Ok, S::Error> {
@@ -157,7 +165,16 @@ pub(super) fn view(
 ) -> Result<TokenView> {
     let scopes = ScopeSet::parse_list(&row.scopes)
         .map_err(|e| Error::Unexpected(format!("token {}: {e}", row.id)))?;
+    let allowed_ips = IpAllowList::from_stored(&row.allowed_ips)
+        .map_err(|e| Error::Unexpected(format!("token {}: {e}", row.id)))?
+        .ranges()
+        .map(ToString::to_string)
+        .collect();
     Ok(TokenView {
+        allowed_ips,
+        rotated_from: row.rotated_from.map(TokenId),
+        replaced_by: row.replaced_by.map(TokenId),
+        created_by: row.created_by.map(MemberId),
         id: TokenId(row.id),
         owner_id: MemberId(row.owner_id),
         owner_email,
@@ -252,6 +269,7 @@ impl Latchkey {
         let hash = secret.hash();
         let hint = secret.hint();
         let scopes = req.scopes.to_string();
+        let allowed_ips = req.allowed_ips.to_stored();
         let expires = match req.expiry {
             Expiry::On(date) => Some(expires_at(date)),
             Expiry::Never => None,
@@ -318,6 +336,7 @@ impl Latchkey {
                     created_at: now,
                     created_by: actor.id().map(|m| m.0),
                     rotated_from: None,
+                    allowed_ips: &allowed_ips,
                 })
                 .returning(t::id)
                 .get_result(conn)?;
@@ -342,10 +361,15 @@ impl Latchkey {
                     member: Some(owner.id),
                     ip: actor.ip.as_deref(),
                     detail: format!(
-                        "\"{}\" for {} with scopes [{scopes}], expires {}",
+                        "\"{}\" for {} with scopes [{scopes}], expires {}{}",
                         req.name,
                         owner.email,
-                        expires.map_or("never".to_owned(), |e| e.date().to_string())
+                        expires.map_or("never".to_owned(), |e| e.date().to_string()),
+                        if allowed_ips.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", only from {}", allowed_ips.replace(',', ", "))
+                        }
                     ),
                 },
             )?;

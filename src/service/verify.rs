@@ -8,10 +8,13 @@
 
 use super::{Latchkey, Member};
 use crate::db::{self, schema::api_tokens as t};
-use crate::domain::{ScopeRoles, ScopeSet, TokenHash, TokenId, TokenStatus, status_at};
+use crate::domain::{
+    IpAllowList, ScopeRoles, ScopeSet, TokenHash, TokenId, TokenStatus, status_at,
+};
 use crate::error::{Error, Result};
 use diesel::prelude::*;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use time::{Duration, PrimitiveDateTime};
@@ -33,6 +36,8 @@ pub struct Verified {
     pub created_at: PrimitiveDateTime,
     /// Last use was recorded more than a minute ago (or never).
     pub use_is_stale: bool,
+    /// Where the token may be used from (empty: anywhere).
+    pub allowed_ips: IpAllowList,
 }
 
 /// Why a token was refused. Kept for logs and metrics; callers must not
@@ -67,6 +72,9 @@ pub enum VerifyOutcome {
     /// refused like any revoked token, and a sign of theft — the caller
     /// revokes its chain (`revoke_chain`).
     Reused(TokenId),
+    /// A valid token used from outside its IP allow-list: refused like any
+    /// invalid token, and worth an audit entry.
+    OutsideAllowList(TokenId),
     Error(Error),
 }
 
@@ -178,6 +186,20 @@ impl Latchkey {
         &self,
         raw: &str,
         batcher: Option<&Batcher>,
+        client: Option<IpAddr>,
+    ) -> std::result::Result<Verified, VerifyOutcome> {
+        let verified = self.check_token(raw, batcher).await?;
+        if verified.allowed_ips.permits(client) {
+            Ok(verified)
+        } else {
+            Err(VerifyOutcome::OutsideAllowList(verified.token_id))
+        }
+    }
+
+    async fn check_token(
+        &self,
+        raw: &str,
+        batcher: Option<&Batcher>,
     ) -> std::result::Result<Verified, VerifyOutcome> {
         let hash = self.hash_of(raw)?;
         if let Some(batcher) = batcher.filter(|_| !self.is_sqlite()) {
@@ -237,6 +259,12 @@ impl Latchkey {
         // The organisation's policy at the moment of use decides.
         let roles = ScopeRoles::parse(&scope_policy)
             .map_err(|e| VerifyOutcome::Error(Error::Unexpected(e)))?;
+        let allowed_ips = if row.allowed_ips.is_empty() {
+            IpAllowList::default()
+        } else {
+            IpAllowList::from_stored(&row.allowed_ips)
+                .map_err(|e| VerifyOutcome::Error(Error::Unexpected(e)))?
+        };
         Ok(Verified {
             token_id: TokenId(row.id),
             name: row.name,
@@ -247,6 +275,7 @@ impl Latchkey {
             use_is_stale: row
                 .last_used_at
                 .is_none_or(|at| now - at >= LAST_USED_INTERVAL),
+            allowed_ips,
         })
     }
 
@@ -264,6 +293,34 @@ impl Latchkey {
         )
         .set((t::last_used_at.eq(now), t::last_used_ip.eq(ip)))
         .execute(&mut conn)?;
+        Ok(())
+    }
+
+    /// Audits a valid token presented from outside its allow-list.
+    pub fn record_refused_address(&self, token: TokenId, ip: Option<&str>) -> Result<()> {
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        let (org, owner): (i64, i64) = t::table
+            .find(token.0)
+            .select((t::org_id, t::owner_id))
+            .first(&mut conn)?;
+        super::audit::record(
+            &mut conn,
+            now,
+            super::audit::NewEvent {
+                org: crate::domain::OrgId(org),
+                actor: None,
+                action: "token.ip_refused",
+                token: Some(token),
+                member: Some(crate::domain::MemberId(owner)),
+                ip,
+                detail: format!(
+                    "token #{} presented from {}, outside its IP allow-list; refused",
+                    token.0,
+                    ip.unwrap_or("an unknown address")
+                ),
+            },
+        )?;
         Ok(())
     }
 }

@@ -4,6 +4,7 @@ pub mod api;
 mod assets;
 mod audit;
 mod auth;
+pub mod client;
 mod error;
 pub mod forms;
 mod health;

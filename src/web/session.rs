@@ -26,7 +26,7 @@ pub fn is_htmx(req: &HttpRequest) -> bool {
 }
 
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    super::client::client_addr(req).map(|ip| ip.to_string())
 }
 
 fn now_unix(service: &Latchkey) -> i64 {

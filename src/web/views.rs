@@ -131,6 +131,8 @@ pub struct TokenRow {
     pub expires_soon: bool,
     pub last_used: String,
     pub last_used_ip: String,
+    /// The allow-list, comma-separated; empty when any address may use it.
+    pub allowed_ips: String,
     pub status: &'static str,
     pub active: bool,
 }
@@ -214,6 +216,8 @@ pub struct TokenForm {
     pub expires_in_error: Option<String>,
     pub expires_on_error: Option<String>,
     pub scopes_error: Option<String>,
+    pub allowed_ips: String,
+    pub allowed_ips_error: Option<String>,
     pub form_error: Option<String>,
 }
 
@@ -236,6 +240,7 @@ pub struct Reveal {
     pub name: String,
     pub scopes: Vec<&'static str>,
     pub expires: String,
+    pub allowed_ips: Vec<String>,
 }
 
 #[derive(Template)]

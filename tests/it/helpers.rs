@@ -610,6 +610,7 @@ impl TestApp {
                     ),
                     scopes: scopes.iter().map(|s| s.parse().expect("scope")).collect(),
                     nonce: None,
+                    allowed_ips: Default::default(),
                 },
             )
             .expect("create token");

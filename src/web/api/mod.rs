@@ -3,7 +3,7 @@
 mod bearer;
 mod problem;
 
-pub use bearer::{Bearer, bearer_token};
+pub use bearer::{Bearer, RefusalLog, bearer_token};
 pub use problem::ApiError;
 
 use crate::domain::{Scope, TokenId};
@@ -332,10 +332,14 @@ async fn introspect(
             "username": v.owner.email,
             "token_type": "Bearer",
             "client_id": v.token_id.to_string(),
+            // Not checked here (the caller's client address is not known):
+            // a resource server enforces it with its own view of the client.
+            "allowed_ips": v.allowed_ips.ranges().map(ToString::to_string).collect::<Vec<_>>(),
         }),
         Ok(_)
         | Err(crate::service::VerifyOutcome::Refused(_))
-        | Err(crate::service::VerifyOutcome::Reused(_)) => inactive,
+        | Err(crate::service::VerifyOutcome::Reused(_))
+        | Err(crate::service::VerifyOutcome::OutsideAllowList(_)) => inactive,
         Err(crate::service::VerifyOutcome::Error(e)) => return Err(e.into()),
     };
     Ok(json_ok(answer))
@@ -384,7 +388,7 @@ async fn revoke_leaked(
     service: web::Data<Latchkey>,
     limiter: web::Data<LeakLimiter>,
 ) -> Result<HttpResponse, ApiError> {
-    let ip = req.peer_addr().map(|a| a.ip());
+    let ip = crate::web::client::client_addr(&req);
     limiter.check(ip).map_err(ApiError::too_many)?;
     if content_type(&req) != "application/json" {
         return Err(unsupported("application/json"));

@@ -5,7 +5,7 @@ use super::super::html;
 use super::super::session::CurrentMember;
 use super::super::views::*;
 use crate::domain::bytes::random_hex;
-use crate::domain::{FieldError, PRESETS, Scope, ScopeGroup, ScopeSet, TokenName};
+use crate::domain::{FieldError, IpAllowList, PRESETS, Scope, ScopeGroup, ScopeSet, TokenName};
 use crate::error::Error;
 use crate::service::{Latchkey, NewToken, OrgPolicy};
 use actix_web::http::StatusCode;
@@ -19,6 +19,7 @@ fn reveal(created: crate::service::CreatedToken) -> Reveal {
         token: created.secret.expose().to_owned(),
         name: created.token.name,
         scopes: created.token.scopes.names(),
+        allowed_ips: created.token.allowed_ips,
         expires: created.token.expires_at.map_or("Never".to_owned(), |at| {
             format!(
                 "{} (stops working at {})",
@@ -39,6 +40,7 @@ struct Submitted {
     expires_in: String,
     expires_on: String,
     scopes: Vec<String>,
+    allowed_ips: String,
     nonce: String,
 }
 
@@ -110,6 +112,8 @@ fn token_form(
         expires_in_error: error("expires_in"),
         expires_on_error: error("expires_on"),
         scopes_error: error("scopes"),
+        allowed_ips: input.allowed_ips.clone(),
+        allowed_ips_error: error("allowed_ips"),
         form_error: error("form"),
     }
 }
@@ -135,6 +139,7 @@ pub(super) async fn new_form(
         expires_in: policy.default_expiry_days.to_string(),
         expires_on: String::new(),
         scopes: Vec::new(),
+        allowed_ips: String::new(),
         nonce: new_nonce()?,
     };
     let form = token_form(&current, &policy, today, &input, &[]);
@@ -171,6 +176,7 @@ pub(super) async fn create(
         expires_in: form.text("expires_in").to_owned(),
         expires_on: form.text("expires_on").to_owned(),
         scopes: form.all("scopes").into_iter().map(str::to_owned).collect(),
+        allowed_ips: form.text("allowed_ips").to_owned(),
         nonce: form.text("form_nonce").to_owned(),
     };
     if input.nonce.is_empty() {
@@ -210,7 +216,12 @@ pub(super) async fn create(
     if scopes.is_empty() {
         errors.push(FieldError::new("scopes", "Choose at least one scope."));
     }
-    let (Some(name), Some(expiry), true) = (name, expiry, errors.is_empty()) else {
+    let allowed_ips = IpAllowList::parse_input(&input.allowed_ips)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let (Some(name), Some(expiry), Some(allowed_ips), true) =
+        (name, expiry, allowed_ips, errors.is_empty())
+    else {
         let form = token_form(&current, &policy, today, &input, &errors);
         return Ok(form_response(
             &current,
@@ -226,6 +237,7 @@ pub(super) async fn create(
         expiry,
         scopes,
         nonce: Some(input.nonce.clone()),
+        allowed_ips,
     };
     match web::block(move || svc.create_token(&actor, &owner, request)).await? {
         Ok(created) => {

@@ -1,6 +1,7 @@
 //! Settings → API Tokens: the list (here), generate with the one-time
 //! reveal (`generate`), revoke one or many (`revoke`).
 
+mod detail;
 mod generate;
 mod revoke;
 
@@ -20,6 +21,8 @@ use time::{Duration, PrimitiveDateTime};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
         .service(generate::new_form)
+        // After `new_form`: `/settings/api-tokens/new` is not a token id.
+        .service(detail::show)
         .service(generate::create)
         .service(generate::rotate)
         .service(revoke::bulk_revoke)
@@ -143,6 +146,7 @@ pub(super) fn row(t: TokenView, now: PrimitiveDateTime, show_owner: bool) -> Tok
             .last_used_at
             .map_or("Never used".to_owned(), |at| relative(at, now)),
         last_used_ip: t.last_used_ip.unwrap_or_default(),
+        allowed_ips: t.allowed_ips.join(", "),
         status: t.status.as_str(),
         active,
     }

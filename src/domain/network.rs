@@ -1,0 +1,207 @@
+//! Address ranges: a token's IP allow-list and the trusted proxies.
+
+use super::FieldError;
+use std::fmt;
+use std::net::IpAddr;
+
+/// Most ranges one token may list.
+pub const MAX_ALLOWED_RANGES: usize = 32;
+
+/// An address range in CIDR notation: `203.0.113.0/24`, `2001:db8::/32`;
+/// a bare address is a range of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    pub fn parse(input: &str) -> Result<IpRange, String> {
+        let text = input.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text, None),
+        };
+        let network: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("“{text}” is not an IPv4 or IPv6 address or range"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("“{text}”: the prefix length must be 0 to {max}"))?,
+        };
+        let range = IpRange { network, prefix };
+        let masked = range.masked(network);
+        if masked != network {
+            return Err(format!(
+                "“{text}” has bits set past /{prefix}; did you mean {masked}/{prefix}?"
+            ));
+        }
+        Ok(range)
+    }
+
+    fn masked(&self, ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V4(v4) => {
+                let bits = u32::from(v4);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V4((bits & mask).into())
+            }
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V6((bits & mask).into())
+            }
+        }
+    }
+
+    /// IPv4 addresses seen through an IPv6 socket (`::ffff:a.b.c.d`) match
+    /// IPv4 ranges.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        ip.is_ipv4() == self.network.is_ipv4() && self.masked(ip) == self.network
+    }
+}
+
+impl fmt::Display for IpRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+/// Ranges a token may be used from; empty means anywhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpAllowList(Vec<IpRange>);
+
+impl IpAllowList {
+    /// From what a person typed: ranges separated by commas, spaces or new
+    /// lines. The message names the first bad entry.
+    pub fn parse_input(input: &str) -> Result<IpAllowList, FieldError> {
+        let entries: Vec<&str> = input
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|e| !e.is_empty())
+            .collect();
+        Self::from_entries(&entries)
+    }
+
+    pub fn from_entries(entries: &[&str]) -> Result<IpAllowList, FieldError> {
+        let field = |message: String| FieldError::new("allowed_ips", message);
+        if entries.len() > MAX_ALLOWED_RANGES {
+            return Err(field(format!(
+                "At most {MAX_ALLOWED_RANGES} address ranges per token."
+            )));
+        }
+        let mut ranges = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let range = IpRange::parse(entry).map_err(field)?;
+            if !ranges.contains(&range) {
+                ranges.push(range);
+            }
+        }
+        Ok(IpAllowList(ranges))
+    }
+
+    /// As stored: `203.0.113.0/24,2001:db8::/32`.
+    pub fn from_stored(stored: &str) -> Result<IpAllowList, String> {
+        let entries: Vec<&str> = stored.split(',').filter(|e| !e.is_empty()).collect();
+        Self::from_entries(&entries).map_err(|e| format!("stored allow-list: {}", e.message))
+    }
+
+    pub fn to_stored(&self) -> String {
+        self.ranges()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn ranges(&self) -> impl Iterator<Item = &IpRange> {
+        self.0.iter()
+    }
+
+    /// Whether a request from `ip` may use the token; an unknown address
+    /// passes only an empty list.
+    pub fn permits(&self, ip: Option<IpAddr>) -> bool {
+        self.0.is_empty() || ip.is_some_and(|ip| self.0.iter().any(|r| r.contains(ip)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn ranges_parse_and_match_both_families() {
+        let v4 = IpRange::parse("203.0.113.0/24").expect("v4");
+        assert!(v4.contains(ip("203.0.113.200")));
+        assert!(!v4.contains(ip("203.0.114.1")));
+        assert!(v4.contains(ip("::ffff:203.0.113.9")));
+        assert!(!v4.contains(ip("2001:db8::1")));
+        let v6 = IpRange::parse("2001:db8::/32").expect("v6");
+        assert!(v6.contains(ip("2001:db8:ffff::1")));
+        assert!(!v6.contains(ip("2001:db9::1")));
+        assert!(!v6.contains(ip("203.0.113.1")));
+        let one = IpRange::parse(" 192.0.2.7 ").expect("bare");
+        assert_eq!(one.to_string(), "192.0.2.7/32");
+        assert!(
+            IpRange::parse("0.0.0.0/0")
+                .expect("all")
+                .contains(ip("8.8.8.8"))
+        );
+        assert!(IpRange::parse("::/0").expect("all v6").contains(ip("::1")));
+    }
+
+    #[test]
+    fn bad_ranges_say_what_is_wrong() {
+        for (input, needle) in [
+            ("10.0.0.1/8", "did you mean 10.0.0.0/8?"),
+            ("10.0.0.0/33", "prefix length must be 0 to 32"),
+            ("2001:db8::/129", "0 to 128"),
+            ("10.0.0.0/x", "prefix length"),
+            ("10.0.0", "not an IPv4 or IPv6"),
+            ("example.com", "not an IPv4 or IPv6"),
+            ("10.0.0.0/-1", "prefix length"),
+        ] {
+            let err = IpRange::parse(input).expect_err(input);
+            assert!(err.contains(needle), "{input}: {err}");
+        }
+    }
+
+    #[test]
+    fn allow_lists_round_trip_and_permit() {
+        let list = IpAllowList::parse_input("203.0.113.0/24,\n 2001:db8::/32  203.0.113.0/24")
+            .expect("list");
+        assert_eq!(list.to_stored(), "203.0.113.0/24,2001:db8::/32");
+        assert_eq!(
+            IpAllowList::from_stored(&list.to_stored()),
+            Ok(list.clone())
+        );
+        assert!(list.permits(Some(ip("2001:db8::5"))));
+        assert!(!list.permits(Some(ip("198.51.100.1"))));
+        assert!(!list.permits(None));
+        assert!(IpAllowList::default().permits(None));
+        let err = IpAllowList::parse_input("10.0.0.0/8 nonsense").expect_err("bad");
+        assert_eq!(err.field, "allowed_ips");
+        assert!(err.message.contains("“nonsense”"), "{}", err.message);
+        let many = vec!["10.0.0.1"; MAX_ALLOWED_RANGES + 1].join(",");
+        assert!(IpAllowList::parse_input(&many).is_err());
+    }
+}

@@ -1,0 +1,92 @@
+//! Everything about one token for its detail page: who made it, what it
+//! may do now, its rotation chain, its audit trail and its daily use.
+
+use super::audit::{AuditEvent, events_from_rows};
+use super::rotation::chain_of;
+use super::tokens::{TokenView, may_touch, view};
+use super::{Actor, Latchkey, load_policy};
+use crate::db::{
+    self,
+    schema::{api_tokens as t, audit_events as ae, members as m},
+};
+use crate::domain::{OrgId, Role, ScopeSet, TokenId};
+use crate::error::{Error, Result};
+use diesel::prelude::*;
+use time::Date;
+
+/// Newest audit events shown for one token.
+pub const TOKEN_TRAIL_LIMIT: i64 = 100;
+
+#[derive(Debug, Clone)]
+pub struct TokenDetail {
+    pub token: TokenView,
+    pub created_by_email: Option<String>,
+    /// Of the stored scopes, those the owner's role may use now.
+    pub effective_scopes: ScopeSet,
+    /// Oldest first; holds this token.
+    pub chain: Vec<TokenView>,
+    /// Newest first, at most `TOKEN_TRAIL_LIMIT`.
+    pub trail: Vec<AuditEvent>,
+    /// Successful requests per UTC day, oldest first (`USAGE_DAYS` days).
+    pub usage: Vec<(Date, i64)>,
+}
+
+impl Latchkey {
+    /// The owner's or an admin's view of one token; anyone else is told it
+    /// does not exist.
+    pub fn token_detail(&self, viewer: &Actor, id: TokenId) -> Result<TokenDetail> {
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        let row: db::TokenRow = t::table
+            .find(id.0)
+            .first(&mut conn)
+            .optional()?
+            .ok_or(Error::NotFound("token"))?;
+        if !may_touch(viewer, row.owner_id, row.org_id) {
+            return Err(Error::NotFound("token"));
+        }
+        let (owner_email, owner_role): (String, String) = m::table
+            .find(row.owner_id)
+            .select((m::email, m::role))
+            .first(&mut conn)?;
+        let created_by_email = match row.created_by {
+            Some(by) => m::table
+                .find(by)
+                .select(m::email)
+                .first::<String>(&mut conn)
+                .optional()?,
+            None => None,
+        };
+        let role: Role = owner_role
+            .parse()
+            .map_err(|e: String| Error::Unexpected(e))?;
+        let policy = load_policy(&mut conn, OrgId(row.org_id))?;
+        let chain_rows = chain_of(&mut conn, row.id)?;
+        let mut emails = std::collections::HashMap::new();
+        emails.insert(row.owner_id, owner_email.clone());
+        let chain = chain_rows
+            .into_iter()
+            .map(|r| {
+                let email = emails.get(&r.owner_id).cloned().unwrap_or_default();
+                view(r, email, now)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let trail_rows: Vec<db::AuditRow> = ae::table
+            .filter(ae::token_id.eq(row.id))
+            .order(ae::id.desc())
+            .limit(TOKEN_TRAIL_LIMIT)
+            .load(&mut conn)?;
+        let trail = events_from_rows(&mut conn, trail_rows)?;
+        let usage = self.usage_by_day(&mut conn, id)?;
+        let token = view(row, owner_email, now)?;
+        let effective_scopes = token.scopes.intersect(policy.scope_roles.allowed_for(role));
+        Ok(TokenDetail {
+            token,
+            created_by_email,
+            effective_scopes,
+            chain,
+            trail,
+            usage,
+        })
+    }
+}

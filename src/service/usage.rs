@@ -1,0 +1,141 @@
+//! Successful requests per token per day, for the token's chart.
+//!
+//! Counting must not turn a verification into a database write: each
+//! instance counts in memory and adds its counts to `token_usage` once a
+//! minute (and when it stops), one upsert per token and day.
+
+use super::Latchkey;
+use crate::db::{self, DbConnection, schema::token_usage as tu};
+use crate::domain::TokenId;
+use crate::error::{Error, Result};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use time::{Date, Duration};
+
+/// Days in a token's usage chart, today included.
+pub const USAGE_DAYS: i64 = 30;
+
+/// Counts not yet written, by token and UTC day.
+#[derive(Debug, Default)]
+pub struct UsageCounter {
+    pending: Mutex<HashMap<(i64, Date), i64>>,
+}
+
+impl UsageCounter {
+    pub fn count(&self, token: TokenId, day: Date) {
+        if let Ok(mut pending) = self.pending.lock() {
+            *pending.entry((token.0, day)).or_insert(0) += 1;
+        }
+    }
+
+    fn take(&self) -> HashMap<(i64, Date), i64> {
+        self.pending
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default()
+    }
+
+    /// Puts counts back after a failed write, to try again next time.
+    fn restore(&self, counts: HashMap<(i64, Date), i64>) {
+        if let Ok(mut pending) = self.pending.lock() {
+            for (key, n) in counts {
+                *pending.entry(key).or_insert(0) += n;
+            }
+        }
+    }
+
+    fn pending_for(&self, token: TokenId) -> Vec<(Date, i64)> {
+        self.pending
+            .lock()
+            .map(|p| {
+                p.iter()
+                    .filter(|((id, _), _)| *id == token.0)
+                    .map(|((_, day), n)| (*day, *n))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn add_counts(conn: &mut DbConnection, rows: &[(i64, Date, i64)]) -> QueryResult<()> {
+    for (token_id, day, requests) in rows {
+        let row = (
+            tu::token_id.eq(token_id),
+            tu::day.eq(day),
+            tu::requests.eq(requests),
+        );
+        macro_rules! upsert {
+            ($c:expr) => {
+                diesel::insert_into(tu::table)
+                    .values(row)
+                    .on_conflict((tu::token_id, tu::day))
+                    .do_update()
+                    .set(tu::requests.eq(tu::requests + excluded(tu::requests)))
+                    .execute($c)
+            };
+        }
+        match conn {
+            DbConnection::Sqlite(c) => upsert!(c)?,
+            DbConnection::Postgres(c) => upsert!(c)?,
+        };
+    }
+    Ok(())
+}
+
+impl Latchkey {
+    /// Counts one successful request of `token` (in memory).
+    pub fn count_use(&self, token: TokenId) {
+        self.usage.count(token, self.clock.today());
+    }
+
+    /// Adds what this instance counted to the database. Returns the number
+    /// of (token, day) rows written; on failure the counts are kept.
+    pub fn flush_usage(&self) -> Result<usize> {
+        let counts = self.usage.take();
+        if counts.is_empty() {
+            return Ok(0);
+        }
+        let rows: Vec<(i64, Date, i64)> = counts
+            .iter()
+            .map(|((token, day), n)| (*token, *day, *n))
+            .collect();
+        let written = self.conn().and_then(|mut conn| {
+            db::write_transaction(&mut conn, |c| Ok::<_, Error>(add_counts(c, &rows)?))
+        });
+        match written {
+            Ok(()) => Ok(rows.len()),
+            Err(e) => {
+                self.usage.restore(counts);
+                Err(e)
+            }
+        }
+    }
+
+    /// Requests per day over the last `USAGE_DAYS` days, oldest first, with
+    /// what this instance has not written yet.
+    pub(super) fn usage_by_day(
+        &self,
+        conn: &mut DbConnection,
+        token: TokenId,
+    ) -> Result<Vec<(Date, i64)>> {
+        let today = self.clock.today();
+        let first = today - Duration::days(USAGE_DAYS - 1);
+        let stored: Vec<(Date, i64)> = tu::table
+            .filter(tu::token_id.eq(token.0))
+            .filter(tu::day.ge(first))
+            .select((tu::day, tu::requests))
+            .load(conn)?;
+        let mut by_day: HashMap<Date, i64> = stored.into_iter().collect();
+        for (day, n) in self.usage.pending_for(token) {
+            *by_day.entry(day).or_insert(0) += n;
+        }
+        Ok((0..USAGE_DAYS)
+            .map(|i| {
+                let day = first + Duration::days(i);
+                (day, by_day.get(&day).copied().unwrap_or(0))
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,358 @@
+//! One token's page: facts, scopes, rotation chain, audit trail and a
+//! server-rendered chart of its daily use.
+
+use super::super::error::WebError;
+use super::super::html;
+use super::super::session::CurrentMember;
+use super::super::views::{Layout, format_moment, relative, render};
+use crate::domain::{TokenId, TokenStatus};
+use crate::service::{Latchkey, TokenDetail, USAGE_DAYS};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, web};
+use askama::Template;
+use time::{Date, PrimitiveDateTime};
+
+// The chart's drawing area, in SVG user units.
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 236.0;
+const LEFT: f64 = 48.0;
+const RIGHT: f64 = 632.0;
+const TOP: f64 = 14.0;
+const BOTTOM: f64 = 196.0;
+
+pub struct Bar {
+    pub x: String,
+    pub y: String,
+    pub width: String,
+    pub height: String,
+    pub label: String,
+}
+
+pub struct AxisLabel {
+    pub x: String,
+    pub y: String,
+    pub text: String,
+}
+
+pub struct DayRow {
+    pub day: String,
+    pub requests: i64,
+}
+
+/// A bar chart of requests per day, drawn on the server.
+pub struct UsageChart {
+    pub width: f64,
+    pub height: f64,
+    pub left: f64,
+    pub right: f64,
+    pub bottom: f64,
+    pub bars: Vec<Bar>,
+    /// Horizontal grid lines with their values.
+    pub y_ticks: Vec<AxisLabel>,
+    pub x_labels: Vec<AxisLabel>,
+    /// The text alternative: one sentence summing the chart up.
+    pub summary: String,
+    pub rows: Vec<DayRow>,
+}
+
+/// The smallest "round" step (1, 2, 2.5, 5 × 10ⁿ) of which four reach `peak`.
+fn tick_step(peak: i64) -> i64 {
+    let target = (peak + 3) / 4;
+    let mut magnitude = 1_i64;
+    loop {
+        for step in [magnitude, magnitude * 2, magnitude * 5 / 2, magnitude * 5] {
+            if step >= target.max(1) {
+                return step;
+            }
+        }
+        magnitude = magnitude.saturating_mul(10);
+    }
+}
+
+fn short_day(day: Date) -> String {
+    let month = day.month().to_string();
+    format!("{} {}", &month[..3.min(month.len())], day.day())
+}
+
+fn unit(n: i64) -> &'static str {
+    if n == 1 { "request" } else { "requests" }
+}
+
+pub fn usage_chart(usage: &[(Date, i64)]) -> UsageChart {
+    let peak = usage.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let step = tick_step(peak);
+    let top_value = (step * 4) as f64;
+    let plot_height = BOTTOM - TOP;
+    let slot = (RIGHT - LEFT) / usage.len().max(1) as f64;
+    let bar_width = slot * 0.7;
+    let bars = usage
+        .iter()
+        .enumerate()
+        .map(|(i, (day, n))| {
+            let mut h = *n as f64 / top_value * plot_height;
+            if *n > 0 {
+                h = h.max(1.5);
+            }
+            Bar {
+                x: format!("{:.1}", LEFT + i as f64 * slot + (slot - bar_width) / 2.0),
+                y: format!("{:.1}", BOTTOM - h),
+                width: format!("{bar_width:.1}"),
+                height: format!("{h:.1}"),
+                label: format!("{day}: {n} {}", unit(*n)),
+            }
+        })
+        .collect();
+    let y_ticks = (0..=4)
+        .map(|k| AxisLabel {
+            x: format!("{:.1}", LEFT - 6.0),
+            y: format!("{:.1}", BOTTOM - (k as f64) / 4.0 * plot_height),
+            text: (step * k).to_string(),
+        })
+        .collect();
+    // A date under every seventh bar, counted back from today.
+    let last = usage.len().saturating_sub(1);
+    let x_labels = usage
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| (last - i).is_multiple_of(7))
+        .map(|(i, (day, _))| AxisLabel {
+            x: format!("{:.1}", LEFT + i as f64 * slot + slot / 2.0),
+            y: format!("{:.1}", BOTTOM + 18.0),
+            text: short_day(*day),
+        })
+        .collect();
+    let total: i64 = usage.iter().map(|(_, n)| n).sum();
+    let summary = match usage.iter().rev().find(|(_, n)| *n == peak) {
+        Some((day, n)) if *n > 0 => format!(
+            "{total} successful {} in the last {USAGE_DAYS} days; the busiest day was {day} with {n}; today so far: {}.",
+            unit(total),
+            usage.last().map_or(0, |(_, n)| *n)
+        ),
+        _ => format!("No successful requests in the last {USAGE_DAYS} days."),
+    };
+    UsageChart {
+        width: WIDTH,
+        height: HEIGHT,
+        left: LEFT,
+        right: RIGHT,
+        bottom: BOTTOM,
+        bars,
+        y_ticks,
+        x_labels,
+        summary,
+        rows: usage
+            .iter()
+            .rev()
+            .map(|(day, n)| DayRow {
+                day: day.to_string(),
+                requests: *n,
+            })
+            .collect(),
+    }
+}
+
+pub struct ScopeLine {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub effective: bool,
+}
+
+pub struct ChainLink {
+    pub id: i64,
+    pub name: String,
+    pub hint: String,
+    pub created: String,
+    pub status: &'static str,
+    pub current: bool,
+}
+
+pub struct TrailLine {
+    pub at: String,
+    pub action: String,
+    pub actor: String,
+    pub ip: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/token_detail.html")]
+pub struct TokenDetailPage {
+    pub layout: Layout,
+    pub id: i64,
+    pub name: String,
+    pub hint: String,
+    pub status: &'static str,
+    pub active: bool,
+    pub owner_email: String,
+    pub owner_role_note: String,
+    pub created: String,
+    pub created_by: String,
+    pub expires: String,
+    pub last_used: String,
+    pub last_used_ip: String,
+    pub revoked: String,
+    pub allowed_ips: Vec<String>,
+    pub scopes: Vec<ScopeLine>,
+    pub chain: Vec<ChainLink>,
+    pub trail: Vec<TrailLine>,
+    pub chart: UsageChart,
+}
+
+/// To the second: the page promises the exact moment.
+fn exact(t: PrimitiveDateTime) -> String {
+    format!(
+        "{} {:02}:{:02}:{:02} UTC",
+        t.date(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn status_word(status: TokenStatus) -> &'static str {
+    status.as_str()
+}
+
+fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) -> TokenDetailPage {
+    let t = detail.token;
+    let scopes = t
+        .scopes
+        .iter()
+        .map(|s| ScopeLine {
+            name: s.as_str(),
+            description: s.description(),
+            effective: detail.effective_scopes.contains(s),
+        })
+        .collect::<Vec<_>>();
+    let owner_role_note = if scopes.iter().all(|s| s.effective) {
+        String::new()
+    } else {
+        "Greyed scopes are above what the owner's role may use under the organisation's policy now; the token cannot use them.".to_owned()
+    };
+    TokenDetailPage {
+        layout: Layout::for_member(current, "tokens"),
+        id: t.id.0,
+        hint: t.hint,
+        status: status_word(t.status),
+        active: t.status == TokenStatus::Active,
+        owner_email: t.owner_email,
+        owner_role_note,
+        created: format!("{} ({})", exact(t.created_at), relative(t.created_at, now)),
+        created_by: detail
+            .created_by_email
+            .unwrap_or_else(|| "the command line".to_owned()),
+        expires: t.expires_at.map_or("Never".to_owned(), |at| {
+            if at > now {
+                format!("{} — stops working then", exact(at))
+            } else {
+                format!("{} (expired)", exact(at))
+            }
+        }),
+        last_used: t.last_used_at.map_or("Never used".to_owned(), |at| {
+            format!("{} ({})", format_moment(at), relative(at, now))
+        }),
+        last_used_ip: t.last_used_ip.unwrap_or_default(),
+        revoked: t
+            .revoked_at
+            .filter(|r| *r <= now)
+            .map(exact)
+            .unwrap_or_default(),
+        allowed_ips: t.allowed_ips,
+        scopes,
+        chain: detail
+            .chain
+            .into_iter()
+            .map(|c| ChainLink {
+                current: c.id == t.id,
+                id: c.id.0,
+                name: c.name,
+                hint: c.hint,
+                created: format_moment(c.created_at),
+                status: status_word(c.status),
+            })
+            .collect(),
+        trail: detail
+            .trail
+            .into_iter()
+            .map(|e| TrailLine {
+                at: exact(e.at),
+                action: e.action,
+                actor: e.actor_email.unwrap_or_else(|| "—".to_owned()),
+                ip: e.ip.unwrap_or_default(),
+                detail: e.detail,
+            })
+            .collect(),
+        chart: usage_chart(&detail.usage),
+        name: t.name,
+    }
+}
+
+#[get("/settings/api-tokens/{id}")]
+pub(super) async fn show(
+    path: web::Path<String>,
+    current: CurrentMember,
+    service: web::Data<Latchkey>,
+) -> Result<HttpResponse, WebError> {
+    let id = path.parse::<TokenId>().map_err(|_| WebError::not_found())?;
+    let svc = service.clone();
+    let actor = current.actor();
+    let detail = web::block(move || svc.token_detail(&actor, id)).await??;
+    let now = service.clock().now();
+    Ok(html(StatusCode::OK, render(&page(&current, detail, now))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn steps_are_round_and_reach_the_peak() {
+        for (peak, step) in [
+            (0, 1),
+            (1, 1),
+            (4, 1),
+            (5, 2),
+            (9, 5),
+            (10, 5),
+            (100, 25),
+            (101, 50),
+            (7_000, 2_000),
+        ] {
+            assert_eq!(tick_step(peak), step, "peak {peak}");
+            assert!(step * 4 >= peak);
+        }
+    }
+
+    #[test]
+    fn the_chart_has_a_bar_per_day_axes_and_a_summary() {
+        let first = date!(2026 - 11 - 01);
+        let usage: Vec<(Date, i64)> = (0..30)
+            .map(|i| {
+                (
+                    first + time::Duration::days(i),
+                    if i == 10 { 40 } else { i % 3 },
+                )
+            })
+            .collect();
+        let chart = usage_chart(&usage);
+        assert_eq!(chart.bars.len(), 30);
+        assert_eq!(chart.y_ticks.last().map(|t| t.text.as_str()), Some("40"));
+        assert_eq!(chart.x_labels.len(), 5);
+        assert_eq!(
+            chart.x_labels.last().map(|l| l.text.as_str()),
+            Some("Nov 30")
+        );
+        assert!(
+            chart
+                .summary
+                .contains("the busiest day was 2026-11-11 with 40"),
+            "{}",
+            chart.summary
+        );
+        assert_eq!(chart.bars[10].height, format!("{:.1}", BOTTOM - TOP));
+        assert_eq!(chart.rows[0].day, "2026-11-30");
+        let empty = usage_chart(&vec![(first, 0); 30]);
+        assert!(empty.summary.starts_with("No successful requests"));
+    }
+}
