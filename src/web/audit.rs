@@ -10,11 +10,12 @@ use crate::service::{AuditQuery, Latchkey, PAGE_SIZE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
-pub const ACTIONS: [&str; 12] = [
+pub const ACTIONS: [&str; 13] = [
     "token.created",
     "token.revoked",
     "token.rotated",
     "token.reuse_detected",
+    "token.ip_refused",
     "policy.changed",
     "login.succeeded",
     "login.failed",

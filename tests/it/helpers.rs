@@ -283,12 +283,19 @@ pub fn spawn_second_with(db: &TestDb, first: &TestApp, config: ServerConfig) -> 
 }
 
 fn start(service: Latchkey, config: ServerConfig, email: String, password: String) -> TestApp {
+    let config_bind = config.bind.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     let svc = service.clone();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
+            // A free port; on the loopback address asked for, IPv4 by default.
+            let bind = if config.bind.ends_with(":0") {
+                config.bind.clone()
+            } else {
+                "127.0.0.1:0".to_owned()
+            };
             let config = ServerConfig {
-                bind: "127.0.0.1:0".into(),
+                bind,
                 workers: Some(2),
                 ..config
             };
@@ -298,8 +305,13 @@ fn start(service: Latchkey, config: ServerConfig, email: String, password: Strin
         });
     });
     let (port, handle) = rx.recv().expect("server started");
+    let host = if config_bind.starts_with("[::1]") {
+        "[::1]"
+    } else {
+        "127.0.0.1"
+    };
     TestApp {
-        base: format!("http://127.0.0.1:{port}"),
+        base: format!("http://{host}:{port}"),
         service,
         admin_email: email,
         admin_password: password,
