@@ -125,6 +125,39 @@ impl Latchkey {
     }
 }
 
+impl Latchkey {
+    /// One page of an export: events matching `filter` older than
+    /// `before` (all when `None`), newest first. Admins only.
+    pub fn audit_export_page(
+        &self,
+        viewer: &Member,
+        filter: &AuditQuery,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>> {
+        if viewer.role != Role::Admin {
+            return Err(Error::Forbidden(
+                "Only admins can export the audit log.".into(),
+            ));
+        }
+        let mut conn = self.conn()?;
+        let mut q = ae::table
+            .filter(ae::org_id.eq(viewer.org_id.0))
+            .into_boxed();
+        if let Some(action) = &filter.action {
+            q = q.filter(ae::action.eq(action.clone()));
+        }
+        if let Some(actor) = filter.actor {
+            q = q.filter(ae::actor_id.eq(actor.0));
+        }
+        if let Some(before) = before {
+            q = q.filter(ae::id.lt(before));
+        }
+        let rows: Vec<db::AuditRow> = q.order(ae::id.desc()).limit(limit).load(&mut conn)?;
+        Ok(events_from_rows(&mut conn, rows)?)
+    }
+}
+
 /// Audit rows as shown: each actor's email in place of their id.
 pub(super) fn events_from_rows(
     conn: &mut DbConnection,

@@ -30,13 +30,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(page);
 }
 
-#[get("/settings/audit")]
-async fn page(
-    req: HttpRequest,
-    current: CurrentMember,
-    service: web::Data<Latchkey>,
-) -> Result<HttpResponse, WebError> {
-    current.require_admin("Only admins can read the audit log.")?;
+/// The page's filters from the query string: action, member (the actor)
+/// and page. The exports take the same.
+pub(super) fn filters(req: &HttpRequest) -> Result<(String, Option<MemberId>, i64), WebError> {
     let q = FormData::parse(req.query_string().as_bytes())
         .map_err(|e| WebError::bad_request(e.to_string()))?;
     let action = q.text("action").to_owned();
@@ -50,7 +46,7 @@ async fn page(
                 .map_err(|_| WebError::bad_request("Unknown member."))?,
         ),
     };
-    let page = match q.get("page").filter(|p| !p.is_empty()) {
+    let page_number = match q.get("page").filter(|p| !p.is_empty()) {
         None => 1,
         Some(p) => p
             .parse::<i64>()
@@ -58,12 +54,23 @@ async fn page(
             .filter(|p| *p >= 1)
             .ok_or_else(|| WebError::bad_request("The page must be a positive number."))?,
     };
+    Ok((action, member, page_number))
+}
+
+#[get("/settings/audit")]
+async fn page(
+    req: HttpRequest,
+    current: CurrentMember,
+    service: web::Data<Latchkey>,
+) -> Result<HttpResponse, WebError> {
+    current.require_admin("Only admins can read the audit log.")?;
+    let (action, member, page_number) = filters(&req)?;
     let svc = service.clone();
     let viewer = current.member.clone();
     let query = AuditQuery {
         action: (!action.is_empty()).then(|| action.clone()),
         actor: member,
-        page,
+        page: page_number,
     };
     let (log, members) = web::block(move || {
         let log = svc.audit_log(&viewer, &query)?;
@@ -106,6 +113,17 @@ async fn page(
             total: log.total,
             page: log.page,
             pages,
+            export_query: {
+                let mut q = String::new();
+                if !action.is_empty() {
+                    q.push_str(&format!("?action={}", encode_query(&action)));
+                }
+                if let Some(m) = member {
+                    q.push_str(if q.is_empty() { "?" } else { "&" });
+                    q.push_str(&format!("member={m}"));
+                }
+                q
+            },
             prev_href: (log.page > 1).then(|| href(log.page - 1)),
             next_href: (log.page < pages).then(|| href(log.page + 1)),
         }),

@@ -3,6 +3,7 @@
 pub mod api;
 mod assets;
 mod audit;
+mod audit_export;
 mod auth;
 pub mod client;
 mod error;
@@ -33,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(tokens::routes)
         .configure(members::routes)
         .configure(audit::routes)
+        .configure(audit_export::routes)
         .configure(policy::routes)
         .configure(observe::routes)
         .configure(api::routes);

@@ -336,6 +336,8 @@ pub struct AuditPage {
     pub total: i64,
     pub page: i64,
     pub pages: i64,
+    /// The current filters, for the export links.
+    pub export_query: String,
     pub prev_href: Option<String>,
     pub next_href: Option<String>,
 }

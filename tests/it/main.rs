@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod console;
 mod corpus;
+mod export;
 mod insight;
 mod instances;
 mod policy;
