@@ -49,6 +49,18 @@ enum Command {
     /// Manage API tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Copy a SQLite database to PATH, consistently, while servers keep
+    /// running (PostgreSQL: use pg_dump)
+    Backup {
+        #[arg(value_name = "PATH")]
+        path: std::path::PathBuf,
+    },
+    /// Replace the SQLite database by the backup at PATH; refused while a
+    /// server uses the database (PostgreSQL: use pg_restore)
+    Restore {
+        #[arg(value_name = "PATH")]
+        path: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,6 +255,8 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("Database {url} is up to date.");
             Ok(())
         }
+        Command::Backup { path } => backup(&url, &path),
+        Command::Restore { path } => restore(&url, &path),
         Command::User(cmd) => user(open(&url, 2)?, cmd),
         Command::Token(cmd) => token(open(&url, 2)?, cmd),
     }
@@ -535,8 +549,52 @@ fn init_logging() {
     };
 }
 
+const PG_BACKUP_HINT: &str =
+    "works on SQLite databases; for PostgreSQL use pg_dump and pg_restore (see docs/backup.md)";
+
+fn backup(url: &DbUrl, dest: &std::path::Path) -> Result<(), String> {
+    let DbUrl::Sqlite { path } = url else {
+        return Err(format!("backup {PG_BACKUP_HINT}"));
+    };
+    let contents = crate::db::backup::backup(path, dest)?;
+    let size = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "Backed up {path} to {}: {} members, {} tokens, {} audit events ({:.1} MiB).",
+        dest.display(),
+        contents.members,
+        contents.tokens,
+        contents.audit_events,
+        size as f64 / (1024.0 * 1024.0)
+    );
+    Ok(())
+}
+
+fn restore(url: &DbUrl, from: &std::path::Path) -> Result<(), String> {
+    let DbUrl::Sqlite { path } = url else {
+        return Err(format!("restore {PG_BACKUP_HINT}"));
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let (contents, kept) = crate::db::backup::restore(path, from, now)?;
+    println!(
+        "Restored {path} from {}: {} members, {} tokens, {} audit events.",
+        from.display(),
+        contents.members,
+        contents.tokens,
+        contents.audit_events
+    );
+    if let Some(kept) = kept {
+        println!("The database it replaced is kept as {}.", kept.display());
+    }
+    Ok(())
+}
+
 fn serve(url: &DbUrl) -> Result<(), String> {
     let config = ServerConfig::from_env()?;
+    // Held until the server stops: `restore` refuses while it is.
+    let _serving = match url {
+        DbUrl::Sqlite { path } => Some(crate::db::backup::lock_for_serving(path)?),
+        DbUrl::Postgres { .. } => None,
+    };
     init_logging();
     let pool_size = match std::env::var("LATCHKEY_POOL_SIZE") {
         Ok(v) => v

@@ -1,5 +1,6 @@
 //! Storage: one binary, SQLite or PostgreSQL chosen by the URL's scheme.
 
+pub mod backup;
 mod models;
 pub mod schema;
 

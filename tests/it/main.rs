@@ -6,6 +6,7 @@
 mod helpers;
 
 mod api;
+mod backup;
 mod browser;
 mod cli;
 mod console;
