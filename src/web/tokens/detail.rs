@@ -55,18 +55,27 @@ pub struct UsageChart {
     pub rows: Vec<DayRow>,
 }
 
-/// The smallest "round" step (1, 2, 2.5, 5 × 10ⁿ) of which four reach `peak`.
-fn tick_step(peak: i64) -> i64 {
-    let target = (peak + 3) / 4;
+/// The smallest "round" number (1, 2, 2.5, 5 × 10ⁿ) at least `at_least`.
+fn round_up(at_least: i64) -> i64 {
     let mut magnitude = 1_i64;
     loop {
         for step in [magnitude, magnitude * 2, magnitude * 5 / 2, magnitude * 5] {
-            if step >= target.max(1) {
+            if step >= at_least.max(1) {
                 return step;
             }
         }
         magnitude = magnitude.saturating_mul(10);
     }
+}
+
+/// Grid lines for a peak: (step, intervals), four or five round steps,
+/// whichever reaches the peak with the least room to spare.
+fn ticks(peak: i64) -> (i64, i64) {
+    [4_i64, 5]
+        .into_iter()
+        .map(|intervals| (round_up((peak + intervals - 1) / intervals), intervals))
+        .min_by_key(|(step, intervals)| step * intervals)
+        .unwrap_or((1, 4))
 }
 
 fn short_day(day: Date) -> String {
@@ -80,8 +89,8 @@ fn unit(n: i64) -> &'static str {
 
 pub fn usage_chart(usage: &[(Date, i64)]) -> UsageChart {
     let peak = usage.iter().map(|(_, n)| *n).max().unwrap_or(0);
-    let step = tick_step(peak);
-    let top_value = (step * 4) as f64;
+    let (step, intervals) = ticks(peak);
+    let top_value = (step * intervals) as f64;
     let plot_height = BOTTOM - TOP;
     let slot = (RIGHT - LEFT) / usage.len().max(1) as f64;
     let bar_width = slot * 0.7;
@@ -102,10 +111,13 @@ pub fn usage_chart(usage: &[(Date, i64)]) -> UsageChart {
             }
         })
         .collect();
-    let y_ticks = (0..=4)
+    let y_ticks = (0..=intervals)
         .map(|k| AxisLabel {
             x: format!("{:.1}", LEFT - 6.0),
-            y: format!("{:.1}", BOTTOM - (k as f64) / 4.0 * plot_height),
+            y: format!(
+                "{:.1}",
+                BOTTOM - (k as f64) / (intervals as f64) * plot_height
+            ),
             text: (step * k).to_string(),
         })
         .collect();
@@ -307,20 +319,20 @@ mod tests {
     use time::macros::date;
 
     #[test]
-    fn steps_are_round_and_reach_the_peak() {
-        for (peak, step) in [
-            (0, 1),
-            (1, 1),
-            (4, 1),
-            (5, 2),
-            (9, 5),
-            (10, 5),
-            (100, 25),
-            (101, 50),
-            (7_000, 2_000),
+    fn grid_steps_are_round_and_reach_the_peak_closely() {
+        for (peak, grid) in [
+            (0, (1, 4)),
+            (1, (1, 4)),
+            (4, (1, 4)),
+            (5, (1, 5)),
+            (9, (2, 5)),
+            (100, (25, 4)),
+            (101, (25, 5)),
+            (412, (100, 5)),
+            (7_000, (2_000, 4)),
         ] {
-            assert_eq!(tick_step(peak), step, "peak {peak}");
-            assert!(step * 4 >= peak);
+            assert_eq!(ticks(peak), grid, "peak {peak}");
+            assert!(grid.0 * grid.1 >= peak);
         }
     }
 

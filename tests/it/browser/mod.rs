@@ -55,6 +55,7 @@ fn browser_ready(name: &str) -> bool {
 /// One flow: the app, a browser, where its screenshots go.
 pub struct Flow {
     app: TestApp,
+    db_url: String,
     shots: PathBuf,
     checked: std::cell::RefCell<Vec<String>>,
     /// A browser with JavaScript, to run axe on pages a script-less
@@ -70,6 +71,7 @@ impl Flow {
         let _ = std::fs::remove_dir_all(&shots);
         Flow {
             app: spawn_app(db),
+            db_url: db.url.clone(),
             shots,
             checked: Default::default(),
             helper: Default::default(),
@@ -190,6 +192,7 @@ browser_flows!(
     form_errors_appear_beside_their_fields,
     generate_and_revoke_without_javascript,
     sign_out_leaves_nothing_behind_the_back_button,
+    token_page_shows_a_labelled_usage_chart,
 );
 
 fn admin_signs_in_with_the_printed_password(f: &Flow) {
@@ -500,4 +503,103 @@ fn sign_out_leaves_nothing_behind_the_back_button(f: &Flow) {
         "an authenticated page came back"
     );
     assert!(!page.contains("Sign out"));
+}
+
+/// Writes past days of use for `token`, as earlier flushes would have.
+fn seed_usage(f: &Flow, db_url: &str, token: i64) {
+    use diesel::prelude::*;
+    let pool = latchkey::db::connect(&latchkey::db::DbUrl::parse(db_url).expect("url"), 1, false)
+        .expect("pool");
+    let mut conn = pool.get().expect("conn");
+    let today = f.app.service.clock().today();
+    let values: Vec<String> = (1..30)
+        .map(|back| {
+            let day = today - time::Duration::days(back);
+            // A working-week rhythm with a busy release day.
+            let weekend = matches!(
+                day.weekday(),
+                time::Weekday::Saturday | time::Weekday::Sunday
+            );
+            let n = if back == 9 {
+                412
+            } else if weekend {
+                12 + back % 5
+            } else {
+                140 + (back * 37) % 90
+            };
+            format!("({token}, '{day}', {n})")
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO token_usage (token_id, day, requests) VALUES {}",
+        values.join(", ")
+    );
+    match &mut *conn {
+        latchkey::db::DbConnection::Sqlite(c) => diesel::sql_query(sql).execute(c),
+        latchkey::db::DbConnection::Postgres(c) => diesel::sql_query(sql).execute(c),
+    }
+    .expect("seed usage");
+}
+
+fn token_page_shows_a_labelled_usage_chart(f: &Flow) {
+    let b = f.browser();
+    f.member(&b, "dev@example.com", Role::Developer);
+    b.click(&b.link("Generate New API Token"));
+    b.wait_for_text("Allowed IP addresses");
+    b.type_into(&b.field("Name"), "deploy bot");
+    b.click(&b.field("datastore:read"));
+    b.type_into(&b.field("Allowed IP addresses"), "127.0.0.1, ::1");
+    b.click(&b.button("Generate token"));
+    b.wait_for_text("Copy your token now");
+    let token = b.text(&b.find("//code[@id='new-token']"));
+    for _ in 0..7 {
+        assert_eq!(f.api_status(&token), 200);
+    }
+    let id = f.app.token_id("deploy bot");
+    seed_usage(f, &f.db_url, id);
+    b.goto(&f.url("/settings/api-tokens"));
+    b.click(&b.link("deploy bot"));
+    b.wait_for_text("Requests in the last 30 days");
+    assert!(b.url().ends_with(&format!("/settings/api-tokens/{id}")));
+    // The chart: an image with a title and a description, 30 bars, axes.
+    let chart = b.find("//*[local-name()='svg' and @role='img']");
+    let labelled_by = b.attribute(&chart, "aria-labelledby").expect("labelled");
+    let title_id = labelled_by
+        .split_whitespace()
+        .next()
+        .expect("title id")
+        .to_owned();
+    // An SVG title is not drawn: its text is the image's name.
+    assert_eq!(
+        b.property(&b.find(&format!("//*[@id='{title_id}']")), "textContent"),
+        json!("Successful requests per day over the last 30 days")
+    );
+    assert_eq!(
+        b.count("//*[local-name()='rect' and @class='chart-bar']"),
+        30
+    );
+    assert!(b.count("//*[local-name()='text' and @class='chart-label']") >= 9);
+    assert!(b.has_text("Day (UTC)"));
+    assert!(b.has_text("the busiest day was"));
+    assert!(b.has_text("today so far: 7"));
+    assert!(b.has_text("Allowed from"));
+    f.look(&b, "token-detail");
+    b.click(&b.find("//summary[normalize-space(.)='Show the figures as a table']"));
+    b.wait_for_text("412");
+    // The chart in view, for docs/screenshots/token-detail.png.
+    b.execute(
+        "document.getElementById('usage-title').scrollIntoView();",
+        json!([]),
+    );
+    b.screenshot(&f.shots.join("token-detail-chart-1280x800.png"));
+
+    // Without JavaScript the chart is there all the same.
+    let plain = Browser::start(false);
+    f.sign_in(&plain, "dev@example.com", PASSWORD);
+    plain.goto(&f.url(&format!("/settings/api-tokens/{id}")));
+    plain.wait_for_text("Requests in the last 30 days");
+    assert_eq!(
+        plain.count("//*[local-name()='rect' and @class='chart-bar']"),
+        30
+    );
 }
