@@ -14,7 +14,7 @@ import urllib.parse
 from datetime import date, timedelta
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "latchkey")
+BIN = os.environ.get("LATCHKEY_BENCH_BIN", os.path.join(ROOT, "target", "release", "latchkey"))
 PG = os.environ.get("LATCHKEY_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 PASSWORD = "bench password 123"
 RUNS = 3

@@ -97,6 +97,23 @@ fn detail_page_shows_the_token_to_its_owner_and_admins_only(db: &TestDb) {
         .assert_contains("<code>token.created</code>")
         .assert_contains("Never rotated.");
     assert_eq!(page.body.matches("class=\"chart-bar\"").count(), 30);
+    // Rotate here; revoke through the confirmation page that names it.
+    page.assert_contains(&format!("action=\"/settings/api-tokens/{id}/rotate\""))
+        .assert_contains(&format!(
+            "<input type=\"hidden\" name=\"ids\" value=\"{id}\">"
+        ));
+    let csrf = page.csrf();
+    dev.post(
+        "/settings/api-tokens/revoke",
+        &[("csrf_token", &csrf), ("ids", &id.to_string())],
+    )
+    .assert_status(200)
+    .assert_contains("deploy");
+    assert_eq!(
+        app.token_status(id),
+        "active",
+        "revoked without confirmation"
+    );
     assert_eq!(page.header("cache-control"), Some("no-store"));
     assert!(
         !page.body.contains(&secret),

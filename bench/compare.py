@@ -1,0 +1,63 @@
+"""Verify throughput of two builds on one machine, interleaved so that
+drift and noise fall on both alike: A, B, A, B, … each serving the same
+seeded SQLite database, `wrk -c32` on /healthz and /api/v1/me in turn.
+    python3 bench/compare.py BEFORE_BINARY AFTER_BINARY [rounds]"""
+
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from datetime import date, timedelta
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+
+
+def serve(binary, url, token):
+    bench.BIN = binary
+    server = bench.Server(url)
+    server.start()
+    base = f"http://127.0.0.1:{bench.PORT}"
+    try:
+        health = bench.wrk(f"{base}/healthz", 32)["rps"]
+        me = bench.wrk(f"{base}/api/v1/me", 32, [f"Authorization: Bearer {token}"])
+        assert me["errors"] == 0, me
+        return health, me["rps"], server.peak_rss_mib()
+    finally:
+        server.stop()
+
+
+def main():
+    before, after = sys.argv[1], sys.argv[2]
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+    tmp = tempfile.mkdtemp(prefix="latchkey-compare-")
+    seeded = os.path.join(tmp, "seeded.db")
+    bench.BIN = after
+    server = bench.Server(f"sqlite://{seeded}")
+    bench.seed(server, "sqlite", seeded)
+    until = (date.today() + timedelta(days=30)).isoformat()
+    token = server.cli("token", "create", "--email", "api@bench.test", "--name", "bench",
+                       "--expires-on", until, "--scope", "datastore:read")
+    results = {before: [], after: []}
+    for n in range(rounds):
+        for binary in (before, after):
+            db = os.path.join(tmp, f"run{n}.db")
+            shutil.copy(seeded, db)
+            health, me, rss = serve(binary, f"sqlite://{db}", token)
+            results[binary].append((health, me, rss))
+            print(f"round {n + 1} {os.path.basename(binary)}: healthz {health:,.0f}, me {me:,.0f}, "
+                  f"ratio {me / health:.2f}, peak {rss:.1f} MiB", flush=True)
+    print(f"\n{date.today()}, {os.cpu_count()} cores, wrk -t1 -c32 for {bench.DURATION}s, {rounds} rounds\n")
+    print("| build | healthz requests/s | /api/v1/me requests/s | verify / healthz | peak MiB |")
+    print("|---|---|---|---|---|")
+    for binary, runs in results.items():
+        h = statistics.median(r[0] for r in runs)
+        m = statistics.median(r[1] for r in runs)
+        ratio = statistics.median(r[1] / r[0] for r in runs)
+        print(f"| {os.path.basename(binary)} | {h:,.0f} | {m:,.0f} | {ratio:.2f} | "
+              f"{max(r[2] for r in runs):.1f} |")
+
+
+if __name__ == "__main__":
+    main()
