@@ -26,9 +26,13 @@ use actix_web::{HttpResponse, get, web};
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    // Routes are tried in order, and a path with a `{param}` is matched by
+    // a regular expression: the API (the hot path, one static `/api`
+    // scope) goes before the console's parameterised pages.
     cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .service(home)
         .configure(health::routes)
+        .configure(api::routes)
         .configure(assets::routes)
         .configure(auth::routes)
         .configure(tokens::routes)
@@ -36,8 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(audit::routes)
         .configure(audit_export::routes)
         .configure(policy::routes)
-        .configure(observe::routes)
-        .configure(api::routes);
+        .configure(observe::routes);
 }
 
 #[get("/")]
