@@ -193,6 +193,7 @@ browser_flows!(
     generate_and_revoke_without_javascript,
     sign_out_leaves_nothing_behind_the_back_button,
     token_page_shows_a_labelled_usage_chart,
+    rotation_in_the_list_and_a_narrower_policy,
 );
 
 fn admin_signs_in_with_the_printed_password(f: &Flow) {
@@ -601,5 +602,60 @@ fn token_page_shows_a_labelled_usage_chart(f: &Flow) {
     assert_eq!(
         plain.count("//*[local-name()='rect' and @class='chart-bar']"),
         30
+    );
+}
+
+fn rotation_in_the_list_and_a_narrower_policy(f: &Flow) {
+    let b = f.browser();
+    f.member(&b, "dev@example.com", Role::Developer);
+    let old = f
+        .app
+        .create_token("dev@example.com", "deploy", &["datastore:read"], 60);
+    b.refresh();
+    b.wait_for_text("deploy");
+    b.click(&b.button("Rotate deploy"));
+    b.wait_for_text("Copy your token now");
+    let new = b.text(&b.find("//code[@id='new-token']"));
+    assert_ne!(new, old);
+    assert!(b.has_text("Your new token “deploy”"));
+    f.look(&b, "rotate-reveal");
+    assert_eq!(f.api_status(&new), 200);
+    // The replaced token, presented again, takes the chain down.
+    assert_eq!(f.api_status(&old), 401);
+    assert_eq!(f.api_status(&new), 401);
+
+    // An admin narrows the policy; a bad value is explained first.
+    let a = f.browser();
+    f.sign_in(&a, &f.app.admin_email, &f.app.admin_password);
+    a.click(&a.link("Policy"));
+    a.wait_for_text("Token policy");
+    let max = a.field("Maximum lifetime, in days");
+    set_value(&a, &max, "5000");
+    a.click(&a.button("Save policy"));
+    a.wait_for_text("from 1 to 3650");
+    assert_eq!(
+        a.attribute(&a.field("Maximum lifetime, in days"), "aria-invalid"),
+        Some("true".to_owned())
+    );
+    f.look(&a, "policy-error");
+    set_value(&a, &a.field("Maximum lifetime, in days"), "30");
+    a.select(&a.field("Preset the generate form starts on"), "7 days");
+    a.click(&a.button("Save policy"));
+    a.wait_for_text("Policy saved.");
+
+    // The developer's form follows at once.
+    b.goto(&f.url("/settings/api-tokens/new"));
+    b.wait_for_text("Allowed IP addresses");
+    let option = |label: &str| {
+        b.count(&format!(
+            "//select[@id='expires_in']/option[starts-with(normalize-space(.), '{label}')]"
+        ))
+    };
+    assert_eq!(option("30 days"), 1);
+    assert_eq!(option("60 days"), 0);
+    assert_eq!(option("90 days"), 0);
+    assert_eq!(
+        b.count("//select[@id='expires_in']/option[@selected and starts-with(normalize-space(.), '7 days')]"),
+        1
     );
 }
