@@ -97,21 +97,9 @@ impl Latchkey {
             ));
         }
         let mut conn = self.conn()?;
-        let filtered = || {
-            let mut q = ae::table
-                .filter(ae::org_id.eq(viewer.org_id.0))
-                .into_boxed();
-            if let Some(action) = &query.action {
-                q = q.filter(ae::action.eq(action.clone()));
-            }
-            if let Some(actor) = query.actor {
-                q = q.filter(ae::actor_id.eq(actor.0));
-            }
-            q
-        };
-        let total: i64 = filtered().count().get_result(&mut conn)?;
+        let total: i64 = matching(viewer, query).count().get_result(&mut conn)?;
         let page = query.page.max(1);
-        let rows: Vec<db::AuditRow> = filtered()
+        let rows: Vec<db::AuditRow> = matching(viewer, query)
             .order(ae::id.desc())
             .limit(PAGE_SIZE)
             .offset((page - 1) * PAGE_SIZE)
@@ -141,21 +129,27 @@ impl Latchkey {
             ));
         }
         let mut conn = self.conn()?;
-        let mut q = ae::table
-            .filter(ae::org_id.eq(viewer.org_id.0))
-            .into_boxed();
-        if let Some(action) = &filter.action {
-            q = q.filter(ae::action.eq(action.clone()));
-        }
-        if let Some(actor) = filter.actor {
-            q = q.filter(ae::actor_id.eq(actor.0));
-        }
+        let mut q = matching(viewer, filter);
         if let Some(before) = before {
             q = q.filter(ae::id.lt(before));
         }
         let rows: Vec<db::AuditRow> = q.order(ae::id.desc()).limit(limit).load(&mut conn)?;
         Ok(events_from_rows(&mut conn, rows)?)
     }
+}
+
+/// The viewer's organisation's events that pass the page's filters.
+fn matching<'a>(viewer: &Member, filter: &'a AuditQuery) -> ae::BoxedQuery<'a, db::MultiBackend> {
+    let mut q = ae::table
+        .filter(ae::org_id.eq(viewer.org_id.0))
+        .into_boxed();
+    if let Some(action) = &filter.action {
+        q = q.filter(ae::action.eq(action.clone()));
+    }
+    if let Some(actor) = filter.actor {
+        q = q.filter(ae::actor_id.eq(actor.0));
+    }
+    q
 }
 
 /// Audit rows as shown: each actor's email in place of their id.

@@ -4,10 +4,10 @@
 //! commands point to pg_dump, and the documented pg_dump / pg_restore
 //! round trip gives a database Latchkey serves.
 
-use crate::helpers::{BIN, Backend, Client, TestDb, spawn_app};
+use crate::helpers::{BIN, Backend, Client, TestDb, new_token, spawn_app, token_total};
 use latchkey::db::DbUrl;
-use latchkey::domain::{Email, Expiry, Role, TokenFormat, TokenName};
-use latchkey::service::{Actor, Clock, Latchkey, NewToken, OwnerFilter, StatusFilter, TokenQuery};
+use latchkey::domain::{Email, Role, TokenFormat};
+use latchkey::service::{Actor, Clock, Latchkey};
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -48,31 +48,10 @@ fn stop(mut child: Child) {
 }
 
 fn create(service: &Latchkey, owner: &latchkey::service::Member, name: &str) -> String {
-    created(service, owner, name).secret.expose().to_owned()
-}
-
-fn created(
-    service: &Latchkey,
-    owner: &latchkey::service::Member,
-    name: &str,
-) -> latchkey::service::CreatedToken {
-    service
-        .create_token(
-            &Actor::cli(),
-            owner,
-            NewToken {
-                name: TokenName::parse(name).expect("name"),
-                expiry: Expiry::On(
-                    time::OffsetDateTime::now_utc().date() + time::Duration::days(30),
-                ),
-                scopes: ["datastore:read".parse().expect("scope")]
-                    .into_iter()
-                    .collect(),
-                nonce: None,
-                allowed_ips: Default::default(),
-            },
-        )
-        .expect("create token")
+    new_token(service, owner, name, &["datastore:read"], 30)
+        .secret
+        .expose()
+        .to_owned()
 }
 
 /// Tokens and `token.created` events in a database: equal in any
@@ -85,17 +64,7 @@ fn tokens_and_creations(url: &str) -> (i64, i64, Latchkey) {
         TokenFormat::default(),
     )
     .expect("open");
-    let page = service
-        .list_tokens(
-            &Actor::cli(),
-            &TokenQuery {
-                status: StatusFilter::All,
-                owner: OwnerFilter::All,
-                search: None,
-                page: 1,
-            },
-        )
-        .expect("list");
+    let tokens = token_total(&service);
     let admin = service
         .list_members(service.default_org().expect("org"))
         .expect("members")
@@ -123,7 +92,7 @@ fn tokens_and_creations(url: &str) -> (i64, i64, Latchkey) {
             None => break,
         }
     }
-    (page.total, created, service)
+    (tokens, created, service)
 }
 
 fn backup_taken_during_writes_restores_and_serves(db: &TestDb) {
@@ -154,7 +123,13 @@ fn sqlite_round_trip(db: &TestDb) {
             while writing.load(Ordering::Relaxed) && Instant::now() < deadline {
                 // Created and revoked: two writes a turn, under the
                 // per-member cap of active tokens.
-                let token = created(&service, &owner, &format!("load {n}"));
+                let token = new_token(
+                    &service,
+                    &owner,
+                    &format!("load {n}"),
+                    &["datastore:read"],
+                    30,
+                );
                 service
                     .revoke_token(&Actor::cli(), token.token.id)
                     .expect("revoke");

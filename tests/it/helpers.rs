@@ -587,20 +587,50 @@ impl TestApp {
     }
 
     pub fn token_count(&self) -> i64 {
-        use latchkey::service::{OwnerFilter, StatusFilter, TokenQuery};
-        self.service
-            .list_tokens(
-                &Actor::cli(),
-                &TokenQuery {
-                    status: StatusFilter::All,
-                    owner: OwnerFilter::All,
-                    search: None,
-                    page: 1,
-                },
-            )
-            .expect("list")
-            .total
+        token_total(&self.service)
     }
+}
+
+/// Every token in the database, of any status.
+pub fn token_total(service: &Latchkey) -> i64 {
+    use latchkey::service::{OwnerFilter, StatusFilter, TokenQuery};
+    service
+        .list_tokens(
+            &Actor::cli(),
+            &TokenQuery {
+                status: StatusFilter::All,
+                owner: OwnerFilter::All,
+                search: None,
+                page: 1,
+            },
+        )
+        .expect("list")
+        .total
+}
+
+/// Creates a token for `owner` through the service, as the CLI does.
+pub fn new_token(
+    service: &Latchkey,
+    owner: &latchkey::service::Member,
+    name: &str,
+    scopes: &[&str],
+    days: i64,
+) -> latchkey::service::CreatedToken {
+    service
+        .create_token(
+            &Actor::cli(),
+            owner,
+            latchkey::service::NewToken {
+                name: latchkey::domain::TokenName::parse(name).expect("name"),
+                expiry: latchkey::domain::Expiry::On(
+                    time::OffsetDateTime::now_utc().date() + time::Duration::days(days),
+                ),
+                scopes: scopes.iter().map(|s| s.parse().expect("scope")).collect(),
+                nonce: None,
+                allowed_ips: Default::default(),
+            },
+        )
+        .expect("create token")
 }
 
 impl TestApp {
@@ -610,23 +640,10 @@ impl TestApp {
             .service
             .member_by_email(&Email::parse(email).expect("email"))
             .expect("member");
-        let created = self
-            .service
-            .create_token(
-                &Actor::cli(),
-                &owner,
-                latchkey::service::NewToken {
-                    name: latchkey::domain::TokenName::parse(name).expect("name"),
-                    expiry: latchkey::domain::Expiry::On(
-                        time::OffsetDateTime::now_utc().date() + time::Duration::days(days),
-                    ),
-                    scopes: scopes.iter().map(|s| s.parse().expect("scope")).collect(),
-                    nonce: None,
-                    allowed_ips: Default::default(),
-                },
-            )
-            .expect("create token");
-        created.secret.expose().to_owned()
+        new_token(&self.service, &owner, name, scopes, days)
+            .secret
+            .expose()
+            .to_owned()
     }
 
     pub fn member_id(&self, email: &str) -> latchkey::domain::MemberId {
