@@ -97,10 +97,13 @@ impl Latchkey {
         if counts.is_empty() {
             return Ok(0);
         }
-        let rows: Vec<(i64, Date, i64)> = counts
+        let mut rows: Vec<(i64, Date, i64)> = counts
             .iter()
             .map(|((token, day), n)| (*token, *day, *n))
             .collect();
+        // The same order in every instance: two flushes that touch the same
+        // rows lock them in turn and never deadlock.
+        rows.sort_unstable();
         let written = self.conn().and_then(|mut conn| {
             db::write_transaction(&mut conn, |c| Ok::<_, Error>(add_counts(c, &rows)?))
         });
