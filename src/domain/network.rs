@@ -41,6 +41,17 @@ impl IpRange {
                 "“{text}” has bits set past /{prefix}; did you mean {masked}/{prefix}?"
             ));
         }
+        // IPv4 written the IPv6 way (`::ffff:192.0.2.0/120`) is IPv4: clients
+        // are matched as IPv4 addresses.
+        if let IpAddr::V6(v6) = network
+            && prefix >= 96
+            && let Some(v4) = v6.to_ipv4_mapped()
+        {
+            return Ok(IpRange {
+                network: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            });
+        }
         Ok(range)
     }
 
@@ -167,6 +178,10 @@ mod tests {
                 .contains(ip("8.8.8.8"))
         );
         assert!(IpRange::parse("::/0").expect("all v6").contains(ip("::1")));
+        let mapped = IpRange::parse("::ffff:192.0.2.0/120").expect("mapped");
+        assert_eq!(mapped.to_string(), "192.0.2.0/24");
+        assert!(mapped.contains(ip("192.0.2.9")));
+        assert!(mapped.contains(ip("::ffff:192.0.2.9")));
     }
 
     #[test]
