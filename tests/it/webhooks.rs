@@ -212,10 +212,13 @@ fn failed_deliveries_are_retried_with_back_off(db: &TestDb) {
     token_expiring_in(&app, "dev@example.com", "deploy", 10);
     app.service.clock().advance(Span::days(3));
     receiver.wait_for(1);
-    // First retry after 30 s (of the service's clock), the next after 60 s.
+    // First retry after 30 s (of the service's clock), the next after 60 s,
+    // counted from when each failure was recorded.
+    failure_recorded(db, 1);
     assert_eq!(receiver.settled_count(), 1);
     app.service.clock().advance(Span::seconds(31));
     receiver.wait_for(2);
+    failure_recorded(db, 2);
     app.service.clock().advance(Span::seconds(31));
     assert_eq!(receiver.settled_count(), 2, "retried before its back-off");
     app.service.clock().advance(Span::seconds(30));
@@ -228,6 +231,34 @@ fn failed_deliveries_are_retried_with_back_off(db: &TestDb) {
             delivery.header("latchkey-delivery"),
             all[0].header("latchkey-delivery")
         );
+    }
+}
+
+/// Waits until the sender has recorded the failure of attempt `attempt`
+/// (the receiver sees a request before the sender sees the answer).
+fn failure_recorded(db: &TestDb, attempt: i64) {
+    use diesel::prelude::*;
+    use latchkey::db::schema::webhook_events as w;
+    let pool = latchkey::db::connect(&latchkey::db::DbUrl::parse(&db.url).expect("url"), 1, false)
+        .expect("pool");
+    let mut conn = pool.get().expect("conn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let recorded: i64 = w::table
+            .filter(w::attempts.eq(attempt))
+            .filter(w::claimed_until.is_null())
+            .filter(w::last_error.is_not_null())
+            .count()
+            .get_result(&mut *conn)
+            .expect("query");
+        if recorded == 1 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "failure {attempt} never recorded"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
