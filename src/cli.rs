@@ -406,9 +406,7 @@ fn token(service: Latchkey, cmd: TokenCommand) -> Result<(), String> {
             allow_ips,
         } => {
             let owner = find_member(&service, &email)?;
-            let entries: Vec<String> = allow_ips.iter().map(ToString::to_string).collect();
-            let entries: Vec<&str> = entries.iter().map(String::as_str).collect();
-            let allowed_ips = IpAllowList::from_entries(&entries)
+            let allowed_ips = IpAllowList::from_ranges(allow_ips)
                 .map_err(|e| format!("--allow-ip: {}", e.message))?;
             let created = service
                 .create_token(

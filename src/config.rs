@@ -1,6 +1,6 @@
 //! Server configuration from the environment (see README, "Configuration").
 
-use crate::domain::{IpRange, TokenFormat};
+use crate::domain::{IpRange, TokenFormat, parse_ranges};
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -61,14 +61,6 @@ impl ServerConfig {
         }
         Ok(config)
     }
-}
-
-/// CIDR ranges separated by commas or spaces.
-pub fn parse_ranges(list: &str) -> Result<Vec<IpRange>, String> {
-    list.split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|e| !e.is_empty())
-        .map(IpRange::parse)
-        .collect()
 }
 
 fn parse_bool(var: &str) -> Result<Option<bool>, String> {

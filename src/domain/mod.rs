@@ -16,7 +16,7 @@ pub use email::Email;
 pub use expiry::{Expiry, ExpiryError, ExpiryPolicy, PRESETS, expires_at, parse_date, status_at};
 pub use ids::{MemberId, OrgId, TokenId};
 pub use name::TokenName;
-pub use network::{IpAllowList, IpRange, MAX_ALLOWED_RANGES};
+pub use network::{IpAllowList, IpRange, MAX_ALLOWED_RANGES, parse_ranges};
 pub use password::{Password, PasswordHash};
 pub use role::Role;
 pub use scope::{Scope, ScopeGroup, ScopeRoles, ScopeSet};

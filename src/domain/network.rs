@@ -95,38 +95,45 @@ impl fmt::Display for IpRange {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IpAllowList(Vec<IpRange>);
 
+/// Ranges as a person types them: separated by commas, spaces or new
+/// lines. The message names the first bad entry.
+pub fn parse_ranges(input: &str) -> Result<Vec<IpRange>, String> {
+    input
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|e| !e.is_empty())
+        .map(IpRange::parse)
+        .collect()
+}
+
 impl IpAllowList {
-    /// From what a person typed: ranges separated by commas, spaces or new
-    /// lines. The message names the first bad entry.
+    /// From the generate form's field.
     pub fn parse_input(input: &str) -> Result<IpAllowList, FieldError> {
-        let entries: Vec<&str> = input
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|e| !e.is_empty())
-            .collect();
-        Self::from_entries(&entries)
+        let ranges =
+            parse_ranges(input).map_err(|message| FieldError::new("allowed_ips", message))?;
+        Self::from_ranges(ranges)
     }
 
-    pub fn from_entries(entries: &[&str]) -> Result<IpAllowList, FieldError> {
-        let field = |message: String| FieldError::new("allowed_ips", message);
-        if entries.len() > MAX_ALLOWED_RANGES {
-            return Err(field(format!(
-                "At most {MAX_ALLOWED_RANGES} address ranges per token."
-            )));
+    /// At most `MAX_ALLOWED_RANGES`; a range given twice is kept once.
+    pub fn from_ranges(ranges: Vec<IpRange>) -> Result<IpAllowList, FieldError> {
+        if ranges.len() > MAX_ALLOWED_RANGES {
+            return Err(FieldError::new(
+                "allowed_ips",
+                format!("At most {MAX_ALLOWED_RANGES} address ranges per token."),
+            ));
         }
-        let mut ranges = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let range = IpRange::parse(entry).map_err(field)?;
-            if !ranges.contains(&range) {
-                ranges.push(range);
+        let mut unique: Vec<IpRange> = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            if !unique.contains(&range) {
+                unique.push(range);
             }
         }
-        Ok(IpAllowList(ranges))
+        Ok(IpAllowList(unique))
     }
 
     /// As stored: `203.0.113.0/24,2001:db8::/32`.
     pub fn from_stored(stored: &str) -> Result<IpAllowList, String> {
-        let entries: Vec<&str> = stored.split(',').filter(|e| !e.is_empty()).collect();
-        Self::from_entries(&entries).map_err(|e| format!("stored allow-list: {}", e.message))
+        let ranges = parse_ranges(stored).map_err(|e| format!("stored allow-list: {e}"))?;
+        Self::from_ranges(ranges).map_err(|e| format!("stored allow-list: {}", e.message))
     }
 
     pub fn to_stored(&self) -> String {
@@ -147,7 +154,12 @@ impl IpAllowList {
     /// Whether a request from `ip` may use the token; an unknown address
     /// passes only an empty list.
     pub fn permits(&self, ip: Option<IpAddr>) -> bool {
-        self.0.is_empty() || ip.is_some_and(|ip| self.0.iter().any(|r| r.contains(ip)))
+        self.0.is_empty() || ip.is_some_and(|ip| self.contains(ip))
+    }
+
+    /// Whether any of the ranges holds `ip`.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|r| r.contains(ip))
     }
 }
 

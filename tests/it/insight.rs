@@ -41,7 +41,7 @@ fn with_flush_every(ms: u64) -> ServerConfig {
 
 fn trusting(ranges: &str) -> ServerConfig {
     ServerConfig {
-        trusted_proxies: latchkey::config::parse_ranges(ranges).expect("ranges"),
+        trusted_proxies: latchkey::domain::parse_ranges(ranges).expect("ranges"),
         ..ServerConfig::default()
     }
 }
