@@ -74,7 +74,7 @@ pub enum VerifyOutcome {
     Reused(TokenId),
     /// A valid token used from outside its IP allow-list: refused like any
     /// invalid token, and worth an audit entry.
-    OutsideAllowList(TokenId),
+    OutsideAllowList(Box<Verified>),
     Error(Error),
 }
 
@@ -192,7 +192,7 @@ impl Latchkey {
         if verified.allowed_ips.permits(client) {
             Ok(verified)
         } else {
-            Err(VerifyOutcome::OutsideAllowList(verified.token_id))
+            Err(VerifyOutcome::OutsideAllowList(Box::new(verified)))
         }
     }
 
@@ -297,26 +297,22 @@ impl Latchkey {
     }
 
     /// Audits a valid token presented from outside its allow-list.
-    pub fn record_refused_address(&self, token: TokenId, ip: Option<&str>) -> Result<()> {
+    pub fn record_refused_address(&self, token: &Verified, ip: Option<&str>) -> Result<()> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
-        let (org, owner): (i64, i64) = t::table
-            .find(token.0)
-            .select((t::org_id, t::owner_id))
-            .first(&mut conn)?;
         super::audit::record(
             &mut conn,
             now,
             super::audit::NewEvent {
-                org: crate::domain::OrgId(org),
+                org: token.owner.org_id,
                 actor: None,
                 action: "token.ip_refused",
-                token: Some(token),
-                member: Some(crate::domain::MemberId(owner)),
+                token: Some(token.token_id),
+                member: Some(token.owner.id),
                 ip,
                 detail: format!(
                     "token #{} presented from {}, outside its IP allow-list; refused",
-                    token.0,
+                    token.token_id.0,
                     ip.unwrap_or("an unknown address")
                 ),
             },

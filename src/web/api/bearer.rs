@@ -84,7 +84,8 @@ impl FromRequest for Bearer {
         let batcher = req.app_data::<web::Data<Batcher>>().cloned();
         let raw = bearer_token(req).map(str::to_owned);
         let client = crate::web::client::client_addr(req);
-        let ip = client.map(|a| a.to_string());
+        // Written as text only where it is recorded, not on every request.
+        let ip = move || client.map(|a| a.to_string());
         let refusals = req.app_data::<web::Data<RefusalLog>>().cloned();
         Box::pin(async move {
             let service = service.ok_or_else(ApiError::internal)?;
@@ -103,7 +104,7 @@ impl FromRequest for Bearer {
             if let Ok(v) = &result
                 && v.use_is_stale
             {
-                let (svc, id, ip) = (service.clone(), v.token_id, ip.clone());
+                let (svc, id, ip) = (service.clone(), v.token_id, ip());
                 actix_web::rt::spawn(async move {
                     let written = web::block(move || svc.record_use(id, ip.as_deref())).await;
                     if let Ok(Err(e)) = written {
@@ -126,19 +127,22 @@ impl FromRequest for Bearer {
                     count("reused");
                     tracing::warn!(token = %id, "a rotated-away token was presented; revoking its chain");
                     let svc = service.clone();
+                    let ip = ip();
                     let written = web::block(move || svc.revoke_chain(id, ip.as_deref())).await;
                     if let Ok(Err(e)) = written {
                         tracing::error!(error = %e, "could not revoke a reused token's chain");
                     }
                     Err(ApiError::InvalidToken)
                 }
-                Err(VerifyOutcome::OutsideAllowList(id)) => {
+                Err(VerifyOutcome::OutsideAllowList(token)) => {
                     count("outside_allow_list");
+                    let id = token.token_id;
                     tracing::debug!(token = %id, "token refused: address outside its allow-list");
                     if refusals.is_none_or(|log| log.first_in_a_while(id, client)) {
-                        let svc = service.clone();
+                        let (svc, ip) = (service.clone(), ip());
                         let written =
-                            web::block(move || svc.record_refused_address(id, ip.as_deref())).await;
+                            web::block(move || svc.record_refused_address(&token, ip.as_deref()))
+                                .await;
                         if let Ok(Err(e)) = written {
                             tracing::warn!(error = %e, "could not audit a refused address");
                         }
