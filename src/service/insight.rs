@@ -3,11 +3,11 @@
 
 use super::audit::{AuditEvent, events_from_rows};
 use super::rotation::chain_of;
-use super::tokens::{TokenView, may_touch, view};
+use super::tokens::{TokenView, view, visible_row};
 use super::{Actor, Latchkey, load_policy};
 use crate::db::{
     self,
-    schema::{api_tokens as t, audit_events as ae, members as m},
+    schema::{audit_events as ae, members as m},
 };
 use crate::domain::{OrgId, Role, ScopeSet, TokenId};
 use crate::error::{Error, Result};
@@ -37,14 +37,7 @@ impl Latchkey {
     pub fn token_detail(&self, viewer: &Actor, id: TokenId) -> Result<TokenDetail> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
-        let row: db::TokenRow = t::table
-            .find(id.0)
-            .first(&mut conn)
-            .optional()?
-            .ok_or(Error::NotFound("token"))?;
-        if !may_touch(viewer, row.owner_id, row.org_id) {
-            return Err(Error::NotFound("token"));
-        }
+        let row = visible_row(&mut conn, viewer, id)?;
         let (owner_email, owner_role): (String, String) = m::table
             .find(row.owner_id)
             .select((m::email, m::role))
@@ -62,14 +55,10 @@ impl Latchkey {
             .map_err(|e: String| Error::Unexpected(e))?;
         let policy = load_policy(&mut conn, OrgId(row.org_id))?;
         let chain_rows = chain_of(&mut conn, row.id)?;
-        let mut emails = std::collections::HashMap::new();
-        emails.insert(row.owner_id, owner_email.clone());
+        // Rotation keeps the owner: the whole chain is theirs.
         let chain = chain_rows
             .into_iter()
-            .map(|r| {
-                let email = emails.get(&r.owner_id).cloned().unwrap_or_default();
-                view(r, email, now)
-            })
+            .map(|r| view(r, owner_email.clone(), now))
             .collect::<Result<Vec<_>>>()?;
         let trail_rows: Vec<db::AuditRow> = ae::table
             .filter(ae::token_id.eq(row.id))

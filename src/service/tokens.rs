@@ -473,11 +473,7 @@ impl Latchkey {
     pub fn token(&self, viewer: &Actor, id: TokenId) -> Result<TokenView> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
-        let row: Option<db::TokenRow> = t::table.find(id.0).first(&mut conn).optional()?;
-        let row = row.ok_or(Error::NotFound("token"))?;
-        if !may_touch(viewer, row.owner_id, row.org_id) {
-            return Err(Error::NotFound("token"));
-        }
+        let row = visible_row(&mut conn, viewer, id)?;
         let email: String = members::table
             .find(row.owner_id)
             .select(members::email)
@@ -662,6 +658,18 @@ fn bulk_ids(ids: &[TokenId]) -> Result<Vec<i64>> {
 
 /// Members touch their own tokens; admins any in their organisation; the
 /// CLI any.
+/// A token the viewer may see; any other is "not found", whether it
+/// exists or not.
+pub(super) fn visible_row(
+    conn: &mut DbConnection,
+    viewer: &Actor,
+    id: TokenId,
+) -> Result<db::TokenRow> {
+    let row: Option<db::TokenRow> = t::table.find(id.0).first(conn).optional()?;
+    row.filter(|r| may_touch(viewer, r.owner_id, r.org_id))
+        .ok_or(Error::NotFound("token"))
+}
+
 pub(super) fn may_touch(actor: &Actor, owner_id: i64, org_id: i64) -> bool {
     match &actor.member {
         None => true,

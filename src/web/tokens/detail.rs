@@ -221,10 +221,6 @@ fn exact(t: PrimitiveDateTime) -> String {
     )
 }
 
-fn status_word(status: TokenStatus) -> &'static str {
-    status.as_str()
-}
-
 fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) -> TokenDetailPage {
     let t = detail.token;
     let scopes = t
@@ -245,7 +241,7 @@ fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) ->
         layout: Layout::for_member(current, "tokens"),
         id: t.id.0,
         hint: t.hint,
-        status: status_word(t.status),
+        status: t.status.as_str(),
         active: t.status == TokenStatus::Active,
         owner_email: t.owner_email,
         owner_role_note,
@@ -280,7 +276,7 @@ fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) ->
                 name: c.name,
                 hint: c.hint,
                 created: format_moment(c.created_at),
-                status: status_word(c.status),
+                status: c.status.as_str(),
             })
             .collect(),
         trail: detail
