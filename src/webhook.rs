@@ -16,6 +16,8 @@ pub const DELIVERY_HEADER: &str = "Latchkey-Delivery";
 
 const MIN_SECRET_LEN: usize = 16;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often (by the service's clock) tokens are looked at for notices.
+const SCAN_INTERVAL: time::Duration = time::Duration::minutes(1);
 
 #[derive(Clone)]
 pub struct WebhookConfig {
@@ -25,6 +27,9 @@ pub struct WebhookConfig {
     pub secret: String,
     /// `LATCHKEY_WEBHOOK_POLL_MS`: how often due events are looked for.
     pub poll: Duration,
+    /// The URL's host, for logs: the URL itself may carry a credential
+    /// (many receivers put one in the path).
+    host: String,
 }
 
 impl std::fmt::Debug for WebhookConfig {
@@ -58,6 +63,7 @@ impl WebhookConfig {
             url: url.to_owned(),
             secret: secret.to_owned(),
             poll,
+            host: uri.host().unwrap_or_default().to_owned(),
         })
     }
 
@@ -97,28 +103,36 @@ pub fn start_sender(service: Latchkey, config: WebhookConfig) -> std::io::Result
         .user_agent(concat!("Latchkey/", env!("CARGO_PKG_VERSION")))
         .build()
         .new_agent();
-    // The URL itself may carry a credential (many receivers put one in the
-    // path): only its host is logged.
-    let host = config
-        .url
-        .parse::<ureq::http::Uri>()
-        .ok()
-        .and_then(|u| u.host().map(str::to_owned))
-        .unwrap_or_default();
-    tracing::info!(host = %host, "webhook sender started");
+    tracing::info!(host = %config.host, "webhook sender started");
     let poll = config.poll;
+    let mut last_scan: Option<time::PrimitiveDateTime> = None;
     Periodic::start("webhook-sender", poll, move |stop| {
-        tick(&service, &config, &agent, stop);
+        // Thresholds are days apart: looking for newly due notices once a
+        // minute is enough; due deliveries are looked for at every poll.
+        let now = service.clock().now();
+        let scan = last_scan.is_none_or(|at| now - at >= SCAN_INTERVAL);
+        if scan {
+            last_scan = Some(now);
+        }
+        tick(&service, &config, &agent, stop, scan);
     })
 }
 
-/// Records due notices, then sends due events until none is left or a stop
+/// Records due notices (when `scan`), then sends due events until none is left or a stop
 /// is asked for.
-fn tick(service: &Latchkey, config: &WebhookConfig, agent: &ureq::Agent, stop: &StopSignal<'_>) {
-    match service.enqueue_expiry_notices() {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(events = n, "expiry notices recorded"),
-        Err(e) => tracing::warn!(error = %e, "could not record expiry notices"),
+fn tick(
+    service: &Latchkey,
+    config: &WebhookConfig,
+    agent: &ureq::Agent,
+    stop: &StopSignal<'_>,
+    scan: bool,
+) {
+    if scan {
+        match service.enqueue_expiry_notices() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "expiry notices recorded"),
+            Err(e) => tracing::warn!(error = %e, "could not record expiry notices"),
+        }
     }
     while !stop.requested() {
         let pending = match service.claim_due_webhook() {

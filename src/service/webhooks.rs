@@ -281,25 +281,22 @@ impl Latchkey {
         let mut conn = self.conn()?;
         let error: String = error.chars().take(500).collect();
         let outcome = if pending.attempt >= MAX_ATTEMPTS {
-            diesel::update(w::table.find(pending.id))
-                .set((
-                    w::failed_at.eq(Some(now)),
-                    w::claimed_until.eq(None::<PrimitiveDateTime>),
-                    w::last_error.eq(Some(&error)),
-                ))
-                .execute(&mut conn)?;
             WebhookRetry::GaveUp
         } else {
-            let at = now + backoff(pending.attempt);
-            diesel::update(w::table.find(pending.id))
-                .set((
-                    w::next_attempt_at.eq(at),
-                    w::claimed_until.eq(None::<PrimitiveDateTime>),
-                    w::last_error.eq(Some(&error)),
-                ))
-                .execute(&mut conn)?;
-            WebhookRetry::At(at)
+            WebhookRetry::At(now + backoff(pending.attempt))
         };
+        let (failed_at, next_attempt_at) = match outcome {
+            WebhookRetry::GaveUp => (Some(now), now),
+            WebhookRetry::At(at) => (None, at),
+        };
+        diesel::update(w::table.find(pending.id))
+            .set((
+                w::failed_at.eq(failed_at),
+                w::next_attempt_at.eq(next_attempt_at),
+                w::claimed_until.eq(None::<PrimitiveDateTime>),
+                w::last_error.eq(Some(&error)),
+            ))
+            .execute(&mut conn)?;
         Ok(outcome)
     }
 }
