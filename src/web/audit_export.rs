@@ -50,18 +50,25 @@ impl Format {
         let time = e.at.assume_utc().format(&Rfc3339).unwrap_or_default();
         match self {
             Format::Csv => {
+                let id = e.id.to_string();
+                let token = e.token_id.map(|t| t.to_string()).unwrap_or_default();
+                let member = e.member_id.map(|m| m.to_string()).unwrap_or_default();
                 let fields = [
-                    e.id.to_string(),
-                    time,
-                    e.action.clone(),
-                    e.actor_email.clone().unwrap_or_default(),
-                    e.token_id.map(|t| t.to_string()).unwrap_or_default(),
-                    e.member_id.map(|m| m.to_string()).unwrap_or_default(),
-                    e.ip.clone().unwrap_or_default(),
-                    e.detail.clone(),
+                    id.as_str(),
+                    time.as_str(),
+                    e.action.as_str(),
+                    e.actor_email.as_deref().unwrap_or_default(),
+                    token.as_str(),
+                    member.as_str(),
+                    e.ip.as_deref().unwrap_or_default(),
+                    e.detail.as_str(),
                 ];
-                let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-                out.push_str(&line.join(","));
+                for (n, field) in fields.iter().enumerate() {
+                    if n > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&csv_field(field));
+                }
                 out.push_str("\r\n");
             }
             Format::JsonLines => {
