@@ -20,6 +20,9 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpRange>,
     /// How often usage counts are written (a minute; shorter in tests).
     pub usage_flush: std::time::Duration,
+    /// `LATCHKEY_METRICS_BIND`: a second listener serving only `/metrics`
+    /// (none unless set).
+    pub metrics_bind: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -32,6 +35,7 @@ impl Default for ServerConfig {
             webhook: None,
             trusted_proxies: Vec::new(),
             usage_flush: std::time::Duration::from_secs(60),
+            metrics_bind: None,
         }
     }
 }
@@ -55,6 +59,10 @@ impl ServerConfig {
             config.workers = Some(n);
         }
         config.webhook = crate::webhook::WebhookConfig::from_env()?;
+        config.metrics_bind = std::env::var("LATCHKEY_METRICS_BIND")
+            .ok()
+            .map(|b| b.trim().to_owned())
+            .filter(|b| !b.is_empty());
         if let Ok(list) = std::env::var("LATCHKEY_TRUSTED_PROXIES") {
             config.trusted_proxies =
                 parse_ranges(&list).map_err(|e| format!("LATCHKEY_TRUSTED_PROXIES: {e}"))?;

@@ -42,14 +42,22 @@ impl From<FieldError> for Error {
 
 impl From<DieselError> for Error {
     fn from(e: DieselError) -> Self {
+        if !matches!(
+            e,
+            DieselError::NotFound
+                | DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+        ) {
+            crate::db::note_failure();
+        }
         match e {
             DieselError::NotFound => Error::NotFound("record"),
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 Error::Conflict(format!("already exists ({})", info.message()))
             }
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                Error::Unavailable(info.message().to_owned())
-            }
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => Error::Unavailable(info.message().to_owned()),
             other => Error::Unexpected(other.to_string()),
         }
     }
@@ -57,6 +65,7 @@ impl From<DieselError> for Error {
 
 impl From<r2d2::Error> for Error {
     fn from(e: r2d2::Error) -> Self {
+        crate::db::note_failure();
         Error::Unavailable(e.to_string())
     }
 }

@@ -16,6 +16,8 @@ use std::net::TcpListener;
 pub struct Application {
     port: u16,
     server: Server,
+    /// The `/metrics` listener, when configured, and its port.
+    metrics: Option<(u16, Server)>,
     /// Background work stopped with the server: webhook sender, usage
     /// flushes.
     webhook_sender: Option<Periodic>,
@@ -35,7 +37,7 @@ impl Application {
         // PostgreSQL token lookups are coalesced by one thread: while its
         // query is in flight the next batch gathers (measured: one thread
         // answers more requests than two or four, whose batches are smaller).
-        let batcher = web::Data::from(crate::service::Batcher::start(&service, 1));
+        let batcher = web::Data::from(crate::web::api::Batcher::start(&service, 1));
         let service = match config.webhook {
             Some(_) => service.with_webhooks(),
             None => service,
@@ -43,34 +45,44 @@ impl Application {
         let sender = service.clone();
         let data = web::Data::new(service);
         let metrics = web::Data::new(crate::web::observe::Metrics::default());
-        let leak_limiter = web::Data::new(crate::web::api::LeakLimiter::default());
-        let refusals = web::Data::new(crate::web::api::RefusalLog::default());
+        let webhook_counters = metrics.webhooks.clone();
+        let (metrics_for_listener, data_for_listener) = (metrics.clone(), data.clone());
         let proxies = web::Data::new(crate::web::client::TrustedProxies(
             config.trusted_proxies.clone(),
         ));
         let secure = config.secure_cookies;
+        // Over HTTPS the `__Host-` prefix makes browsers refuse the cookie
+        // unless it is Secure, host-only and for the whole site.
+        let cookie_name = if secure {
+            "__Host-latchkey_session"
+        } else {
+            "latchkey_session"
+        };
         let mut server = HttpServer::new(move || {
+            // The cookie holds only the session's random id, encrypted; the
+            // database decides whether it still signs anyone in.
             let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
-                .cookie_name("latchkey_session".into())
+                .cookie_name(cookie_name.into())
                 .cookie_secure(secure)
                 .cookie_http_only(true)
+                .cookie_path("/".into())
                 .cookie_same_site(SameSite::Lax)
                 .cookie_content_security(CookieContentSecurity::Private)
-                .session_lifecycle(
-                    PersistentSession::default()
-                        .session_ttl(actix_web::cookie::time::Duration::hours(8)),
-                )
+                .session_lifecycle(PersistentSession::default().session_ttl(
+                    actix_web::cookie::time::Duration::seconds(
+                        crate::service::MAX_SESSION_AGE.whole_seconds(),
+                    ),
+                ))
                 .build();
             App::new()
                 .app_data(data.clone())
                 .app_data(metrics.clone())
-                .app_data(leak_limiter.clone())
                 .app_data(batcher.clone())
-                .app_data(refusals.clone())
                 .app_data(proxies.clone())
                 .wrap(from_fn(crate::web::security::same_origin_only))
                 .wrap(sessions)
-                .wrap(crate::web::security::headers())
+                .wrap(crate::web::security::headers(secure))
+                .wrap(from_fn(crate::web::security::refuse_encoded_bodies))
                 .wrap(from_fn(crate::web::observe::observe))
                 .configure(crate::web::routes)
         })
@@ -82,9 +94,17 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener).map_err(|e| e.to_string())?.run();
+        let metrics_server = match &config.metrics_bind {
+            Some(bind) => Some(metrics_listener(
+                bind,
+                metrics_for_listener,
+                data_for_listener,
+            )?),
+            None => None,
+        };
         let webhook_sender = match &config.webhook {
             Some(webhook) => Some(
-                crate::webhook::start_sender(sender.clone(), webhook.clone())
+                crate::webhook::start_sender(sender.clone(), webhook.clone(), webhook_counters)
                     .map_err(|e| format!("cannot start the webhook sender: {e}"))?,
             ),
             None => None,
@@ -99,6 +119,7 @@ impl Application {
         Ok(Application {
             port,
             server,
+            metrics: metrics_server,
             webhook_sender,
             usage_flusher,
             service: sender,
@@ -109,6 +130,11 @@ impl Application {
         self.port
     }
 
+    /// The metrics listener's port, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
+    }
+
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
@@ -117,7 +143,15 @@ impl Application {
     /// background work: the webhook sender after its delivery in flight,
     /// and usage counts are written one last time.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
         let served = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
+        }
         let (sender, flusher, service) = (self.webhook_sender, self.usage_flusher, self.service);
         let _ = actix_web::rt::task::spawn_blocking(move || {
             if let Some(sender) = sender {
@@ -132,4 +166,28 @@ impl Application {
         .await;
         served
     }
+}
+
+/// A listener for Prometheus alone, meant for a private network.
+fn metrics_listener(
+    bind: &str,
+    metrics: web::Data<crate::web::observe::Metrics>,
+    service: web::Data<Latchkey>,
+) -> Result<(u16, Server), String> {
+    let listener = TcpListener::bind(bind)
+        .map_err(|e| format!("LATCHKEY_METRICS_BIND: cannot listen on {bind}: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .app_data(service.clone())
+            .wrap(crate::web::security::headers(false))
+            .configure(crate::web::observe::routes)
+    })
+    .workers(1)
+    .shutdown_timeout(1)
+    .listen(listener)
+    .map_err(|e| e.to_string())?
+    .run();
+    Ok((port, server))
 }

@@ -9,6 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel::{QueryableByName, SqliteConnection};
 use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Held by `serve` for its lifetime.
@@ -23,12 +24,54 @@ fn lock_path(db: &str) -> PathBuf {
 
 fn open_lock(db: &str) -> Result<File, String> {
     let path = lock_path(db);
-    OpenOptions::new()
+    // Private: a lock file others could open, they could lock, and keep
+    // every server from starting.
+    let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(PRIVATE_FILE)
         .open(&path)
-        .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))
+        .map_err(|e| format!("cannot open the lock file {}: {e}", path.display()))?;
+    make_private(&path)?;
+    Ok(file)
+}
+
+/// `rw-------`: the database holds password hashes and the session key.
+pub const PRIVATE_FILE: u32 = 0o600;
+
+/// Takes group and other permissions off `path` (when it exists).
+pub fn make_private(path: &Path) -> Result<(), String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o077 != 0 => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(PRIVATE_FILE))
+                .map_err(|e| format!("cannot make {} private: {e}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Creates the SQLite database file (empty, private) when it does not
+/// exist, and makes it and its `-wal` and `-shm` private when they do:
+/// SQLite gives the files it creates the database file's permissions.
+pub fn secure_database_files(db: &str) -> Result<(), String> {
+    let path = Path::new(db);
+    if std::fs::symlink_metadata(path).is_err() {
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE_FILE)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot create {db}: {e}")),
+        }
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        make_private(Path::new(&format!("{db}{suffix}")))?;
+    }
+    Ok(())
 }
 
 /// Taken by `serve`; several servers may share a database file.
@@ -98,28 +141,77 @@ pub fn inspect(path: &Path) -> Result<Contents, String> {
 
 /// A consistent copy of the database at `db` into `dest`, taken in one
 /// read transaction (`VACUUM INTO`) while servers keep writing.
+///
+/// The copy is written private (0600) in a private directory beside
+/// `dest`, then linked into place: an existing file or a symlink at
+/// `dest` is refused, never followed or overwritten.
 pub fn backup(db: &str, dest: &Path) -> Result<Contents, String> {
     if !Path::new(db).is_file() {
         return Err(format!("{db} does not exist"));
     }
-    let mut conn = SqliteConnection::establish(db).map_err(|e| format!("cannot open {db}: {e}"))?;
-    diesel::sql_query("PRAGMA busy_timeout = 10000")
-        .execute(&mut conn)
-        .map_err(|e| format!("cannot open {db}: {e}"))?;
-    if dest.exists() {
+    if std::fs::symlink_metadata(dest).is_ok() {
         return Err(format!(
             "{} already exists; give a new file name",
             dest.display()
         ));
     }
-    let target = dest
+    // Shared, like a server: a restore cannot swap the file mid-copy.
+    let lock = open_lock(db)?;
+    match lock.try_lock_shared() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            return Err(format!(
+                "{db} is being restored; back up when it has finished"
+            ));
+        }
+        Err(TryLockError::Error(e)) => {
+            return Err(format!("cannot lock {}: {e}", lock_path(db).display()));
+        }
+    }
+    let mut conn = SqliteConnection::establish(db).map_err(|e| format!("cannot open {db}: {e}"))?;
+    diesel::sql_query("PRAGMA busy_timeout = 10000")
+        .execute(&mut conn)
+        .map_err(|e| format!("cannot open {db}: {e}"))?;
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let suffix = crate::domain::bytes::random_hex(8).map_err(|e| e.to_string())?;
+    let staging = parent.join(format!(".latchkey-backup-{suffix}"));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&staging)
+        .map_err(|e| format!("cannot write in {}: {e}", parent.display()))?;
+    let result = copy_into_place(&mut conn, &staging.join("backup.db"), dest);
+    let _ = std::fs::remove_dir_all(&staging);
+    drop(lock);
+    result
+}
+
+/// `VACUUM INTO` a file of the private staging directory, then a hard link
+/// at `dest` (which fails, rather than follows, when anything is there).
+fn copy_into_place(
+    conn: &mut SqliteConnection,
+    staged: &Path,
+    dest: &Path,
+) -> Result<Contents, String> {
+    let target = staged
         .to_str()
         .ok_or_else(|| format!("{} is not a UTF-8 path", dest.display()))?;
     diesel::sql_query("VACUUM INTO ?")
         .bind::<Text, _>(target)
-        .execute(&mut conn)
+        .execute(conn)
         .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
-    inspect(dest)
+    std::fs::set_permissions(staged, std::fs::Permissions::from_mode(PRIVATE_FILE))
+        .map_err(|e| format!("cannot make {} private: {e}", dest.display()))?;
+    let contents = inspect(staged)?;
+    std::fs::hard_link(staged, dest).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            format!("{} already exists; give a new file name", dest.display())
+        }
+        _ => format!("cannot write {}: {e}", dest.display()),
+    })?;
+    Ok(contents)
 }
 
 /// Replaces the database at `db` by the backup at `from`. Refuses while a
@@ -161,6 +253,8 @@ pub fn restore(
     };
     let partial = PathBuf::from(format!("{db}.restoring"));
     std::fs::copy(from, &partial).map_err(|e| format!("cannot copy {}: {e}", from.display()))?;
+    std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(PRIVATE_FILE))
+        .map_err(|e| format!("cannot make {} private: {e}", partial.display()))?;
     File::open(&partial)
         .and_then(|f| f.sync_all())
         .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;

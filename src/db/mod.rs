@@ -1,8 +1,11 @@
 //! Storage: one binary, SQLite or PostgreSQL chosen by the URL's scheme.
 
 pub mod backup;
+pub mod login_attempts;
 mod models;
+pub mod rate_limits;
 pub mod schema;
+pub mod sessions;
 
 pub use models::*;
 
@@ -11,6 +14,7 @@ use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -134,7 +138,12 @@ impl r2d2::ManageConnection for DbManager {
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        std::thread::panicking() || conn.is_broken()
+        if std::thread::panicking() || conn.is_broken() {
+            return true;
+        }
+        // Cheap in normal times; right after an error, a PostgreSQL
+        // connection must prove it still works before it is kept.
+        matches!(conn, DbConnection::Postgres(_)) && connections_suspect() && conn.ping().is_err()
     }
 }
 
@@ -147,13 +156,18 @@ pub type PooledConn = r2d2::PooledConnection<DbManager>;
 /// opened by r2d2's background thread while the process exits can crash
 /// libpq's teardown.
 pub fn connect(url: &DbUrl, max_size: u32, keep_idle: bool) -> Result<Pool, String> {
+    if let DbUrl::Sqlite { path } = url {
+        backup::secure_database_files(path)?;
+    }
     let pool = r2d2::Pool::builder()
         .max_size(max_size)
         .min_idle(Some(u32::from(keep_idle)))
         // No `SELECT 1` before every use: that doubled the cost of a token
         // check. A connection that fails is reported by `has_broken`.
         .test_on_check_out(false)
-        .connection_timeout(Duration::from_secs(5))
+        // Also bounds the pause between reconnection attempts (half of it)
+        // while the database is down: back within 1.5 s of it answering.
+        .connection_timeout(Duration::from_secs(3))
         .error_handler(Box::new(r2d2::LoggingErrorHandler))
         .build(DbManager { url: url.clone() })
         .map_err(|e| format!("cannot open database {url}: {e}"))?;
@@ -185,13 +199,38 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
     applied.map_err(|e| format!("migration failed: {e}"))
 }
 
-/// True when every embedded migration has been applied.
-pub fn migrations_complete(conn: &mut DbConnection) -> bool {
+/// How many embedded migrations are not applied yet; an error when the
+/// database cannot be asked.
+pub fn pending_migrations(conn: &mut DbConnection) -> Result<usize, String> {
     let pending = match conn {
         DbConnection::Sqlite(c) => c.pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
         DbConnection::Postgres(c) => c.pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
     };
-    matches!(pending, Ok(0))
+    pending.map_err(|e| {
+        note_failure();
+        e.to_string()
+    })
+}
+
+/// Until when (Unix milliseconds) connections given back to a pool are
+/// checked before they are kept: set by a database error, so that after a
+/// PostgreSQL restart the broken connections are dropped at once instead
+/// of failing one request each, for as long as the pool holds them.
+static SUSPECT_UNTIL_MS: AtomicI64 = AtomicI64::new(0);
+const SUSPECT_FOR_MS: i64 = 5_000;
+
+fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    now.unix_timestamp() * 1000 + i64::from(now.millisecond())
+}
+
+/// Called on a database error that may mean broken connections.
+pub fn note_failure() {
+    SUSPECT_UNTIL_MS.store(now_ms() + SUSPECT_FOR_MS, Ordering::Relaxed);
+}
+
+fn connections_suspect() -> bool {
+    SUSPECT_UNTIL_MS.load(Ordering::Relaxed) > now_ms()
 }
 
 /// Runs `f` in a transaction that takes the write lock up front.
@@ -312,6 +351,18 @@ pub fn tokens_with_owners(
         DbConnection::Sqlite(c) => lookup!(c),
         DbConnection::Postgres(c) => lookup!(c),
     }
+}
+
+/// Serialises changes to an organisation's members on PostgreSQL (two
+/// admins demoting each other at once must not leave no admin); SQLite's
+/// `BEGIN IMMEDIATE` already serialises all writers.
+pub fn lock_organisation(conn: &mut DbConnection, org_id: i64) -> QueryResult<()> {
+    if let DbConnection::Postgres(c) = conn {
+        diesel::sql_query("SELECT id FROM organisations WHERE id = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::BigInt, _>(org_id)
+            .execute(c)?;
+    }
+    Ok(())
 }
 
 /// Serialises writers that touch one member's tokens (PostgreSQL; SQLite's

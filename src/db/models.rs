@@ -66,6 +66,17 @@ pub struct TokenRow {
     pub replaced_by: Option<i64>,
     /// `IpAllowList::to_stored`; empty allows any address.
     pub allowed_ips: String,
+    /// The first token of this token's rotation chain (`None`: this one).
+    pub chain_id: Option<i64>,
+    /// Why it was revoked (`RevokeReason::as_str`).
+    pub revoked_reason: Option<String>,
+}
+
+impl TokenRow {
+    /// The id every token of this one's rotation chain shares.
+    pub fn chain_root(&self) -> i64 {
+        self.chain_id.unwrap_or(self.id)
+    }
 }
 
 #[derive(Insertable)]
@@ -82,6 +93,7 @@ pub struct NewTokenRow<'a> {
     pub created_by: Option<i64>,
     pub rotated_from: Option<i64>,
     pub allowed_ips: &'a str,
+    pub chain_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable)]

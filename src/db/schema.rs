@@ -44,6 +44,8 @@ diesel::table! {
         rotated_from -> Nullable<BigInt>,
         replaced_by -> Nullable<BigInt>,
         allowed_ips -> Text,
+        chain_id -> Nullable<BigInt>,
+        revoked_reason -> Nullable<Text>,
     }
 }
 
@@ -83,6 +85,7 @@ diesel::table! {
         ip -> Nullable<Text>,
         succeeded -> Bool,
         created_at -> Timestamp,
+        ip_prefix -> Text,
     }
 }
 
@@ -113,7 +116,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Binary,
+        member_id -> BigInt,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        ip -> Nullable<Text>,
+        user_agent -> Text,
+        announce -> Bool,
+        flash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    rate_limits (bucket) {
+        bucket -> Text,
+        window_start -> Timestamp,
+        hits -> BigInt,
+    }
+}
+
 diesel::joinable!(members -> organisations (org_id));
+diesel::joinable!(sessions -> members (member_id));
 diesel::joinable!(api_tokens -> organisations (org_id));
 diesel::joinable!(api_tokens -> members (owner_id));
 diesel::joinable!(audit_events -> organisations (org_id));
@@ -128,4 +153,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     form_nonces,
     webhook_events,
     token_usage,
+    sessions,
+    rate_limits,
 );

@@ -1,4 +1,8 @@
 use super::FieldError;
+use super::text::is_invisible_or_control;
+
+/// RFC 5321's limit for a forward path.
+pub const MAX_EMAIL_CHARS: usize = 254;
 use std::fmt;
 
 /// A member's email, trimmed and lower-cased so that lookups are exact.
@@ -17,7 +21,16 @@ impl Email {
         if email.is_empty() {
             return Err(FieldError::new("email", "Enter an email address."));
         }
-        if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if email.chars().count() > MAX_EMAIL_CHARS {
+            return Err(FieldError::new(
+                "email",
+                format!("An email address has at most {MAX_EMAIL_CHARS} characters."),
+            ));
+        }
+        if email
+            .chars()
+            .any(|c| c.is_whitespace() || is_invisible_or_control(c))
+        {
             return Err(invalid());
         }
         let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
@@ -48,6 +61,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn long_addresses_are_refused_with_their_own_message() {
+        let long = format!("{}@example.com", "a".repeat(300));
+        let err = Email::parse(&long).expect_err("too long");
+        assert!(err.message.contains("at most 254"));
+        assert!(err.message.len() < 100, "the address is not echoed");
+    }
+
+    #[test]
     fn normalises_and_validates() {
         assert_eq!(
             Email::parse(" Ada@Example.COM ").map(|e| e.0),
@@ -63,6 +84,9 @@ mod tests {
             "a@b@c",
             "ada@.com",
             "ada@x..com",
+            "d@x.io\u{200b}",
+            "x@y\u{202e}",
+            "\u{feff}a@b.c",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }

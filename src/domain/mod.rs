@@ -8,18 +8,26 @@ mod ids;
 mod name;
 mod network;
 mod password;
+mod revocation;
 mod role;
 mod scope;
+mod session;
+mod text;
 mod token;
 
-pub use email::Email;
+pub use email::{Email, MAX_EMAIL_CHARS};
 pub use expiry::{Expiry, ExpiryError, ExpiryPolicy, PRESETS, expires_at, parse_date, status_at};
 pub use ids::{MemberId, OrgId, TokenId};
 pub use name::TokenName;
-pub use network::{IpAllowList, IpRange, MAX_ALLOWED_RANGES, parse_ranges};
-pub use password::{Password, PasswordHash};
+pub use network::{IpAllowList, IpRange, MAX_ALLOWED_RANGES, parse_ranges, rate_limit_key};
+pub use password::{HashingSlot, Password, PasswordHash, SIGN_IN_QUEUE};
+pub use revocation::RevokeReason;
 pub use role::Role;
 pub use scope::{Scope, ScopeGroup, ScopeRoles, ScopeSet};
+pub use session::SessionSecret;
+pub use text::{
+    MAX_AUDIT_TEXT_CHARS, audit_text, has_invisible_or_control, is_invisible_or_control, nfc,
+};
 pub use token::{TokenFormat, TokenHash, TokenParseError, TokenSecret, TokenStatus};
 
 /// A validation failure tied to the input field it came from, so the

@@ -1,4 +1,5 @@
 use super::FieldError;
+use super::text::{has_invisible_or_control, nfc};
 use std::fmt;
 
 pub const MAX_NAME_CHARS: usize = 100;
@@ -9,7 +10,9 @@ pub struct TokenName(String);
 
 impl TokenName {
     pub fn parse(raw: &str) -> Result<TokenName, FieldError> {
-        let name = raw.trim();
+        // Composed first, so the rules below hold for what is stored.
+        let composed = nfc(raw);
+        let name = composed.trim();
         if name.is_empty() {
             return Err(FieldError::new("name", "Enter a name for the token."));
         }
@@ -19,12 +22,13 @@ impl TokenName {
                 format!("The name must be at most {MAX_NAME_CHARS} characters."),
             ));
         }
-        if name.chars().any(char::is_control) {
+        if has_invisible_or_control(name) {
             return Err(FieldError::new(
                 "name",
-                "The name cannot contain control characters (tabs, new lines, NUL).",
+                "The name cannot contain control characters (tabs, new lines, NUL) or invisible ones (zero-width spaces, direction marks).",
             ));
         }
+        // Compared and stored composed, so look-alike spellings are one name.
         Ok(TokenName(name.to_owned()))
     }
 
@@ -62,6 +66,18 @@ mod tests {
         assert!(TokenName::parse("a\0b").is_err());
         assert!(TokenName::parse("a\nb").is_err());
         assert!(TokenName::parse("a\u{7f}b").is_err());
+        for invisible in [
+            "prod\u{200b}-deploy",
+            "\u{feff}prod",
+            "prod\u{202e}",
+            "a\u{2028}b",
+        ] {
+            assert!(TokenName::parse(invisible).is_err(), "{invisible:?}");
+        }
+        assert_eq!(
+            TokenName::parse("Caf\u{65}\u{301}").map(|n| n.as_str().to_owned()),
+            Ok("Café".to_owned())
+        );
     }
 
     proptest! {

@@ -7,6 +7,21 @@ use std::net::IpAddr;
 /// Most ranges one token may list.
 pub const MAX_ALLOWED_RANGES: usize = 32;
 
+/// The part of a client address that rate limits count by: the whole
+/// IPv4 address, or the /64 of an IPv6 one (one customer's network; its
+/// hosts can change their last 64 bits at will).
+pub fn rate_limit_key(ip: Option<IpAddr>) -> String {
+    match ip.map(|ip| ip.to_canonical()) {
+        None => "unknown".to_owned(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{net}/64")
+        }
+    }
+}
+
 /// An address range in CIDR notation: `203.0.113.0/24`, `2001:db8::/32`;
 /// a bare address is a range of one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +181,17 @@ impl IpAllowList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limit_keys_group_ipv6_by_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
+        assert_eq!(rate_limit_key(Some(a)), rate_limit_key(Some(b)));
+        assert_eq!(rate_limit_key(Some(a)), "2001:db8:1:2::/64");
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
+        assert_eq!(rate_limit_key(Some(mapped)), "192.0.2.7");
+        assert_eq!(rate_limit_key(None), "unknown");
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")

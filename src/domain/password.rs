@@ -1,26 +1,55 @@
 //! Passwords: argon2id hashes; plaintext wrapped so it never reaches a log.
 
 use super::FieldError;
-use super::bytes::constant_time_eq;
 use argon2::password_hash::phc::{Output, ParamsString, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::TryRng;
 use rand::rngs::SysRng;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
+use subtle::ConstantTimeEq;
 
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// Sign-ins that may wait for the hashing thread at once (the one being
+/// checked included). One check takes tens of milliseconds, so a full
+/// queue is answered within about half a second; past it, sign-in is
+/// refused at once ("busy") instead of making every request wait.
+pub const SIGN_IN_QUEUE: usize = 16;
+
+static WAITING_SIGN_INS: AtomicUsize = AtomicUsize::new(0);
+
+/// A place in the sign-in queue, given back when dropped.
+#[derive(Debug)]
+pub struct HashingSlot(());
+
+impl HashingSlot {
+    /// A place in the queue, or `None` when it is full.
+    pub fn try_acquire() -> Option<HashingSlot> {
+        WAITING_SIGN_INS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < SIGN_IN_QUEUE).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| HashingSlot(()))
+    }
+}
+
+impl Drop for HashingSlot {
+    fn drop(&mut self) {
+        WAITING_SIGN_INS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// argon2id needs 19 MiB per hash. Every hash runs on one thread, one at a
 /// time, in one buffer that thread keeps: a burst of sign-ins neither
 /// multiplies that memory nor takes every core, and the allocator is not
 /// asked for (and does not keep) a fresh 19 MiB each time.
-fn on_hashing_thread<T: Send + 'static>(
-    job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
-) -> T {
+fn hashing_queue() -> &'static Mutex<mpsc::Sender<Job>> {
     static QUEUE: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
-    let queue = QUEUE.get_or_init(|| {
+    QUEUE.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Job>();
         let spawned = std::thread::Builder::new()
             .name("password-hashing".into())
@@ -34,20 +63,30 @@ fn on_hashing_thread<T: Send + 'static>(
             tracing::error!("cannot start the password hashing thread");
         }
         Mutex::new(tx)
-    });
-    let (reply_tx, reply_rx) = mpsc::channel();
-    let sent = queue
+    })
+}
+
+/// Queues `job`; false when the hashing thread is gone.
+fn submit(job: Job) -> bool {
+    hashing_queue()
         .lock()
-        .map(|q| {
-            q.send(Box::new(move |memory: &mut Vec<Block>| {
-                let _ = reply_tx.send(job(memory));
-            }))
-        })
-        .is_ok_and(|r| r.is_ok());
-    assert!(sent, "the password hashing thread is gone");
-    reply_rx
-        .recv()
-        .unwrap_or_else(|_| panic!("the password hashing thread failed"))
+        .map(|q| q.send(job).is_ok())
+        .unwrap_or(false)
+}
+
+/// Runs `job` on the hashing thread and waits for it.
+fn on_hashing_thread<T: Send + 'static>(
+    job: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+) -> Option<T> {
+    let (reply_tx, reply_rx) = mpsc::channel();
+    let sent = submit(Box::new(move |memory: &mut Vec<Block>| {
+        let _ = reply_tx.send(job(memory));
+    }));
+    if !sent {
+        tracing::error!("the password hashing thread is gone");
+        return None;
+    }
+    reply_rx.recv().ok()
 }
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -133,44 +172,67 @@ impl Password {
             };
             Ok(PasswordHash(phc.to_string()))
         })
+        .unwrap_or_else(|| Err("the password hashing thread is gone".to_owned()))
     }
 
     /// Slow by design: call it off the async threads.
     pub fn verify(&self, hash: &PasswordHash) -> bool {
         let (password, stored) = (self.0.clone(), hash.0.clone());
-        on_hashing_thread(move |memory| {
-            let Ok(phc) = argon2::PasswordHash::new(&stored) else {
-                return false;
-            };
-            let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else {
-                return false;
-            };
-            let (Ok(algorithm), Ok(params)) = (
-                Algorithm::try_from(phc.algorithm.as_str()),
-                Params::try_from(&phc),
-            ) else {
-                return false;
-            };
-            let version = match phc.version.map(Version::try_from) {
-                None => Version::default(),
-                Some(Ok(v)) => v,
-                Some(Err(_)) => return false,
-            };
-            let expected = expected.as_ref();
-            let mut out = vec![0u8; expected.len()];
-            run_argon2(
-                memory,
-                algorithm,
-                version,
-                &params,
-                password.as_bytes(),
-                salt.as_ref(),
-                &mut out,
-            )
-            .is_ok()
-                && constant_time_eq(&out, expected)
-        })
+        on_hashing_thread(move |memory| check(memory, &password, &stored)).unwrap_or(false)
     }
+
+    /// Checks the password on the hashing thread and hands the answer to
+    /// `done` there; returns at once. The slot is held until then.
+    pub fn verify_then(
+        &self,
+        hash: &PasswordHash,
+        slot: HashingSlot,
+        done: impl FnOnce(bool) + Send + 'static,
+    ) {
+        let (password, stored) = (self.0.clone(), hash.0.clone());
+        let sent = submit(Box::new(move |memory: &mut Vec<Block>| {
+            let ok = check(memory, &password, &stored);
+            drop(slot);
+            done(ok);
+        }));
+        if !sent {
+            tracing::error!("the password hashing thread is gone");
+        }
+    }
+}
+
+/// Whether `password` matches the PHC string `stored`.
+fn check(memory: &mut Vec<Block>, password: &str, stored: &str) -> bool {
+    let Ok(phc) = argon2::PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(phc.algorithm.as_str()),
+        Params::try_from(&phc),
+    ) else {
+        return false;
+    };
+    let version = match phc.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let expected = expected.as_ref();
+    let mut out = vec![0u8; expected.len()];
+    run_argon2(
+        memory,
+        algorithm,
+        version,
+        &params,
+        password.as_bytes(),
+        salt.as_ref(),
+        &mut out,
+    )
+    .is_ok()
+        && bool::from(out.ct_eq(expected))
 }
 
 /// argon2 in the hashing thread's reusable memory.
@@ -243,6 +305,24 @@ mod tests {
             .to_string();
         assert!(pw.verify(&PasswordHash::from_stored(theirs.clone())));
         assert!(!Password::attempt("other").verify(&PasswordHash::from_stored(theirs)));
+    }
+
+    #[test]
+    fn the_sign_in_queue_is_bounded() {
+        let slots: Vec<HashingSlot> = std::iter::from_fn(HashingSlot::try_acquire)
+            .take(SIGN_IN_QUEUE + 5)
+            .collect();
+        assert!(slots.len() <= SIGN_IN_QUEUE);
+        assert!(HashingSlot::try_acquire().is_none());
+        drop(slots);
+        let pw = Password::parse_new("queued and checked").expect("long enough");
+        let hash = pw.hash().expect("hash");
+        let (tx, rx) = mpsc::channel();
+        let slot = HashingSlot::try_acquire().expect("room again");
+        pw.verify_then(&hash, slot, move |ok| {
+            let _ = tx.send(ok);
+        });
+        assert_eq!(rx.recv().ok(), Some(true));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::{Latchkey, Member, PAGE_SIZE};
 use crate::db::{self, DbConnection, schema::audit_events as ae, schema::members};
-use crate::domain::{MemberId, OrgId, Role, TokenId};
+use crate::domain::{MemberId, OrgId, Role, TokenId, is_invisible_or_control};
 use crate::error::{Error, Result};
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
@@ -18,11 +18,26 @@ pub(crate) struct NewEvent<'a> {
     pub detail: String,
 }
 
+/// The most characters an event's details keep. Anything a stranger typed
+/// in them is cut to `MAX_AUDIT_TEXT_CHARS` where it is written in.
+const MAX_DETAIL_CHARS: usize = 1000;
+
+/// Details as they are stored: no control, format or bidi characters (no
+/// forged lines in an export, no reversed rows), and bounded.
+pub(crate) fn clean_detail(detail: &str) -> String {
+    detail
+        .chars()
+        .filter(|c| !is_invisible_or_control(*c))
+        .take(MAX_DETAIL_CHARS)
+        .collect()
+}
+
 pub(crate) fn record(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
     e: NewEvent<'_>,
 ) -> QueryResult<()> {
+    let detail = clean_detail(&e.detail);
     diesel::insert_into(ae::table)
         .values(db::NewAuditRow {
             org_id: e.org.0,
@@ -31,7 +46,7 @@ pub(crate) fn record(
             token_id: e.token.map(|t| t.0),
             member_id: e.member.map(|m| m.0),
             ip: e.ip,
-            detail: &e.detail,
+            detail: &detail,
             created_at: now,
         })
         .execute(conn)?;
@@ -48,6 +63,20 @@ pub struct AuditEvent {
     pub member_id: Option<i64>,
     pub ip: Option<String>,
     pub detail: String,
+}
+
+impl AuditEvent {
+    /// Who did it, as people read it: the member, "anonymous" with the
+    /// address for a stranger (a failed sign-in, a leak report, a
+    /// presented token), or "CLI / system" for the operator and the
+    /// server itself.
+    pub fn actor_label(&self) -> String {
+        match (&self.actor_email, &self.ip) {
+            (Some(email), _) => email.clone(),
+            (None, Some(ip)) => format!("anonymous ({ip})"),
+            (None, None) => "CLI / system".to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]

@@ -1,29 +1,54 @@
-//! Sign-in with throttling kept in the database (so it holds across
+//! Sign-in with limits kept in the database (so they hold across
 //! instances), and the session key shared through the database.
+//!
+//! A sign-in is counted before its password is checked: the limits are
+//! read and the attempt recorded in one transaction, so parallel guesses
+//! cannot slip past them while argon2 runs.
 
 use super::audit::{self, NewEvent};
 use super::{Latchkey, Member};
-use crate::db::{self, schema::login_attempts as la, schema::settings};
+use crate::db::{self, login_attempts, schema::settings};
 use crate::domain::bytes::{from_hex, random_hex};
-use crate::domain::{Password, PasswordHash};
+use crate::domain::{
+    Email, MAX_EMAIL_CHARS, OrgId, Password, PasswordHash, audit_text, has_invisible_or_control,
+    rate_limit_key,
+};
 use crate::error::{Error, Result};
 use diesel::prelude::*;
+use std::net::IpAddr;
 use std::sync::OnceLock;
 use time::Duration;
 
-/// Failures allowed for one email within the window before sign-in is
-/// refused for the rest of the window.
+/// Failures allowed for one email from one address within the window
+/// before sign-in from that address is refused for the rest of it.
 pub const MAX_FAILURES: i64 = 5;
 pub const THROTTLE_WINDOW: Duration = Duration::minutes(15);
+/// Sign-ins one address (IPv4 /32, IPv6 /64) may try per minute, over all
+/// emails.
+pub const SIGN_INS_PER_ADDRESS: i64 = 20;
+pub const ADDRESS_WINDOW: Duration = Duration::minutes(1);
 const SESSION_KEY_SETTING: &str = "session_key";
+
+/// Which limit refused a sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Too many failures for this email from this address.
+    Failures,
+    /// Too many sign-ins from this address.
+    Address,
+}
 
 #[derive(Debug)]
 pub enum LoginError {
     /// Wrong email or password (the message does not say which).
     InvalidCredentials,
     Disabled,
+    /// The email cannot be anyone's (too long, invisible characters):
+    /// refused before anything is written.
+    BadEmail(String),
     Throttled {
         retry_after_secs: u64,
+        limit: Limit,
     },
     Failed(Error),
 }
@@ -51,95 +76,185 @@ fn dummy_hash() -> &'static PasswordHash {
     })
 }
 
+/// A counted sign-in whose password is to be checked next (slowly, off
+/// the request threads), then settled with `finish_login`.
+#[derive(Debug)]
+pub struct PendingLogin {
+    attempt: i64,
+    email: String,
+    ip: Option<String>,
+    org: OrgId,
+    member: Option<Member>,
+    hash: PasswordHash,
+}
+
+impl PendingLogin {
+    /// The hash to check the password against (a dummy for an unknown
+    /// email).
+    pub fn hash(&self) -> &PasswordHash {
+        &self.hash
+    }
+}
+
+/// Seconds until the `n`-th newest of `times` leaves a window of `window`.
+fn retry_after(
+    times: &[time::PrimitiveDateTime],
+    allowed: i64,
+    window: Duration,
+    now: time::PrimitiveDateTime,
+) -> Option<u64> {
+    let allowed = usize::try_from(allowed).unwrap_or(usize::MAX);
+    if times.len() < allowed {
+        return None;
+    }
+    let oldest_counted = times[times.len() - allowed];
+    let wait = (oldest_counted + window - now).whole_seconds().max(1);
+    Some(u64::try_from(wait).unwrap_or(1))
+}
+
 impl Latchkey {
-    /// Slow (argon2): call it off the async threads.
-    pub fn login(
+    /// Counts a sign-in (refusing it when a limit is reached) and finds
+    /// whose password to check.
+    pub fn begin_login(
         &self,
         email: &str,
-        password: &Password,
-        ip: Option<&str>,
-    ) -> std::result::Result<Member, LoginError> {
+        client: Option<IpAddr>,
+    ) -> std::result::Result<PendingLogin, LoginError> {
         let email = email.trim().to_lowercase();
+        if email.chars().count() > MAX_EMAIL_CHARS {
+            return Err(LoginError::BadEmail(format!(
+                "An email address has at most {MAX_EMAIL_CHARS} characters."
+            )));
+        }
+        if has_invisible_or_control(&email) {
+            return Err(LoginError::BadEmail(
+                "The email address contains control or invisible characters.".into(),
+            ));
+        }
+        let address = rate_limit_key(client);
+        let ip = client.map(|ip| ip.to_canonical().to_string());
         let now = self.clock.now();
         let mut conn = self.conn()?;
-        let since = now - THROTTLE_WINDOW;
-        let failures: Vec<time::PrimitiveDateTime> = la::table
-            .filter(la::email.eq(&email))
-            .filter(la::succeeded.eq(false))
-            .filter(la::created_at.gt(since))
-            .select(la::created_at)
-            .order(la::created_at.asc())
-            .load(&mut conn)?;
-        if failures.len() as i64 >= MAX_FAILURES {
-            let oldest = failures[failures.len() - MAX_FAILURES as usize];
-            let retry = (oldest + THROTTLE_WINDOW - now).whole_seconds().max(1);
-            return Err(LoginError::Throttled {
-                retry_after_secs: u64::try_from(retry).unwrap_or(1),
-            });
-        }
-        drop(conn);
-        let found = self.credentials(&email)?;
-        let ok = match &found {
-            Some((_, hash)) => password.verify(hash),
-            None => {
-                let _ = password.verify(dummy_hash());
-                false
+        let attempt = db::write_transaction(&mut conn, |conn| {
+            login_attempts::lock(conn)?;
+            let recent = login_attempts::from_address(conn, &address, now - ADDRESS_WINDOW)?;
+            if let Some(wait) = retry_after(&recent, SIGN_INS_PER_ADDRESS, ADDRESS_WINDOW, now) {
+                return Err(LoginError::Throttled {
+                    retry_after_secs: wait,
+                    limit: Limit::Address,
+                });
             }
+            let failures = login_attempts::failures(conn, &email, &address, now - THROTTLE_WINDOW)?;
+            if let Some(wait) = retry_after(&failures, MAX_FAILURES, THROTTLE_WINDOW, now) {
+                return Err(LoginError::Throttled {
+                    retry_after_secs: wait,
+                    limit: Limit::Failures,
+                });
+            }
+            Ok(login_attempts::insert(
+                conn,
+                &email,
+                ip.as_deref(),
+                &address,
+                now,
+            )?)
+        })?;
+        let found = match Email::parse(&email) {
+            Ok(parsed) => self.credentials(parsed.as_str())?,
+            Err(_) => None,
         };
         let org = match &found {
             Some((m, _)) => m.org_id,
             None => self.default_org()?,
         };
-        let member = found.map(|(m, _)| m);
-        let mut conn = self.conn()?;
-        let outcome = match (&member, ok) {
+        let (member, hash) = match found {
+            Some((m, h)) => (Some(m), h),
+            None => (None, dummy_hash().clone()),
+        };
+        Ok(PendingLogin {
+            attempt,
+            email,
+            ip,
+            org,
+            member,
+            hash,
+        })
+    }
+
+    /// Settles a counted sign-in once its password was checked.
+    pub fn finish_login(
+        &self,
+        pending: PendingLogin,
+        password_ok: bool,
+    ) -> std::result::Result<Member, LoginError> {
+        let now = self.clock.now();
+        let PendingLogin {
+            attempt,
+            email,
+            ip,
+            org,
+            member,
+            ..
+        } = pending;
+        let outcome = match (&member, password_ok) {
             (Some(m), true) if m.disabled => Err(LoginError::Disabled),
             (Some(m), true) => Ok(m.clone()),
             _ => Err(LoginError::InvalidCredentials),
         };
-        let succeeded = outcome.is_ok();
+        let shown = audit_text(&email);
+        let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
-            diesel::insert_into(la::table)
-                .values((
-                    la::email.eq(&email),
-                    la::ip.eq(ip),
-                    la::succeeded.eq(succeeded),
-                    la::created_at.eq(now),
-                ))
-                .execute(conn)?;
+            if outcome.is_ok() {
+                login_attempts::mark_succeeded(conn, attempt)?;
+            }
             audit::record(
                 conn,
                 now,
                 NewEvent {
                     org,
-                    actor: member.as_ref().map(|m| m.id),
-                    action: if succeeded {
+                    // A failed sign-in is a stranger's, whoever it names.
+                    actor: outcome.as_ref().ok().map(|m| m.id),
+                    action: if outcome.is_ok() {
                         "login.succeeded"
                     } else {
                         "login.failed"
                     },
                     token: None,
                     member: member.as_ref().map(|m| m.id),
-                    ip,
+                    ip: ip.as_deref(),
                     detail: match &outcome {
-                        Ok(_) => email.clone(),
-                        Err(LoginError::Disabled) => format!("{email}: member is disabled"),
-                        Err(_) if member.is_none() => format!("{email}: no such member"),
-                        Err(_) => format!("{email}: wrong password"),
+                        Ok(_) => shown.clone(),
+                        Err(LoginError::Disabled) => format!("{shown}: member is disabled"),
+                        Err(_) if member.is_none() => format!("{shown}: no such member"),
+                        Err(_) => format!("{shown}: wrong password"),
                     },
                 },
             )?;
-            // Keep the table small: failures older than a day serve no one.
-            // Successes stay: the previous sign-in dates what to announce.
-            diesel::delete(
-                la::table
-                    .filter(la::succeeded.eq(false))
-                    .filter(la::created_at.lt(now - Duration::days(1))),
-            )
-            .execute(conn)?;
+            login_attempts::prune_failures(conn, now - Duration::days(1))?;
             Ok::<_, Error>(())
         })?;
         outcome
+    }
+
+    /// Forgets a counted sign-in whose password was never checked (the
+    /// server was too busy): it must not count as a failure.
+    pub fn abandon_login(&self, pending: PendingLogin) -> Result<()> {
+        let mut conn = self.conn()?;
+        login_attempts::delete(&mut conn, pending.attempt)?;
+        Ok(())
+    }
+
+    /// The whole sign-in at once, for callers already off the request
+    /// threads: count, check (slow), settle.
+    pub fn login(
+        &self,
+        email: &str,
+        password: &Password,
+        client: Option<IpAddr>,
+    ) -> std::result::Result<Member, LoginError> {
+        let pending = self.begin_login(email, client)?;
+        let ok = password.verify(pending.hash());
+        self.finish_login(pending, ok)
     }
 
     /// The cookie-signing key: from configuration, or generated once and
@@ -183,5 +298,21 @@ impl Latchkey {
                     .ok_or_else(|| Error::Unexpected("stored session key is not hex".into()))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_counts_from_the_oldest_counted_attempt() {
+        let now = time::macros::datetime!(2026-11-30 12:00:00);
+        let times: Vec<_> = (0..5)
+            .map(|i| now - Duration::minutes(10) + Duration::minutes(i))
+            .collect();
+        assert_eq!(retry_after(&times[..4], 5, THROTTLE_WINDOW, now), None);
+        // The oldest of five is 10 minutes old: 5 minutes to wait.
+        assert_eq!(retry_after(&times, 5, THROTTLE_WINDOW, now), Some(300));
     }
 }

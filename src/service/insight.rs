@@ -31,6 +31,26 @@ pub struct TokenDetail {
     pub usage: Vec<(Date, i64)>,
 }
 
+/// Addresses a member who is not an admin may see in their token's trail:
+/// their own, and those the token itself was presented from. An admin's
+/// or a leak reporter's address is for admins only.
+fn hide_others_addresses(viewer: &Actor, trail: &mut [AuditEvent]) {
+    let Some(me) = &viewer.member else { return };
+    if me.is_admin() {
+        return;
+    }
+    for event in trail {
+        let presented = matches!(
+            event.action.as_str(),
+            "token.reuse_detected" | "token.ip_refused"
+        );
+        let mine = event.actor_email.as_deref() == Some(me.email.as_str());
+        if !presented && !mine {
+            event.ip = None;
+        }
+    }
+}
+
 impl Latchkey {
     /// The owner's or an admin's view of one token; anyone else is told it
     /// does not exist.
@@ -54,7 +74,7 @@ impl Latchkey {
             .parse()
             .map_err(|e: String| Error::Unexpected(e))?;
         let policy = load_policy(&mut conn, OrgId(row.org_id))?;
-        let chain_rows = chain_of(&mut conn, row.id)?;
+        let chain_rows = chain_of(&mut conn, &row)?;
         // Rotation keeps the owner: the whole chain is theirs.
         let chain = chain_rows
             .into_iter()
@@ -65,7 +85,8 @@ impl Latchkey {
             .order(ae::id.desc())
             .limit(TOKEN_TRAIL_LIMIT)
             .load(&mut conn)?;
-        let trail = events_from_rows(&mut conn, trail_rows)?;
+        let mut trail = events_from_rows(&mut conn, trail_rows)?;
+        hide_others_addresses(viewer, &mut trail);
         let usage = self.usage_by_day(&mut conn, id)?;
         let token = view(row, owner_email, now)?;
         let effective_scopes = token.scopes.intersect(policy.scope_roles.allowed_for(role));

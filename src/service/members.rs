@@ -2,7 +2,7 @@
 
 use super::Latchkey;
 use super::audit::{self, NewEvent};
-use crate::db::{self, DbConnection, schema::members};
+use crate::db::{self, DbConnection, schema::members, sessions};
 use crate::domain::{Email, MemberId, OrgId, Password, PasswordHash, Role};
 use crate::error::{Error, Result};
 use diesel::prelude::*;
@@ -67,7 +67,7 @@ impl Actor {
     }
 
     /// Only admins (or the CLI) manage members.
-    fn require_admin(&self) -> Result<()> {
+    pub(super) fn require_admin(&self) -> Result<()> {
         match &self.member {
             Some(m) if !m.is_admin() => {
                 Err(Error::Forbidden("Only admins can manage members.".into()))
@@ -211,7 +211,7 @@ impl Latchkey {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
-            let member = self.member_in_scope(conn, actor, target)?;
+            let member = self.member_locked(conn, actor, target)?;
             if member.role == role {
                 return Ok(member);
             }
@@ -249,7 +249,7 @@ impl Latchkey {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
-            let member = self.member_in_scope(conn, actor, target)?;
+            let member = self.member_locked(conn, actor, target)?;
             if member.disabled == disabled {
                 return Ok(member);
             }
@@ -262,6 +262,9 @@ impl Latchkey {
             diesel::update(members::table.find(member.id.0))
                 .set(members::disabled.eq(disabled))
                 .execute(conn)?;
+            if disabled {
+                sessions::delete_for_member(conn, member.id.0, None)?;
+            }
             audit::record(
                 conn,
                 now,
@@ -294,6 +297,8 @@ impl Latchkey {
             diesel::update(members::table.find(member.id.0))
                 .set(members::password_hash.eq(hash.as_str()))
                 .execute(conn)?;
+            // A new password ends every session the old one opened.
+            sessions::delete_for_member(conn, member.id.0, None)?;
             audit::record(
                 conn,
                 now,
@@ -313,7 +318,7 @@ impl Latchkey {
 
     /// The member, if the actor's organisation holds it (404 otherwise, so
     /// ids of other organisations are not revealed).
-    fn member_in_scope(
+    pub(super) fn member_in_scope(
         &self,
         conn: &mut DbConnection,
         actor: &Actor,
@@ -324,6 +329,21 @@ impl Latchkey {
             Some(a) if a.org_id != member.org_id => Err(Error::NotFound("member")),
             _ => Ok(member),
         }
+    }
+
+    /// As `member_in_scope`, holding the organisation's lock until the
+    /// transaction ends, so rules over all its members (the last admin)
+    /// hold under concurrent changes. Read again after the lock: what was
+    /// read before it may have changed.
+    fn member_locked(
+        &self,
+        conn: &mut DbConnection,
+        actor: &Actor,
+        id: MemberId,
+    ) -> Result<Member> {
+        let member = self.member_in_scope(conn, actor, id)?;
+        db::lock_organisation(conn, member.org_id.0)?;
+        load_by_id(conn, id)
     }
 
     /// The stored password hash of an enabled member, for sign-in.

@@ -3,29 +3,34 @@
 
 mod audit;
 mod auth;
+mod authenticate;
 mod clock;
 mod insight;
 mod members;
 mod policy;
 mod rotation;
+mod sessions;
 mod tokens;
 mod usage;
-mod verify;
 mod webhooks;
 
 pub use audit::{AuditEvent, AuditPage, AuditQuery};
-pub use auth::{LoginError, MAX_FAILURES, THROTTLE_WINDOW};
+pub use auth::{
+    ADDRESS_WINDOW, Limit, LoginError, MAX_FAILURES, PendingLogin, SIGN_INS_PER_ADDRESS,
+    THROTTLE_WINDOW,
+};
+pub use authenticate::{Authentication, Door, Effects, Refusal, TokenRecord, Verified};
 pub use clock::Clock;
 pub use insight::{TOKEN_TRAIL_LIMIT, TokenDetail};
 pub use members::{Actor, Member};
 pub use policy::PolicyChange;
 pub use rotation::MAX_OVERLAP;
+pub use sessions::{ClientInfo, IDLE_TIMEOUT, MAX_SESSION_AGE, SessionView};
 pub use tokens::{
     CreatedToken, EXPIRING_SOON_DAYS, MAX_BULK_REVOKE, NewToken, OwnerFilter, RevokeOutcome,
     StatusFilter, TokenPage, TokenQuery, TokenView,
 };
 pub use usage::USAGE_DAYS;
-pub use verify::{Batcher, Verified, VerifyFailure, VerifyOutcome};
 pub use webhooks::{MAX_ATTEMPTS, PendingWebhook, WebhookRetry, backoff};
 
 use crate::db::{self, DbUrl, Pool, PooledConn, schema};
@@ -34,6 +39,25 @@ use crate::error::{Error, Result};
 use diesel::prelude::*;
 
 pub const PAGE_SIZE: i64 = 50;
+
+/// Why `/readyz` says no.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    #[error("the database is unreachable: {0}")]
+    DatabaseUnreachable(String),
+    #[error("{0} database migrations are pending")]
+    MigrationsPending(usize),
+}
+
+impl NotReady {
+    /// What a stranger may read (no host names or driver messages).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            NotReady::DatabaseUnreachable(_) => "database unreachable",
+            NotReady::MigrationsPending(_) => "migrations pending",
+        }
+    }
+}
 
 /// The organisation's policy as the services apply it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +79,8 @@ pub struct Latchkey {
     webhooks: bool,
     /// Request counts not yet written (see `usage`).
     usage: std::sync::Arc<usage::UsageCounter>,
+    /// When refusals were last acted on (see `authenticate`).
+    dampener: std::sync::Arc<authenticate::Dampener>,
 }
 
 impl Latchkey {
@@ -80,6 +106,7 @@ impl Latchkey {
             is_sqlite: url.is_sqlite(),
             webhooks: false,
             usage: Default::default(),
+            dampener: Default::default(),
         };
         service.migrate()?;
         Ok(service)
@@ -147,12 +174,16 @@ impl Latchkey {
     }
 
     /// Readiness: the database answers and every migration is applied.
-    pub fn ready(&self) -> Result<()> {
-        let mut conn = self.conn()?;
-        if db::migrations_complete(&mut conn) {
-            Ok(())
-        } else {
-            Err(Error::Unavailable("migrations are pending".into()))
+    /// The error says which of the two is wrong.
+    pub fn ready(&self) -> std::result::Result<(), NotReady> {
+        let mut conn = self.pool.get().map_err(|e| {
+            db::note_failure();
+            NotReady::DatabaseUnreachable(e.to_string())
+        })?;
+        match db::pending_migrations(&mut conn) {
+            Ok(0) => Ok(()),
+            Ok(n) => Err(NotReady::MigrationsPending(n)),
+            Err(e) => Err(NotReady::DatabaseUnreachable(e)),
         }
     }
 }

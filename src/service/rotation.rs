@@ -4,10 +4,11 @@
 //! the whole chain is revoked.
 
 use super::audit::{self, NewEvent};
-use super::tokens::{CreatedToken, may_touch, view};
+use super::authenticate::audited_lately;
+use super::tokens::{CreatedToken, count_active, may_touch, view};
 use super::{Actor, Latchkey, Member, load_policy};
-use crate::db::{self, DbConnection, schema::api_tokens as t};
-use crate::domain::{TokenId, TokenStatus, expires_at, status_at};
+use crate::db::{self, schema::api_tokens as t};
+use crate::domain::{RevokeReason, TokenId, TokenStatus, expires_at, status_at};
 use crate::error::{Error, Result};
 use diesel::prelude::*;
 use time::Duration;
@@ -30,6 +31,8 @@ impl Latchkey {
                 "The overlap must be from 0 to 1440 minutes (24 hours).",
             ));
         }
+        // Rotation hands out a working secret acting as the owner: only the
+        // owner may ask (admins revoke instead). The CLI is the operator.
         let now = self.clock.now();
         let secret = self.format.generate()?;
         let hash = secret.hash();
@@ -44,6 +47,11 @@ impl Latchkey {
                 }
                 _ => return Err(Error::NotFound("token")),
             };
+            if actor.id().is_some_and(|me| me.0 != old.owner_id) {
+                return Err(Error::Forbidden(
+                    "Only a token's owner can rotate it; an admin can revoke it instead.".into(),
+                ));
+            }
             db::lock_member(conn, old.owner_id)?;
             let revoked = old.revoked_at.is_some_and(|r| r <= now);
             if status_at(revoked, old.expires_at, now) != TokenStatus::Active
@@ -62,6 +70,16 @@ impl Latchkey {
             }
             // Same lifetime as the old token, from today, within the policy.
             let policy = load_policy(conn, owner.org_id)?;
+            // With an overlap, old and new both work for a while: both count.
+            if overlap > Duration::ZERO {
+                let active = count_active(conn, owner.id, now)?;
+                if active + 1 > i64::from(policy.max_active_tokens) {
+                    return Err(Error::Conflict(format!(
+                        "{} already has {active} active tokens, the most allowed ({}); with an overlap the old token keeps working too. Rotate without an overlap, or revoke tokens first.",
+                        owner.email, policy.max_active_tokens
+                    )));
+                }
+            }
             let expires = match old.expires_at {
                 Some(at) => {
                     let lifetime = (at.date() - old.created_at.date()).whole_days().max(1);
@@ -86,6 +104,7 @@ impl Latchkey {
                     created_by: actor.id().map(|m| m.0),
                     rotated_from: Some(old.id),
                     allowed_ips: &old.allowed_ips,
+                    chain_id: Some(old.chain_root()),
                 })
                 .returning(t::id)
                 .get_result(conn)?;
@@ -95,6 +114,7 @@ impl Latchkey {
                     t::revoked_at.eq(Some(stops)),
                     t::revoked_by.eq(actor.id().map(|m| m.0)),
                     t::replaced_by.eq(Some(new_id)),
+                    t::revoked_reason.eq(Some(RevokeReason::Rotated.as_str())),
                 ))
                 .execute(conn)?;
             audit::record(
@@ -129,69 +149,71 @@ impl Latchkey {
     }
 
     /// A rotated-away token was presented after its window: revoke every
-    /// token of its chain and say so in the audit log.
+    /// token of its chain (one update, however long the chain) and say so
+    /// in the audit log — once a minute per address at most.
     pub fn revoke_chain(&self, id: TokenId, ip: Option<&str>) -> Result<usize> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
-            let chain = chain_of(conn, id.0)?;
-            let Some(first) = chain.first() else {
+            let Some(presented) = t::table.find(id.0).first::<db::TokenRow>(conn).optional()?
+            else {
                 return Ok(0);
             };
-            let (org, owner) = (first.org_id, first.owner_id);
-            let ids: Vec<i64> = chain.iter().map(|r| r.id).collect();
+            let root = presented.chain_root();
             let revoked = diesel::update(
                 t::table
-                    .filter(t::id.eq_any(&ids))
+                    .filter(t::id.eq(root).or(t::chain_id.eq(root)))
                     .filter(t::revoked_at.is_null().or(t::revoked_at.gt(now))),
             )
-            .set(t::revoked_at.eq(Some(now)))
+            .set((
+                t::revoked_at.eq(Some(now)),
+                t::revoked_reason.eq(Some(RevokeReason::Reuse.as_str())),
+            ))
             .execute(conn)?;
+            if revoked == 0 && audited_lately(conn, "token.reuse_detected", id, ip, now)? {
+                return Ok(0);
+            }
             audit::record(
                 conn,
                 now,
                 NewEvent {
-                    org: crate::domain::OrgId(org),
+                    org: crate::domain::OrgId(presented.org_id),
                     actor: None,
                     action: "token.reuse_detected",
                     token: Some(id),
-                    member: Some(crate::domain::MemberId(owner)),
+                    member: Some(crate::domain::MemberId(presented.owner_id)),
                     ip,
                     detail: format!(
-                        "rotated-away token #{} presented from {}; {revoked} token(s) of its chain revoked",
-                        id.0,
+                        "\"{}\" (…{}), replaced by rotation, presented from {}; {revoked} token(s) of its chain revoked",
+                        presented.name,
+                        presented.hint,
                         ip.unwrap_or("an unknown address")
                     ),
                 },
             )?;
-            if revoked > 0
-                && self.webhooks
-                && let Some(presented) = chain.iter().find(|r| r.id == id.0)
-            {
-                super::webhooks::enqueue_reuse(conn, now, presented, ip, revoked)?;
+            if revoked > 0 && self.webhooks {
+                super::webhooks::enqueue_reuse(conn, now, &presented, ip, revoked)?;
             }
             Ok(revoked)
         })
     }
 }
 
-/// Every token linked to `id` by rotation, oldest first.
-pub(super) fn chain_of(conn: &mut DbConnection, id: i64) -> QueryResult<Vec<db::TokenRow>> {
-    let mut start: db::TokenRow = t::table.find(id).first(conn)?;
-    let mut guard = 0;
-    while let Some(prev) = start.rotated_from {
-        start = t::table.find(prev).first(conn)?;
-        guard += 1;
-        if guard > 10_000 {
-            break;
-        }
-    }
-    let mut chain = vec![start];
-    while let Some(next) = chain.last().and_then(|r| r.replaced_by) {
-        chain.push(t::table.find(next).first(conn)?);
-        if chain.len() > 10_000 {
-            break;
-        }
-    }
+/// The most links of a chain a token's page lists.
+const CHAIN_SHOWN: i64 = 100;
+
+/// The tokens of `token`'s rotation chain, oldest first (the newest
+/// `CHAIN_SHOWN` of a longer one).
+pub(super) fn chain_of(
+    conn: &mut db::DbConnection,
+    token: &db::TokenRow,
+) -> QueryResult<Vec<db::TokenRow>> {
+    let root = token.chain_root();
+    let mut chain: Vec<db::TokenRow> = t::table
+        .filter(t::id.eq(root).or(t::chain_id.eq(root)))
+        .order(t::id.desc())
+        .limit(CHAIN_SHOWN)
+        .load(conn)?;
+    chain.reverse();
     Ok(chain)
 }

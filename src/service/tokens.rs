@@ -6,8 +6,8 @@ use crate::db::{
     self, DbConnection, schema::api_tokens as t, schema::form_nonces, schema::members,
 };
 use crate::domain::{
-    Expiry, FieldError, IpAllowList, MemberId, ScopeSet, TokenId, TokenName, TokenSecret,
-    TokenStatus, expires_at, status_at,
+    Expiry, FieldError, IpAllowList, MemberId, RevokeReason, ScopeSet, TokenId, TokenName,
+    TokenSecret, TokenStatus, expires_at, status_at,
 };
 use crate::error::{Error, Result};
 use diesel::prelude::*;
@@ -220,7 +220,7 @@ fn active_at(now: PrimitiveDateTime) -> Condition {
     )
 }
 
-fn count_active(
+pub(super) fn count_active(
     conn: &mut DbConnection,
     owner: MemberId,
     now: PrimitiveDateTime,
@@ -337,6 +337,7 @@ impl Latchkey {
                     created_by: actor.id().map(|m| m.0),
                     rotated_from: None,
                     allowed_ips: &allowed_ips,
+                    chain_id: None,
                 })
                 .returning(t::id)
                 .get_result(conn)?;
@@ -404,8 +405,14 @@ impl Latchkey {
             }
             (OwnerFilter::Member(id), _) => Some(id),
         };
-        let pattern = query
-            .search
+        // Control characters can match no name (names refuse them), and a
+        // NUL is an error to PostgreSQL: they are dropped from the search.
+        let search: Option<String> = query.search.as_deref().map(|s| {
+            s.chars()
+                .filter(|c| !crate::domain::is_invisible_or_control(*c))
+                .collect()
+        });
+        let pattern = search
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -502,7 +509,7 @@ impl Latchkey {
     }
 
     pub fn revoke_token(&self, actor: &Actor, id: TokenId) -> Result<RevokeOutcome> {
-        let revoked = self.revoke_tokens(actor, &[id])?;
+        let revoked = self.revoke_tokens_because(actor, &[id], RevokeReason::Manual)?;
         Ok(if revoked == 1 {
             RevokeOutcome::Revoked
         } else {
@@ -514,6 +521,16 @@ impl Latchkey {
     /// not touch (or that does not exist) refuses the whole request without
     /// saying which. Returns how many were active until now.
     pub fn revoke_tokens(&self, actor: &Actor, ids: &[TokenId]) -> Result<usize> {
+        self.revoke_tokens_because(actor, ids, RevokeReason::Bulk)
+    }
+
+    /// As `revoke_tokens`, recording `reason`.
+    pub fn revoke_tokens_because(
+        &self,
+        actor: &Actor,
+        ids: &[TokenId],
+        reason: RevokeReason,
+    ) -> Result<usize> {
         let ids = bulk_ids(ids)?;
         let now = self.clock.now();
         let mut conn = self.conn()?;
@@ -555,8 +572,10 @@ impl Latchkey {
             .set((
                 t::revoked_at.eq(now),
                 t::revoked_by.eq(actor.id().map(|m| m.0)),
+                t::revoked_reason.eq(Some(reason.as_str())),
             ))
             .execute(conn)?;
+            let detail = reason.label();
             let events: Vec<db::NewAuditRow<'_>> = to_revoke
                 .iter()
                 .map(|(id, org)| db::NewAuditRow {
@@ -566,7 +585,7 @@ impl Latchkey {
                     token_id: Some(*id),
                     member_id: None,
                     ip: actor.ip.as_deref(),
-                    detail: "",
+                    detail,
                     created_at: now,
                 })
                 .collect();
@@ -611,7 +630,10 @@ impl Latchkey {
                     .filter(t::id.eq_any(&ids))
                     .filter(t::revoked_at.is_null().or(t::revoked_at.gt(now))),
             )
-            .set(t::revoked_at.eq(now))
+            .set((
+                t::revoked_at.eq(now),
+                t::revoked_reason.eq(Some(RevokeReason::Leak.as_str())),
+            ))
             .execute(conn)?;
             let detail = format!(
                 "reported as leaked from {}",
@@ -675,5 +697,33 @@ pub(super) fn may_touch(actor: &Actor, owner_id: i64, org_id: i64) -> bool {
         None => true,
         Some(m) if m.id.0 == owner_id => true,
         Some(m) => m.is_admin() && m.org_id.0 == org_id,
+    }
+}
+
+/// Leak reports one address (IPv4 /32, IPv6 /64) may send per window,
+/// counted in the database so every instance shares the budget.
+pub const LEAK_REPORTS_PER_WINDOW: i64 = 10;
+pub const LEAK_WINDOW: Duration = Duration::minutes(1);
+
+impl Latchkey {
+    /// Counts a leak report from `client`; `Err(seconds to wait)` when the
+    /// address is over its budget.
+    pub fn count_leak_report(
+        &self,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<std::result::Result<(), u64>> {
+        let now = self.clock.now();
+        let bucket = format!("leak:{}", crate::domain::rate_limit_key(client));
+        let mut conn = self.conn()?;
+        let (started, hits) = db::rate_limits::hit(&mut conn, &bucket, now, now - LEAK_WINDOW)?;
+        if hits == 1 {
+            // A new window: a good moment to forget old ones.
+            db::rate_limits::prune(&mut conn, now - LEAK_WINDOW)?;
+        }
+        if hits > LEAK_REPORTS_PER_WINDOW {
+            let wait = (started + LEAK_WINDOW - now).whole_seconds().max(1);
+            return Ok(Err(u64::try_from(wait).unwrap_or(1)));
+        }
+        Ok(Ok(()))
     }
 }

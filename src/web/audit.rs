@@ -10,7 +10,7 @@ use crate::service::{AuditQuery, Latchkey, PAGE_SIZE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
-pub const ACTIONS: [&str; 13] = [
+pub const ACTIONS: [&str; 14] = [
     "token.created",
     "token.revoked",
     "token.rotated",
@@ -24,11 +24,15 @@ pub const ACTIONS: [&str; 13] = [
     "member.disabled",
     "member.enabled",
     "member.password_set",
+    "member.signed_out",
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(page);
 }
+
+/// Pages past this are refused before any arithmetic (50 events a page).
+const MAX_PAGE: i64 = 1_000_000;
 
 /// The page's filters from the query string: action, member (the actor)
 /// and page. The exports take the same.
@@ -51,8 +55,10 @@ pub(super) fn filters(req: &HttpRequest) -> Result<(String, Option<MemberId>, i6
         Some(p) => p
             .parse::<i64>()
             .ok()
-            .filter(|p| *p >= 1)
-            .ok_or_else(|| WebError::bad_request("The page must be a positive number."))?,
+            .filter(|p| (1..=MAX_PAGE).contains(p))
+            .ok_or_else(|| {
+                WebError::bad_request(format!("The page must be a number from 1 to {MAX_PAGE}."))
+            })?,
     };
     Ok((action, member, page_number))
 }
@@ -94,7 +100,7 @@ async fn page(
         .into_iter()
         .map(|e| AuditRow {
             at: format_moment(e.at),
-            actor: e.actor_email.unwrap_or_else(|| "CLI / system".into()),
+            actor: e.actor_label(),
             action: e.action,
             detail: e.detail,
             ip: e.ip.unwrap_or_default(),

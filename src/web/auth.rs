@@ -1,14 +1,15 @@
 //! Sign-in and sign-out pages.
 
+use super::client::client_addr;
 use super::error::WebError;
 use super::forms::FormData;
-use super::session::{self, client_ip};
+use super::session;
 use super::views::{Layout, LoginPage, render};
 use super::{html, see_other};
-use crate::domain::Password;
-use crate::service::{Latchkey, LoginError};
+use crate::domain::{HashingSlot, Password};
+use crate::service::{Latchkey, Limit, LoginError};
 use actix_session::Session;
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -38,7 +39,10 @@ async fn login_page(
     session: Session,
     service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, WebError> {
-    if session::has_member(&session, &service) {
+    if session::signed_in_member(&req, &session, &service)
+        .await?
+        .is_some()
+    {
         return Ok(see_other("/settings/api-tokens"));
     }
     let notice = req
@@ -52,6 +56,66 @@ async fn login_page(
     ))
 }
 
+/// The sign-in form again, with `message` beside it.
+fn refused(status: StatusCode, csrf: String, email: String, message: String) -> HttpResponse {
+    html(status, login_view(csrf, email, Some(message), None))
+}
+
+fn with_retry_after(mut res: HttpResponse, secs: u64) -> HttpResponse {
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(secs.max(1)));
+    res
+}
+
+fn plural(n: u64, unit: &str) -> String {
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// What a refused sign-in answers.
+fn login_refusal(e: LoginError, csrf: String, email: String) -> Result<HttpResponse, WebError> {
+    Ok(match e {
+        LoginError::InvalidCredentials => refused(
+            StatusCode::UNAUTHORIZED,
+            csrf,
+            email,
+            "Incorrect email or password.".to_owned(),
+        ),
+        LoginError::Disabled => refused(
+            StatusCode::FORBIDDEN,
+            csrf,
+            email,
+            "This account is disabled. Ask an admin of your organisation to enable it.".to_owned(),
+        ),
+        // The typed address is not shown back: it may be 64 KiB of anything.
+        LoginError::BadEmail(message) => {
+            refused(StatusCode::BAD_REQUEST, csrf, String::new(), message)
+        }
+        LoginError::Throttled {
+            retry_after_secs,
+            limit,
+        } => {
+            let message = match limit {
+                Limit::Failures => format!(
+                    "Too many failed sign-ins for this email. Try again in {}.",
+                    plural(retry_after_secs.div_ceil(60), "minute")
+                ),
+                Limit::Address => format!(
+                    "Too many sign-ins from your network. Try again in {}.",
+                    plural(retry_after_secs, "second")
+                ),
+            };
+            with_retry_after(
+                refused(StatusCode::TOO_MANY_REQUESTS, csrf, email, message),
+                retry_after_secs,
+            )
+        }
+        LoginError::Failed(e) => return Err(e.into()),
+    })
+}
+
+/// Seconds a client is asked to wait when every hashing place is taken.
+const BUSY_RETRY_SECS: u64 = 2;
+
 #[post("/login")]
 async fn login(
     req: HttpRequest,
@@ -63,55 +127,47 @@ async fn login(
     session::check_csrf(&req, &session, form.get("csrf_token"))?;
     let email = form.text("email").trim().to_owned();
     let password = Password::attempt(form.text("password"));
-    let ip = client_ip(&req);
-    let svc = service.clone();
-    let attempt_email = email.clone();
-    let outcome = web::block(move || svc.login(&attempt_email, &password, ip.as_deref())).await?;
     let csrf = session::csrf_token(&session)?;
-    let (status, message) = match outcome {
-        Ok(member) => {
-            session::sign_in(&session, &service, &member)?;
-            return Ok(see_other("/settings/api-tokens"));
-        }
-        Err(LoginError::InvalidCredentials) => (
-            StatusCode::UNAUTHORIZED,
-            "Incorrect email or password.".to_owned(),
-        ),
-        Err(LoginError::Disabled) => (
-            StatusCode::FORBIDDEN,
-            "This account is disabled. Ask an admin of your organisation to enable it.".to_owned(),
-        ),
-        Err(LoginError::Throttled { retry_after_secs }) => {
-            let minutes = retry_after_secs.div_ceil(60);
-            let body = login_view(
-                csrf,
-                email,
-                Some(format!(
-                    "Too many failed sign-ins for this email. Try again in {minutes} minute{}.",
-                    if minutes == 1 { "" } else { "s" }
-                )),
-                None,
-            );
-            let mut res = html(StatusCode::TOO_MANY_REQUESTS, body);
-            res.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from(retry_after_secs),
-            );
-            return Ok(res);
-        }
-        Err(LoginError::Failed(e)) => return Err(e.into()),
+    // Checked before anything else: a flood of sign-ins is refused at once
+    // and never queues behind the hashing thread.
+    let Some(slot) = HashingSlot::try_acquire() else {
+        let message = "Latchkey is busy checking other sign-ins. Try again in a few seconds.";
+        return Ok(with_retry_after(
+            refused(StatusCode::SERVICE_UNAVAILABLE, csrf, email, message.into()),
+            BUSY_RETRY_SECS,
+        ));
     };
-    Ok(html(status, login_view(csrf, email, Some(message), None)))
+    let client = client_addr(&req);
+    let (svc, typed) = (service.clone(), email.clone());
+    let pending = match web::block(move || svc.begin_login(&typed, client)).await? {
+        Ok(pending) => pending,
+        Err(e) => return login_refusal(e, csrf, email),
+    };
+    // Awaited without holding a thread: the hashing thread answers.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    password.verify_then(pending.hash(), slot, move |ok| {
+        let _ = tx.send(ok);
+    });
+    let password_ok = rx.await.unwrap_or(false);
+    let svc = service.clone();
+    match web::block(move || svc.finish_login(pending, password_ok)).await? {
+        Ok(member) => {
+            session::sign_in(&req, &session, &service, member).await?;
+            Ok(see_other("/settings/api-tokens"))
+        }
+        Err(e) => login_refusal(e, csrf, email),
+    }
 }
 
 #[post("/logout")]
 async fn logout(
     req: HttpRequest,
     session: Session,
+    service: web::Data<Latchkey>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let form = FormData::parse(&body).map_err(|e| WebError::bad_request(e.to_string()))?;
     session::check_csrf(&req, &session, form.get("csrf_token"))?;
-    session::sign_out(&session);
+    session::sign_out(&session, &service).await?;
     Ok(see_other("/login?signed_out=1"))
 }

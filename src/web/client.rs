@@ -48,3 +48,8 @@ pub fn client_addr(req: &HttpRequest) -> Option<IpAddr> {
         _ => Some(peer),
     }
 }
+
+/// The client's address as text, as it is recorded.
+pub fn client_ip(req: &HttpRequest) -> Option<String> {
+    client_addr(req).map(|ip| ip.to_string())
+}

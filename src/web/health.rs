@@ -32,7 +32,9 @@ async fn readyz(service: web::Data<Latchkey>) -> HttpResponse {
             tracing::warn!(error = %e, "not ready");
             HttpResponse::ServiceUnavailable()
                 .content_type("application/json")
-                .body(r#"{"status":"unavailable"}"#)
+                .body(
+                    serde_json::json!({"status": "unavailable", "reason": e.reason()}).to_string(),
+                )
         }
         Err(_) => HttpResponse::ServiceUnavailable().finish(),
     }

@@ -80,6 +80,10 @@ async fn page(
                 "Member disabled. They cannot sign in and their tokens stop working.".to_owned(),
             ),
             "enabled" => Some("Member enabled.".to_owned()),
+            "signed_out" => Some(
+                "Every session of that member ended: they must sign in again, everywhere."
+                    .to_owned(),
+            ),
             _ => None,
         });
     let outcome = Outcome {
@@ -181,7 +185,7 @@ async fn change(
                 .parse::<Role>()
                 .map_err(|e| WebError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?,
         ),
-        "disable" | "enable" => None,
+        "disable" | "enable" | "sign-out" => None,
         _ => return Err(WebError::not_found()),
     };
     let svc = service.clone();
@@ -190,6 +194,7 @@ async fn change(
     let result = web::block(move || match (action2.as_str(), role) {
         ("role", Some(role)) => svc.set_role(&actor, id, role).map(|_| ()),
         ("disable", _) => svc.set_disabled(&actor, id, true).map(|_| ()),
+        ("sign-out", _) => svc.end_member_sessions(&actor, id).map(|_| ()),
         _ => svc.set_disabled(&actor, id, false).map(|_| ()),
     })
     .await?;
@@ -198,6 +203,7 @@ async fn change(
             let done = match action.as_str() {
                 "role" => "role",
                 "disable" => "disabled",
+                "sign-out" => "signed_out",
                 _ => "enabled",
             };
             Ok(see_other(&format!("/settings/members?done={done}")))

@@ -39,8 +39,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(members::routes)
         .configure(audit::routes)
         .configure(audit_export::routes)
-        .configure(policy::routes)
-        .configure(observe::routes);
+        .configure(policy::routes);
 }
 
 #[get("/")]

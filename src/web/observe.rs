@@ -19,13 +19,13 @@ const BUCKETS: [f64; 12] = [
 
 #[derive(Default)]
 pub struct Metrics {
+    pub webhooks: std::sync::Arc<crate::webhook::WebhookCounters>,
     /// Route → status → count.
     requests: Mutex<HashMap<String, HashMap<u16, u64>>>,
     verifications: Mutex<HashMap<&'static str, u64>>,
     buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_micros: AtomicU64,
-    next_request: AtomicU64,
 }
 
 impl Metrics {
@@ -117,8 +117,74 @@ impl Metrics {
         out.push_str("# HELP latchkey_db_pool_max_connections Size of the connection pool.\n");
         out.push_str("# TYPE latchkey_db_pool_max_connections gauge\n");
         let _ = writeln!(out, "latchkey_db_pool_max_connections {max}");
+        out.push_str(
+            "# HELP latchkey_webhook_deliveries_total Webhook delivery attempts by outcome.\n",
+        );
+        out.push_str("# TYPE latchkey_webhook_deliveries_total counter\n");
+        for (outcome, n) in [
+            ("delivered", &self.webhooks.delivered),
+            ("failed", &self.webhooks.failed),
+            ("given_up", &self.webhooks.given_up),
+        ] {
+            let _ = writeln!(
+                out,
+                "latchkey_webhook_deliveries_total{{outcome=\"{outcome}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
+        process_metrics(&mut out);
         out
     }
+}
+
+/// The standard `process_*` metrics, read from /proc (Linux).
+fn process_metrics(out: &mut String) {
+    const PAGE: u64 = 4096;
+    const TICKS_PER_SECOND: f64 = 100.0;
+    if let Ok(statm) = std::fs::read_to_string("/proc/self/statm")
+        && let Some(resident) = statm
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<u64>().ok())
+    {
+        out.push_str("# HELP process_resident_memory_bytes Resident memory size in bytes.\n");
+        out.push_str("# TYPE process_resident_memory_bytes gauge\n");
+        let _ = writeln!(out, "process_resident_memory_bytes {}", resident * PAGE);
+    }
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
+        && let Some((_, after_name)) = stat.rsplit_once(')')
+    {
+        // Fields after the name: state is the 3rd of the line, utime the 14th.
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+        if let (Some(user), Some(system)) = (ticks(11), ticks(12)) {
+            out.push_str(
+                "# HELP process_cpu_seconds_total User and system CPU time spent in seconds.\n",
+            );
+            out.push_str("# TYPE process_cpu_seconds_total counter\n");
+            let _ = writeln!(
+                out,
+                "process_cpu_seconds_total {}",
+                (user + system) / TICKS_PER_SECOND
+            );
+        }
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        out.push_str("# HELP process_open_fds Number of open file descriptors.\n");
+        out.push_str("# TYPE process_open_fds gauge\n");
+        let _ = writeln!(out, "process_open_fds {}", fds.count());
+    }
+    out.push_str(
+        "# HELP process_start_time_seconds Start time of the process since the Unix epoch.\n",
+    );
+    out.push_str("# TYPE process_start_time_seconds gauge\n");
+    let _ = writeln!(out, "process_start_time_seconds {}", started_at());
+}
+
+/// When this process started serving (Unix seconds).
+fn started_at() -> i64 {
+    static STARTED: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(|| time::OffsetDateTime::now_utc().unix_timestamp())
 }
 
 /// Gives each request an id (in the `X-Request-Id` header and on every log
@@ -130,11 +196,8 @@ pub async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    let n = metrics
-        .as_ref()
-        .map_or(0, |m| m.next_request.fetch_add(1, Ordering::Relaxed));
-    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    let request_id = format!("{:08x}-{n:x}", PID.get_or_init(std::process::id));
+    // Random: an id tells nothing about the process or how busy it is.
+    let request_id = format!("{:016x}", rand::random::<u64>());
     let span = tracing::info_span!(
         "request",
         id = %request_id,
@@ -170,7 +233,11 @@ async fn metrics_page(
         .body(metrics.render(service.pool_usage()))
 }
 
+/// The metrics listener's only route (`LATCHKEY_METRICS_BIND`): never on
+/// the public one, whose per-outcome counters would tell a stranger why a
+/// token was refused.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    started_at();
     cfg.service(
         web::resource("/metrics")
             .route(web::get().to(metrics_page))

@@ -5,17 +5,47 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::{DefaultHeaders, Next};
-use actix_web::{Error, ResponseError};
+use actix_web::{Error, HttpResponse, ResponseError};
 
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'";
 
-pub fn headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+/// Served over HTTPS (`LATCHKEY_SECURE_COOKIES=true`), browsers are told
+/// to use nothing else for a year.
+const HSTS: &str = "max-age=31536000";
+
+pub fn headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
         .add((header::CONTENT_SECURITY_POLICY, CSP))
         .add((header::X_FRAME_OPTIONS, "DENY"))
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::REFERRER_POLICY, "no-referrer"))
-        .add(("Cross-Origin-Opener-Policy", "same-origin"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"));
+    if https {
+        headers.add((header::STRICT_TRANSPORT_SECURITY, HSTS))
+    } else {
+        headers
+    }
+}
+
+/// A body with any `Content-Encoding` is refused (415) before it is read:
+/// nothing is ever inflated, so a small compressed body cannot become a
+/// large one in memory.
+pub async fn refuse_encoded_bodies(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    if req.headers().contains_key(header::CONTENT_ENCODING) {
+        let res = HttpResponse::UnsupportedMediaType()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type("application/problem+json")
+            .body(
+                r#"{"type":"about:blank","title":"Unsupported Media Type","status":415,"detail":"Compressed request bodies are not accepted; send the body without Content-Encoding."}"#,
+            );
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 /// A browser sending a console form from another site is refused (403)

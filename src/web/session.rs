@@ -1,48 +1,51 @@
-//! Console sessions: who is signed in, idle timeout, CSRF tokens.
+//! Console sessions. The cookie (encrypted) carries one random id and
+//! nothing else; who it signs in, since when and from where lives in the
+//! database (`service::sessions`), so ending a session ends it for every
+//! copy of the cookie. The CSRF token is derived from the same id.
 
+use super::client::client_ip;
 use super::error::WebError;
-use crate::domain::MemberId;
-use crate::domain::bytes::{constant_time_eq, random_hex};
-use crate::error::Error;
-use crate::service::{Latchkey, Member};
+use crate::domain::SessionSecret;
+use crate::service::{ClientInfo, Latchkey, Member};
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
+use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use std::future::Future;
 use std::pin::Pin;
+use subtle::ConstantTimeEq;
 
-const MEMBER_KEY: &str = "mid";
-const CSRF_KEY: &str = "csrf";
-const SEEN_KEY: &str = "seen";
-/// Set at sign-in: the next token list announces tokens about to expire.
-const ANNOUNCE_KEY: &str = "announce";
-/// A session unused for this long ends.
-pub const IDLE_TIMEOUT_SECS: i64 = 8 * 3600;
-/// `seen` is refreshed at most this often, to keep cookies stable.
-const SEEN_REFRESH_SECS: i64 = 60;
+const SID_KEY: &str = "sid";
 
 pub fn is_htmx(req: &HttpRequest) -> bool {
     req.headers().contains_key("HX-Request")
 }
 
-pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    super::client::client_addr(req).map(|ip| ip.to_string())
-}
-
-fn now_unix(service: &Latchkey) -> i64 {
-    service.clock().now().assume_utc().unix_timestamp()
-}
-
-/// The session's CSRF token, created on first use.
-pub fn csrf_token(session: &Session) -> Result<String, WebError> {
-    if let Ok(Some(token)) = session.get::<String>(CSRF_KEY) {
-        return Ok(token);
-    }
-    let token = random_hex(32).map_err(|_| WebError::internal())?;
+/// The id the cookie brought, if it is one of ours.
+fn cookie_secret(session: &Session) -> Option<SessionSecret> {
     session
-        .insert(CSRF_KEY, &token)
+        .get::<String>(SID_KEY)
+        .ok()
+        .flatten()
+        .and_then(|raw| SessionSecret::from_cookie(&raw))
+}
+
+/// This browser's id, made on first use: an anonymous visitor gets one too
+/// (it names no database row) so the sign-in form has a CSRF token.
+fn browser_secret(session: &Session) -> Result<SessionSecret, WebError> {
+    if let Some(secret) = cookie_secret(session) {
+        return Ok(secret);
+    }
+    let secret = SessionSecret::generate().map_err(|_| WebError::internal())?;
+    session
+        .insert(SID_KEY, secret.expose())
         .map_err(|_| WebError::internal())?;
-    Ok(token)
+    Ok(secret)
+}
+
+/// The session's CSRF token.
+pub fn csrf_token(session: &Session) -> Result<String, WebError> {
+    Ok(browser_secret(session)?.csrf_token())
 }
 
 /// Refuses (403) a state change whose token is missing or not this
@@ -58,12 +61,9 @@ pub fn check_csrf(
         .get("X-CSRF-Token")
         .and_then(|v| v.to_str().ok());
     let provided = field.filter(|f| !f.is_empty()).or(header).unwrap_or("");
-    let expected = session
-        .get::<String>(CSRF_KEY)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    if expected.is_empty() || !constant_time_eq(provided.as_bytes(), expected.as_bytes()) {
+    let matches = cookie_secret(session)
+        .is_some_and(|s| bool::from(s.csrf_token().as_bytes().ct_eq(provided.as_bytes())));
+    if !matches {
         return Err(WebError::forbidden(
             "This form has expired or did not come from this site. Reload the page and try again.",
         )
@@ -72,32 +72,70 @@ pub fn check_csrf(
     Ok(())
 }
 
-/// Starts a fresh session for `member` (new cookie, new CSRF token).
-pub fn sign_in(session: &Session, service: &Latchkey, member: &Member) -> Result<(), WebError> {
-    // Drop the signed-out state (its CSRF token too) and issue a new cookie.
+/// Who is asking, as a session records it.
+pub fn client_info(req: &HttpRequest) -> ClientInfo {
+    ClientInfo {
+        ip: client_ip(req),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+/// Starts a session for `member`: a new id in a new cookie, so an id
+/// planted before sign-in is worthless.
+pub async fn sign_in(
+    req: &HttpRequest,
+    session: &Session,
+    service: &web::Data<Latchkey>,
+    member: Member,
+) -> Result<(), WebError> {
+    let (svc, client) = (service.clone(), client_info(req));
+    let secret = web::block(move || svc.start_session(&member, &client)).await??;
     session.clear();
     session.renew();
     session
-        .insert(MEMBER_KEY, member.id.0)
-        .and_then(|()| session.insert(SEEN_KEY, now_unix(service)))
-        .and_then(|()| session.insert(ANNOUNCE_KEY, true))
-        .map_err(|_| WebError::internal())?;
-    csrf_token(session)?;
+        .insert(SID_KEY, secret.expose())
+        .map_err(|_| WebError::internal())
+}
+
+/// Ends the session in the database (every copy of the cookie) and drops
+/// the cookie.
+pub async fn sign_out(session: &Session, service: &web::Data<Latchkey>) -> Result<(), WebError> {
+    if let Some(secret) = cookie_secret(session) {
+        let svc = service.clone();
+        web::block(move || svc.end_session(&secret)).await??;
+    }
+    session.purge();
     Ok(())
 }
 
-pub fn sign_out(session: &Session) {
-    session.purge();
+/// The member this browser is signed in as, if any.
+pub async fn signed_in_member(
+    req: &HttpRequest,
+    session: &Session,
+    service: &web::Data<Latchkey>,
+) -> Result<Option<Member>, WebError> {
+    let Some(secret) = cookie_secret(session) else {
+        return Ok(None);
+    };
+    let (svc, ip) = (service.clone(), client_ip(req));
+    Ok(web::block(move || svc.resume_session(&secret, ip.as_deref())).await??)
 }
 
-/// The signed-in member of a console request. Loaded from the database on
-/// every request, so a disabled member's session stops at once.
+/// The signed-in member of a console request. Read from the database on
+/// every request, so an ended session or a disabled member stops at once.
 pub struct CurrentMember {
     pub member: Member,
     pub csrf: String,
     pub htmx: bool,
     pub ip: Option<String>,
     pub session: Session,
+    /// The session's id, for what the service keeps per session.
+    pub secret: SessionSecret,
 }
 
 impl CurrentMember {
@@ -136,58 +174,25 @@ impl FromRequest for CurrentMember {
         Box::pin(async move {
             let service = service.ok_or_else(WebError::internal)?;
             let signed_out = WebError::SignInRequired { htmx };
-            let Some(id) = session.get::<i64>(MEMBER_KEY).ok().flatten() else {
+            let Some(secret) = cookie_secret(&session) else {
                 return Err(signed_out);
             };
-            let now = now_unix(&service);
-            let seen = session.get::<i64>(SEEN_KEY).ok().flatten().unwrap_or(0);
-            if now - seen > IDLE_TIMEOUT_SECS {
+            let (svc, seen_from, resumed) = (service.clone(), ip.clone(), secret.clone());
+            let member = web::block(move || svc.resume_session(&resumed, seen_from.as_deref()))
+                .await?
+                .map_err(|e| WebError::from(e).for_htmx(htmx))?;
+            let Some(member) = member else {
                 session.purge();
                 return Err(signed_out);
-            }
-            if now - seen > SEEN_REFRESH_SECS {
-                let _ = session.insert(SEEN_KEY, now);
-            }
-            let member = match web::block(move || service.member_by_id(MemberId(id))).await? {
-                Ok(m) if !m.disabled => m,
-                Ok(_) | Err(Error::NotFound(_)) => {
-                    session.purge();
-                    return Err(signed_out);
-                }
-                Err(e) => return Err(WebError::from(e).for_htmx(htmx)),
             };
-            let csrf = csrf_token(&session)?;
             Ok(CurrentMember {
                 member,
-                csrf,
+                csrf: secret.csrf_token(),
                 htmx,
                 ip,
                 session,
+                secret,
             })
         })
     }
-}
-
-/// True once after each sign-in.
-pub fn take_announcement(session: &Session) -> bool {
-    let due = matches!(session.get::<bool>(ANNOUNCE_KEY), Ok(Some(true)));
-    if due {
-        session.remove(ANNOUNCE_KEY);
-    }
-    due
-}
-
-/// Whether the session names a member and has not gone idle (without
-/// loading the member). A stale session is cleared.
-pub fn has_member(session: &Session, service: &Latchkey) -> bool {
-    if !matches!(session.get::<i64>(MEMBER_KEY), Ok(Some(_))) {
-        return false;
-    }
-    let seen = session.get::<i64>(SEEN_KEY).ok().flatten().unwrap_or(0);
-    if now_unix(service) - seen > IDLE_TIMEOUT_SECS {
-        // Cleared, not purged: the sign-in page stores a new CSRF token in it.
-        session.clear();
-        return false;
-    }
-    true
 }

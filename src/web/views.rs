@@ -241,6 +241,18 @@ pub struct Reveal {
     pub scopes: Vec<&'static str>,
     pub expires: String,
     pub allowed_ips: Vec<String>,
+    /// After a rotation: the token replaced and when it stops.
+    pub replaces: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/confirm_rotate.html")]
+pub struct ConfirmRotatePage {
+    pub layout: Layout,
+    pub id: i64,
+    pub name: String,
+    pub hint: String,
+    pub allowed_ips: Vec<String>,
 }
 
 #[derive(Template)]

@@ -1,6 +1,7 @@
 //! The token API (SPEC §4) over HTTP, on both backends.
 
-use crate::helpers::{Page, TestApp, TestDb, spawn_app};
+use crate::helpers::{Client, Page, TestApp, TestDb, spawn_app, spawn_app_with};
+use latchkey::config::ServerConfig;
 use latchkey::domain::Role;
 use time::Duration;
 
@@ -522,7 +523,6 @@ fn openapi_lists_every_route_and_each_answers_as_documented(db: &TestDb) {
         ("/api/v1/tokens/self/rotate", "post"),
         ("/healthz", "get"),
         ("/readyz", "get"),
-        ("/metrics", "get"),
         ("/api/openapi.json", "get"),
     ];
     assert_eq!(paths.len(), expected.len());
@@ -553,15 +553,30 @@ fn openapi_lists_every_route_and_each_answers_as_documented(db: &TestDb) {
 }
 
 fn health_metrics_and_request_ids(db: &TestDb) {
-    let (app, token) = setup(db);
+    let app = spawn_app_with(
+        db,
+        ServerConfig {
+            metrics_bind: Some("127.0.0.1:0".into()),
+            ..ServerConfig::default()
+        },
+    );
+    app.add_member("dev@example.com", Role::Developer);
+    let token = app.create_token("dev@example.com", "ci", &["tokens:read"], 30);
     let c = app.client();
     c.get("/healthz").assert_status(200).assert_contains("ok");
     c.get("/readyz").assert_status(200).assert_contains("ready");
     c.api("GET", "/api/v1/me", Some(&token)).assert_status(200);
     c.api("GET", "/api/v1/me", Some("lk_nope"))
         .assert_status(401);
-    let metrics = c.get("/metrics");
+    // Not on the public listener: its counters would say why a token fails.
+    c.get("/metrics").assert_status(404);
+    let private = Client::new(app.metrics_base.as_deref().expect("metrics listener"));
+    let metrics = private.get("/metrics");
     metrics.assert_status(200);
+    metrics
+        .assert_contains("process_resident_memory_bytes ")
+        .assert_contains("process_open_fds ")
+        .assert_contains("latchkey_webhook_deliveries_total{outcome=\"failed\"} 0");
     metrics
         .assert_contains("latchkey_http_requests_total{route=\"/api/v1/me\",status=\"200\"} 1")
         .assert_contains("latchkey_token_verifications_total{outcome=\"valid\"} 1")
@@ -576,6 +591,12 @@ fn health_metrics_and_request_ids(db: &TestDb) {
         b.header("x-request-id").expect("id"),
     );
     assert_ne!(ida, idb);
+    // Random, not a process id and a counter.
+    for id in [ida, idb] {
+        assert_eq!(id.len(), 16, "{id}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    }
+    assert_ne!(ida[..8], idb[..8]);
 }
 
 fn api_errors_are_problem_details(db: &TestDb) {
@@ -588,7 +609,7 @@ fn api_errors_are_problem_details(db: &TestDb) {
     c.api("PUT", "/api/v1/tokens/1", Some(&token))
         .assert_status(405);
     // Found by schemathesis: other methods on the operational routes are 405.
-    for path in ["/healthz", "/readyz", "/metrics"] {
+    for path in ["/healthz", "/readyz"] {
         let page = c.method("TRACE", path);
         page.assert_status(405);
         assert_eq!(page.header("allow"), Some("GET"));

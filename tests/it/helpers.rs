@@ -227,6 +227,8 @@ use latchkey::startup::Application;
 
 pub struct TestApp {
     pub base: String,
+    /// The `/metrics` listener, when the configuration asked for one.
+    pub metrics_base: Option<String>,
     pub service: Latchkey,
     pub admin_email: String,
     pub admin_password: String,
@@ -300,11 +302,12 @@ fn start(service: Latchkey, config: ServerConfig, email: String, password: Strin
                 ..config
             };
             let app = Application::build(&config, svc).expect("build app");
-            tx.send((app.port(), app.handle())).expect("send port");
+            tx.send((app.port(), app.metrics_port(), app.handle()))
+                .expect("send port");
             let _ = app.run_until_stopped().await;
         });
     });
-    let (port, handle) = rx.recv().expect("server started");
+    let (port, metrics_port, handle) = rx.recv().expect("server started");
     let host = if config_bind.starts_with("[::1]") {
         "[::1]"
     } else {
@@ -312,6 +315,7 @@ fn start(service: Latchkey, config: ServerConfig, email: String, password: Strin
     };
     TestApp {
         base: format!("http://{host}:{port}"),
+        metrics_base: metrics_port.map(|p| format!("http://127.0.0.1:{p}")),
         service,
         admin_email: email,
         admin_password: password,

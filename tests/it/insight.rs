@@ -139,8 +139,11 @@ fn detail_page_shows_the_token_to_its_owner_and_admins_only(db: &TestDb) {
 
     // Rotated: both pages show the chain, each linking to the other.
     let csrf = dev.csrf();
-    dev.post(&format!("{path}/rotate"), &[("csrf_token", &csrf)])
-        .assert_status(200);
+    dev.post(
+        &format!("{path}/rotate"),
+        &[("csrf_token", &csrf), ("confirm", "yes")],
+    )
+    .assert_status(200);
     let old = dev.get(&path);
     let new_id = app
         .service

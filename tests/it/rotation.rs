@@ -19,11 +19,32 @@ fn console_rotation_reveals_a_replacement_once(db: &TestDb) {
     let list = dev.get("/settings/api-tokens");
     list.assert_contains("aria-label=\"Rotate deploy\"");
     let csrf = list.csrf();
-    let page = dev.post(
+    // Without confirm=yes: a confirmation page with the overlap to choose,
+    // and nothing changes.
+    let confirm = dev.post(
         &format!("/settings/api-tokens/{id}/rotate"),
         &[("csrf_token", &csrf)],
     );
+    confirm
+        .assert_status(200)
+        .assert_contains("Rotate “deploy”?")
+        .assert_contains("name=\"overlap_minutes\" value=\"0\" checked")
+        .assert_contains("value=\"60\"")
+        .assert_contains("value=\"1440\"")
+        .assert_contains("name=\"confirm\" value=\"yes\"");
+    assert!(confirm.revealed_token().is_none());
+    assert_eq!(app.token_count(), 1);
+    let page = dev.post(
+        &format!("/settings/api-tokens/{id}/rotate"),
+        &[
+            ("csrf_token", &csrf),
+            ("confirm", "yes"),
+            ("overlap_minutes", "60"),
+        ],
+    );
     page.assert_status(200)
+        .assert_contains("Replaces")
+        .assert_contains("keeps working until")
         .assert_contains("won't be able to see it again");
     assert_eq!(page.header("cache-control"), Some("no-store"));
     let new = page.revealed_token().expect("new token revealed");
@@ -38,7 +59,7 @@ fn console_rotation_reveals_a_replacement_once(db: &TestDb) {
     // Rotated once: the old one cannot be rotated again; nor can someone else's.
     dev.post(
         &format!("/settings/api-tokens/{id}/rotate"),
-        &[("csrf_token", &csrf)],
+        &[("csrf_token", &csrf), ("confirm", "yes")],
     )
     .assert_status(409);
     let other = app.member("other@example.com", Role::Developer);
@@ -47,14 +68,18 @@ fn console_rotation_reveals_a_replacement_once(db: &TestDb) {
     other
         .post(
             &format!("/settings/api-tokens/{new_id}/rotate"),
-            &[("csrf_token", &other_csrf)],
+            &[("csrf_token", &other_csrf), ("confirm", "yes")],
         )
         .assert_status(403);
     dev.post(
         &format!("/settings/api-tokens/{new_id}/rotate"),
-        &[("csrf_token", &csrf), ("overlap_minutes", "9999")],
+        &[
+            ("csrf_token", &csrf),
+            ("confirm", "yes"),
+            ("overlap_minutes", "9999"),
+        ],
     )
-    .assert_status(422);
+    .assert_status(400);
     dev.post(&format!("/settings/api-tokens/{new_id}/rotate"), &[])
         .assert_status(403);
     assert_eq!(
@@ -64,8 +89,10 @@ fn console_rotation_reveals_a_replacement_once(db: &TestDb) {
             .count(),
         2
     );
-    // The old token, presented now that it was replaced, takes the chain down.
+    // The old token, presented after its hour, takes the chain down.
     api.api("GET", "/api/v1/me", Some(&new)).assert_status(200);
+    api.api("GET", "/api/v1/me", Some(&old)).assert_status(200);
+    app.service.clock().advance(Duration::minutes(61));
     api.api("GET", "/api/v1/me", Some(&old)).assert_status(401);
     api.api("GET", "/api/v1/me", Some(&new)).assert_status(401);
 }
@@ -127,7 +154,7 @@ fn api_rotation_honours_the_overlap_and_catches_reuse(db: &TestDb) {
         "application/json",
         br#"{"overlap_minutes": 2000}"#,
     )
-    .assert_status(422);
+    .assert_status(400);
     api.api_post(
         "/api/v1/tokens/self/rotate",
         Some(&fresh),

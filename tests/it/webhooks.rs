@@ -7,7 +7,7 @@
 use crate::helpers::{TestApp, TestDb, spawn_app_with, spawn_second_with};
 use latchkey::config::ServerConfig;
 use latchkey::domain::Role;
-use latchkey::webhook::{WebhookConfig, signature};
+use latchkey::webhook::{WebhookConfig, signature, signing_key};
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -142,16 +142,33 @@ fn read_request(stream: &mut std::net::TcpStream) -> Option<Delivery> {
     })
 }
 
+/// Checked as a Standard Webhooks receiver checks it: the signature covers
+/// the id, the timestamp and the body, and the timestamp is recent.
 fn assert_signed(delivery: &Delivery) {
+    let id = delivery.header("webhook-id");
+    let timestamp: i64 = delivery
+        .header("webhook-timestamp")
+        .parse()
+        .expect("a Unix timestamp");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!((now - timestamp).abs() < 300, "signed just now");
+    let body = delivery.body.as_bytes();
+    let key = signing_key(SIGNING_KEY).expect("key");
     assert_eq!(
-        delivery.header("latchkey-signature"),
-        signature(SIGNING_KEY, delivery.body.as_bytes()),
+        delivery.header("webhook-signature"),
+        signature(&key, id, timestamp, body),
         "signature of {}",
         delivery.body
     );
+    let other = signing_key("another-key-of-some-length").expect("key");
     assert_ne!(
-        delivery.header("latchkey-signature"),
-        signature("another-key-of-some-length", delivery.body.as_bytes())
+        delivery.header("webhook-signature"),
+        signature(&other, id, timestamp, body)
+    );
+    // Replayed later under a new timestamp, the signature no longer fits.
+    assert_ne!(
+        delivery.header("webhook-signature"),
+        signature(&key, id, timestamp + 600, body)
     );
     assert_eq!(delivery.header("content-type"), "application/json");
 }
@@ -179,7 +196,7 @@ fn expiry_notices_are_signed_and_sent_once_per_threshold(db: &TestDb) {
     assert_signed(&first[0]);
     assert_eq!(first[0].header("latchkey-event"), "token.expiring");
     assert_eq!(
-        first[0].header("latchkey-delivery"),
+        first[0].header("webhook-id"),
         format!("token.expiring:{id}:7d")
     );
     assert_eq!(event["id"], format!("token.expiring:{id}:7d"));
@@ -227,10 +244,7 @@ fn failed_deliveries_are_retried_with_back_off(db: &TestDb) {
     for delivery in &all {
         assert_signed(delivery);
         assert_eq!(delivery.body, all[0].body, "a retry changed the event");
-        assert_eq!(
-            delivery.header("latchkey-delivery"),
-            all[0].header("latchkey-delivery")
-        );
+        assert_eq!(delivery.header("webhook-id"), all[0].header("webhook-id"));
     }
 }
 
@@ -276,7 +290,7 @@ fn two_instances_send_each_notice_once(db: &TestDb) {
     assert_eq!(receiver.settled_count(), tokens, "a notice went twice");
     let mut ids: Vec<String> = got
         .iter()
-        .map(|d| d.header("latchkey-delivery").to_owned())
+        .map(|d| d.header("webhook-id").to_owned())
         .collect();
     ids.sort();
     ids.dedup();

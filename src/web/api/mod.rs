@@ -1,28 +1,23 @@
 //! The token API (SPEC §4): JSON, bearer tokens, RFC 9457 errors.
 
 mod bearer;
+mod lookup;
 mod problem;
 
-pub use bearer::{Bearer, RefusalLog, bearer_token};
+pub use bearer::{Bearer, bearer_token};
+pub use lookup::Batcher;
 pub use problem::ApiError;
 
 use crate::domain::{Scope, TokenId};
 use crate::service::{Actor, Latchkey, OwnerFilter, StatusFilter, TokenQuery};
 use crate::web::MAX_BODY_BYTES;
+use crate::web::client::client_ip;
 use crate::web::forms::FormData;
-use crate::web::session::client_ip;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 const OPENAPI: &str = include_str!("openapi.json");
-/// Reports of leaked tokens allowed per client address per window.
-const LEAK_REPORTS_PER_WINDOW: u32 = 10;
-const LEAK_WINDOW: Duration = Duration::from_secs(60);
 
 /// 405 with `Allow` for a route's other methods.
 pub fn only(methods: &'static str) -> actix_web::Route {
@@ -197,6 +192,19 @@ struct RotateRequest {
     overlap_minutes: i64,
 }
 
+/// The longest rotation overlap, in minutes (24 hours).
+const MAX_OVERLAP_MINUTES: i64 = 1440;
+
+/// A JSON body that must be an object (`[]` or `"x"` is not a request).
+fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request("The body must be a JSON object."));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))
+}
+
 /// The presented token rotates itself; the answer holds the new token,
 /// shown this once.
 async fn rotate_self(
@@ -212,10 +220,14 @@ async fn rotate_self(
         if content_type(&req) != "application/json" {
             return Err(unsupported("application/json"));
         }
-        serde_json::from_slice::<RotateRequest>(&body)
-            .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?
-            .overlap_minutes
+        json_object::<RotateRequest>(&body)?.overlap_minutes
     };
+    // Checked before any arithmetic: a huge number is a 400, not a panic.
+    if !(0..=MAX_OVERLAP_MINUTES).contains(&overlap) {
+        return Err(ApiError::bad_request(format!(
+            "overlap_minutes must be a whole number from 0 to {MAX_OVERLAP_MINUTES}."
+        )));
+    }
     let actor = Actor::member(bearer.0.owner.clone(), client_ip(&req));
     let old = bearer.0.token_id;
     let svc = service.clone();
@@ -280,9 +292,7 @@ pub fn introspect_token(content_type: &str, body: &[u8]) -> Result<String, ApiEr
             .map_err(|e| ApiError::bad_request(e.to_string()))?
             .get("token")
             .map(str::to_owned),
-        "application/json" => serde_json::from_slice::<IntrospectRequest>(body)
-            .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))
-            .map(|r| Some(r.token))?,
+        "application/json" => Some(json_object::<IntrospectRequest>(body)?.token),
         _ => {
             return Err(unsupported(
                 "application/x-www-form-urlencoded or application/json",
@@ -297,8 +307,7 @@ pub fn introspect_token(content_type: &str, body: &[u8]) -> Result<String, ApiEr
 /// The tokens of a leak report: JSON `{"tokens": [...]}`, at most 1,000
 /// (public for the fuzz targets).
 pub fn leak_report(body: &[u8]) -> Result<Vec<String>, ApiError> {
-    let report: LeakReport = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?;
+    let report: LeakReport = json_object(body)?;
     if report.tokens.len() > crate::service::MAX_BULK_REVOKE {
         return Err(ApiError::bad_request(format!(
             "At most {} tokens per request.",
@@ -319,8 +328,17 @@ async fn introspect(
     let body = read_body(payload).await?;
     let token = introspect_token(&content_type(&req), &body)?;
     let org = bearer.0.owner.org_id;
-    let svc = service.clone();
-    let result = web::block(move || svc.inspect(&token)).await?;
+    let batcher = req.app_data::<web::Data<Batcher>>().map(|b| b.get_ref());
+    // The same use case as a direct use: a rotated-away token shown here
+    // takes its chain down too.
+    let result = bearer::authenticate(
+        &service,
+        &token,
+        crate::service::Door::Introspection,
+        None,
+        batcher,
+    )
+    .await?;
     let inactive = json!({ "active": false });
     let answer = match result {
         Ok(v) if v.owner.org_id == org => json!({
@@ -336,43 +354,9 @@ async fn introspect(
             // a resource server enforces it with its own view of the client.
             "allowed_ips": v.allowed_ips.ranges().map(ToString::to_string).collect::<Vec<_>>(),
         }),
-        Ok(_)
-        | Err(crate::service::VerifyOutcome::Refused(_))
-        | Err(crate::service::VerifyOutcome::Reused(_))
-        | Err(crate::service::VerifyOutcome::OutsideAllowList(_)) => inactive,
-        Err(crate::service::VerifyOutcome::Error(e)) => return Err(e.into()),
+        Ok(_) | Err(_) => inactive,
     };
     Ok(json_ok(answer))
-}
-
-/// Per-address limit for the unauthenticated revoke-by-value route.
-#[derive(Default)]
-pub struct LeakLimiter {
-    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-impl LeakLimiter {
-    /// `Err(seconds to wait)` when the address is over its budget.
-    fn check(&self, ip: Option<IpAddr>) -> Result<(), u64> {
-        let Some(ip) = ip else { return Ok(()) };
-        let now = Instant::now();
-        let Ok(mut seen) = self.seen.lock() else {
-            return Ok(());
-        };
-        if seen.len() > 10_000 {
-            seen.retain(|_, (start, _)| now.duration_since(*start) < LEAK_WINDOW);
-        }
-        let entry = seen.entry(ip).or_insert((now, 0));
-        if now.duration_since(entry.0) >= LEAK_WINDOW {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        if entry.1 > LEAK_REPORTS_PER_WINDOW {
-            let wait = LEAK_WINDOW.saturating_sub(now.duration_since(entry.0));
-            return Err(wait.as_secs().max(1));
-        }
-        Ok(())
-    }
 }
 
 #[derive(serde::Deserialize)]
@@ -386,10 +370,12 @@ async fn revoke_leaked(
     req: HttpRequest,
     payload: web::Payload,
     service: web::Data<Latchkey>,
-    limiter: web::Data<LeakLimiter>,
 ) -> Result<HttpResponse, ApiError> {
     let ip = crate::web::client::client_addr(&req);
-    limiter.check(ip).map_err(ApiError::too_many)?;
+    let svc = service.clone();
+    web::block(move || svc.count_leak_report(ip))
+        .await??
+        .map_err(ApiError::too_many)?;
     if content_type(&req) != "application/json" {
         return Err(unsupported("application/json"));
     }

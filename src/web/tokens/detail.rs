@@ -285,7 +285,14 @@ fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) ->
             .map(|e| TrailLine {
                 at: exact(e.at),
                 action: e.action,
-                actor: e.actor_email.unwrap_or_else(|| "—".to_owned()),
+                actor: e.actor_email.clone().unwrap_or_else(|| {
+                    if e.ip.is_some() {
+                        "anonymous"
+                    } else {
+                        "CLI / system"
+                    }
+                    .to_owned()
+                }),
                 ip: e.ip.unwrap_or_default(),
                 detail: e.detail,
             })

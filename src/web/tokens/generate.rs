@@ -20,6 +20,7 @@ fn reveal(created: crate::service::CreatedToken) -> Reveal {
         name: created.token.name,
         scopes: created.token.scopes.names(),
         allowed_ips: created.token.allowed_ips,
+        replaces: None,
         expires: created.token.expires_at.map_or("Never".to_owned(), |at| {
             format!(
                 "{} (stops working at {})",
@@ -277,7 +278,9 @@ pub(super) async fn create(
     }
 }
 
-/// Rotates a token: the new one is revealed once, like a generated one.
+/// Rotates a token after a confirmation page that offers the overlap; the
+/// new one is revealed once, like a generated one, naming the token it
+/// replaces and when that stops.
 #[post("/settings/api-tokens/{id}/rotate")]
 pub(super) async fn rotate(
     req: HttpRequest,
@@ -290,20 +293,52 @@ pub(super) async fn rotate(
     let id = path
         .parse::<crate::domain::TokenId>()
         .map_err(|_| WebError::not_found())?;
+    if form.get("confirm") != Some("yes") {
+        let (svc, actor) = (service.clone(), current.actor());
+        let token = web::block(move || svc.token(&actor, id)).await??;
+        if token.owner_id != current.member.id {
+            return Err(WebError::forbidden(
+                "Only a token's owner can rotate it; an admin can revoke it instead.",
+            ));
+        }
+        return Ok(html(
+            StatusCode::OK,
+            render(&ConfirmRotatePage {
+                layout: Layout::for_member(&current, "tokens"),
+                id: token.id.0,
+                name: token.name,
+                hint: token.hint,
+                allowed_ips: token.allowed_ips,
+            }),
+        ));
+    }
     let minutes = match form.get("overlap_minutes").filter(|m| !m.is_empty()) {
         None => 0,
-        Some(m) => m.parse::<i64>().map_err(|_| {
-            WebError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "The overlap must be a number of minutes from 0 to 1440.",
-            )
-        })?,
+        Some(m) => m
+            .parse::<i64>()
+            .ok()
+            .filter(|m| [0, 60, 1440].contains(m))
+            .ok_or_else(|| {
+                WebError::bad_request(
+                    "Choose when the old token stops: at once, in 1 hour or in 24 hours.",
+                )
+            })?,
     };
-    let svc = service.clone();
-    let actor = current.actor();
-    let created =
-        web::block(move || svc.rotate_token(&actor, id, Duration::minutes(minutes))).await??;
-    let reveal = reveal(created);
+    let (svc, actor) = (service.clone(), current.actor());
+    let (old, created) = web::block(move || {
+        let created = svc.rotate_token(&actor, id, Duration::minutes(minutes))?;
+        let old = svc.token(&actor, id)?;
+        Ok::<_, crate::error::Error>((old, created))
+    })
+    .await??;
+    let stops = if minutes == 0 {
+        "stopped working just now".to_owned()
+    } else {
+        let at = service.clock().now() + Duration::minutes(minutes);
+        format!("keeps working until {}", format_moment(at))
+    };
+    let mut reveal = reveal(created);
+    reveal.replaces = Some(format!("“{}” …{}, which {stops}", old.name, old.hint));
     Ok(html(
         StatusCode::OK,
         render(&RevealPage {

@@ -8,7 +8,7 @@ mod revoke;
 use super::error::WebError;
 use super::forms::FormData;
 use super::html;
-use super::session::{self, CurrentMember};
+use super::session::CurrentMember;
 use super::views::*;
 use crate::domain::TokenStatus;
 use crate::service::{
@@ -235,7 +235,11 @@ async fn list(
     let body = if htmx {
         render(&TokenListPartial { list })
     } else {
-        let (banner, alert) = if session::take_announcement(&current.session) {
+        let (svc, secret) = (service.clone(), current.secret.clone());
+        let announce = web::block(move || svc.take_announcement(&secret))
+            .await?
+            .unwrap_or(false);
+        let (banner, alert) = if announce {
             (
                 expiring_banner(&service, &current).await,
                 reuse_alert(&service, &current).await,

@@ -614,7 +614,12 @@ fn rotation_in_the_list_and_a_narrower_policy(f: &Flow) {
     b.refresh();
     b.wait_for_text("deploy");
     b.click(&b.button("Rotate deploy"));
+    // A confirmation first, with the overlap to choose (at once by default).
+    b.wait_for_text("When should the old token stop?");
+    f.look(&b, "rotate-confirm");
+    b.click(&b.button("Rotate token"));
     b.wait_for_text("Copy your token now");
+    assert!(b.has_text("stopped working just now"));
     let new = b.text(&b.find("//code[@id='new-token']"));
     assert_ne!(new, old);
     assert!(b.has_text("Your new token “deploy”"));

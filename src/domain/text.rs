@@ -1,0 +1,83 @@
+//! Text a stranger types: what may be kept, and how it is compared.
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
+/// The most characters of anything a stranger typed that the audit log
+/// keeps.
+pub const MAX_AUDIT_TEXT_CHARS: usize = 254;
+
+/// Control, format and separator characters (Unicode Cc, Cf, Zl, Zp): new
+/// lines, NUL, zero-width spaces, bidi overrides, byte-order marks. They
+/// make two strings look alike or rewrite how a line reads.
+pub fn is_invisible_or_control(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    )
+}
+
+/// True when `s` holds such a character.
+pub fn has_invisible_or_control(s: &str) -> bool {
+    s.chars().any(is_invisible_or_control)
+}
+
+/// `s` without such characters and cut to `MAX_AUDIT_TEXT_CHARS`: what the
+/// audit log keeps of a stranger's input.
+pub fn audit_text(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .filter(|c| !is_invisible_or_control(*c))
+        .take(MAX_AUDIT_TEXT_CHARS + 1)
+        .collect();
+    if out.chars().count() > MAX_AUDIT_TEXT_CHARS {
+        out = out.chars().take(MAX_AUDIT_TEXT_CHARS - 1).collect();
+        out.push('…');
+    }
+    out
+}
+
+/// Canonical composition (NFC): "é" typed as one character or as "e" and
+/// a combining accent compare equal.
+pub fn nfc(s: &str) -> String {
+    s.nfc().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invisible_and_control_characters() {
+        for c in [
+            '\0', '\r', '\n', '\t', '\u{7f}', '\u{200b}', '\u{202e}', '\u{feff}', '\u{2028}',
+            '\u{2029}', '\u{200d}',
+        ] {
+            assert!(is_invisible_or_control(c), "{:?}", c);
+        }
+        for c in ['a', 'é', ' ', '-', '中', '😀'] {
+            assert!(!is_invisible_or_control(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn audit_text_is_clean_and_short() {
+        assert_eq!(
+            audit_text("x@y\r\n2026,login.succeeded\u{202e}\0"),
+            "x@y2026,login.succeeded"
+        );
+        let long = audit_text(&"a".repeat(70_000));
+        assert_eq!(long.chars().count(), MAX_AUDIT_TEXT_CHARS);
+        assert!(long.ends_with('…'));
+        assert_eq!(audit_text(&"b".repeat(254)), "b".repeat(254));
+    }
+
+    #[test]
+    fn nfc_composes() {
+        assert_eq!(nfc("e\u{301}"), "é");
+        assert_eq!(nfc("Übersicht"), "Übersicht");
+    }
+}

@@ -1,0 +1,404 @@
+//! Authentication: the one use case every door that sees a token calls
+//! (the bearer extractor, introspection). It judges a presented token and
+//! decides what the judgement calls for — counting a use, writing last use,
+//! revoking the chain of a rotated-away token that came back, auditing a
+//! refusal — so no door can forget a rule.
+//!
+//! Order of work: shape and checksum in memory (no database), SHA-256, one
+//! indexed lookup that brings the owner (the caller picks the thread or the
+//! batch), then revoked / expired / disabled, then effective scopes and the
+//! allow-list. Every check reads the database after the request arrived, so
+//! a revoke committed by any instance is seen by the next request.
+
+use super::audit::{self, NewEvent};
+use super::{Latchkey, Member};
+use crate::db::{self, schema::api_tokens as t, schema::audit_events as ae};
+use crate::domain::{
+    IpAllowList, MemberId, OrgId, RevokeReason, ScopeRoles, ScopeSet, TokenHash, TokenId,
+    TokenStatus, status_at,
+};
+use crate::error::{Error, Result};
+use diesel::prelude::*;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use time::{Duration, PrimitiveDateTime};
+
+/// Last use is written at most this often per token.
+const LAST_USED_INTERVAL: Duration = Duration::seconds(60);
+/// Reuse and allow-list refusals are acted on and audited at most this
+/// often per token and address: a client stuck in a retry loop costs no
+/// writes.
+const REFUSAL_AUDIT_INTERVAL: Duration = Duration::seconds(60);
+
+/// A token that passed every check, with what it may do now.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub token_id: TokenId,
+    pub name: String,
+    pub owner: Member,
+    /// Effective scopes: stored ∩ what the owner's current role allows.
+    pub scopes: ScopeSet,
+    pub expires_at: Option<PrimitiveDateTime>,
+    pub created_at: PrimitiveDateTime,
+    /// Where the token may be used from (empty: anywhere).
+    pub allowed_ips: IpAllowList,
+}
+
+/// Why a token was refused. For logs and metrics only: every door answers
+/// all of them alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Malformed,
+    Unknown,
+    Revoked,
+    Expired,
+    OwnerDisabled,
+    /// A token replaced by rotation, presented after its overlap window.
+    Reused,
+    /// A valid token used from outside its IP allow-list.
+    OutsideAllowList,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Malformed => "malformed",
+            Refusal::Unknown => "unknown",
+            Refusal::Revoked => "revoked",
+            Refusal::Expired => "expired",
+            Refusal::OwnerDisabled => "owner_disabled",
+            Refusal::Reused => "reused",
+            Refusal::OutsideAllowList => "outside_allow_list",
+        }
+    }
+}
+
+/// Which door a token came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// `Authorization: Bearer` on a request: the token's own use, from the
+    /// client's address.
+    Bearer,
+    /// A resource server asking about a token: not the token's own use, and
+    /// the client's address is not known here.
+    Introspection,
+}
+
+/// A token row as the lookup found it, with its owner and the
+/// organisation's scope policy.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    token: db::TokenRow,
+    owner: db::MemberRow,
+    scope_policy: String,
+}
+
+impl TokenRecord {
+    pub fn token_hash(&self) -> &[u8] {
+        &self.token.token_hash
+    }
+}
+
+/// The writes a judgement calls for, done off the request path by
+/// `record_effects`.
+#[derive(Debug, Default)]
+pub struct Effects {
+    last_use: Option<(TokenId, Option<IpAddr>)>,
+    reuse: Option<(TokenId, Option<IpAddr>)>,
+    refused_address: Option<(TokenId, OrgId, MemberId, Option<IpAddr>)>,
+}
+
+impl Effects {
+    pub fn is_empty(&self) -> bool {
+        self.last_use.is_none() && self.reuse.is_none() && self.refused_address.is_none()
+    }
+
+    /// The next request must see these done (a revoked chain): finish them
+    /// before answering.
+    pub fn urgent(&self) -> bool {
+        self.reuse.is_some()
+    }
+}
+
+/// A judgement and what it calls for.
+#[derive(Debug)]
+pub struct Authentication {
+    pub outcome: std::result::Result<Verified, Refusal>,
+    pub effects: Effects,
+}
+
+/// A kind of refusal, for one token, from one address.
+type RefusalKey = (TokenId, Option<IpAddr>, &'static str);
+
+/// Remembers when a refusal was last acted on, per token and address.
+#[derive(Debug, Default)]
+pub(super) struct Dampener {
+    seen: Mutex<HashMap<RefusalKey, PrimitiveDateTime>>,
+}
+
+impl Dampener {
+    /// True the first time in `REFUSAL_AUDIT_INTERVAL` for this key.
+    fn first_in_a_while(
+        &self,
+        kind: &'static str,
+        token: TokenId,
+        ip: Option<IpAddr>,
+        now: PrimitiveDateTime,
+    ) -> bool {
+        let Ok(mut seen) = self.seen.lock() else {
+            return true;
+        };
+        if seen.len() > 10_000 {
+            seen.retain(|_, at| now - *at < REFUSAL_AUDIT_INTERVAL);
+        }
+        match seen.get(&(token, ip, kind)) {
+            Some(at) if now - *at < REFUSAL_AUDIT_INTERVAL => false,
+            _ => {
+                seen.insert((token, ip, kind), now);
+                true
+            }
+        }
+    }
+}
+
+impl Latchkey {
+    /// Shape and checksum, then SHA-256: garbage never reaches the database.
+    pub fn token_hash(&self, raw: &str) -> std::result::Result<TokenHash, Refusal> {
+        self.format
+            .parse(raw)
+            .map(|secret| secret.hash())
+            .map_err(|_| Refusal::Malformed)
+    }
+
+    /// The token with this hash (blocking).
+    pub fn find_token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
+        let mut conn = self.conn()?;
+        Ok(db::token_with_owner(&mut conn, hash.as_bytes())?.map(record))
+    }
+
+    /// As `find_token` when a connection is idle this instant (SQLite
+    /// answers an indexed read in microseconds: less than a hop to another
+    /// thread); `None` when the caller should use another thread.
+    pub fn find_token_if_idle(&self, hash: &TokenHash) -> Option<Result<Option<TokenRecord>>> {
+        let mut conn = self.pool.try_get()?;
+        Some(
+            db::token_with_owner(&mut conn, hash.as_bytes())
+                .map(|found| found.map(record))
+                .map_err(Error::from),
+        )
+    }
+
+    /// Many tokens by hash in one query (the PostgreSQL batch).
+    pub fn find_tokens(&self, hashes: &[Vec<u8>]) -> Result<Vec<TokenRecord>> {
+        let mut conn = self.conn()?;
+        Ok(db::tokens_with_owners(&mut conn, hashes)?
+            .into_iter()
+            .map(record)
+            .collect())
+    }
+
+    /// Judges a found token for `door`; says what to write afterwards.
+    pub fn authenticate(
+        &self,
+        found: Option<TokenRecord>,
+        door: Door,
+        client: Option<IpAddr>,
+    ) -> Result<Authentication> {
+        let now = self.clock.now();
+        let mut effects = Effects::default();
+        let Some(TokenRecord {
+            token,
+            owner,
+            scope_policy,
+        }) = found
+        else {
+            return Ok(refused(Refusal::Unknown, effects));
+        };
+        let id = TokenId(token.id);
+        let revoked = token.revoked_at.is_some_and(|r| r <= now);
+        match status_at(revoked, token.expires_at, now) {
+            TokenStatus::Revoked if is_replaced(&token) => {
+                // Acted on once a minute per address: the chain is revoked
+                // by the first, later replays cost nothing.
+                if self.dampener.first_in_a_while("reuse", id, client, now) {
+                    effects.reuse = Some((id, client));
+                }
+                return Ok(refused(Refusal::Reused, effects));
+            }
+            TokenStatus::Revoked => return Ok(refused(Refusal::Revoked, effects)),
+            TokenStatus::Expired => return Ok(refused(Refusal::Expired, effects)),
+            TokenStatus::Active => {}
+        }
+        if owner.disabled {
+            return Ok(refused(Refusal::OwnerDisabled, effects));
+        }
+        let owner = Member::from_row(owner)?;
+        let allowed_ips = if token.allowed_ips.is_empty() {
+            IpAllowList::default()
+        } else {
+            IpAllowList::from_stored(&token.allowed_ips).map_err(Error::Unexpected)?
+        };
+        if door == Door::Bearer && !allowed_ips.permits(client) {
+            if self
+                .dampener
+                .first_in_a_while("ip_refused", id, client, now)
+            {
+                effects.refused_address = Some((id, owner.org_id, owner.id, client));
+            }
+            return Ok(refused(Refusal::OutsideAllowList, effects));
+        }
+        let stored = ScopeSet::parse_list(&token.scopes).map_err(Error::Unexpected)?;
+        // The organisation's policy at the moment of use decides.
+        let roles = ScopeRoles::parse(&scope_policy).map_err(Error::Unexpected)?;
+        if door == Door::Bearer {
+            self.count_use(id);
+            if token
+                .last_used_at
+                .is_none_or(|at| now - at >= LAST_USED_INTERVAL)
+            {
+                effects.last_use = Some((id, client));
+            }
+        }
+        Ok(Authentication {
+            outcome: Ok(Verified {
+                token_id: id,
+                name: token.name,
+                scopes: stored.intersect(roles.allowed_for(owner.role)),
+                owner,
+                expires_at: token.expires_at,
+                created_at: token.created_at,
+                allowed_ips,
+            }),
+            effects,
+        })
+    }
+
+    /// Does what a judgement called for.
+    pub fn record_effects(&self, effects: Effects) -> Result<()> {
+        if let Some((id, ip)) = effects.reuse {
+            self.revoke_chain(id, ip.map(|a| a.to_string()).as_deref())?;
+        }
+        if let Some((token, org, member, ip)) = effects.refused_address {
+            self.record_refused_address(token, org, member, ip)?;
+        }
+        if let Some((id, ip)) = effects.last_use {
+            self.record_use(id, ip.map(|a| a.to_string()).as_deref())?;
+        }
+        Ok(())
+    }
+
+    /// The whole check at once, for callers already off the request
+    /// threads: find, judge, and record what it calls for.
+    pub fn authenticate_now(
+        &self,
+        raw: &str,
+        door: Door,
+        client: Option<IpAddr>,
+    ) -> Result<std::result::Result<Verified, Refusal>> {
+        let hash = match self.token_hash(raw) {
+            Ok(hash) => hash,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let found = self.find_token(&hash)?;
+        let Authentication { outcome, effects } = self.authenticate(found, door, client)?;
+        self.record_effects(effects)?;
+        Ok(outcome)
+    }
+
+    /// Writes last use (now, and the client's address) unless it was
+    /// written less than a minute ago; the condition makes concurrent
+    /// requests write once.
+    fn record_use(&self, token: TokenId, ip: Option<&str>) -> Result<()> {
+        let now = self.clock.now();
+        let cutoff = now - LAST_USED_INTERVAL;
+        let mut conn = self.conn()?;
+        diesel::update(
+            t::table
+                .find(token.0)
+                .filter(t::last_used_at.is_null().or(t::last_used_at.le(cutoff))),
+        )
+        .set((t::last_used_at.eq(now), t::last_used_ip.eq(ip)))
+        .execute(&mut conn)?;
+        Ok(())
+    }
+
+    /// Audits a valid token presented from outside its allow-list, unless
+    /// another instance did within the minute.
+    fn record_refused_address(
+        &self,
+        token: TokenId,
+        org: OrgId,
+        member: MemberId,
+        client: Option<IpAddr>,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let ip = client.map(|a| a.to_string());
+        let mut conn = self.conn()?;
+        if audited_lately(&mut conn, "token.ip_refused", token, ip.as_deref(), now)? {
+            return Ok(());
+        }
+        audit::record(
+            &mut conn,
+            now,
+            NewEvent {
+                org,
+                actor: None,
+                action: "token.ip_refused",
+                token: Some(token),
+                member: Some(member),
+                ip: ip.as_deref(),
+                detail: format!(
+                    "token #{} presented from {}, outside its IP allow-list; refused",
+                    token.0,
+                    ip.as_deref().unwrap_or("an unknown address")
+                ),
+            },
+        )?;
+        Ok(())
+    }
+}
+
+/// A token replaced by rotation whose window has passed (revoked on purpose
+/// it is a plain revoked token, not a sign of theft).
+fn is_replaced(token: &db::TokenRow) -> bool {
+    token.replaced_by.is_some()
+        && token.revoked_reason.as_deref() == Some(RevokeReason::Rotated.as_str())
+}
+
+fn refused(refusal: Refusal, effects: Effects) -> Authentication {
+    Authentication {
+        outcome: Err(refusal),
+        effects,
+    }
+}
+
+fn record((token, owner, scope_policy): (db::TokenRow, db::MemberRow, String)) -> TokenRecord {
+    TokenRecord {
+        token,
+        owner,
+        scope_policy,
+    }
+}
+
+/// Whether `action` was audited for this token and address within the
+/// last interval (by any instance).
+pub(super) fn audited_lately(
+    conn: &mut db::DbConnection,
+    action: &str,
+    token: TokenId,
+    ip: Option<&str>,
+    now: PrimitiveDateTime,
+) -> QueryResult<bool> {
+    let mut q = ae::table
+        .filter(ae::token_id.eq(token.0))
+        .filter(ae::action.eq(action))
+        .filter(ae::created_at.gt(now - REFUSAL_AUDIT_INTERVAL))
+        .into_boxed::<db::MultiBackend>();
+    q = match ip {
+        Some(ip) => q.filter(ae::ip.eq(ip.to_owned())),
+        None => q.filter(ae::ip.is_null()),
+    };
+    let n: i64 = q.count().get_result(conn)?;
+    Ok(n > 0)
+}

@@ -1,0 +1,164 @@
+//! Console sessions kept in the database, shared by every instance: signing
+//! out, a password change, disabling a member or an admin's "sign out
+//! everywhere" ends them at once, wherever the cookie is replayed.
+
+use super::audit::{self, NewEvent};
+use super::{Actor, Latchkey, Member};
+use crate::db::{self, sessions};
+use crate::domain::{MemberId, SessionSecret, audit_text};
+use crate::error::{Error, Result};
+use time::{Duration, PrimitiveDateTime};
+
+/// A session unused this long ends.
+pub const IDLE_TIMEOUT: Duration = Duration::hours(8);
+/// No session lives longer than this, used or not.
+pub const MAX_SESSION_AGE: Duration = Duration::hours(24);
+/// Last use is written at most this often per session.
+const SEEN_REFRESH: Duration = Duration::seconds(60);
+/// The most of a user agent kept (it is shown, never trusted).
+const MAX_USER_AGENT_CHARS: usize = 200;
+
+/// Where a sign-in comes from, recorded with the session.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: String,
+}
+
+/// A session as its member sees it in a list.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub started: PrimitiveDateTime,
+    pub last_seen: PrimitiveDateTime,
+    pub ip: Option<String>,
+    pub user_agent: String,
+}
+
+fn expired(row: &sessions::SessionRow, now: PrimitiveDateTime) -> bool {
+    now - row.last_seen_at > IDLE_TIMEOUT || now - row.created_at > MAX_SESSION_AGE
+}
+
+impl Latchkey {
+    /// Starts a session for `member`; the secret goes into the cookie and
+    /// nowhere else.
+    pub fn start_session(&self, member: &Member, client: &ClientInfo) -> Result<SessionSecret> {
+        let secret = SessionSecret::generate()?;
+        let now = self.clock.now();
+        let user_agent: String = audit_text(&client.user_agent)
+            .chars()
+            .take(MAX_USER_AGENT_CHARS)
+            .collect();
+        let mut conn = self.conn()?;
+        db::write_transaction(&mut conn, |conn| {
+            sessions::delete_stale(conn, now - IDLE_TIMEOUT, now - MAX_SESSION_AGE)?;
+            sessions::insert(
+                conn,
+                &sessions::NewSession {
+                    id_hash: &secret.hash(),
+                    member_id: member.id.0,
+                    created_at: now,
+                    last_seen_at: now,
+                    ip: client.ip.as_deref(),
+                    user_agent: &user_agent,
+                    announce: true,
+                },
+            )?;
+            Ok::<_, Error>(())
+        })?;
+        Ok(secret)
+    }
+
+    /// The member a session belongs to, or `None` when it ended (signed
+    /// out, idle, too old, member disabled). Last use is written at most
+    /// once a minute.
+    pub fn resume_session(
+        &self,
+        secret: &SessionSecret,
+        ip: Option<&str>,
+    ) -> Result<Option<Member>> {
+        let now = self.clock.now();
+        let hash = secret.hash();
+        let mut conn = self.conn()?;
+        let Some((row, member)) = sessions::find_with_member(&mut conn, &hash)? else {
+            return Ok(None);
+        };
+        if expired(&row, now) || member.disabled {
+            sessions::delete(&mut conn, &hash)?;
+            return Ok(None);
+        }
+        if now - row.last_seen_at >= SEEN_REFRESH {
+            sessions::touch(&mut conn, &hash, now, ip)?;
+        }
+        Ok(Some(Member::from_row(member)?))
+    }
+
+    /// Signs out: the session ends for every copy of its cookie.
+    pub fn end_session(&self, secret: &SessionSecret) -> Result<()> {
+        let mut conn = self.conn()?;
+        sessions::delete(&mut conn, &secret.hash())?;
+        Ok(())
+    }
+
+    /// True once per session: the first page after sign-in announces
+    /// expiring tokens and reuse.
+    pub fn take_announcement(&self, secret: &SessionSecret) -> Result<bool> {
+        let mut conn = self.conn()?;
+        Ok(sessions::take_announcement(&mut conn, &secret.hash())?)
+    }
+
+    /// A message for the session's next page (kept in the database, so no
+    /// one can forge it with a link).
+    pub fn set_flash(&self, secret: &SessionSecret, message: &str) -> Result<()> {
+        let mut conn = self.conn()?;
+        sessions::set_flash(&mut conn, &secret.hash(), message)?;
+        Ok(())
+    }
+
+    pub fn take_flash(&self, secret: &SessionSecret) -> Result<Option<String>> {
+        let mut conn = self.conn()?;
+        Ok(sessions::take_flash(&mut conn, &secret.hash())?)
+    }
+
+    /// A member's open sessions, most recently used first.
+    pub fn sessions_of(&self, member: MemberId) -> Result<Vec<SessionView>> {
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        let rows = sessions::for_member(&mut conn, member.0)?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| !expired(r, now))
+            .map(|r| SessionView {
+                started: r.created_at,
+                last_seen: r.last_seen_at,
+                ip: r.ip,
+                user_agent: r.user_agent,
+            })
+            .collect())
+    }
+
+    /// An admin's "sign out everywhere" for a member: every session of
+    /// theirs ends. Returns how many there were.
+    pub fn end_member_sessions(&self, actor: &Actor, target: MemberId) -> Result<usize> {
+        actor.require_admin()?;
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        db::write_transaction(&mut conn, |conn| {
+            let member = self.member_in_scope(conn, actor, target)?;
+            let ended = sessions::delete_for_member(conn, member.id.0, None)?;
+            audit::record(
+                conn,
+                now,
+                NewEvent {
+                    org: member.org_id,
+                    actor: actor.id(),
+                    action: "member.signed_out",
+                    token: None,
+                    member: Some(member.id),
+                    ip: actor.ip.as_deref(),
+                    detail: format!("every session of {} ended ({ended} open)", member.email),
+                },
+            )?;
+            Ok(ended)
+        })
+    }
+}

@@ -1,0 +1,115 @@
+//! Finding a presented token without blocking an async thread: the bridge
+//! between the request and the storage read that `authenticate` judges.
+
+use crate::domain::TokenHash;
+use crate::error::Error;
+use crate::service::{Latchkey, TokenRecord};
+use actix_web::web;
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+/// Most lookups answered by one PostgreSQL query.
+const MAX_BATCH: usize = 256;
+
+type Found = Result<Option<TokenRecord>, String>;
+type Reply = tokio::sync::oneshot::Sender<Found>;
+
+/// Coalesces concurrent lookups into one `token_hash = ANY($1)` query.
+///
+/// On PostgreSQL a lookup costs a network round trip and a backend wake-up,
+/// far more than the query itself. Requests that arrive while a query is in
+/// flight wait for the next one, which answers all of them together. Each
+/// query is sent after its requests arrived, so it sees every revoke
+/// committed before them.
+pub struct Batcher {
+    queue: Mutex<mpsc::Sender<(TokenHash, Reply)>>,
+}
+
+impl Batcher {
+    pub fn start(service: &Latchkey, threads: usize) -> Arc<Batcher> {
+        let (tx, rx) = mpsc::channel::<(TokenHash, Reply)>();
+        let rx = Arc::new(Mutex::new(rx));
+        for n in 0..threads {
+            let (rx, svc) = (rx.clone(), service.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("token-lookups-{n}"))
+                .spawn(move || batch_loop(&svc, &rx));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a token lookup thread");
+            }
+        }
+        Arc::new(Batcher {
+            queue: Mutex::new(tx),
+        })
+    }
+
+    async fn lookup(&self, hash: TokenHash) -> Found {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let sent = self
+            .queue
+            .lock()
+            .map_err(|_| "lookup queue poisoned".to_owned())?
+            .send((hash, reply));
+        sent.map_err(|_| "token lookup threads are gone".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "token lookup dropped".to_owned())?
+    }
+}
+
+fn batch_loop(service: &Latchkey, rx: &Mutex<mpsc::Receiver<(TokenHash, Reply)>>) {
+    loop {
+        // Take whatever is waiting: the first blocks, the rest do not.
+        let batch: Vec<(TokenHash, Reply)> = {
+            let Ok(rx) = rx.lock() else { return };
+            let Ok(first) = rx.recv() else { return };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        let hashes: Vec<Vec<u8>> = batch.iter().map(|(h, _)| h.as_bytes().to_vec()).collect();
+        match service.find_tokens(&hashes) {
+            Ok(records) => {
+                let by_hash: HashMap<&[u8], &TokenRecord> =
+                    records.iter().map(|r| (r.token_hash(), r)).collect();
+                for (hash, reply) in batch {
+                    // The same token may be asked for many times in a batch.
+                    let found = by_hash.get(hash.as_bytes()).map(|r| (*r).clone());
+                    let _ = reply.send(Ok(found));
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// The token with this hash: through the batch on PostgreSQL; on SQLite on
+/// this thread when a connection is idle (microseconds), else on the
+/// blocking pool.
+pub async fn find(
+    service: &web::Data<Latchkey>,
+    hash: TokenHash,
+    batcher: Option<&Batcher>,
+) -> Result<Option<TokenRecord>, Error> {
+    if let Some(batcher) = batcher.filter(|_| !service.is_sqlite()) {
+        return batcher.lookup(hash).await.map_err(Error::Unavailable);
+    }
+    if let Some(found) = service.find_token_if_idle(&hash) {
+        return found;
+    }
+    let svc = service.clone();
+    web::block(move || svc.find_token(&hash))
+        .await
+        .map_err(|e| Error::Unexpected(e.to_string()))?
+}
