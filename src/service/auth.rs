@@ -6,7 +6,8 @@
 //! cannot slip past them while argon2 runs.
 
 use super::audit::{self, NewEvent};
-use super::{Latchkey, Member};
+use super::members::credentials_on;
+use super::{Latchkey, Member, default_org_on};
 use crate::db::{self, login_attempts, schema::settings};
 use crate::domain::bytes::{from_hex, random_hex};
 use crate::domain::{
@@ -160,12 +161,12 @@ impl Latchkey {
             )?)
         })?;
         let found = match Email::parse(&email) {
-            Ok(parsed) => self.credentials(parsed.as_str())?,
+            Ok(parsed) => credentials_on(&mut conn, parsed.as_str())?,
             Err(_) => None,
         };
         let org = match &found {
             Some((m, _)) => m.org_id,
-            None => self.default_org()?,
+            None => default_org_on(&mut conn)?,
         };
         let (member, hash) = match found {
             Some((m, h)) => (Some(m), h),

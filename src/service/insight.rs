@@ -45,8 +45,11 @@ fn hide_others_addresses(viewer: &Actor, trail: &mut [AuditEvent]) {
             "token.reuse_detected" | "token.ip_refused"
         );
         let mine = event.actor_email.as_deref() == Some(me.email.as_str());
-        if !presented && !mine {
-            event.ip = None;
+        if !presented
+            && !mine
+            && let Some(ip) = event.ip.take()
+        {
+            event.detail = event.detail.replace(&ip, "an address shown to admins");
         }
     }
 }

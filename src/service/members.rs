@@ -346,20 +346,28 @@ impl Latchkey {
         load_by_id(conn, id)
     }
 
-    /// The stored password hash of an enabled member, for sign-in.
+    /// The stored password hash of a member, for sign-in.
     pub fn credentials(&self, email: &str) -> Result<Option<(Member, PasswordHash)>> {
         let mut conn = self.conn()?;
-        let row: Option<db::MemberRow> = members::table
-            .filter(members::email.eq(email))
-            .first(&mut conn)
-            .optional()?;
-        match row {
-            Some(row) => {
-                let hash = PasswordHash::from_stored(row.password_hash.clone());
-                Ok(Some((Member::from_row(row)?, hash)))
-            }
-            None => Ok(None),
+        credentials_on(&mut conn, email)
+    }
+}
+
+/// A member and their password hash, on a connection the caller holds.
+pub(super) fn credentials_on(
+    conn: &mut DbConnection,
+    email: &str,
+) -> Result<Option<(Member, PasswordHash)>> {
+    let row: Option<db::MemberRow> = members::table
+        .filter(members::email.eq(email))
+        .first(conn)
+        .optional()?;
+    match row {
+        Some(row) => {
+            let hash = PasswordHash::from_stored(row.password_hash.clone());
+            Ok(Some((Member::from_row(row)?, hash)))
         }
+        None => Ok(None),
     }
 }
 

@@ -151,11 +151,7 @@ impl Latchkey {
     /// The organisation every member belongs to (one per database today).
     pub fn default_org(&self) -> Result<OrgId> {
         let mut conn = self.conn()?;
-        let id: i64 = schema::organisations::table
-            .select(schema::organisations::id)
-            .order(schema::organisations::id.asc())
-            .first(&mut conn)?;
-        Ok(OrgId(id))
+        default_org_on(&mut conn)
     }
 
     pub fn policy(&self, org: OrgId) -> Result<OrgPolicy> {
@@ -186,6 +182,16 @@ impl Latchkey {
             Err(e) => Err(NotReady::DatabaseUnreachable(e)),
         }
     }
+}
+
+/// The default organisation, on a connection the caller holds (asking the
+/// pool for a second one while holding one can starve it).
+fn default_org_on(conn: &mut db::DbConnection) -> Result<OrgId> {
+    let id: i64 = schema::organisations::table
+        .select(schema::organisations::id)
+        .order(schema::organisations::id.asc())
+        .first(conn)?;
+    Ok(OrgId(id))
 }
 
 fn load_policy(conn: &mut db::DbConnection, org: OrgId) -> Result<OrgPolicy> {

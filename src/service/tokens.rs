@@ -389,7 +389,7 @@ impl Latchkey {
         let mut conn = self.conn()?;
         let org = match &viewer.member {
             Some(m) => m.org_id,
-            None => self.default_org()?,
+            None => super::default_org_on(&mut conn)?,
         };
         let owner: Option<MemberId> = match (query.owner, &viewer.member) {
             (OwnerFilter::Me, Some(m)) => Some(m.id),

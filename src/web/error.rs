@@ -160,6 +160,10 @@ impl ResponseError for WebError {
                     res.headers_mut()
                         .insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
                 }
+                if *status == StatusCode::SERVICE_UNAVAILABLE {
+                    res.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                }
                 res
             }
         }

@@ -718,3 +718,124 @@ impl Page {
 pub fn in_days(days: i64) -> String {
     (time::OffsetDateTime::now_utc().date() + time::Duration::days(days)).to_string()
 }
+
+impl TestApp {
+    /// How many audit events of `action` the log holds.
+    pub fn audit_count(&self, action: &str) -> i64 {
+        let admin = self
+            .service
+            .member_by_email(&Email::parse(&self.admin_email).expect("email"))
+            .expect("admin");
+        self.service
+            .audit_log(
+                &admin,
+                &latchkey::service::AuditQuery {
+                    action: Some(action.to_owned()),
+                    actor: None,
+                    page: 1,
+                },
+            )
+            .expect("audit")
+            .total
+    }
+}
+
+impl Page {
+    /// `name=value` of the cookie this answer sets, for replaying it.
+    pub fn cookie(&self) -> Option<String> {
+        let set = self.header("set-cookie")?;
+        Some(set.split(';').next()?.trim().to_owned())
+    }
+}
+
+impl Client {
+    /// POST `body` with exactly these headers (no default content type).
+    pub fn send(&self, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Page {
+        let mut req = self.agent.post(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::page(req.send(body))
+    }
+
+    /// Signs in as if from `address` (through a trusted proxy).
+    pub fn try_sign_in_from(&self, email: &str, password: &str, address: &str) -> Page {
+        let from = [("X-Forwarded-For", address)];
+        let csrf = self.get_with("/login", &from).csrf();
+        self.post_with(
+            "/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", email),
+                ("password", password),
+            ],
+            &from,
+        )
+    }
+}
+
+/// `latchkey serve` as its own process, stopped when dropped.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub base: String,
+    /// What it printed before listening (the first admin's credentials).
+    pub banner: Vec<String>,
+}
+
+impl ServeProcess {
+    pub fn start(db: &TestDb, envs: &[(&str, &str)]) -> ServeProcess {
+        use std::io::BufRead;
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .env("DATABASE_URL", &db.url)
+            .env("LATCHKEY_BIND", "127.0.0.1:0")
+            .env("LATCHKEY_LOG", "warn")
+            .env_remove("LATCHKEY_TOKEN_PREFIX")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        if let Some(dir) = db.dir() {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd.spawn().expect("start serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut banner = Vec::new();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .and_then(Result::ok)
+                .expect("serve did not start");
+            if let Some(base) = line.strip_prefix("Latchkey is listening on ") {
+                break base.to_owned();
+            }
+            banner.push(line);
+        };
+        ServeProcess {
+            child,
+            base,
+            banner,
+        }
+    }
+
+    /// The first admin's password, from the banner.
+    pub fn admin_password(&self) -> String {
+        self.banner
+            .iter()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("password:")
+                    .map(|p| p.trim().to_owned())
+            })
+            .expect("a password in the banner")
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

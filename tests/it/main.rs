@@ -12,6 +12,7 @@ mod cli;
 mod console;
 mod corpus;
 mod export;
+mod hardening;
 mod insight;
 mod instances;
 mod policy;

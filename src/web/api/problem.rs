@@ -78,10 +78,12 @@ impl From<Error> for ApiError {
             Error::Throttled { retry_after_secs } => ApiError::too_many(retry_after_secs),
             Error::Unavailable(m) => {
                 tracing::error!(error = %m, "database unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The database is unavailable; retry shortly.",
-                )
+                ApiError::Problem {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    title: "Service Unavailable",
+                    detail: "The database is unavailable; retry shortly.".into(),
+                    retry_after: Some(5),
+                }
             }
             Error::Unexpected(m) => {
                 tracing::error!(error = %m, "unexpected error");
