@@ -1,27 +1,197 @@
-//! Server configuration from the environment (see README, "Configuration").
+//! Settings of `latchkey serve`. Each is a clap option with its
+//! environment variable and default, grouped, so `latchkey serve --help`
+//! documents them all; a TOML file (`--config PATH`) sets the same keys.
+//! Precedence: flag > environment > file > default (the file is merged in
+//! `cli::parse`).
 
-use crate::domain::{IpRange, TokenFormat, parse_ranges};
+use crate::domain::{IpRange, parse_ranges};
+use crate::webhook::WebhookConfig;
+use clap::Args;
+use std::time::Duration;
 
+/// Address ranges given as one comma-separated value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RangeList(pub Vec<IpRange>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines
+    #[default]
+    Text,
+    /// One JSON object per line
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeSettings {
+    /// Address to listen on (`0.0.0.0:8080` for every interface; port 0
+    /// picks a free one)
+    #[arg(long, env = "LATCHKEY_BIND", default_value = "127.0.0.1:8080", value_name = "ADDR",
+          value_parser = parse_bind, help_heading = "Listening")]
+    pub bind: String,
+
+    /// HTTP worker threads [default: one per core]
+    #[arg(long, env = "LATCHKEY_WORKERS", value_name = "N", value_parser = parse_workers,
+          help_heading = "Listening")]
+    pub workers: Option<usize>,
+
+    /// A second listener serving only /metrics (Prometheus), for a private
+    /// network; none unless set
+    #[arg(long, env = "LATCHKEY_METRICS_BIND", value_name = "ADDR", value_parser = parse_bind,
+          help_heading = "Listening")]
+    pub metrics_bind: Option<String>,
+
+    /// Database connections of this instance
+    #[arg(long, env = "LATCHKEY_POOL_SIZE", default_value = "8", value_name = "N",
+          value_parser = parse_pool_size, help_heading = "Database")]
+    pub pool_size: u32,
+
+    /// Served over HTTPS: cookies get `Secure` and the `__Host-` prefix,
+    /// and responses HSTS
+    #[arg(long, env = "LATCHKEY_SECURE_COOKIES", default_value = "false", value_name = "BOOL",
+          num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool,
+          help_heading = "Security")]
+    pub secure_cookies: bool,
+
+    /// Key for the session cookies, 64+ bytes (e.g. 128 hex characters)
+    /// [default: generated once and kept in the database, shared by every
+    /// instance]
+    #[arg(long, env = "LATCHKEY_SESSION_KEY", hide_env_values = true, value_name = "KEY",
+          value_parser = parse_session_key, help_heading = "Security")]
+    pub session_key: Option<String>,
+
+    /// CIDR ranges of reverse proxies, comma-separated: only from these
+    /// peers is `X-Forwarded-For` believed [default: none]
+    #[arg(long, env = "LATCHKEY_TRUSTED_PROXIES", value_name = "CIDR,…",
+          value_parser = parse_range_list, help_heading = "Security")]
+    pub trusted_proxies: Option<RangeList>,
+
+    /// Where expiry and reuse events are posted (http:// or https://);
+    /// none unless set
+    #[arg(
+        long,
+        env = "LATCHKEY_WEBHOOK_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        help_heading = "Webhooks"
+    )]
+    pub webhook_url: Option<String>,
+
+    /// The signing key: 16+ characters, or `whsec_<base64>`; required with
+    /// the URL
+    #[arg(
+        long,
+        env = "LATCHKEY_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET",
+        help_heading = "Webhooks"
+    )]
+    pub webhook_secret: Option<String>,
+
+    /// How often due events are looked for, in milliseconds (10 to
+    /// 3600000)
+    #[arg(long, env = "LATCHKEY_WEBHOOK_POLL_MS", default_value = "10000", value_name = "MS",
+          value_parser = parse_poll_ms, help_heading = "Webhooks")]
+    pub webhook_poll_ms: u64,
+
+    /// Log filter, e.g. `latchkey=debug,actix_web=info`
+    #[arg(long, env = "LATCHKEY_LOG", default_value = "info", value_name = "FILTER",
+          value_parser = parse_log_filter, help_heading = "Logging")]
+    pub log: String,
+
+    /// How log lines are written
+    #[arg(
+        long,
+        env = "LATCHKEY_LOG_FORMAT",
+        default_value = "text",
+        value_name = "FORMAT",
+        help_heading = "Logging"
+    )]
+    pub log_format: LogFormat,
+}
+
+fn parse_bind(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let ok = s
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "“{s}” is not HOST:PORT (e.g. 127.0.0.1:8080 or [::]:8080)"
+        ))
+    }
+}
+
+fn parse_workers(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse()
+        .ok()
+        .filter(|n| (1..=256).contains(n))
+        .ok_or_else(|| format!("“{s}” must be a number from 1 to 256"))
+}
+
+fn parse_pool_size(s: &str) -> Result<u32, String> {
+    s.trim()
+        .parse()
+        .ok()
+        .filter(|n| (1..=512).contains(n))
+        .ok_or_else(|| format!("“{s}” must be a number from 1 to 512"))
+}
+
+fn parse_poll_ms(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse()
+        .ok()
+        .filter(|ms| (10..=3_600_000).contains(ms))
+        .ok_or_else(|| format!("“{s}” must be a number from 10 to 3600000"))
+}
+
+pub fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(format!("“{s}” must be true or false")),
+    }
+}
+
+fn parse_session_key(s: &str) -> Result<String, String> {
+    let bytes = crate::domain::bytes::from_hex(s).map_or(s.len(), |b| b.len());
+    if bytes < 64 {
+        return Err("the key must be at least 64 bytes (e.g. 128 hex characters)".into());
+    }
+    Ok(s.to_owned())
+}
+
+fn parse_range_list(s: &str) -> Result<RangeList, String> {
+    parse_ranges(s).map(RangeList)
+}
+
+fn parse_log_filter(s: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::builder()
+        .parse(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| format!("“{s}” is not a log filter: {e}"))
+}
+
+/// What the server needs to run, from the settings (tests build it
+/// directly).
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// `LATCHKEY_BIND`, default `127.0.0.1:8080`; port 0 picks a free one.
+    /// Port 0 picks a free one.
     pub bind: String,
-    /// `LATCHKEY_SESSION_KEY`: 64+ bytes (hex or text). When unset, a key is
-    /// generated once and kept in the database.
     pub session_key: Option<String>,
-    /// `LATCHKEY_SECURE_COOKIES=true` when served over HTTPS.
     pub secure_cookies: bool,
-    /// `LATCHKEY_WORKERS`: HTTP worker threads (default: one per core).
+    /// HTTP worker threads (default: one per core).
     pub workers: Option<usize>,
-    /// `LATCHKEY_WEBHOOK_URL` and friends: expiry and reuse events.
-    pub webhook: Option<crate::webhook::WebhookConfig>,
-    /// `LATCHKEY_TRUSTED_PROXIES`: CIDR ranges of reverse proxies whose
-    /// `X-Forwarded-For` names the client.
+    /// Expiry and reuse events.
+    pub webhook: Option<WebhookConfig>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpRange>,
     /// How often usage counts are written (a minute; shorter in tests).
-    pub usage_flush: std::time::Duration,
-    /// `LATCHKEY_METRICS_BIND`: a second listener serving only `/metrics`
-    /// (none unless set).
+    pub usage_flush: Duration,
+    /// A second listener serving only `/metrics` (none unless set).
     pub metrics_bind: Option<String>,
 }
 
@@ -34,58 +204,38 @@ impl Default for ServerConfig {
             workers: None,
             webhook: None,
             trusted_proxies: Vec::new(),
-            usage_flush: std::time::Duration::from_secs(60),
+            usage_flush: Duration::from_secs(60),
             metrics_bind: None,
         }
     }
 }
 
 impl ServerConfig {
-    pub fn from_env() -> Result<ServerConfig, String> {
-        let mut config = ServerConfig::default();
-        if let Ok(bind) = std::env::var("LATCHKEY_BIND") {
-            config.bind = bind;
-        }
-        config.session_key = std::env::var("LATCHKEY_SESSION_KEY")
-            .ok()
-            .filter(|k| !k.is_empty());
-        config.secure_cookies = parse_bool("LATCHKEY_SECURE_COOKIES")?.unwrap_or(false);
-        if let Ok(w) = std::env::var("LATCHKEY_WORKERS") {
-            let n: usize = w
-                .parse()
-                .ok()
-                .filter(|n| (1..=256).contains(n))
-                .ok_or_else(|| format!("LATCHKEY_WORKERS={w:?} must be a number from 1 to 256"))?;
-            config.workers = Some(n);
-        }
-        config.webhook = crate::webhook::WebhookConfig::from_env()?;
-        config.metrics_bind = std::env::var("LATCHKEY_METRICS_BIND")
-            .ok()
-            .map(|b| b.trim().to_owned())
-            .filter(|b| !b.is_empty());
-        if let Ok(list) = std::env::var("LATCHKEY_TRUSTED_PROXIES") {
-            config.trusted_proxies =
-                parse_ranges(&list).map_err(|e| format!("LATCHKEY_TRUSTED_PROXIES: {e}"))?;
-        }
-        Ok(config)
-    }
-}
-
-fn parse_bool(var: &str) -> Result<Option<bool>, String> {
-    match std::env::var(var) {
-        Err(_) => Ok(None),
-        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => Ok(Some(true)),
-            "0" | "false" | "no" | "off" | "" => Ok(Some(false)),
-            _ => Err(format!("{var}={v:?} must be true or false")),
-        },
-    }
-}
-
-/// `LATCHKEY_TOKEN_PREFIX`, default `lk_`.
-pub fn token_format_from_env() -> Result<TokenFormat, String> {
-    match std::env::var("LATCHKEY_TOKEN_PREFIX") {
-        Ok(p) => TokenFormat::new(&p).map_err(|e| format!("LATCHKEY_TOKEN_PREFIX: {e}")),
-        Err(_) => Ok(TokenFormat::default()),
+    /// Checks what no single setting can (the webhook's URL and secret go
+    /// together).
+    pub fn from_settings(settings: &ServeSettings) -> Result<ServerConfig, String> {
+        let url = settings
+            .webhook_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty());
+        let webhook = match url {
+            None => None,
+            Some(url) => Some(WebhookConfig::new(
+                url,
+                settings.webhook_secret.as_deref().unwrap_or_default(),
+                Duration::from_millis(settings.webhook_poll_ms),
+            )?),
+        };
+        Ok(ServerConfig {
+            bind: settings.bind.clone(),
+            session_key: settings.session_key.clone(),
+            secure_cookies: settings.secure_cookies,
+            workers: settings.workers,
+            webhook,
+            trusted_proxies: settings.trusted_proxies.clone().unwrap_or_default().0,
+            usage_flush: Duration::from_secs(60),
+            metrics_bind: settings.metrics_bind.clone(),
+        })
     }
 }

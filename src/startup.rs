@@ -191,3 +191,73 @@ fn metrics_listener(
     .run();
     Ok((port, server))
 }
+
+/// `latchkey serve`: opens the database (migrating it, creating the first
+/// admin), starts the server and its background work, and runs until a
+/// signal stops it.
+pub fn serve(
+    url: &crate::db::DbUrl,
+    format: crate::domain::TokenFormat,
+    settings: &crate::config::ServeSettings,
+) -> Result<(), crate::cli::Failure> {
+    use crate::cli::Failure;
+    let config = ServerConfig::from_settings(settings).map_err(Failure::Usage)?;
+    // Held until the server stops: `restore` refuses while it is.
+    let _serving = match url {
+        crate::db::DbUrl::Sqlite { path } => Some(crate::db::backup::lock_for_serving(path)?),
+        crate::db::DbUrl::Postgres { .. } => None,
+    };
+    init_logging(settings);
+    let service = Latchkey::open(
+        url,
+        settings.pool_size,
+        crate::service::Clock::default(),
+        format,
+    )?;
+    println!("Database: {}", crate::cli::shown(url));
+    if let Some((email, password)) = service.bootstrap_admin()? {
+        println!("Created the first admin.");
+        println!("  email:    {email}");
+        println!("  password: {}", password.expose());
+        println!("This password is shown only once. Set another with:");
+        println!("  latchkey user set-password --email {email}");
+        println!(
+            "(`latchkey` is on your PATH after `cargo install --path .`; from a checkout, run ./target/release/latchkey)"
+        );
+    }
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(&config, service).map_err(Failure::Failed)?;
+        let host = config.bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+        if let Some(port) = app.metrics_port() {
+            let metrics_host = config
+                .metrics_bind
+                .as_deref()
+                .and_then(|b| b.rsplit_once(':'))
+                .map_or("127.0.0.1", |(h, _)| h);
+            println!("Metrics on http://{metrics_host}:{port}/metrics");
+        }
+        // The last line printed at start: scripts wait for it.
+        println!("Latchkey is listening on http://{host}:{}", app.port());
+        tracing::info!(bind = %config.bind, port = app.port(), database = %url, "serving");
+        app.run_until_stopped()
+            .await
+            .map_err(|e| Failure::Failed(e.to_string()))
+    })
+}
+
+fn init_logging(settings: &crate::config::ServeSettings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::builder()
+        .parse(&settings.log)
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    // Colours only for a person at a terminal, never into a file.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = match settings.log_format {
+        crate::config::LogFormat::Json => builder.json().try_init(),
+        crate::config::LogFormat::Text => builder.try_init(),
+    };
+}

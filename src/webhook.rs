@@ -62,8 +62,6 @@ impl std::fmt::Debug for WebhookConfig {
 }
 
 impl WebhookConfig {
-    pub const DEFAULT_POLL: Duration = Duration::from_secs(10);
-
     pub fn new(url: &str, secret: &str, poll: Duration) -> Result<WebhookConfig, String> {
         let uri: ureq::http::Uri = url
             .parse()
@@ -80,27 +78,6 @@ impl WebhookConfig {
             poll,
             host: uri.host().unwrap_or_default().to_owned(),
         })
-    }
-
-    /// `None` when `LATCHKEY_WEBHOOK_URL` is unset or empty.
-    pub fn from_env() -> Result<Option<WebhookConfig>, String> {
-        let url = std::env::var("LATCHKEY_WEBHOOK_URL").unwrap_or_default();
-        if url.trim().is_empty() {
-            return Ok(None);
-        }
-        let secret = std::env::var("LATCHKEY_WEBHOOK_SECRET").unwrap_or_default();
-        let poll = match std::env::var("LATCHKEY_WEBHOOK_POLL_MS") {
-            Err(_) => Self::DEFAULT_POLL,
-            Ok(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|ms| (10..=3_600_000).contains(ms))
-                .map(Duration::from_millis)
-                .ok_or_else(|| {
-                    format!("LATCHKEY_WEBHOOK_POLL_MS={v:?} must be a number from 10 to 3600000")
-                })?,
-        };
-        Self::new(url.trim(), &secret, poll).map(Some)
     }
 }
 

@@ -6,6 +6,7 @@ mod models;
 pub mod rate_limits;
 pub mod schema;
 pub mod sessions;
+pub mod settings;
 
 pub use models::*;
 
@@ -180,8 +181,47 @@ pub fn connect(url: &DbUrl, max_size: u32, keep_idle: bool) -> Result<Pool, Stri
     Ok(pool)
 }
 
-/// Applies pending migrations; returns how many ran.
+/// Applies pending migrations; returns how many ran. Refuses a database
+/// that a newer Latchkey migrated: this binary does not know its schema.
 pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
+    let applied = apply_migrations(conn)?;
+    let unknown = match conn {
+        DbConnection::Sqlite(c) => unknown_migration(c, SQLITE_MIGRATIONS),
+        DbConnection::Postgres(c) => unknown_migration(c, POSTGRES_MIGRATIONS),
+    }?;
+    if let Some(version) = unknown {
+        return Err(format!(
+            "the database was upgraded by a newer Latchkey (it has migration {version}, which this version does not know); run that newer version, or restore the backup taken before the upgrade"
+        ));
+    }
+    Ok(applied)
+}
+
+/// An applied migration this binary does not embed, if any.
+fn unknown_migration<C>(
+    conn: &mut C,
+    embedded: EmbeddedMigrations,
+) -> Result<Option<String>, String>
+where
+    C: MigrationHarness<<C as diesel::Connection>::Backend> + diesel::Connection,
+{
+    use diesel::migration::MigrationSource;
+    let known: Vec<String> =
+        MigrationSource::<<C as diesel::Connection>::Backend>::migrations(&embedded)
+            .map_err(|e| format!("cannot read the embedded migrations: {e}"))?
+            .iter()
+            .map(|m| m.name().version().to_string())
+            .collect();
+    let applied = conn
+        .applied_migrations()
+        .map_err(|e| format!("cannot read the applied migrations: {e}"))?;
+    Ok(applied
+        .into_iter()
+        .map(|v| v.to_string())
+        .find(|v| !known.contains(v)))
+}
+
+fn apply_migrations(conn: &mut DbConnection) -> Result<usize, String> {
     let applied = match conn {
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
         DbConnection::Postgres(c) => {

@@ -17,6 +17,8 @@ const MAX_PREFIX_LEN: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenFormat {
     prefix: String,
+    /// Prefixes this installation used before: their tokens still parse.
+    earlier: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +37,7 @@ impl Default for TokenFormat {
     fn default() -> Self {
         TokenFormat {
             prefix: "lk_".to_owned(),
+            earlier: Vec::new(),
         }
     }
 }
@@ -52,7 +55,24 @@ impl TokenFormat {
         }
         Ok(TokenFormat {
             prefix: prefix.to_owned(),
+            earlier: Vec::new(),
         })
+    }
+
+    /// Also accepts tokens made under `earlier` prefixes (new tokens keep
+    /// this format's own).
+    pub fn accepting(mut self, earlier: impl IntoIterator<Item = String>) -> Self {
+        for p in earlier {
+            if p != self.prefix && !self.earlier.contains(&p) && TokenFormat::new(&p).is_ok() {
+                self.earlier.push(p);
+            }
+        }
+        self
+    }
+
+    /// Every prefix a presented token may have: this one, then earlier ones.
+    pub fn prefixes(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.prefix.as_str()).chain(self.earlier.iter().map(String::as_str))
     }
 
     pub fn prefix(&self) -> &str {
@@ -87,10 +107,15 @@ impl TokenFormat {
 
     /// Checks length, prefix, alphabet and checksum; no I/O.
     pub fn parse(&self, raw: &str) -> Result<TokenSecret, TokenParseError> {
-        if raw.len() != self.token_len() {
+        let body_len = RANDOM_LEN + CHECKSUM_LEN;
+        if !self.prefixes().any(|p| raw.len() == p.len() + body_len) {
             return Err(TokenParseError::Length);
         }
-        let Some(body) = raw.strip_prefix(self.prefix.as_str()) else {
+        let Some(body) = self
+            .prefixes()
+            .filter(|p| raw.len() == p.len() + body_len)
+            .find_map(|p| raw.strip_prefix(p))
+        else {
             return Err(TokenParseError::Prefix);
         };
         if !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -188,6 +213,19 @@ impl fmt::Display for TokenStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn earlier_prefixes_keep_parsing() {
+        let old = TokenFormat::default().generate().expect("rng");
+        let acme = TokenFormat::new("acme_").expect("prefix");
+        assert_eq!(acme.parse(old.expose()), Err(TokenParseError::Length));
+        let both = acme.clone().accepting(["lk_".to_owned()]);
+        assert!(both.parse(old.expose()).is_ok());
+        let new = both.generate().expect("rng");
+        assert!(new.expose().starts_with("acme_"));
+        assert!(both.parse(new.expose()).is_ok());
+        assert!(TokenFormat::default().parse(new.expose()).is_err());
+    }
     use proptest::prelude::*;
 
     fn format() -> TokenFormat {

@@ -8,14 +8,13 @@
 use super::audit::{self, NewEvent};
 use super::members::credentials_on;
 use super::{Latchkey, Member, default_org_on};
-use crate::db::{self, login_attempts, schema::settings};
+use crate::db::{self, login_attempts};
 use crate::domain::bytes::{from_hex, random_hex};
 use crate::domain::{
     Email, MAX_EMAIL_CHARS, OrgId, Password, PasswordHash, audit_text, has_invisible_or_control,
     rate_limit_key,
 };
 use crate::error::{Error, Result};
-use diesel::prelude::*;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 use time::Duration;
@@ -272,33 +271,14 @@ impl Latchkey {
             return Ok(bytes);
         }
         let mut conn = self.conn()?;
-        let stored: Option<String> = settings::table
-            .find(SESSION_KEY_SETTING)
-            .select(settings::value)
-            .first(&mut conn)
-            .optional()?;
-        if let Some(hex) = stored.as_deref().and_then(from_hex) {
-            return Ok(hex);
+        let stored = db::settings::get(&mut conn, SESSION_KEY_SETTING)?;
+        if let Some(key) = stored.as_deref().and_then(from_hex) {
+            return Ok(key);
         }
-        let hex = random_hex(64)?;
-        let inserted = diesel::insert_into(settings::table)
-            .values((
-                settings::key.eq(SESSION_KEY_SETTING),
-                settings::value.eq(&hex),
-            ))
-            .execute(&mut conn);
-        match inserted {
-            Ok(_) => from_hex(&hex).ok_or_else(|| Error::Unexpected("session key".into())),
-            // Another instance stored one first: use theirs.
-            Err(_) => {
-                let value: String = settings::table
-                    .find(SESSION_KEY_SETTING)
-                    .select(settings::value)
-                    .first(&mut conn)?;
-                from_hex(&value)
-                    .ok_or_else(|| Error::Unexpected("stored session key is not hex".into()))
-            }
-        }
+        // Another instance may store one at the same moment: one wins, and
+        // every instance uses it.
+        let kept = db::settings::insert_once(&mut conn, SESSION_KEY_SETTING, &random_hex(64)?)?;
+        from_hex(&kept).ok_or_else(|| Error::Unexpected("the stored session key is not hex".into()))
     }
 }
 

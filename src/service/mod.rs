@@ -99,7 +99,7 @@ impl Latchkey {
         format: TokenFormat,
     ) -> Result<Self> {
         let pool = db::connect(url, pool_size, keep_idle).map_err(Error::Unavailable)?;
-        let service = Latchkey {
+        let mut service = Latchkey {
             pool,
             clock,
             format,
@@ -109,6 +109,7 @@ impl Latchkey {
             dampener: Default::default(),
         };
         service.migrate()?;
+        service.format = service.remember_token_prefix()?;
         Ok(service)
     }
 
@@ -130,6 +131,38 @@ impl Latchkey {
             Ok::<_, Error>(())
         })?;
         Ok(applied)
+    }
+
+    /// Records this format's prefix among those the installation used, and
+    /// returns the format accepting all of them: changing
+    /// `LATCHKEY_TOKEN_PREFIX` never breaks the tokens already handed out.
+    fn remember_token_prefix(&self) -> Result<TokenFormat> {
+        const KEY: &str = "token_prefixes";
+        let mut conn = self.conn()?;
+        let used: Vec<String> = match db::settings::get(&mut conn, KEY)? {
+            Some(list) => list
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            // Before prefixes were recorded: tokens, if any, carry the
+            // default one.
+            None => {
+                let tokens: i64 = schema::api_tokens::table.count().get_result(&mut conn)?;
+                if tokens > 0 {
+                    vec![TokenFormat::default().prefix().to_owned()]
+                } else {
+                    Vec::new()
+                }
+            }
+        };
+        let current = self.format.prefix().to_owned();
+        if !used.contains(&current) {
+            let mut all = used.clone();
+            all.push(current);
+            db::settings::set(&mut conn, KEY, &all.join(","))?;
+        }
+        Ok(self.format.clone().accepting(used))
     }
 
     pub fn clock(&self) -> &Clock {

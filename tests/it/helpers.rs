@@ -784,9 +784,15 @@ pub struct ServeProcess {
 
 impl ServeProcess {
     pub fn start(db: &TestDb, envs: &[(&str, &str)]) -> ServeProcess {
+        Self::start_with(db, &[], envs)
+    }
+
+    /// With these flags after `serve`.
+    pub fn start_with(db: &TestDb, args: &[&str], envs: &[(&str, &str)]) -> ServeProcess {
         use std::io::BufRead;
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
+            .args(args)
             .env("DATABASE_URL", &db.url)
             .env("LATCHKEY_BIND", "127.0.0.1:0")
             .env("LATCHKEY_LOG", "warn")

@@ -429,7 +429,7 @@ fn serve_refuses_bad_trusted_proxies() {
         .output()
         .expect("run serve");
     crate::helpers::CliOutput(out).fails(
-        1,
-        "LATCHKEY_TRUSTED_PROXIES: “proxy.internal” is not an IPv4 or IPv6 address or range",
+        2,
+        "--trusted-proxies (LATCHKEY_TRUSTED_PROXIES): “proxy.internal” is not an IPv4 or IPv6 address or range",
     );
 }

@@ -15,6 +15,7 @@ mod export;
 mod hardening;
 mod insight;
 mod instances;
+mod operations;
 mod policy;
 mod rotation;
 mod schema;

@@ -357,20 +357,22 @@ fn serve_refuses_a_bad_webhook_configuration() {
         }
         crate::helpers::CliOutput(cmd.output().expect("run serve"))
     };
+    // A bad setting is a usage error: one line naming it, exit 2.
     serve("http://127.0.0.1:9/hook", None, None).fails(
-        1,
+        2,
         "LATCHKEY_WEBHOOK_SECRET must be set, 16 characters or more",
     );
     serve("http://127.0.0.1:9/hook", Some("short"), None).fails(
-        1,
+        2,
         "LATCHKEY_WEBHOOK_SECRET must be set, 16 characters or more",
     );
+    serve("http://127.0.0.1:9/hook", Some("whsec_!!!"), None).fails(2, "not base64");
     serve("ftp://example.test/hook", Some(SIGNING_KEY), None)
-        .fails(1, "must be an http:// or https:// URL with a host");
-    serve("not a url", Some(SIGNING_KEY), None).fails(1, "is not a URL");
+        .fails(2, "must be an http:// or https:// URL with a host");
+    serve("not a url", Some(SIGNING_KEY), None).fails(2, "is not a URL");
     serve("http://127.0.0.1:9/hook", Some(SIGNING_KEY), Some("5")).fails(
-        1,
-        "LATCHKEY_WEBHOOK_POLL_MS=\"5\" must be a number from 10 to 3600000",
+        2,
+        "--webhook-poll-ms (LATCHKEY_WEBHOOK_POLL_MS): “5” must be a number from 10 to 3600000",
     );
 }
 

@@ -1,0 +1,146 @@
+//! `latchkey token …`: tokens from the command line. A new token is
+//! printed alone on standard output, once.
+
+use super::members::find_member;
+use super::{Failure, TokenCommand};
+use crate::domain::{Expiry, IpAllowList, ScopeSet};
+use crate::error::Error;
+use crate::service::{Actor, Latchkey, NewToken, OwnerFilter, StatusFilter, TokenQuery};
+use std::io::Write;
+
+pub(super) fn run(service: Latchkey, cmd: TokenCommand) -> Result<(), Failure> {
+    let actor = Actor::cli();
+    match cmd {
+        TokenCommand::Create {
+            email,
+            name,
+            expires_on,
+            scopes,
+            allow_ips,
+        } => {
+            let owner = find_member(&service, &email)?;
+            let allowed_ips = IpAllowList::from_ranges(allow_ips)
+                .map_err(|e| Failure::Usage(format!("--allow-ip: {}", e.message)))?;
+            let created = service.create_token(
+                &actor,
+                &owner,
+                NewToken {
+                    name,
+                    expiry: Expiry::On(expires_on),
+                    scopes: scopes.into_iter().collect::<ScopeSet>(),
+                    nonce: None,
+                    allowed_ips,
+                },
+            )?;
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{}", created.secret.expose())
+                .map_err(|e| Failure::Failed(e.to_string()))?;
+            Ok(())
+        }
+        TokenCommand::Expiring { within_days, json } => {
+            let tokens = all_tokens(
+                &service,
+                &actor,
+                StatusFilter::ExpiringWithin(within_days),
+                OwnerFilter::All,
+            )?;
+            print_tokens(tokens, json)
+        }
+        TokenCommand::List {
+            email,
+            status,
+            json,
+        } => {
+            let owner = match email {
+                Some(email) => OwnerFilter::Member(find_member(&service, &email)?.id),
+                None => OwnerFilter::All,
+            };
+            let tokens = all_tokens(&service, &actor, status, owner)?;
+            print_tokens(tokens, json)
+        }
+        TokenCommand::Rotate {
+            id,
+            overlap_minutes,
+        } => {
+            let created = service
+                .rotate_token(&actor, id, time::Duration::minutes(overlap_minutes))
+                .map_err(|e| match e {
+                    Error::NotFound(_) => Failure::Failed(format!("no token with the id {id}")),
+                    other => other.into(),
+                })?;
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{}", created.secret.expose())
+                .map_err(|e| Failure::Failed(e.to_string()))?;
+            Ok(())
+        }
+        TokenCommand::Revoke { ids } => {
+            let revoked = service.revoke_tokens(&actor, &ids).map_err(|e| match e {
+                Error::NotFound(_) => Failure::Failed(
+                    "one or more of these token ids do not exist; nothing was revoked".to_owned(),
+                ),
+                other => other.into(),
+            })?;
+            let already = ids.len() - revoked;
+            match already {
+                0 => println!("Revoked {revoked} token(s)."),
+                n => println!("Revoked {revoked} token(s); {n} were already revoked."),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Every page of a token listing.
+fn all_tokens(
+    service: &Latchkey,
+    actor: &Actor,
+    status: StatusFilter,
+    owner: OwnerFilter,
+) -> Result<Vec<crate::service::TokenView>, Failure> {
+    let mut tokens = Vec::new();
+    let mut page = 1;
+    loop {
+        let result = service.list_tokens(
+            actor,
+            &TokenQuery {
+                status,
+                owner,
+                search: None,
+                page,
+            },
+        )?;
+        tokens.extend(result.tokens);
+        if page >= result.pages {
+            return Ok(tokens);
+        }
+        page += 1;
+    }
+}
+
+fn print_tokens(tokens: Vec<crate::service::TokenView>, json: bool) -> Result<(), Failure> {
+    if json {
+        let out =
+            serde_json::to_string_pretty(&tokens).map_err(|e| Failure::Failed(e.to_string()))?;
+        println!("{out}");
+        return Ok(());
+    }
+    println!(
+        "{:<6} {:<30} {:<30} {:<10} {:<8} SCOPES",
+        "ID", "OWNER", "NAME", "EXPIRES", "STATUS"
+    );
+    for t in tokens {
+        let expires = t
+            .expires_at
+            .map_or("never".to_owned(), |e| e.date().to_string());
+        let from = if t.allowed_ips.is_empty() {
+            String::new()
+        } else {
+            format!(" (only from {})", t.allowed_ips.join(", "))
+        };
+        println!(
+            "{:<6} {:<30} {:<30} {:<10} {:<8} {}{from}",
+            t.id, t.owner_email, t.name, expires, t.status, t.scopes
+        );
+    }
+    Ok(())
+}
