@@ -41,7 +41,7 @@ fn read_password(email: &Email) -> Result<Password, Failure> {
     Password::parse_new(&typed).map_err(|e| Failure::Failed(e.message))
 }
 
-pub(super) fn run(service: Latchkey, cmd: UserCommand) -> Result<(), Failure> {
+pub(super) fn run(service: &Latchkey, cmd: UserCommand) -> Result<(), Failure> {
     let actor = Actor::cli();
     match cmd {
         UserCommand::Add {
@@ -95,14 +95,14 @@ pub(super) fn run(service: Latchkey, cmd: UserCommand) -> Result<(), Failure> {
             Ok(())
         }
         UserCommand::SetRole { email, role } => {
-            let member = find_member(&service, &email)?;
+            let member = find_member(service, &email)?;
             let from = member.role;
             let member = service.set_role(&actor, member.id, role)?;
             println!("{} is now {} (was {from}).", member.email, member.role);
             Ok(())
         }
         UserCommand::Disable { email } => {
-            let member = find_member(&service, &email)?;
+            let member = find_member(service, &email)?;
             service.set_disabled(&actor, member.id, true)?;
             println!(
                 "{} is disabled; their tokens stop working at once.",
@@ -111,13 +111,13 @@ pub(super) fn run(service: Latchkey, cmd: UserCommand) -> Result<(), Failure> {
             Ok(())
         }
         UserCommand::Enable { email } => {
-            let member = find_member(&service, &email)?;
+            let member = find_member(service, &email)?;
             service.set_disabled(&actor, member.id, false)?;
             println!("{} is enabled.", member.email);
             Ok(())
         }
         UserCommand::SetPassword { email } => {
-            let member = find_member(&service, &email)?;
+            let member = find_member(service, &email)?;
             let password = read_password(&email)?;
             service.set_password(&actor, member.id, &password)?;
             println!("Password of {} changed.", member.email);

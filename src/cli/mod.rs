@@ -243,8 +243,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Some(Command::Backup { path }) => files::backup(&url, &path),
         Some(Command::Restore { path }) => files::restore(&url, &path),
-        Some(Command::User(cmd)) => members::run(open(&url, format, 2, Create::No)?, cmd),
-        Some(Command::Token(cmd)) => tokens::run(open(&url, format, 2, Create::No)?, cmd),
+        Some(Command::User(cmd)) => members::run(&*open(&url, format, 2, Create::No)?, cmd),
+        Some(Command::Token(cmd)) => tokens::run(&*open(&url, format, 2, Create::No)?, cmd),
     }
 }
 
@@ -266,6 +266,21 @@ pub fn shown(url: &DbUrl) -> String {
     }
 }
 
+/// The service a command works with, holding the SQLite database's lock
+/// as a server does: a restore cannot replace the file under a write.
+pub struct Opened {
+    service: Latchkey,
+    _lock: Option<crate::db::backup::ServeLock>,
+}
+
+impl std::ops::Deref for Opened {
+    type Target = Latchkey;
+
+    fn deref(&self) -> &Latchkey {
+        &self.service
+    }
+}
+
 /// Opens the database for a command. Only `serve` and `migrate` create a
 /// SQLite file: any other command run in the wrong directory would
 /// otherwise work on a new, empty database without a word.
@@ -274,18 +289,25 @@ pub fn open(
     format: TokenFormat,
     pool_size: u32,
     create: Create,
-) -> Result<Latchkey, Failure> {
-    if let (DbUrl::Sqlite { path }, Create::No) = (url, create)
-        && !std::path::Path::new(path).exists()
-    {
-        return Err(Failure::Failed(format!(
-            "there is no database at {}: run this where `latchkey serve` keeps it, set DATABASE_URL, or create it with `latchkey migrate`",
-            shown(url)
-        )));
-    }
+) -> Result<Opened, Failure> {
+    let lock = match url {
+        DbUrl::Sqlite { path } => {
+            if create == Create::No && !std::path::Path::new(path).exists() {
+                return Err(Failure::Failed(format!(
+                    "there is no database at {}: run this where `latchkey serve` keeps it, set DATABASE_URL, or create it with `latchkey migrate`",
+                    shown(url)
+                )));
+            }
+            Some(crate::db::backup::lock_for_serving(path)?)
+        }
+        DbUrl::Postgres { .. } => None,
+    };
     // Commands (not `serve`) exit soon: no idle connections kept warm.
-    Latchkey::open_with(url, pool_size, false, Clock::default(), format)
-        .map_err(|e| Failure::Failed(describe(e)))
+    let service = Latchkey::open_with(url, pool_size, false, Clock::default(), format)?;
+    Ok(Opened {
+        service,
+        _lock: lock,
+    })
 }
 
 /// One line for the operator, naming the flag a field came from.

@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::service::{Actor, Latchkey, NewToken, OwnerFilter, StatusFilter, TokenQuery};
 use std::io::Write;
 
-pub(super) fn run(service: Latchkey, cmd: TokenCommand) -> Result<(), Failure> {
+pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> {
     let actor = Actor::cli();
     match cmd {
         TokenCommand::Create {
@@ -18,7 +18,7 @@ pub(super) fn run(service: Latchkey, cmd: TokenCommand) -> Result<(), Failure> {
             scopes,
             allow_ips,
         } => {
-            let owner = find_member(&service, &email)?;
+            let owner = find_member(service, &email)?;
             let allowed_ips = IpAllowList::from_ranges(allow_ips)
                 .map_err(|e| Failure::Usage(format!("--allow-ip: {}", e.message)))?;
             let created = service.create_token(
@@ -39,7 +39,7 @@ pub(super) fn run(service: Latchkey, cmd: TokenCommand) -> Result<(), Failure> {
         }
         TokenCommand::Expiring { within_days, json } => {
             let tokens = all_tokens(
-                &service,
+                service,
                 &actor,
                 StatusFilter::ExpiringWithin(within_days),
                 OwnerFilter::All,
@@ -52,10 +52,10 @@ pub(super) fn run(service: Latchkey, cmd: TokenCommand) -> Result<(), Failure> {
             json,
         } => {
             let owner = match email {
-                Some(email) => OwnerFilter::Member(find_member(&service, &email)?.id),
+                Some(email) => OwnerFilter::Member(find_member(service, &email)?.id),
                 None => OwnerFilter::All,
             };
-            let tokens = all_tokens(&service, &actor, status, owner)?;
+            let tokens = all_tokens(service, &actor, status, owner)?;
             print_tokens(tokens, json)
         }
         TokenCommand::Rotate {

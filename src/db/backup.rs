@@ -80,7 +80,7 @@ pub fn lock_for_serving(db: &str) -> Result<ServeLock, String> {
     match file.try_lock_shared() {
         Ok(()) => Ok(ServeLock { _file: file }),
         Err(TryLockError::WouldBlock) => Err(format!(
-            "{db} is being restored (`latchkey restore` holds it); start the server when it has finished"
+            "{db} is being restored (`latchkey restore` holds it); try again when it has finished"
         )),
         Err(TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", lock_path(db).display())),
     }
@@ -188,6 +188,33 @@ pub fn backup(db: &str, dest: &Path) -> Result<Contents, String> {
     result
 }
 
+/// Copies `from` to a new private file at `to`. A file left there by a
+/// restore that was interrupted is replaced; anything else (a symlink, a
+/// directory) is refused, never followed.
+fn write_private_copy(from: &Path, to: &Path) -> Result<(), String> {
+    if let Ok(meta) = std::fs::symlink_metadata(to) {
+        if !meta.is_file() {
+            return Err(format!(
+                "{} exists and is not a plain file; remove it first",
+                to.display()
+            ));
+        }
+        std::fs::remove_file(to).map_err(|e| format!("cannot remove {}: {e}", to.display()))?;
+    }
+    let mut source =
+        File::open(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+    // `create_new` fails on anything that appeared meanwhile, links too.
+    let mut copy = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_FILE)
+        .open(to)
+        .map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+    std::io::copy(&mut source, &mut copy)
+        .and_then(|_| copy.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", to.display()))
+}
+
 /// `VACUUM INTO` a file of the private staging directory, then a hard link
 /// at `dest` (which fails, rather than follows, when anything is there).
 fn copy_into_place(
@@ -252,12 +279,7 @@ pub fn restore(
         None
     };
     let partial = PathBuf::from(format!("{db}.restoring"));
-    std::fs::copy(from, &partial).map_err(|e| format!("cannot copy {}: {e}", from.display()))?;
-    std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(PRIVATE_FILE))
-        .map_err(|e| format!("cannot make {} private: {e}", partial.display()))?;
-    File::open(&partial)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", partial.display()))?;
+    write_private_copy(from, &partial)?;
     std::fs::rename(&partial, db_path).map_err(|e| format!("cannot put the copy in place: {e}"))?;
     drop(lock);
     Ok((contents, kept))

@@ -119,9 +119,11 @@ impl r2d2::ManageConnection for DbManager {
             DbUrl::Sqlite { path } => {
                 let mut conn = diesel::SqliteConnection::establish(path)?;
                 // One statement per pragma: batch_execute runs them all.
+                // busy_timeout first: the other pragmas may wait for a
+                // connection that is setting up the same file.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL;
-                     PRAGMA busy_timeout = 10000;
+                    "PRAGMA busy_timeout = 10000;
+                     PRAGMA journal_mode = WAL;
                      PRAGMA foreign_keys = ON;
                      PRAGMA synchronous = NORMAL;
                      PRAGMA cache_size = -1024;",

@@ -1,5 +1,5 @@
 use super::FieldError;
-use super::text::is_invisible_or_control;
+use super::text::{is_invisible_or_control, nfc};
 
 /// RFC 5321's limit for a forward path.
 pub const MAX_EMAIL_CHARS: usize = 254;
@@ -11,7 +11,9 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Email, FieldError> {
-        let email = raw.trim().to_lowercase();
+        // Composed (NFC) and lower-cased: "josé" typed either way is one
+        // member.
+        let email = nfc(raw.trim()).to_lowercase();
         let invalid = || {
             FieldError::new(
                 "email",
@@ -59,6 +61,14 @@ impl fmt::Display for Email {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn look_alike_spellings_are_one_address() {
+        assert_eq!(
+            Email::parse("jose\u{301}@x.io").map(|e| e.0),
+            Email::parse("jos\u{e9}@x.io").map(|e| e.0)
+        );
+    }
 
     #[test]
     fn long_addresses_are_refused_with_their_own_message() {

@@ -17,6 +17,27 @@ pub fn is_invisible_or_control(c: char) -> bool {
             | GeneralCategory::Format
             | GeneralCategory::LineSeparator
             | GeneralCategory::ParagraphSeparator
+    ) || is_blank_letter(c)
+}
+
+/// Code points Unicode lists as default-ignorable that are letters or
+/// marks rather than format characters: they draw nothing (Hangul fillers,
+/// the combining grapheme joiner, Khmer inherent vowels, Mongolian
+/// variation selectors), so they too make look-alikes. Emoji variation
+/// selectors (U+FE00–FE0F) stay allowed: they only choose how a visible
+/// character is drawn.
+fn is_blank_letter(c: char) -> bool {
+    matches!(
+        c,
+        '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{3164}'
+            | '\u{FFA0}'
+            | '\u{E0100}'..='\u{E01EF}'
     )
 }
 
@@ -58,7 +79,10 @@ mod tests {
         ] {
             assert!(is_invisible_or_control(c), "{:?}", c);
         }
-        for c in ['a', 'é', ' ', '-', '中', '😀'] {
+        for c in ['\u{3164}', '\u{115F}', '\u{1160}', '\u{034F}', '\u{FFA0}'] {
+            assert!(is_invisible_or_control(c), "{:?}", c);
+        }
+        for c in ['a', 'é', ' ', '-', '中', '😀', '\u{FE0F}'] {
             assert!(!is_invisible_or_control(c), "{c:?}");
         }
     }

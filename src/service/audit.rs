@@ -63,6 +63,9 @@ pub struct AuditEvent {
     pub member_id: Option<i64>,
     pub ip: Option<String>,
     pub detail: String,
+    /// The address is known but not for this viewer (see `insight`).
+    #[serde(skip)]
+    pub ip_hidden: bool,
 }
 
 impl AuditEvent {
@@ -74,7 +77,17 @@ impl AuditEvent {
         match (&self.actor_email, &self.ip) {
             (Some(email), _) => email.clone(),
             (None, Some(ip)) => format!("anonymous ({ip})"),
+            (None, None) if self.ip_hidden => "anonymous".to_owned(),
             (None, None) => "CLI / system".to_owned(),
+        }
+    }
+
+    /// As `actor_label`, without the address (shown beside it).
+    pub fn actor_name(&self) -> String {
+        match &self.actor_email {
+            Some(email) => email.clone(),
+            None if self.ip.is_some() || self.ip_hidden => "anonymous".to_owned(),
+            None => "CLI / system".to_owned(),
         }
     }
 }
@@ -206,6 +219,7 @@ pub(super) fn events_from_rows(
             member_id: r.member_id,
             ip: r.ip,
             detail: r.detail,
+            ip_hidden: false,
         })
         .collect())
 }

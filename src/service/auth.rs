@@ -12,7 +12,7 @@ use crate::db::{self, login_attempts};
 use crate::domain::bytes::{from_hex, random_hex};
 use crate::domain::{
     Email, MAX_EMAIL_CHARS, OrgId, Password, PasswordHash, audit_text, has_invisible_or_control,
-    rate_limit_key,
+    nfc, rate_limit_key,
 };
 use crate::error::{Error, Result};
 use std::net::IpAddr;
@@ -120,7 +120,8 @@ impl Latchkey {
         email: &str,
         client: Option<IpAddr>,
     ) -> std::result::Result<PendingLogin, LoginError> {
-        let email = email.trim().to_lowercase();
+        // Normalised as `Email::parse` does, so limits count one address once.
+        let email = nfc(email.trim()).to_lowercase();
         if email.chars().count() > MAX_EMAIL_CHARS {
             return Err(LoginError::BadEmail(format!(
                 "An email address has at most {MAX_EMAIL_CHARS} characters."

@@ -15,7 +15,7 @@ use super::{Latchkey, Member};
 use crate::db::{self, schema::api_tokens as t, schema::audit_events as ae};
 use crate::domain::{
     IpAllowList, MemberId, OrgId, RevokeReason, ScopeRoles, ScopeSet, TokenHash, TokenId,
-    TokenStatus, status_at,
+    TokenStatus, rate_limit_key, status_at,
 };
 use crate::error::{Error, Result};
 use diesel::prelude::*;
@@ -80,8 +80,9 @@ pub enum Door {
     /// `Authorization: Bearer` on a request: the token's own use, from the
     /// client's address.
     Bearer,
-    /// A resource server asking about a token: not the token's own use, and
-    /// the client's address is not known here.
+    /// A resource server asking about a token: not the token's own use;
+    /// the address is the resource server's (the token's client is not
+    /// known here, so its allow-list is the resource server's to apply).
     Introspection,
 }
 
@@ -128,8 +129,9 @@ pub struct Authentication {
     pub effects: Effects,
 }
 
-/// A kind of refusal, for one token, from one address.
-type RefusalKey = (TokenId, Option<IpAddr>, &'static str);
+/// A kind of refusal, for one token, from one address (IPv4, or IPv6 /64:
+/// a client changes the low bits of its IPv6 address at will).
+type RefusalKey = (TokenId, String, &'static str);
 
 /// Remembers when a refusal was last acted on, per token and address.
 #[derive(Debug, Default)]
@@ -152,10 +154,11 @@ impl Dampener {
         if seen.len() > 10_000 {
             seen.retain(|_, at| now - *at < REFUSAL_AUDIT_INTERVAL);
         }
-        match seen.get(&(token, ip, kind)) {
+        let key = (token, rate_limit_key(ip), kind);
+        match seen.get(&key) {
             Some(at) if now - *at < REFUSAL_AUDIT_INTERVAL => false,
             _ => {
-                seen.insert((token, ip, kind), now);
+                seen.insert(key, now);
                 true
             }
         }
@@ -381,8 +384,8 @@ fn record((token, owner, scope_policy): (db::TokenRow, db::MemberRow, String)) -
     }
 }
 
-/// Whether `action` was audited for this token and address within the
-/// last interval (by any instance).
+/// Whether `action` was audited for this token and address (IPv4, or
+/// IPv6 /64) within the last interval, by any instance.
 pub(super) fn audited_lately(
     conn: &mut db::DbConnection,
     action: &str,
@@ -390,15 +393,14 @@ pub(super) fn audited_lately(
     ip: Option<&str>,
     now: PrimitiveDateTime,
 ) -> QueryResult<bool> {
-    let mut q = ae::table
+    let recent: Vec<Option<String>> = ae::table
         .filter(ae::token_id.eq(token.0))
         .filter(ae::action.eq(action))
         .filter(ae::created_at.gt(now - REFUSAL_AUDIT_INTERVAL))
-        .into_boxed::<db::MultiBackend>();
-    q = match ip {
-        Some(ip) => q.filter(ae::ip.eq(ip.to_owned())),
-        None => q.filter(ae::ip.is_null()),
-    };
-    let n: i64 = q.count().get_result(conn)?;
-    Ok(n > 0)
+        .select(ae::ip)
+        .limit(100)
+        .load(conn)?;
+    let key = |ip: Option<&str>| rate_limit_key(ip.and_then(|i| i.parse::<IpAddr>().ok()));
+    let wanted = key(ip);
+    Ok(recent.iter().any(|seen| key(seen.as_deref()) == wanted))
 }

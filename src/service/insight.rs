@@ -50,6 +50,7 @@ fn hide_others_addresses(viewer: &Actor, trail: &mut [AuditEvent]) {
             && let Some(ip) = event.ip.take()
         {
             event.detail = event.detail.replace(&ip, "an address shown to admins");
+            event.ip_hidden = true;
         }
     }
 }

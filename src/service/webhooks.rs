@@ -107,11 +107,21 @@ pub fn due_threshold(
     })
 }
 
+/// A fresh event id, `msg_` and 128 random bits: unique across
+/// installations and restores, so a receiver that drops repeated ids never
+/// drops a new event.
+fn new_event_id() -> Result<String> {
+    Ok(format!("msg_{}", crate::domain::bytes::random_hex(16)?))
+}
+
+/// Records `body` unless an event with `dedupe_key` exists (the decision
+/// every instance may try to make, and one makes).
 fn insert_event(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
     org_id: i64,
     token_id: i64,
+    dedupe_key: &str,
     body: &EventBody<'_>,
 ) -> Result<usize> {
     let payload =
@@ -120,7 +130,7 @@ fn insert_event(
         conn,
         &db::NewWebhookEventRow {
             org_id,
-            dedupe_key: body.id,
+            dedupe_key,
             event_type: body.kind,
             token_id: Some(token_id),
             payload: &payload,
@@ -143,7 +153,8 @@ pub(super) fn enqueue_reuse(
         .find(token.owner_id)
         .select(schema::members::email)
         .first(conn)?;
-    let id = format!("token.reuse_detected:{}", token.id);
+    let key = format!("token.reuse_detected:{}", token.id);
+    let id = new_event_id()?;
     let body = EventBody {
         id: &id,
         kind: "token.reuse_detected",
@@ -153,7 +164,7 @@ pub(super) fn enqueue_reuse(
         revoked_tokens: Some(revoked),
         token: TokenRef::of(token, &owner_email),
     };
-    insert_event(conn, now, token.org_id, token.id, &body)
+    insert_event(conn, now, token.org_id, token.id, &key, &body)
 }
 
 impl Latchkey {
@@ -199,10 +210,11 @@ impl Latchkey {
                 let Some(days) = due_threshold(row.created_at, expires_at, now) else {
                     continue;
                 };
-                let id = format!("token.expiring:{}:{days}d", row.id);
-                if known.contains(&id) {
+                let key = format!("token.expiring:{}:{days}d", row.id);
+                if known.contains(&key) {
                     continue;
                 }
+                let id = new_event_id()?;
                 let body = EventBody {
                     id: &id,
                     kind: "token.expiring",
@@ -212,7 +224,7 @@ impl Latchkey {
                     revoked_tokens: None,
                     token: TokenRef::of(row, email),
                 };
-                recorded += insert_event(&mut conn, now, row.org_id, row.id, &body)?;
+                recorded += insert_event(&mut conn, now, row.org_id, row.id, &key, &body)?;
             }
         }
         Ok(recorded)
@@ -247,9 +259,14 @@ impl Latchkey {
                 .execute(&mut conn)?;
             if taken == 1 {
                 let row: db::WebhookEventRow = w::table.find(id).first(&mut conn)?;
+                // The id the payload carries, the same on every retry.
+                let event_id = serde_json::from_str::<serde_json::Value>(&row.payload)
+                    .ok()
+                    .and_then(|v| v["id"].as_str().map(str::to_owned))
+                    .unwrap_or(row.dedupe_key);
                 return Ok(Some(PendingWebhook {
                     id: row.id,
-                    event_id: row.dedupe_key,
+                    event_id,
                     event_type: row.event_type,
                     payload: row.payload,
                     attempt: row.attempts,

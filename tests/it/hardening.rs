@@ -24,6 +24,7 @@ both_backends!(
     long_and_invisible_input_is_refused_before_anything_is_written,
     json_bodies_must_be_objects,
     introspection_catches_reuse_and_replays_cost_nothing,
+    replays_from_one_ipv6_network_cost_one_write,
     rotation_is_the_owners,
     reuse_detection_cannot_be_outrun_by_a_long_chain,
     overlap_tokens_count_toward_the_cap,
@@ -518,9 +519,11 @@ fn introspection_catches_reuse_and_replays_cost_nothing(db: &TestDb) {
     let admin = app.admin();
     let log = admin.get("/settings/audit?action=token.reuse_detected");
     assert_eq!(app.audit_count("token.reuse_detected"), 1, "{}", log.body);
-    // Presented directly, from an address not seen yet: one more line.
+    // The resource server's address is recorded: an anonymous event.
+    log.assert_contains("anonymous (127.0.0.1)");
+    // Presented directly from the same address: nothing new to say.
     c.api("GET", "/api/v1/me", Some(&old)).assert_status(401);
-    assert_eq!(app.audit_count("token.reuse_detected"), 2);
+    assert_eq!(app.audit_count("token.reuse_detected"), 1);
     // Replayed again and again: no further writes within the minute.
     let events_before = app.audit_count("token.reuse_detected");
     for _ in 0..5 {
@@ -538,6 +541,50 @@ fn introspection_catches_reuse_and_replays_cost_nothing(db: &TestDb) {
     app.service.clock().advance(Duration::seconds(61));
     c.api("GET", "/api/v1/me", Some(&old)).assert_status(401);
     assert_eq!(app.audit_count("token.reuse_detected"), events_before + 1);
+}
+
+fn replays_from_one_ipv6_network_cost_one_write(db: &TestDb) {
+    let app = spawn_app_with(db, with_proxies());
+    app.add_member("dev@example.com", Role::Developer);
+    let old = app.create_token("dev@example.com", "ci", &["datastore:read"], 30);
+    let c = app.client();
+    c.api_post(
+        "/api/v1/tokens/self/rotate",
+        Some(&old),
+        "application/json",
+        b"{}",
+    )
+    .assert_status(200);
+    let me = |token: &str, from: &str| {
+        c.get_with(
+            "/api/v1/me",
+            &[
+                ("Authorization", &format!("Bearer {token}")),
+                ("X-Forwarded-For", from),
+            ],
+        )
+    };
+    // Fifty addresses of one /64 are one client that changes its low bits.
+    for n in 1..=50 {
+        me(&old, &format!("2001:db8:7:7::{n:x}")).assert_status(401);
+    }
+    assert_eq!(app.audit_count("token.reuse_detected"), 1);
+    me(&old, "2001:db8:7:8::1").assert_status(401);
+    assert_eq!(app.audit_count("token.reuse_detected"), 2);
+    // The same for allow-list refusals.
+    let dev = app.client();
+    dev.sign_in("dev@example.com", PASSWORD);
+    let listed = dev.generate(&[
+        ("name", "office only"),
+        ("expires_in", "30"),
+        ("scopes", "datastore:read"),
+        ("allowed_ips", "203.0.113.0/24"),
+    ]);
+    let office = listed.revealed_token().expect("token");
+    for n in 1..=50 {
+        me(&office, &format!("2001:db8:9:9::{n:x}")).assert_status(401);
+    }
+    assert_eq!(app.audit_count("token.ip_refused"), 1);
 }
 
 fn rotation_is_the_owners(db: &TestDb) {
@@ -823,6 +870,12 @@ fn owners_do_not_see_others_addresses(db: &TestDb) {
         .assert_status(200);
     let _ = secret;
     let other_id = app.token_id("other");
+    let leak_page = dev.get(&format!("/settings/api-tokens/{}", app.token_id("other")));
+    assert!(
+        !leak_page.body.contains("CLI / system"),
+        "a stranger's report is anonymous, not the system"
+    );
+    leak_page.assert_contains("anonymous");
     let own_view = dev.get(&format!("/settings/api-tokens/{id}"));
     own_view.assert_status(200).assert_contains("token.revoked");
     assert!(
@@ -940,5 +993,17 @@ fn sqlite_files_are_private_and_backups_never_follow_links() {
     held.try_lock().expect("exclusive lock");
     db.cli(&["backup", dir.join("during.db").to_str().expect("utf-8")])
         .fails(1, "being restored");
+    // So do the other commands: a write during a restore would be lost.
+    db.cli(&["user", "list"]).fails(1, "being restored");
     drop(held);
+    // Restore does not follow a link planted where it stages its copy.
+    drop(app);
+    let staged = std::path::PathBuf::from(format!("{}.restoring", path.display()));
+    std::os::unix::fs::symlink(&target, &staged).expect("symlink");
+    db.cli(&["restore", copy.to_str().expect("utf-8")])
+        .fails(1, "not a plain file");
+    assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep me");
+    std::fs::remove_file(&staged).expect("unlink");
+    db.cli(&["restore", copy.to_str().expect("utf-8")]).ok();
+    assert_eq!(mode(&path), 0o600, "a restored database is private");
 }

@@ -311,8 +311,13 @@ fn forwarded_addresses_count_only_from_trusted_proxies(db: &TestDb) {
     // believed.
     me(&behind, &v4, Some("203.0.113.5, 10.1.2.3")).assert_status(200);
     me(&behind, &v4, Some("203.0.113.5, 198.51.100.7")).assert_status(401);
-    // A malformed header is ignored: the peer (127.0.0.1) is the client.
+    // A malformed hop nearer than any client makes the client unknown
+    // (never the proxy itself): refused.
     me(&behind, &v4, Some("203.0.113.5, not-an-address")).assert_status(401);
+    // Beyond the client, garbage is not read at all; a port is allowed.
+    me(&behind, &v4, Some("garbage, 203.0.113.5")).assert_status(200);
+    me(&behind, &v4, Some("203.0.113.5:4444")).assert_status(200);
+    me(&behind, &v4, Some("garbage, 198.51.100.7")).assert_status(401);
     // Spoofed: the peer is not a trusted proxy, so the header is ignored.
     me(&exposed, &v4, Some("203.0.113.5")).assert_status(401);
     me(&exposed, &v6, Some("2001:db8::7")).assert_status(401);

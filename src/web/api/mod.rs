@@ -331,11 +331,13 @@ async fn introspect(
     let batcher = req.app_data::<web::Data<Batcher>>().map(|b| b.get_ref());
     // The same use case as a direct use: a rotated-away token shown here
     // takes its chain down too.
+    // The address is the resource server's: where the token was shown.
+    let caller = crate::web::client::client_addr(&req);
     let result = bearer::authenticate(
         &service,
         &token,
         crate::service::Door::Introspection,
-        None,
+        caller,
         batcher,
     )
     .await?;

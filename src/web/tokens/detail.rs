@@ -283,16 +283,9 @@ fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) ->
             .trail
             .into_iter()
             .map(|e| TrailLine {
+                actor: e.actor_name(),
                 at: exact(e.at),
                 action: e.action,
-                actor: e.actor_email.clone().unwrap_or_else(|| {
-                    if e.ip.is_some() {
-                        "anonymous"
-                    } else {
-                        "CLI / system"
-                    }
-                    .to_owned()
-                }),
                 ip: e.ip.unwrap_or_default(),
                 detail: e.detail,
             })

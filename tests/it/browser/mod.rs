@@ -108,9 +108,13 @@ impl Flow {
             return;
         }
         self.checked.borrow_mut().push(page.to_owned());
-        b.screenshot(&self.shots.join(format!("{page}-1280x800.png")));
-        b.set_size(390, 844);
-        b.screenshot(&self.shots.join(format!("{page}-390x844.png")));
+        for (width, height) in [(1280, 800), (390, 844)] {
+            b.set_size(width, height);
+            let size = format!("{width}x{height}");
+            let shot = self.shots.join(format!("{page}-{size}.png"));
+            b.screenshot(&shot);
+            self.publish(&shot, page, &size);
+        }
         b.set_size(1280, 800);
         let violations = if b.javascript {
             axe(b)
@@ -145,6 +149,27 @@ impl Flow {
         );
     }
 
+    /// With `LATCHKEY_SCREENSHOTS=DIR` (e.g. `docs/screenshots`), the
+    /// screenshots the docs show are written there, so they are made by
+    /// the tests and never kept by hand (from the SQLite run only).
+    fn publish(&self, shot: &std::path::Path, page: &str, size: &str) {
+        let Ok(dir) = std::env::var("LATCHKEY_SCREENSHOTS") else {
+            return;
+        };
+        if !self.db_url.starts_with("sqlite") {
+            return;
+        }
+        let Some((_, _, doc)) = DOC_SCREENSHOTS
+            .iter()
+            .find(|(p, s, _)| *p == page && *s == size)
+        else {
+            return;
+        };
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        let _ = std::fs::create_dir_all(&dir);
+        std::fs::copy(shot, dir.join(doc)).expect("copy a screenshot to the docs");
+    }
+
     fn api_status(&self, token: &str) -> u16 {
         self.app
             .client()
@@ -152,6 +177,21 @@ impl Flow {
             .status
     }
 }
+
+/// Which screenshots the docs show: (page, size, file in the docs).
+const DOC_SCREENSHOTS: [(&str, &str, &str); 11] = [
+    ("login", "1280x800", "login.png"),
+    ("tokens", "1280x800", "token-list.png"),
+    ("tokens", "390x844", "token-list-mobile.png"),
+    ("tokens-all", "1280x800", "token-list-all.png"),
+    ("generate", "1280x800", "generate-form.png"),
+    ("reveal", "1280x800", "reveal.png"),
+    ("token-detail", "1280x800", "token-detail.png"),
+    ("token-detail-chart", "1280x800", "token-detail-chart.png"),
+    ("rotate-confirm", "1280x800", "rotate-confirm.png"),
+    ("members", "1280x800", "members.png"),
+    ("policy", "1280x800", "policy.png"),
+];
 
 /// Serious and critical axe-core violations on the current page.
 fn axe(b: &Browser) -> serde_json::Value {
@@ -592,7 +632,9 @@ fn token_page_shows_a_labelled_usage_chart(f: &Flow) {
         "document.getElementById('usage-title').scrollIntoView();",
         json!([]),
     );
-    b.screenshot(&f.shots.join("token-detail-chart-1280x800.png"));
+    let chart_shot = f.shots.join("token-detail-chart-1280x800.png");
+    b.screenshot(&chart_shot);
+    f.publish(&chart_shot, "token-detail-chart", "1280x800");
 
     // Without JavaScript the chart is there all the same.
     let plain = Browser::start(false);
