@@ -124,12 +124,13 @@ fn one_line(e: &clap::Error) -> String {
         ErrorKind::InvalidValue | ErrorKind::ValueValidation
     ) && let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
     {
-        let long = arg
-            .split_whitespace()
-            .next()
-            .unwrap_or(arg)
-            .trim_start_matches('-')
-            .to_owned();
+        let first = arg.split_whitespace().next().unwrap_or(arg);
+        let Some(long) = first.strip_prefix("--").map(str::to_owned) else {
+            // A positional argument, as `<ID>...`.
+            let name = first.trim_matches(|c| c == '<' || c == '>' || c == '.');
+            let why = std::error::Error::source(e).map_or_else(String::new, |s| s.to_string());
+            return format!("error: {name}: {why}");
+        };
         let env = env_of(&long);
         let value = match e.get(ContextKind::InvalidValue) {
             Some(ContextValue::String(v)) => v.clone(),

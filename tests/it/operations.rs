@@ -343,7 +343,7 @@ fn passwords_typed_at_a_terminal_are_asked_twice_without_echo() {
     app.add_member("dev@example.com", latchkey::domain::Role::Developer);
     let typed = "typed at a keyboard 123";
     let driver = r#"
-import os, pty, sys, time
+import os, pty, sys, termios, time
 bin, url, email, pw = sys.argv[1:5]
 pid, fd = pty.fork()
 if pid == 0:
@@ -361,10 +361,17 @@ def read_until(marker):
         if not chunk:
             break
         seen += chunk
+def type_when_echo_is_off():
+    # A person types after the prompt; wait until the program has turned
+    # echo off, as it must before anything is typed.
+    deadline = time.time() + 20
+    while termios.tcgetattr(fd)[3] & termios.ECHO and time.time() < deadline:
+        time.sleep(0.01)
+    os.write(fd, pw.encode() + b"\r")
 read_until(b"New password")
-os.write(fd, pw.encode() + b"\r")
+type_when_echo_is_off()
 read_until(b"Again")
-os.write(fd, pw.encode() + b"\r")
+type_when_echo_is_off()
 read_until(b"changed")
 _, status = os.waitpid(pid, 0)
 sys.stdout.write(seen.decode(errors="replace"))
