@@ -80,7 +80,11 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
                 ),
                 other => other.into(),
             })?;
-            let already = ids.len() - revoked;
+            // `revoke 20 20 20` is one token.
+            let mut unique = ids.clone();
+            unique.sort_unstable_by_key(|id| id.0);
+            unique.dedup();
+            let already = unique.len().saturating_sub(revoked);
             match already {
                 0 => println!("Revoked {revoked} token(s)."),
                 n => println!("Revoked {revoked} token(s); {n} were already revoked."),

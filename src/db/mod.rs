@@ -161,6 +161,10 @@ pub type PooledConn = r2d2::PooledConnection<DbManager>;
 pub fn connect(url: &DbUrl, max_size: u32, keep_idle: bool) -> Result<Pool, String> {
     if let DbUrl::Sqlite { path } = url {
         backup::secure_database_files(path)?;
+        // A file that cannot be opened fails now, with SQLite's reason,
+        // rather than after the pool's connection timeout.
+        r2d2::ManageConnection::connect(&DbManager { url: url.clone() })
+            .map_err(|e| format!("cannot open database {url}: {e}"))?;
     }
     let pool = r2d2::Pool::builder()
         .max_size(max_size)

@@ -70,6 +70,8 @@ pub struct TokenRow {
     pub chain_id: Option<i64>,
     /// Why it was revoked (`RevokeReason::as_str`).
     pub revoked_reason: Option<String>,
+    /// The name case-folded for search (`domain::fold`).
+    pub name_folded: String,
 }
 
 impl TokenRow {
@@ -94,6 +96,7 @@ pub struct NewTokenRow<'a> {
     pub rotated_from: Option<i64>,
     pub allowed_ips: &'a str,
     pub chain_id: Option<i64>,
+    pub name_folded: &'a str,
 }
 
 #[derive(Debug, Clone, Queryable)]

@@ -46,6 +46,7 @@ diesel::table! {
         allowed_ips -> Text,
         chain_id -> Nullable<BigInt>,
         revoked_reason -> Nullable<Text>,
+        name_folded -> Text,
     }
 }
 

@@ -73,7 +73,16 @@ impl ExpiryPolicy {
         expires_in: &str,
         expires_on: &str,
     ) -> Result<Expiry, FieldError> {
-        let expiry = match expires_in.trim() {
+        let choice = expires_in.trim();
+        // One choice: a date typed beside a preset is a mistake to point
+        // out, never a value to drop in silence.
+        if choice != "custom" && !expires_on.trim().is_empty() {
+            return Err(FieldError::new(
+                "expires_on",
+                "You typed a date but chose another expiry: choose “On a date” to use the date, or clear it.",
+            ));
+        }
+        let expiry = match choice {
             "custom" => Expiry::On(
                 parse_date(expires_on).map_err(|e| FieldError::new("expires_on", e.to_string()))?,
             ),
@@ -85,7 +94,7 @@ impl ExpiryPolicy {
                 _ => {
                     return Err(FieldError::new(
                         "expires_in",
-                        "Choose 7, 30, 60 or 90 days, or a custom date.",
+                        "Choose 7, 30, 60 or 90 days, or a date.",
                     ));
                 }
             },

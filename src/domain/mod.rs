@@ -26,7 +26,7 @@ pub use role::Role;
 pub use scope::{Scope, ScopeGroup, ScopeRoles, ScopeSet};
 pub use session::SessionSecret;
 pub use text::{
-    MAX_AUDIT_TEXT_CHARS, audit_text, has_invisible_or_control, is_invisible_or_control, nfc,
+    MAX_AUDIT_TEXT_CHARS, audit_text, fold, has_invisible_or_control, is_invisible_or_control, nfc,
 };
 pub use token::{TokenFormat, TokenHash, TokenParseError, TokenSecret, TokenStatus};
 

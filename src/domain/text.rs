@@ -67,6 +67,12 @@ pub fn nfc(s: &str) -> String {
     s.nfc().collect()
 }
 
+/// What search compares: composed and lower-cased for all of Unicode, the
+/// same whichever database runs the query.
+pub fn fold(s: &str) -> String {
+    nfc(&s.to_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +103,13 @@ mod tests {
         assert_eq!(long.chars().count(), MAX_AUDIT_TEXT_CHARS);
         assert!(long.ends_with('…'));
         assert_eq!(audit_text(&"b".repeat(254)), "b".repeat(254));
+    }
+
+    #[test]
+    fn folds_all_of_unicode() {
+        assert_eq!(fold("ÜBERSICHT"), "übersicht");
+        assert_eq!(fold("Übersicht"), fold("übersicht"));
+        assert_eq!(fold("ÉCOLE"), fold("e\u{301}cole"));
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub struct AuditEvent {
     /// The address is known but not for this viewer (see `insight`).
     #[serde(skip)]
     pub ip_hidden: bool,
+    /// The token it is about, as people recognise it: "deploy …a1b2".
+    #[serde(skip)]
+    pub token_label: Option<String>,
 }
 
 impl AuditEvent {
@@ -92,6 +95,16 @@ impl AuditEvent {
     }
 }
 
+/// Rotated-away tokens presented since a member's previous sign-in.
+#[derive(Debug, Clone, Default)]
+pub struct ReuseSince {
+    pub count: usize,
+    /// The address of the latest.
+    pub last_ip: Option<String>,
+    /// The tokens presented: "“deploy” …a1b2".
+    pub tokens: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub action: Option<String>,
@@ -109,8 +122,8 @@ pub struct AuditPage {
 impl Latchkey {
     /// Reuse of this member's rotated-away tokens since their previous
     /// sign-in: how many times, and the address of the latest.
-    pub fn reuse_since_previous_sign_in(&self, member: &Member) -> Result<(usize, Option<String>)> {
-        use crate::db::schema::login_attempts as la;
+    pub fn reuse_since_previous_sign_in(&self, member: &Member) -> Result<ReuseSince> {
+        use crate::db::schema::{api_tokens as t, login_attempts as la};
         let mut conn = self.conn()?;
         let logins: Vec<PrimitiveDateTime> = la::table
             .filter(la::email.eq(&member.email))
@@ -121,14 +134,28 @@ impl Latchkey {
             .load(&mut conn)?;
         let joined = PrimitiveDateTime::new(member.created_at.date(), member.created_at.time());
         let since = logins.get(1).copied().unwrap_or(joined);
-        let ips: Vec<Option<String>> = ae::table
+        let events: Vec<(Option<String>, Option<i64>)> = ae::table
             .filter(ae::member_id.eq(member.id.0))
             .filter(ae::action.eq("token.reuse_detected"))
             .filter(ae::created_at.gt(since))
             .order(ae::id.desc())
-            .select(ae::ip)
+            .select((ae::ip, ae::token_id))
             .load(&mut conn)?;
-        Ok((ips.len(), ips.first().cloned().flatten()))
+        let mut ids: Vec<i64> = events.iter().filter_map(|(_, id)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let tokens: Vec<String> = t::table
+            .filter(t::id.eq_any(&ids))
+            .select((t::name, t::hint))
+            .load::<(String, String)>(&mut conn)?
+            .into_iter()
+            .map(|(name, hint)| format!("“{name}” …{hint}"))
+            .collect();
+        Ok(ReuseSince {
+            count: events.len(),
+            last_ip: events.first().and_then(|(ip, _)| ip.clone()),
+            tokens,
+        })
     }
 
     /// The organisation's audit log, newest first (admins only).
@@ -194,11 +221,13 @@ fn matching<'a>(viewer: &Member, filter: &'a AuditQuery) -> ae::BoxedQuery<'a, d
     q
 }
 
-/// Audit rows as shown: each actor's email in place of their id.
+/// Audit rows as shown: each actor's email in place of their id, and the
+/// token each is about by its name and last four characters.
 pub(super) fn events_from_rows(
     conn: &mut DbConnection,
     rows: Vec<db::AuditRow>,
 ) -> QueryResult<Vec<AuditEvent>> {
+    use crate::db::schema::api_tokens as t;
     let mut actor_ids: Vec<i64> = rows.iter().filter_map(|r| r.actor_id).collect();
     actor_ids.sort_unstable();
     actor_ids.dedup();
@@ -208,6 +237,16 @@ pub(super) fn events_from_rows(
         .load::<(i64, String)>(conn)?
         .into_iter()
         .collect();
+    let mut token_ids: Vec<i64> = rows.iter().filter_map(|r| r.token_id).collect();
+    token_ids.sort_unstable();
+    token_ids.dedup();
+    let tokens: std::collections::HashMap<i64, String> = t::table
+        .filter(t::id.eq_any(&token_ids))
+        .select((t::id, t::name, t::hint))
+        .load::<(i64, String, String)>(conn)?
+        .into_iter()
+        .map(|(id, name, hint)| (id, format!("{name} …{hint}")))
+        .collect();
     Ok(rows
         .into_iter()
         .map(|r| AuditEvent {
@@ -215,6 +254,7 @@ pub(super) fn events_from_rows(
             at: r.created_at,
             actor_email: r.actor_id.and_then(|id| emails.get(&id).cloned()),
             action: r.action,
+            token_label: r.token_id.and_then(|id| tokens.get(&id).cloned()),
             token_id: r.token_id,
             member_id: r.member_id,
             ip: r.ip,

@@ -92,7 +92,16 @@ impl Latchkey {
         let mut trail = events_from_rows(&mut conn, trail_rows)?;
         hide_others_addresses(viewer, &mut trail);
         let usage = self.usage_by_day(&mut conn, id)?;
-        let token = view(row, owner_email, now)?;
+        let revoker: Option<String> = match row.revoked_by {
+            Some(by) => m::table
+                .find(by)
+                .select(m::email)
+                .first(&mut conn)
+                .optional()?,
+            None => None,
+        };
+        let mut token = view(row, owner_email, now)?;
+        token.revoked_by_email = revoker;
         let effective_scopes = token.scopes.intersect(policy.scope_roles.allowed_for(role));
         Ok(TokenDetail {
             token,

@@ -14,7 +14,7 @@ mod tokens;
 mod usage;
 mod webhooks;
 
-pub use audit::{AuditEvent, AuditPage, AuditQuery};
+pub use audit::{AuditEvent, AuditPage, AuditQuery, ReuseSince};
 pub use auth::{
     ADDRESS_WINDOW, Limit, LoginError, MAX_FAILURES, PendingLogin, SIGN_INS_PER_ADDRESS,
     THROTTLE_WINDOW,
@@ -117,6 +117,7 @@ impl Latchkey {
     pub fn migrate(&self) -> Result<usize> {
         let mut conn = self.conn()?;
         let applied = db::run_migrations(&mut conn).map_err(Error::Unexpected)?;
+        fill_folded_names(&mut conn)?;
         let now = self.clock.now();
         db::write_transaction(&mut conn, |conn| {
             let existing: i64 = schema::organisations::table.count().get_result(conn)?;
@@ -214,6 +215,30 @@ impl Latchkey {
             Ok(n) => Err(NotReady::MigrationsPending(n)),
             Err(e) => Err(NotReady::DatabaseUnreachable(e)),
         }
+    }
+}
+
+/// Tokens made before names were folded for search get their folded name
+/// (once: a name is never empty, so an empty one was never filled).
+fn fill_folded_names(conn: &mut db::DbConnection) -> Result<()> {
+    use schema::api_tokens as t;
+    loop {
+        let rows: Vec<(i64, String)> = t::table
+            .filter(t::name_folded.eq(""))
+            .select((t::id, t::name))
+            .limit(500)
+            .load(conn)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        db::write_transaction(conn, |conn| {
+            for (id, name) in &rows {
+                diesel::update(t::table.find(id))
+                    .set(t::name_folded.eq(crate::domain::fold(name)))
+                    .execute(conn)?;
+            }
+            Ok::<_, Error>(())
+        })?;
     }
 }
 

@@ -20,6 +20,17 @@ pub struct PolicyChange {
 }
 
 impl PolicyChange {
+    /// A maximum lifetime shorter than every preset (1–6 days) leaves no
+    /// preset to start the generate form on: it then starts on the
+    /// maximum itself, as a date.
+    pub fn adapted(mut self) -> Self {
+        let shortest = PRESETS.iter().copied().min().unwrap_or(7);
+        if (1..shortest).contains(&self.max_lifetime_days) {
+            self.default_expiry_days = self.max_lifetime_days;
+        }
+        self
+    }
+
     /// Every rule at once, so a form can show each message by its field.
     pub fn check(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
@@ -29,7 +40,11 @@ impl PolicyChange {
                 "The maximum lifetime must be from 1 to 3650 days.",
             ));
         }
-        if !PRESETS.contains(&self.default_expiry_days) {
+        let fits_no_preset = self.default_expiry_days == self.max_lifetime_days
+            && PRESETS.iter().all(|p| *p > self.max_lifetime_days);
+        if fits_no_preset {
+            // Adapted: see `adapted`.
+        } else if !PRESETS.contains(&self.default_expiry_days) {
             errors.push(FieldError::new(
                 "default_expiry_days",
                 "Choose 7, 30, 60 or 90 days.",

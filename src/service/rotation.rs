@@ -105,6 +105,7 @@ impl Latchkey {
                     rotated_from: Some(old.id),
                     allowed_ips: &old.allowed_ips,
                     chain_id: Some(old.chain_root()),
+                    name_folded: &crate::domain::fold(&old.name),
                 })
                 .returning(t::id)
                 .get_result(conn)?;

@@ -16,8 +16,6 @@ use time::{Duration, PrimitiveDateTime};
 /// The most ids one bulk revoke takes.
 pub const MAX_BULK_REVOKE: usize = 1000;
 
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
-
 /// A token request, already parsed at the edge.
 #[derive(Debug, Clone)]
 pub struct NewToken {
@@ -65,6 +63,13 @@ pub struct TokenView {
     pub rotated_from: Option<TokenId>,
     pub replaced_by: Option<TokenId>,
     pub created_by: Option<MemberId>,
+    /// Why it was revoked (manual, bulk, rotated, reuse, leak, …).
+    pub revoked_reason: Option<RevokeReason>,
+    /// Who revoked it, when a member did (shown in the console only).
+    #[serde(skip)]
+    pub revoked_by_email: Option<String>,
+    #[serde(skip)]
+    pub revoked_by: Option<MemberId>,
 }
 
 fn ser_scopes<S: serde::Serializer>(s: &ScopeSet, ser: S) -> std::result::Result<S::Ok, S::Error> {
@@ -92,8 +97,13 @@ pub(super) mod opt_rfc3339 {
 pub enum StatusFilter {
     #[default]
     Active,
-    /// Active, and stopping within this many days.
+    /// Active, and stopping within this many days (24-hour days from now:
+    /// the CLI's `--within-days` for cron jobs).
     ExpiringWithin(u32),
+    /// The console's and the API's "expiring": active, and stopping before
+    /// the start of the day `EXPIRING_SOON_DAYS` days from today — so a
+    /// token made for 7 days is not "expiring" the moment it is made.
+    Expiring,
     Expired,
     Revoked,
     All,
@@ -106,7 +116,7 @@ impl StatusFilter {
     pub fn parse(s: &str) -> Option<StatusFilter> {
         match s {
             "active" => Some(StatusFilter::Active),
-            "expiring" => Some(StatusFilter::ExpiringWithin(EXPIRING_SOON_DAYS)),
+            "expiring" => Some(StatusFilter::Expiring),
             "expired" => Some(StatusFilter::Expired),
             "revoked" => Some(StatusFilter::Revoked),
             "all" => Some(StatusFilter::All),
@@ -117,7 +127,7 @@ impl StatusFilter {
     pub fn as_str(self) -> &'static str {
         match self {
             StatusFilter::Active => "active",
-            StatusFilter::ExpiringWithin(_) => "expiring",
+            StatusFilter::ExpiringWithin(_) | StatusFilter::Expiring => "expiring",
             StatusFilter::Expired => "expired",
             StatusFilter::Revoked => "revoked",
             StatusFilter::All => "all",
@@ -172,6 +182,9 @@ pub(super) fn view(
         .collect();
     Ok(TokenView {
         allowed_ips,
+        revoked_reason: row.revoked_reason.as_deref().and_then(RevokeReason::parse),
+        revoked_by_email: None,
+        revoked_by: row.revoked_by.map(MemberId),
         rotated_from: row.rotated_from.map(TokenId),
         replaced_by: row.replaced_by.map(TokenId),
         created_by: row.created_by.map(MemberId),
@@ -338,6 +351,7 @@ impl Latchkey {
                     rotated_from: None,
                     allowed_ips: &allowed_ips,
                     chain_id: None,
+                    name_folded: &crate::domain::fold(req.name.as_str()),
                 })
                 .returning(t::id)
                 .get_result(conn)?;
@@ -405,10 +419,12 @@ impl Latchkey {
             }
             (OwnerFilter::Member(id), _) => Some(id),
         };
-        // Control characters can match no name (names refuse them), and a
-        // NUL is an error to PostgreSQL: they are dropped from the search.
+        // Folded as names are (all of Unicode, on both databases); control
+        // characters can match no name, and a NUL is an error to
+        // PostgreSQL: they are dropped.
         let search: Option<String> = query.search.as_deref().map(|s| {
-            s.chars()
+            crate::domain::fold(s)
+                .chars()
                 .filter(|c| !crate::domain::is_invisible_or_control(*c))
                 .collect()
         });
@@ -421,7 +437,7 @@ impl Latchkey {
                     .replace('\\', "\\\\")
                     .replace('%', "\\%")
                     .replace('_', "\\_");
-                format!("%{}%", escaped.to_lowercase())
+                format!("%{escaped}%")
             });
         let filtered = || {
             let mut q = t::table.filter(t::org_id.eq(org.0)).into_boxed::<Backend>();
@@ -433,12 +449,15 @@ impl Latchkey {
                 StatusFilter::ExpiringWithin(days) => q
                     .filter(active_at(now))
                     .filter(t::expires_at.le(now + Duration::days(i64::from(days)))),
+                StatusFilter::Expiring => q.filter(active_at(now)).filter(t::expires_at.lt(
+                    expires_at(now.date() + Duration::days(i64::from(EXPIRING_SOON_DAYS))),
+                )),
                 StatusFilter::Expired => q.filter(unrevoked_at(now)).filter(t::expires_at.le(now)),
                 StatusFilter::Revoked => q.filter(t::revoked_at.le(now)),
                 StatusFilter::All => q,
             };
             if let Some(p) = &pattern {
-                q = q.filter(lower(t::name).like(p.clone()).escape('\\'));
+                q = q.filter(t::name_folded.like(p.clone()).escape('\\'));
             }
             q
         };
@@ -450,22 +469,26 @@ impl Latchkey {
             .limit(PAGE_SIZE)
             .offset((page - 1) * PAGE_SIZE)
             .load(&mut conn)?;
-        let mut owner_ids: Vec<i64> = rows.iter().map(|r| r.owner_id).collect();
-        owner_ids.sort_unstable();
-        owner_ids.dedup();
-        let emails: Vec<(i64, String)> = members::table
-            .filter(members::id.eq_any(&owner_ids))
+        let mut member_ids: Vec<i64> = rows
+            .iter()
+            .flat_map(|r| std::iter::once(r.owner_id).chain(r.revoked_by))
+            .collect();
+        member_ids.sort_unstable();
+        member_ids.dedup();
+        let emails: std::collections::HashMap<i64, String> = members::table
+            .filter(members::id.eq_any(&member_ids))
             .select((members::id, members::email))
-            .load(&mut conn)?;
+            .load::<(i64, String)>(&mut conn)?
+            .into_iter()
+            .collect();
         let tokens = rows
             .into_iter()
             .map(|row| {
-                let email = emails
-                    .iter()
-                    .find(|(id, _)| *id == row.owner_id)
-                    .map(|(_, e)| e.clone())
-                    .unwrap_or_default();
-                view(row, email, now)
+                let email = emails.get(&row.owner_id).cloned().unwrap_or_default();
+                let revoker = row.revoked_by.and_then(|id| emails.get(&id).cloned());
+                let mut token = view(row, email, now)?;
+                token.revoked_by_email = revoker;
+                Ok(token)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(TokenPage {
@@ -485,7 +508,17 @@ impl Latchkey {
             .find(row.owner_id)
             .select(members::email)
             .first(&mut conn)?;
-        view(row, email, now)
+        let revoker: Option<String> = match row.revoked_by {
+            Some(by) => members::table
+                .find(by)
+                .select(members::email)
+                .first(&mut conn)
+                .optional()?,
+            None => None,
+        };
+        let mut token = view(row, email, now)?;
+        token.revoked_by_email = revoker;
+        Ok(token)
     }
 
     /// Several tokens by id (for a confirmation page); refused like a

@@ -99,6 +99,7 @@ async fn page(
         .events
         .into_iter()
         .map(|e| AuditRow {
+            token: e.token_id.zip(e.token_label.clone()),
             at: format_moment(e.at),
             actor: e.actor_label(),
             action: e.action,

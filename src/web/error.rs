@@ -3,8 +3,12 @@
 
 use super::views::{ErrorPage, Layout, render};
 use crate::error::Error;
+use crate::service::Latchkey;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use std::fmt;
 
@@ -40,6 +44,14 @@ impl WebError {
         WebError::new(
             StatusCode::NOT_FOUND,
             "This page does not exist, or you may not see it.",
+        )
+    }
+
+    /// An address no route answers.
+    pub fn page_not_found() -> WebError {
+        WebError::new(
+            StatusCode::NOT_FOUND,
+            "There is no page at this address. It may have moved, or the link may be mistyped.",
         )
     }
 
@@ -83,7 +95,7 @@ impl From<Error> for WebError {
             Error::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             Error::NotFound(what) => (
                 StatusCode::NOT_FOUND,
-                format!("This {what} does not exist, or you may not see it."),
+                format!("That {what} doesn’t exist or isn’t yours."),
             ),
             Error::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             Error::Throttled { retry_after_secs } => (
@@ -144,16 +156,18 @@ impl ResponseError for WebError {
                         super::views::escape_html(message)
                     )
                 } else {
-                    render(&ErrorPage {
-                        layout: Layout::anonymous(),
-                        status: status.as_u16(),
-                        title: status.canonical_reason().unwrap_or("Error").to_owned(),
-                        message: message.clone(),
-                    })
+                    error_page(*status, message, Layout::anonymous())
                 };
                 let mut res = HttpResponse::build(*status)
                     .content_type("text/html; charset=utf-8")
                     .body(body);
+                if !*htmx {
+                    // Drawn again in the signed-in frame by `in_layout`.
+                    res.extensions_mut().insert(ErrorPageOf {
+                        status: *status,
+                        message: message.clone(),
+                    });
+                }
                 res.headers_mut()
                     .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 if *status == StatusCode::TOO_MANY_REQUESTS {
@@ -168,4 +182,76 @@ impl ResponseError for WebError {
             }
         }
     }
+}
+
+/// Plain words for a status: what people read as the page's title.
+pub fn plain_title(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "That request could not be read",
+        401 => "Please sign in",
+        403 => "You can't do that",
+        404 => "Not found",
+        405 => "That doesn't work here",
+        409 => "That clashes with what is there",
+        413 => "That is too large",
+        415 => "That kind of request is not accepted",
+        422 => "Please check what you entered",
+        429 => "Too many attempts",
+        503 => "Latchkey is busy",
+        _ => "Something went wrong",
+    }
+}
+
+fn error_page(status: StatusCode, message: &str, layout: Layout) -> String {
+    render(&ErrorPage {
+        layout,
+        status: status.as_u16(),
+        title: plain_title(status).to_owned(),
+        message: message.to_owned(),
+    })
+}
+
+/// Marks an error page that may be drawn again inside the signed-in frame.
+struct ErrorPageOf {
+    status: StatusCode,
+    message: String,
+}
+
+/// Error pages keep the navigation of a signed-in member: you never look
+/// signed out because a page was not found.
+pub async fn in_layout(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let Some((status, message)) = res
+        .response()
+        .extensions()
+        .get::<ErrorPageOf>()
+        .map(|e| (e.status, e.message.clone()))
+    else {
+        return Ok(res.map_into_left_body());
+    };
+    let (req, response) = res.into_parts();
+    let session = actix_session::SessionExt::get_session(&req);
+    let service = req.app_data::<actix_web::web::Data<Latchkey>>().cloned();
+    let member = match service {
+        Some(service) => super::session::signed_in_member(&req, &session, &service)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let Some(member) = member else {
+        return Ok(ServiceResponse::new(req, response).map_into_left_body());
+    };
+    let csrf = super::session::csrf_token(&session).unwrap_or_default();
+    let body = error_page(status, &message, Layout::signed_in(&member, csrf, ""));
+    let mut framed = HttpResponse::build(status).body(body);
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_LENGTH {
+            framed.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    Ok(ServiceResponse::new(req, framed).map_into_right_body())
 }

@@ -1,7 +1,6 @@
 //! Settings → Members (admins): add, change role, disable / enable.
 
 use super::error::WebError;
-use super::forms::FormData;
 use super::session::CurrentMember;
 use super::views::*;
 use super::{html, see_other};
@@ -66,26 +65,11 @@ fn empty_form() -> NewMemberForm {
 
 #[get("/settings/members")]
 async fn page(
-    req: HttpRequest,
     current: CurrentMember,
     service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, WebError> {
     current.require_admin("Only admins can manage members.")?;
-    let notice = FormData::parse(req.query_string().as_bytes())
-        .ok()
-        .and_then(|q| q.get("done").map(str::to_owned))
-        .and_then(|done| match done.as_str() {
-            "role" => Some("Role changed. Their tokens follow the new role at once.".to_owned()),
-            "disabled" => Some(
-                "Member disabled. They cannot sign in and their tokens stop working.".to_owned(),
-            ),
-            "enabled" => Some("Member enabled.".to_owned()),
-            "signed_out" => Some(
-                "Every session of that member ended: they must sign in again, everywhere."
-                    .to_owned(),
-            ),
-            _ => None,
-        });
+    let notice = current.take_flash(&service).await?;
     let outcome = Outcome {
         form: empty_form(),
         added: None,
@@ -167,6 +151,43 @@ async fn add(
     }
 }
 
+/// Without `confirm=yes`, disabling answers a page that says what it does.
+async fn confirm_disable(
+    current: &CurrentMember,
+    service: &web::Data<Latchkey>,
+    id: MemberId,
+) -> Result<HttpResponse, WebError> {
+    let (svc, actor) = (service.clone(), current.actor());
+    let (member, tokens) = web::block(move || {
+        let member = svc.member_by_id(id)?;
+        if actor
+            .member
+            .as_ref()
+            .is_some_and(|a| a.org_id != member.org_id)
+        {
+            return Err(Error::NotFound("member"));
+        }
+        let query = crate::service::TokenQuery {
+            status: crate::service::StatusFilter::Active,
+            owner: crate::service::OwnerFilter::Member(member.id),
+            search: None,
+            page: 1,
+        };
+        let tokens = svc.list_tokens(&actor, &query)?.total;
+        Ok((member, tokens))
+    })
+    .await??;
+    Ok(html(
+        StatusCode::OK,
+        render(&ConfirmDisablePage {
+            layout: Layout::for_member(current, "members"),
+            id: member.id.0,
+            email: member.email,
+            tokens,
+        }),
+    ))
+}
+
 #[post("/settings/members/{id}/{action}")]
 async fn change(
     req: HttpRequest,
@@ -179,6 +200,9 @@ async fn change(
     current.require_admin("Only admins can manage members.")?;
     let (id, action) = path.into_inner();
     let id = id.parse::<MemberId>().map_err(|_| WebError::not_found())?;
+    if action == "disable" && form.get("confirm") != Some("yes") {
+        return confirm_disable(&current, &service, id).await;
+    }
     let role = match action.as_str() {
         "role" => Some(
             form.text("role")
@@ -201,12 +225,15 @@ async fn change(
     match result {
         Ok(()) => {
             let done = match action.as_str() {
-                "role" => "role",
-                "disable" => "disabled",
-                "sign-out" => "signed_out",
-                _ => "enabled",
+                "role" => "Role changed. Their tokens follow the new role at once.",
+                "disable" => "Member disabled. They cannot sign in and their tokens stop working.",
+                "sign-out" => {
+                    "Every session of that member ended: they must sign in again, everywhere."
+                }
+                _ => "Member enabled.",
             };
-            Ok(see_other(&format!("/settings/members?done={done}")))
+            current.flash(&service, done.to_owned()).await?;
+            Ok(see_other("/settings/members"))
         }
         Err(Error::Conflict(message)) => {
             let outcome = Outcome {

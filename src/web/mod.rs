@@ -7,6 +7,8 @@ mod audit_export;
 mod auth;
 pub mod client;
 mod error;
+mod fallback;
+pub mod format;
 pub mod forms;
 mod health;
 mod members;
@@ -17,7 +19,8 @@ mod session;
 mod tokens;
 mod views;
 
-pub use error::WebError;
+pub use error::{WebError, in_layout};
+pub use fallback::head_as_get;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, get, web};
@@ -39,7 +42,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(members::routes)
         .configure(audit::routes)
         .configure(audit_export::routes)
-        .configure(policy::routes);
+        .configure(policy::routes)
+        .default_service(web::to(fallback::unmatched));
 }
 
 #[get("/")]

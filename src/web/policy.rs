@@ -34,12 +34,17 @@ fn view(
     form: PolicyForm,
     saved: bool,
 ) -> HttpResponse {
+    // A maximum under every preset made the default the maximum itself.
+    let mut presets = PRESETS.to_vec();
+    if !presets.contains(&form.default_expiry_days) && form.default_expiry_days > 0 {
+        presets.insert(0, form.default_expiry_days);
+    }
     html(
         status,
         render(&PolicyPage {
             layout: Layout::for_member(current, "policy"),
             form,
-            presets: PRESETS.to_vec(),
+            presets,
             saved,
         }),
     )
@@ -47,7 +52,6 @@ fn view(
 
 #[get("/settings/policy")]
 async fn page(
-    req: HttpRequest,
     current: CurrentMember,
     service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, WebError> {
@@ -55,7 +59,8 @@ async fn page(
     let svc = service.clone();
     let org = current.member.org_id;
     let policy = web::block(move || svc.policy(org)).await??;
-    let saved = req.query_string() == "saved=1";
+    // The notice comes from the session: an address cannot claim a save.
+    let saved = current.take_flash(&service).await?.is_some();
     let form = PolicyForm {
         scopes: scope_rows(&policy.scope_roles),
         scopes_error: None,
@@ -107,7 +112,8 @@ async fn save(
         allow_no_expiry: form.get("allow_no_expiry") == Some("on"),
         default_expiry_days: default,
         scope_roles,
-    };
+    }
+    .adapted();
     if errors.is_empty() {
         errors = change.check();
     }
@@ -137,7 +143,10 @@ async fn save(
     let svc = service.clone();
     let actor = current.actor();
     match web::block(move || svc.update_policy(&actor, change)).await? {
-        Ok(_) => Ok(see_other("/settings/policy?saved=1")),
+        Ok(_) => {
+            current.flash(&service, "Policy saved.".into()).await?;
+            Ok(see_other("/settings/policy"))
+        }
         Err(Error::Invalid(field)) => {
             let mut input = input;
             input.max_error = Some(field.message);

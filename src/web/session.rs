@@ -160,6 +160,26 @@ impl CurrentMember {
     pub fn actor(&self) -> crate::service::Actor {
         crate::service::Actor::member(self.member.clone(), self.ip.clone())
     }
+
+    /// A notice for this member's next page, kept with the session (so no
+    /// link can forge one).
+    pub async fn flash(
+        &self,
+        service: &web::Data<Latchkey>,
+        message: String,
+    ) -> Result<(), WebError> {
+        let (svc, secret) = (service.clone(), self.secret.clone());
+        Ok(web::block(move || svc.set_flash(&secret, &message)).await??)
+    }
+
+    /// The notice the last action left, once.
+    pub async fn take_flash(
+        &self,
+        service: &web::Data<Latchkey>,
+    ) -> Result<Option<String>, WebError> {
+        let (svc, secret) = (service.clone(), self.secret.clone());
+        Ok(web::block(move || svc.take_flash(&secret)).await??)
+    }
 }
 
 impl FromRequest for CurrentMember {

@@ -2,7 +2,7 @@
 //! templates only place text.
 
 use askama::Template;
-use time::{Date, PrimitiveDateTime};
+use time::PrimitiveDateTime;
 
 /// What the page frame needs: who is signed in and the CSRF token.
 pub struct Layout {
@@ -26,11 +26,15 @@ impl Layout {
     }
 
     pub fn for_member(current: &super::session::CurrentMember, nav: &'static str) -> Layout {
+        Layout::signed_in(&current.member, current.csrf.clone(), nav)
+    }
+
+    pub fn signed_in(member: &crate::service::Member, csrf: String, nav: &'static str) -> Layout {
         Layout {
-            email: Some(current.member.email.clone()),
-            role: current.member.role.to_string(),
-            is_admin: current.member.is_admin(),
-            csrf: current.csrf.clone(),
+            email: Some(member.email.clone()),
+            role: member.role.to_string(),
+            is_admin: member.is_admin(),
+            csrf,
             nav,
         }
     }
@@ -69,10 +73,6 @@ pub fn encode_query(s: &str) -> String {
         }
     }
     out
-}
-
-pub fn format_date(d: Date) -> String {
-    d.to_string()
 }
 
 pub fn format_moment(t: PrimitiveDateTime) -> String {
@@ -122,19 +122,38 @@ pub struct TokenRow {
     pub hint: String,
     pub owner_email: String,
     pub show_owner: bool,
+    /// Shown as the first scope and "+N": the rest on hover and focus.
     pub scopes: Vec<&'static str>,
     pub created: String,
     pub created_exact: String,
+    /// "Wed 30 Dec 2026 (in 30 days)", or "Never".
     pub expires: String,
+    /// The whole sentence: "Expires Wed 30 Dec 2026, 00:00 UTC (in 30 days)".
     pub expires_exact: String,
-    pub expires_in: String,
+    /// RFC 3339, for the script that adds local time; empty for never.
+    pub expires_machine: String,
     pub expires_soon: bool,
     pub last_used: String,
-    pub last_used_ip: String,
+    /// "from 203.0.113.5", when known.
+    pub last_used_from: String,
     /// The allow-list, comma-separated; empty when any address may use it.
     pub allowed_ips: String,
     pub status: &'static str,
     pub active: bool,
+    /// "Revoked Mon 30 Nov 2026 by a@x.io — bulk revoke".
+    pub revoked_note: Option<String>,
+}
+
+impl TokenRow {
+    /// Every scope but the first, comma-separated.
+    pub fn more_scopes(&self) -> String {
+        self.scopes
+            .iter()
+            .skip(1)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 pub struct PageLink {
@@ -160,6 +179,10 @@ pub struct TokenList {
     pub notice: Option<String>,
     pub csrf: String,
     pub filtered: bool,
+    /// For an admin whose own list is empty: how many the organisation has.
+    pub org_total: Option<i64>,
+    /// "Select at least one token" beside the bulk bar, without script.
+    pub bulk_error: Option<String>,
 }
 
 #[derive(Template)]
@@ -209,6 +232,9 @@ pub struct TokenForm {
     pub expires_on: String,
     pub min_date: String,
     pub max_date: String,
+    /// The same two days as people read them ("Tue 1 Dec 2026").
+    pub min_day: String,
+    pub max_day: String,
     pub groups: Vec<ScopeGroupView>,
     pub nonce: String,
     pub role: String,
@@ -239,7 +265,10 @@ pub struct Reveal {
     pub token: String,
     pub name: String,
     pub scopes: Vec<&'static str>,
+    /// "Expires Wed 30 Dec 2026, 00:00 UTC (in 30 days)".
     pub expires: String,
+    /// RFC 3339, for the local time the script adds.
+    pub expires_machine: String,
     pub allowed_ips: Vec<String>,
     /// After a rotation: the token replaced and when it stops.
     pub replaces: Option<String>,
@@ -272,9 +301,13 @@ pub struct RevealPartial {
 #[template(path = "pages/confirm_revoke.html")]
 pub struct ConfirmRevokePage {
     pub layout: Layout,
+    /// (id, "name …hint").
     pub tokens: Vec<(i64, String)>,
     pub count: usize,
     pub back: String,
+    /// Where "Revoke" posts: the one token's route, or the bulk one.
+    pub action: String,
+    pub single: bool,
 }
 
 pub struct MemberRow {
@@ -291,6 +324,16 @@ pub struct NewMemberForm {
     pub role: String,
     pub email_error: Option<String>,
     pub role_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/confirm_disable.html")]
+pub struct ConfirmDisablePage {
+    pub layout: Layout,
+    pub id: i64,
+    pub email: String,
+    /// Their active tokens, which stop.
+    pub tokens: i64,
 }
 
 #[derive(Template)]
@@ -336,6 +379,8 @@ pub struct AuditRow {
     pub action: String,
     pub detail: String,
     pub ip: String,
+    /// (id, "name …hint") of the token the event is about.
+    pub token: Option<(i64, String)>,
 }
 
 #[derive(Template)]

@@ -500,7 +500,7 @@ fn a_console_revoke_is_refused_on_the_next_request(db: &TestDb) {
     let csrf = dev.csrf();
     dev.post(
         &format!("/settings/api-tokens/{id}/revoke"),
-        &[("csrf_token", &csrf)],
+        &[("csrf_token", &csrf), ("confirm", "yes")],
     )
     .assert_status(303);
     invalid(&c.api("GET", "/api/v1/me", Some(&token)));
@@ -604,7 +604,7 @@ fn api_errors_are_problem_details(db: &TestDb) {
     let c = app.client();
     let wrong_method = c.api("POST", "/api/v1/me", Some(&token));
     wrong_method.assert_status(405);
-    assert_eq!(wrong_method.header("allow"), Some("GET"));
+    assert_eq!(wrong_method.header("allow"), Some("GET, HEAD, OPTIONS"));
     assert_eq!(wrong_method.json()["status"], 405);
     c.api("PUT", "/api/v1/tokens/1", Some(&token))
         .assert_status(405);
@@ -612,7 +612,7 @@ fn api_errors_are_problem_details(db: &TestDb) {
     for path in ["/healthz", "/readyz"] {
         let page = c.method("TRACE", path);
         page.assert_status(405);
-        assert_eq!(page.header("allow"), Some("GET"));
+        assert_eq!(page.header("allow"), Some("GET, HEAD, OPTIONS"));
     }
     let unknown = c.api("GET", "/api/v2/everything", Some(&token));
     unknown.assert_status(404);

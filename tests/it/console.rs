@@ -437,9 +437,20 @@ fn members_touch_only_their_own_tokens(db: &TestDb) {
     assert_eq!(app.token_status(alice_id.parse().expect("id")), "active");
     assert_eq!(app.token_status(bob_id.parse().expect("id")), "active");
     // Her own: revoked, and the list says so.
-    let done = alice.post(
+    // Without confirm=yes: the confirmation page, naming the token; nothing changes.
+    let asked = alice.post(
         &format!("/settings/api-tokens/{alice_id}/revoke"),
         &[("csrf_token", &csrf)],
+    );
+    asked
+        .assert_status(200)
+        .assert_contains("Revoke this token?")
+        .assert_contains("alice")
+        .assert_contains("name=\"confirm\" value=\"yes\"");
+    assert_eq!(app.token_status(alice_id.parse().expect("id")), "active");
+    let done = alice.post(
+        &format!("/settings/api-tokens/{alice_id}/revoke"),
+        &[("csrf_token", &csrf), ("confirm", "yes")],
     );
     done.assert_status(303);
     let list = alice.get(done.header("location").expect("location"));
@@ -454,7 +465,7 @@ fn members_touch_only_their_own_tokens(db: &TestDb) {
     let id2 = app.token_id("alice-2");
     let row = alice.post_with(
         &format!("/settings/api-tokens/{id2}/revoke"),
-        &[],
+        &[("confirm", "yes")],
         &[("HX-Request", "true"), ("X-CSRF-Token", &csrf)],
     );
     row.assert_status(200)
@@ -539,7 +550,7 @@ fn admins_see_and_revoke_every_token(db: &TestDb) {
     admin
         .post(
             &format!("/settings/api-tokens/{id}/revoke"),
-            &[("csrf_token", &csrf)],
+            &[("csrf_token", &csrf), ("confirm", "yes")],
         )
         .assert_status(303);
     assert_eq!(app.token_status(id), "revoked");
@@ -617,10 +628,20 @@ fn disabled_members_lose_their_session(db: &TestDb) {
         .member_by_email(&latchkey::domain::Email::parse("dev@example.com").expect("email"))
         .expect("member")
         .id;
+    // Without confirm=yes: a page that says what disabling does.
     admin
         .post(
             &format!("/settings/members/{id}/disable"),
             &[("csrf_token", &csrf)],
+        )
+        .assert_status(200)
+        .assert_contains("Disable this member?")
+        .assert_contains("dev@example.com");
+    dev.get("/settings/api-tokens").assert_status(200);
+    admin
+        .post(
+            &format!("/settings/members/{id}/disable"),
+            &[("csrf_token", &csrf), ("confirm", "yes")],
         )
         .assert_status(303);
     let after = dev.get("/settings/api-tokens");
@@ -650,10 +671,17 @@ fn the_last_admin_stays(db: &TestDb) {
     admin
         .post(
             &format!("/settings/members/{me}/disable"),
-            &[("csrf_token", &csrf)],
+            &[("csrf_token", &csrf), ("confirm", "yes")],
         )
         .assert_status(409)
         .assert_contains("last active admin");
+    // Not offered on one's own row.
+    assert!(
+        !admin
+            .get("/settings/members")
+            .body
+            .contains(&format!("/settings/members/{me}/disable"))
+    );
     admin
         .post(
             &format!("/settings/members/{me}/role"),

@@ -87,7 +87,7 @@ fn detail_page_shows_the_token_to_its_owner_and_admins_only(db: &TestDb) {
         .assert_contains("owned by dev@example.com")
         .assert_contains("<code>datastore:read</code> — ")
         .assert_contains("<code>reports:write</code> — ")
-        .assert_contains("00:00:00 UTC — stops working then")
+        .assert_contains(", 00:00 UTC (in ")
         .assert_contains("by dev@example.com")
         .assert_contains("Allowed from</dt><dd>Any address")
         .assert_contains("<svg viewBox=")

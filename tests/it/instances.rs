@@ -33,7 +33,7 @@ fn two_instances_share_sessions_revocations_and_throttling(db: &TestDb) {
     let csrf = on_a.csrf();
     on_a.post(
         &format!("/settings/api-tokens/{id}/revoke"),
-        &[("csrf_token", &csrf)],
+        &[("csrf_token", &csrf), ("confirm", "yes")],
     )
     .assert_status(303);
     api_b

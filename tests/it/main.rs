@@ -17,6 +17,7 @@ mod insight;
 mod instances;
 mod operations;
 mod policy;
+mod polish;
 mod rotation;
 mod schema;
 mod webhooks;

@@ -19,15 +19,25 @@ use serde_json::json;
 
 const OPENAPI: &str = include_str!("openapi.json");
 
-/// 405 with `Allow` for a route's other methods.
+/// A route's other methods: `OPTIONS` is answered (204 with `Allow`), and
+/// anything else is 405 with `Allow`. A `GET` route answers `HEAD` too.
 pub fn only(methods: &'static str) -> actix_web::Route {
-    web::to(move || async move {
-        let mut res = ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("Use {methods} on this route."),
-        )
-        .error_response_owned();
-        if let Ok(v) = header::HeaderValue::from_str(methods) {
+    web::to(move |req: HttpRequest| async move {
+        let allow = if methods == "GET" {
+            "GET, HEAD, OPTIONS".to_owned()
+        } else {
+            format!("{methods}, OPTIONS")
+        };
+        let mut res = if req.method() == actix_web::http::Method::OPTIONS {
+            HttpResponse::NoContent().finish()
+        } else {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("Use {methods} on this route."),
+            )
+            .error_response_owned()
+        };
+        if let Ok(v) = header::HeaderValue::from_str(&allow) {
             res.headers_mut().insert(header::ALLOW, v);
         }
         res

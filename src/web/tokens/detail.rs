@@ -2,6 +2,7 @@
 //! server-rendered chart of its daily use.
 
 use super::super::error::WebError;
+use super::super::format;
 use super::super::html;
 use super::super::session::CurrentMember;
 use super::super::views::{Layout, format_moment, relative, render};
@@ -15,7 +16,7 @@ use time::{Date, PrimitiveDateTime};
 // The chart's drawing area, in SVG user units.
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 236.0;
-const LEFT: f64 = 48.0;
+const LEFT: f64 = 56.0;
 const RIGHT: f64 = 632.0;
 const TOP: f64 = 14.0;
 const BOTTOM: f64 = 196.0;
@@ -32,6 +33,8 @@ pub struct AxisLabel {
     pub x: String,
     pub y: String,
     pub text: String,
+    /// `middle`, or `end` for the last date so it is never cut off.
+    pub anchor: &'static str,
 }
 
 pub struct DayRow {
@@ -119,6 +122,7 @@ pub fn usage_chart(usage: &[(Date, i64)]) -> UsageChart {
                 BOTTOM - (k as f64) / (intervals as f64) * plot_height
             ),
             text: (step * k).to_string(),
+            anchor: "end",
         })
         .collect();
     // A date under every seventh bar, counted back from today.
@@ -127,10 +131,18 @@ pub fn usage_chart(usage: &[(Date, i64)]) -> UsageChart {
         .iter()
         .enumerate()
         .filter(|(i, _)| (last - i).is_multiple_of(7))
-        .map(|(i, (day, _))| AxisLabel {
-            x: format!("{:.1}", LEFT + i as f64 * slot + slot / 2.0),
-            y: format!("{:.1}", BOTTOM + 18.0),
-            text: short_day(*day),
+        .map(|(i, (day, _))| {
+            let (x, anchor) = if i == last {
+                (LEFT + (i + 1) as f64 * slot, "end")
+            } else {
+                (LEFT + i as f64 * slot + slot / 2.0, "middle")
+            };
+            AxisLabel {
+                x: format!("{x:.1}"),
+                y: format!("{:.1}", BOTTOM + 18.0),
+                text: short_day(*day),
+                anchor,
+            }
         })
         .collect();
     let total: i64 = usage.iter().map(|(_, n)| n).sum();
@@ -200,6 +212,7 @@ pub struct TokenDetailPage {
     pub created: String,
     pub created_by: String,
     pub expires: String,
+    pub expires_machine: String,
     pub last_used: String,
     pub last_used_ip: String,
     pub revoked: String,
@@ -249,21 +262,13 @@ fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) ->
         created_by: detail
             .created_by_email
             .unwrap_or_else(|| "the command line".to_owned()),
-        expires: t.expires_at.map_or("Never".to_owned(), |at| {
-            if at > now {
-                format!("{} — stops working then", exact(at))
-            } else {
-                format!("{} (expired)", exact(at))
-            }
-        }),
+        expires: format::expiry(t.expires_at, now),
+        expires_machine: t.expires_at.map(format::machine).unwrap_or_default(),
         last_used: t.last_used_at.map_or("Never used".to_owned(), |at| {
             format!("{} ({})", format_moment(at), relative(at, now))
         }),
         last_used_ip: t.last_used_ip.unwrap_or_default(),
-        revoked: t
-            .revoked_at
-            .filter(|r| *r <= now)
-            .map(exact)
+        revoked: super::revoked_note(t.revoked_at, t.revoked_reason, t.revoked_by_email, now)
             .unwrap_or_default(),
         allowed_ips: t.allowed_ips,
         scopes,

@@ -1,6 +1,7 @@
 //! The generate form and the one-time reveal.
 
 use super::super::error::WebError;
+use super::super::format;
 use super::super::html;
 use super::super::session::CurrentMember;
 use super::super::views::*;
@@ -14,20 +15,19 @@ use time::Duration;
 
 /// What the one-time reveal shows; the plaintext leaves `created` here and
 /// `created` is dropped.
-fn reveal(created: crate::service::CreatedToken) -> Reveal {
+fn reveal(created: crate::service::CreatedToken, now: time::PrimitiveDateTime) -> Reveal {
     Reveal {
         token: created.secret.expose().to_owned(),
         name: created.token.name,
         scopes: created.token.scopes.names(),
         allowed_ips: created.token.allowed_ips,
         replaces: None,
-        expires: created.token.expires_at.map_or("Never".to_owned(), |at| {
-            format!(
-                "{} (stops working at {})",
-                format_date(at.date()),
-                format_moment(at)
-            )
-        }),
+        expires: format::expiry(created.token.expires_at, now),
+        expires_machine: created
+            .token
+            .expires_at
+            .map(format::machine)
+            .unwrap_or_default(),
     }
 }
 
@@ -65,20 +65,15 @@ fn token_form(
             let date = today + Duration::days(i64::from(*days));
             ExpiryOption {
                 value: days.to_string(),
-                label: format!("{days} days ({date})"),
+                label: format!("{days} days ({})", format::day(date)),
                 selected: input.expires_in == days.to_string(),
             }
         })
         .collect();
-    expiry_options.push(ExpiryOption {
-        value: "custom".into(),
-        label: "Custom…".into(),
-        selected: input.expires_in == "custom",
-    });
     if policy.expiry.allow_no_expiry {
         expiry_options.push(ExpiryOption {
             value: "never".into(),
-            label: "No expiration".into(),
+            label: "Never (not recommended)".into(),
             selected: input.expires_in == "never",
         });
     }
@@ -106,6 +101,8 @@ fn token_form(
         expires_on: input.expires_on.clone(),
         min_date: policy.expiry.earliest(today).to_string(),
         max_date: policy.expiry.latest(today).to_string(),
+        min_day: format::day(policy.expiry.earliest(today)),
+        max_day: format::day(policy.expiry.latest(today)),
         groups,
         nonce: input.nonce.clone(),
         role: current.member.role.to_string(),
@@ -135,10 +132,19 @@ pub(super) async fn new_form(
 ) -> Result<HttpResponse, WebError> {
     let policy = policy_of(&service, &current).await?;
     let today = service.clock().today();
+    // The organisation's preset; when none fits its maximum lifetime
+    // (under 7 days), the date of the maximum, chosen.
+    let default_is_preset = PRESETS.contains(&policy.default_expiry_days)
+        && policy.default_expiry_days <= policy.expiry.max_lifetime_days;
+    let (expires_in, expires_on) = if default_is_preset {
+        (policy.default_expiry_days.to_string(), String::new())
+    } else {
+        ("custom".to_owned(), policy.expiry.latest(today).to_string())
+    };
     let input = Submitted {
         name: String::new(),
-        expires_in: policy.default_expiry_days.to_string(),
-        expires_on: String::new(),
+        expires_in,
+        expires_on,
         scopes: Vec::new(),
         allowed_ips: String::new(),
         nonce: new_nonce()?,
@@ -242,16 +248,24 @@ pub(super) async fn create(
     };
     match web::block(move || svc.create_token(&actor, &owner, request)).await? {
         Ok(created) => {
-            let reveal = reveal(created);
-            let body = if htmx {
-                render(&RevealPartial { reveal })
-            } else {
+            let reveal = reveal(created, service.clock().now());
+            if htmx {
+                // The address no longer says "new": reloading shows the
+                // list, never a second token.
+                let mut res = html(StatusCode::OK, render(&RevealPartial { reveal }));
+                res.headers_mut().insert(
+                    actix_web::http::header::HeaderName::from_static("hx-replace-url"),
+                    actix_web::http::header::HeaderValue::from_static("/settings/api-tokens"),
+                );
+                return Ok(res);
+            }
+            Ok(html(
+                StatusCode::OK,
                 render(&RevealPage {
                     layout: Layout::for_member(&current, "tokens"),
                     reveal,
-                })
-            };
-            Ok(html(StatusCode::OK, body))
+                }),
+            ))
         }
         Err(Error::Invalid(field)) => {
             let form = token_form(&current, &policy, today, &input, &[field]);
@@ -335,9 +349,9 @@ pub(super) async fn rotate(
         "stopped working just now".to_owned()
     } else {
         let at = service.clock().now() + Duration::minutes(minutes);
-        format!("keeps working until {}", format_moment(at))
+        format!("keeps working until {}", format::moment(at))
     };
-    let mut reveal = reveal(created);
+    let mut reveal = reveal(created, service.clock().now());
     reveal.replaces = Some(format!("“{}” …{}, which {stops}", old.name, old.hint));
     Ok(html(
         StatusCode::OK,

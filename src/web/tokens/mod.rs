@@ -6,6 +6,7 @@ mod generate;
 mod revoke;
 
 use super::error::WebError;
+use super::format;
 use super::forms::FormData;
 use super::html;
 use super::session::CurrentMember;
@@ -16,7 +17,7 @@ use crate::service::{
 };
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use time::{Duration, PrimitiveDateTime};
+use time::PrimitiveDateTime;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
@@ -30,7 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The list's filters, read strictly from the query string.
-struct Filters {
+pub(super) struct Filters {
     status: StatusFilter,
     owner: OwnerFilter,
     q: String,
@@ -38,7 +39,7 @@ struct Filters {
 }
 
 impl Filters {
-    fn parse(query: &str, current: &CurrentMember) -> Result<Filters, WebError> {
+    pub(super) fn parse(query: &str, current: &CurrentMember) -> Result<Filters, WebError> {
         let form =
             FormData::parse(query.as_bytes()).map_err(|e| WebError::bad_request(e.to_string()))?;
         let status = match form.get("status").filter(|s| !s.is_empty()) {
@@ -80,7 +81,7 @@ impl Filters {
         })
     }
 
-    fn owner_str(&self) -> &'static str {
+    pub(super) fn owner_str(&self) -> &'static str {
         match self.owner {
             OwnerFilter::All => "all",
             _ => "me",
@@ -106,28 +107,14 @@ impl Filters {
 
 pub(super) fn row(t: TokenView, now: PrimitiveDateTime, show_owner: bool) -> TokenRow {
     let active = t.status == TokenStatus::Active;
-    let (expires, expires_exact, expires_in, expires_soon) = match t.expires_at {
-        None => (
-            "Never".to_owned(),
-            "Does not expire".to_owned(),
-            String::new(),
-            false,
+    let expires = match t.expires_at {
+        None => "Never".to_owned(),
+        Some(at) if active => format!(
+            "{} ({})",
+            format::short_day(at.date()),
+            format::until(at, now)
         ),
-        Some(at) => {
-            let days = (at.date() - now.date()).whole_days();
-            let until = match t.status {
-                TokenStatus::Active if days <= 1 => "expires within a day".to_owned(),
-                TokenStatus::Active => format!("in {days} days"),
-                TokenStatus::Expired => relative(at, now).replace("just now", "moments ago"),
-                TokenStatus::Revoked => String::new(),
-            };
-            (
-                format_date(at.date()),
-                format!("Stops working at {}", format_moment(at)),
-                until,
-                active && at - now < Duration::days(7),
-            )
-        }
+        Some(at) => format::short_day(at.date()),
     };
     TokenRow {
         id: t.id.0,
@@ -136,30 +123,51 @@ pub(super) fn row(t: TokenView, now: PrimitiveDateTime, show_owner: bool) -> Tok
         owner_email: t.owner_email,
         show_owner,
         scopes: t.scopes.names(),
-        created: relative(t.created_at, now),
-        created_exact: format_moment(t.created_at),
+        created: format::since(t.created_at, now),
+        created_exact: format::moment(t.created_at),
         expires,
-        expires_exact,
-        expires_in,
-        expires_soon,
+        expires_exact: format::expiry(t.expires_at, now),
+        expires_machine: t.expires_at.map(format::machine).unwrap_or_default(),
+        expires_soon: active && format::expires_soon(t.expires_at, now),
         last_used: t
             .last_used_at
-            .map_or("Never used".to_owned(), |at| relative(at, now)),
-        last_used_ip: t.last_used_ip.unwrap_or_default(),
+            .map_or("Never used".to_owned(), |at| format::since(at, now)),
+        last_used_from: t
+            .last_used_ip
+            .map(|ip| format!("from {ip}"))
+            .unwrap_or_default(),
         allowed_ips: t.allowed_ips.join(", "),
         status: t.status.as_str(),
         active,
+        revoked_note: revoked_note(t.revoked_at, t.revoked_reason, t.revoked_by_email, now),
     }
 }
 
-async fn token_list(
+/// "Revoked Mon 30 Nov 2026 by a@x.io — bulk revoke": who, when and why.
+pub(super) fn revoked_note(
+    at: Option<PrimitiveDateTime>,
+    reason: Option<crate::domain::RevokeReason>,
+    by: Option<String>,
+    now: PrimitiveDateTime,
+) -> Option<String> {
+    let at = at.filter(|at| *at <= now)?;
+    let mut note = format!("Revoked {}", format::day(at.date()));
+    if let Some(by) = by {
+        note.push_str(&format!(" by {by}"));
+    }
+    if let Some(reason) = reason {
+        note.push_str(&format!(" — {}", reason.label()));
+    }
+    Some(note)
+}
+
+pub(super) async fn token_list(
     service: &web::Data<Latchkey>,
     current: &CurrentMember,
     filters: &Filters,
     notice: Option<String>,
 ) -> Result<TokenList, WebError> {
-    let svc = service.clone();
-    let actor = current.actor();
+    let (svc, actor) = (service.clone(), current.actor());
     let query = TokenQuery {
         status: filters.status,
         owner: filters.owner,
@@ -167,6 +175,16 @@ async fn token_list(
         page: filters.page,
     };
     let page = web::block(move || svc.list_tokens(&actor, &query)).await??;
+    let filtered = filters.status != StatusFilter::Active || !filters.q.is_empty();
+    let org_total = if page.total == 0
+        && !filtered
+        && filters.owner == OwnerFilter::Me
+        && current.member.is_admin()
+    {
+        organisation_total(service, current).await?
+    } else {
+        None
+    };
     let now = service.clock().now();
     let show_owner = filters.owner == OwnerFilter::All;
     let first_shown = if page.total == 0 {
@@ -202,18 +220,28 @@ async fn token_list(
         show_owner,
         notice,
         csrf: current.csrf.clone(),
-        filtered: filters.status != StatusFilter::Active || !filters.q.is_empty(),
+        filtered,
+        org_total,
+        bulk_error: None,
     })
 }
 
-fn revoked_notice(query: &str) -> Option<String> {
-    let form = FormData::parse(query.as_bytes()).ok()?;
-    let n: usize = form.get("revoked")?.parse().ok()?;
-    Some(match n {
-        0 => "Those tokens were already revoked; nothing changed.".to_owned(),
-        1 => "Revoked 1 token. It no longer works.".to_owned(),
-        n => format!("Revoked {n} tokens. They no longer work."),
-    })
+/// Active tokens in the whole organisation, when there are any.
+async fn organisation_total(
+    service: &web::Data<Latchkey>,
+    current: &CurrentMember,
+) -> Result<Option<i64>, WebError> {
+    let (svc, actor) = (service.clone(), current.actor());
+    let query = TokenQuery {
+        status: StatusFilter::Active,
+        owner: OwnerFilter::All,
+        search: None,
+        page: 1,
+    };
+    let total = web::block(move || svc.list_tokens(&actor, &query))
+        .await??
+        .total;
+    Ok((total > 0).then_some(total))
 }
 
 #[get("/settings/api-tokens")]
@@ -224,14 +252,16 @@ async fn list(
 ) -> Result<HttpResponse, WebError> {
     let htmx = current.htmx;
     let filters = Filters::parse(req.query_string(), &current).map_err(|e| e.for_htmx(htmx))?;
-    let list = token_list(
-        &service,
-        &current,
-        &filters,
-        revoked_notice(req.query_string()),
-    )
-    .await
-    .map_err(|e| e.for_htmx(htmx))?;
+    // A notice comes from the session, never from the address: no link can
+    // make the page say "Revoked 999 tokens".
+    let notice = if htmx {
+        None
+    } else {
+        current.take_flash(&service).await?
+    };
+    let list = token_list(&service, &current, &filters, notice)
+        .await
+        .map_err(|e| e.for_htmx(htmx))?;
     let body = if htmx {
         render(&TokenListPartial { list })
     } else {
@@ -261,18 +291,25 @@ async fn list(
 async fn reuse_alert(service: &web::Data<Latchkey>, current: &CurrentMember) -> Option<String> {
     let svc = service.clone();
     let member = current.member.clone();
-    let (count, ip) = web::block(move || svc.reuse_since_previous_sign_in(&member))
+    let reuse = web::block(move || svc.reuse_since_previous_sign_in(&member))
         .await
         .ok()?
         .ok()?;
-    if count == 0 {
+    if reuse.count == 0 {
         return None;
     }
+    let which = match reuse.tokens.as_slice() {
+        [] => "a token you had replaced by rotation".to_owned(),
+        [one] => format!("your token {one}, replaced by rotation,"),
+        many => format!("your tokens {}, replaced by rotation,", many.join(", ")),
+    };
     Some(format!(
-        "Since your last sign-in, a token you had replaced by rotation was presented after its overlap window{}. \
+        "Since your last sign-in, {which} was presented after its overlap window{}. \
          That is a sign it was copied: every token of its rotation chain was revoked. \
          Check where that token was stored, then generate a new one.",
-        ip.map_or(String::new(), |ip| format!(" (from {ip})"))
+        reuse
+            .last_ip
+            .map_or(String::new(), |ip| format!(" (from {ip})"))
     ))
 }
 
@@ -281,7 +318,7 @@ async fn expiring_banner(service: &web::Data<Latchkey>, current: &CurrentMember)
     let svc = service.clone();
     let actor = current.actor();
     let query = TokenQuery {
-        status: StatusFilter::ExpiringWithin(EXPIRING_SOON_DAYS),
+        status: StatusFilter::Expiring,
         owner: OwnerFilter::Me,
         search: None,
         page: 1,

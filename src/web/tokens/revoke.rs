@@ -1,19 +1,20 @@
-//! Revoke one token, or many in one transaction (with a confirmation page
-//! when JavaScript is off).
+//! Revoke one token, or many in one transaction: confirmed first (a page
+//! without JavaScript, a dialog with it), then done, with a notice kept in
+//! the session for the next page.
 
 use super::super::error::WebError;
 use super::super::forms::FormData;
 use super::super::session::CurrentMember;
 use super::super::views::*;
 use super::super::{html, see_other};
-use super::row;
+use super::{Filters, row, token_list};
 use crate::domain::TokenId;
-use crate::service::{Latchkey, StatusFilter};
+use crate::service::{Latchkey, RevokeOutcome, StatusFilter, TokenView};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 
+/// The list's filters a form came from (`back`), as our own words only.
 fn back_query(form: &FormData) -> String {
-    // Only our own filter words go back into the redirect.
     let back = FormData::parse(form.text("back").as_bytes()).unwrap_or_default();
     let status = back
         .get("status")
@@ -25,6 +26,10 @@ fn back_query(form: &FormData) -> String {
         "me"
     };
     format!("status={}&owner={owner}", status.as_str())
+}
+
+fn label(t: &TokenView) -> String {
+    format!("{} …{}", t.name, t.hint)
 }
 
 #[post("/settings/api-tokens/{id}/revoke")]
@@ -40,28 +45,74 @@ pub(super) async fn revoke_one(
     let id = path
         .parse::<TokenId>()
         .map_err(|_| WebError::not_found().for_htmx(htmx))?;
-    let svc = service.clone();
-    let actor = current.actor();
-    let view = web::block(move || {
-        svc.revoke_token(&actor, id)?;
-        svc.token(&actor, id)
+    let back = back_query(&form);
+    let (svc, actor) = (service.clone(), current.actor());
+    if form.get("confirm") != Some("yes") {
+        let token = web::block(move || svc.tokens_by_ids(&actor, &[id]))
+            .await?
+            .map_err(|e| WebError::from(e).for_htmx(htmx))?;
+        return Ok(html(
+            StatusCode::OK,
+            render(&ConfirmRevokePage {
+                layout: Layout::for_member(&current, "tokens"),
+                tokens: token.iter().map(|t| (t.id.0, label(t))).collect(),
+                count: token.len(),
+                back,
+                action: format!("/settings/api-tokens/{id}/revoke"),
+                single: true,
+            }),
+        ));
+    }
+    let (outcome, view) = web::block(move || {
+        let outcome = svc.revoke_token(&actor, id)?;
+        Ok::<_, crate::error::Error>((outcome, svc.token(&actor, id)?))
     })
     .await?
     .map_err(|e| WebError::from(e).for_htmx(htmx))?;
+    let message = match outcome {
+        RevokeOutcome::Revoked => format!("Revoked 1 token: {}. It no longer works.", label(&view)),
+        RevokeOutcome::AlreadyRevoked => {
+            format!("{} was already revoked; nothing changed.", label(&view))
+        }
+    };
     if htmx {
+        // The row as the list shows it: with the owner in "All tokens".
         let now = service.clock().now();
-        let show_owner = view.owner_id != current.member.id;
-        return Ok(html(
+        let show_owner = back.contains("owner=all");
+        let mut res = html(
             StatusCode::OK,
             render(&TokenRowPartial {
                 row: row(view, now, show_owner),
             }),
-        ));
+        );
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&announce(&message)) {
+            res.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static("hx-trigger"),
+                value,
+            );
+        }
+        return Ok(res);
     }
-    Ok(see_other(&format!(
-        "/settings/api-tokens?{}&revoked=1",
-        back_query(&form)
-    )))
+    current.flash(&service, message).await?;
+    Ok(see_other(&format!("/settings/api-tokens?{back}")))
+}
+
+/// An `HX-Trigger` header the page's script turns into a spoken notice
+/// (JSON in ASCII: a header carries no other bytes).
+fn announce(message: &str) -> String {
+    let json = serde_json::json!({ "latchkey:announce": message }).to_string();
+    json.chars()
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                c.encode_utf16(&mut [0; 2])
+                    .iter()
+                    .map(|unit| format!("\\u{unit:04x}"))
+                    .collect()
+            }
+        })
+        .collect()
 }
 
 #[post("/settings/api-tokens/revoke")]
@@ -84,16 +135,11 @@ pub(super) async fn bulk_revoke(
             }
         }
     }
-    if ids.is_empty() {
-        return Err(WebError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Select at least one token to revoke.",
-        )
-        .for_htmx(htmx));
-    }
     let back = back_query(&form);
-    let svc = service.clone();
-    let actor = current.actor();
+    if ids.is_empty() {
+        return nothing_selected(&current, &service, &back).await;
+    }
+    let (svc, actor) = (service.clone(), current.actor());
     if form.get("confirm") != Some("yes") {
         // Without JavaScript the confirmation is a page of its own.
         let tokens = web::block(move || svc.tokens_by_ids(&actor, &ids))
@@ -104,16 +150,45 @@ pub(super) async fn bulk_revoke(
             StatusCode::OK,
             render(&ConfirmRevokePage {
                 layout: Layout::for_member(&current, "tokens"),
-                tokens: tokens.into_iter().map(|t| (t.id.0, t.name)).collect(),
+                tokens: tokens.iter().map(|t| (t.id.0, label(t))).collect(),
                 count,
                 back,
+                action: "/settings/api-tokens/revoke".into(),
+                single: false,
             }),
         ));
     }
     let revoked = web::block(move || svc.revoke_tokens(&actor, &ids))
         .await?
         .map_err(|e| WebError::from(e).for_htmx(htmx))?;
-    Ok(see_other(&format!(
-        "/settings/api-tokens?{back}&revoked={revoked}"
-    )))
+    let message = match revoked {
+        0 => "Those tokens were already revoked; nothing changed.".to_owned(),
+        1 => "Revoked 1 token. It no longer works.".to_owned(),
+        n => format!("Revoked {n} tokens. They no longer work."),
+    };
+    current.flash(&service, message).await?;
+    Ok(see_other(&format!("/settings/api-tokens?{back}")))
+}
+
+/// "Revoke selected" with nothing ticked: the list again, the message
+/// beside the button (422), nothing changed.
+async fn nothing_selected(
+    current: &CurrentMember,
+    service: &web::Data<Latchkey>,
+    back: &str,
+) -> Result<HttpResponse, WebError> {
+    let filters = Filters::parse(back, current)?;
+    let mut list = token_list(service, current, &filters, None).await?;
+    list.bulk_error = Some("Select at least one token to revoke.".into());
+    let body = if current.htmx {
+        render(&TokenListPartial { list })
+    } else {
+        render(&TokensPage {
+            layout: Layout::for_member(current, "tokens"),
+            list,
+            banner: None,
+            alert: None,
+        })
+    };
+    Ok(html(StatusCode::UNPROCESSABLE_ENTITY, body))
 }

@@ -102,7 +102,8 @@ impl Flow {
         self.sign_in(b, email, PASSWORD);
     }
 
-    /// Screenshots at both sizes and an accessibility check, once per page.
+    /// Screenshots at both sizes, no sideways scrolling on a phone, and an
+    /// accessibility check in the light and the dark scheme, once per page.
     fn look(&self, b: &Browser, page: &str) {
         if self.checked.borrow().iter().any(|p| p == page) {
             return;
@@ -114,14 +115,47 @@ impl Flow {
             let shot = self.shots.join(format!("{page}-{size}.png"));
             b.screenshot(&shot);
             self.publish(&shot, page, &size);
+            if width == 390 {
+                let wide = b.execute(
+                    "return document.documentElement.scrollWidth - window.innerWidth;",
+                    json!([]),
+                );
+                assert!(
+                    wide.as_i64().is_some_and(|w| w <= 0),
+                    "{page} scrolls sideways on a 390-px phone by {wide} px"
+                );
+            }
         }
         b.set_size(1280, 800);
+        for dark in [false, true] {
+            let violations = self.axe_on(b, dark);
+            let scheme = if dark { "dark" } else { "light" };
+            assert!(
+                violations.is_empty(),
+                "accessibility of {page} ({scheme}): {violations:#?}"
+            );
+        }
+        if b.javascript {
+            b.prefer_dark(true);
+            let shot = self.shots.join(format!("{page}-dark-1280x800.png"));
+            b.screenshot(&shot);
+            self.publish(&shot, page, "dark-1280x800");
+            b.prefer_dark(false);
+        }
+    }
+
+    /// axe-core's serious and critical findings on the page `b` shows.
+    fn axe_on(&self, b: &Browser, dark: bool) -> Vec<String> {
         let violations = if b.javascript {
-            axe(b)
+            b.prefer_dark(dark);
+            let found = axe(b);
+            b.prefer_dark(false);
+            found
         } else {
             // The same markup, scripts left out, in a browser that runs axe.
             let html = b.source();
             let helper = self.helper.get_or_init(|| Browser::start(true));
+            helper.prefer_dark(dark);
             helper.goto(&self.url("/healthz"));
             helper.execute(
                 "document.open(); document.write(arguments[0].replace(/<script[^>]*><\\/script>/g, '')); document.close();",
@@ -135,18 +169,14 @@ impl Flow {
             });
             axe(helper)
         };
-        let violations: Vec<String> = violations
+        violations
             .as_array()
             .map(|a| {
                 a.iter()
                     .filter_map(|v| v.as_str().map(str::to_owned))
                     .collect()
             })
-            .unwrap_or_default();
-        assert!(
-            violations.is_empty(),
-            "accessibility of {page}: {violations:#?}"
-        );
+            .unwrap_or_default()
     }
 
     /// With `LATCHKEY_SCREENSHOTS=DIR` (e.g. `docs/screenshots`), the
@@ -179,10 +209,13 @@ impl Flow {
 }
 
 /// Which screenshots the docs show: (page, size, file in the docs).
-const DOC_SCREENSHOTS: [(&str, &str, &str); 11] = [
+const DOC_SCREENSHOTS: [(&str, &str, &str); 14] = [
     ("login", "1280x800", "login.png"),
-    ("tokens", "1280x800", "token-list.png"),
-    ("tokens", "390x844", "token-list-mobile.png"),
+    ("tokens-compact", "1280x800", "token-list.png"),
+    ("tokens-compact", "390x844", "token-list-mobile.png"),
+    ("tokens-compact", "dark-1280x800", "token-list-dark.png"),
+    ("confirm-dialog", "1280x800", "confirm-dialog.png"),
+    ("not-found", "1280x800", "not-found.png"),
     ("tokens-all", "1280x800", "token-list-all.png"),
     ("generate", "1280x800", "generate-form.png"),
     ("reveal", "1280x800", "reveal.png"),
@@ -234,6 +267,7 @@ browser_flows!(
     sign_out_leaves_nothing_behind_the_back_button,
     token_page_shows_a_labelled_usage_chart,
     rotation_in_the_list_and_a_narrower_policy,
+    the_console_fits_and_guides_the_keyboard,
 );
 
 fn admin_signs_in_with_the_printed_password(f: &Flow) {
@@ -286,16 +320,17 @@ fn developer_generates_copies_and_uses_a_token(f: &Flow) {
     }
     assert_eq!(b.count("//input[@value='org:admin']"), 0);
     b.type_into(&b.field("Name"), "Browser token");
-    let expiration = b.field("Expiration");
-    b.select(&expiration, "7 days");
-    // The custom date only shows when asked for.
-    let custom = b.find("//*[@id='custom-date']");
-    assert_eq!(b.property(&custom, "hidden"), json!(true));
-    b.select(&expiration, "Custom");
-    b.wait_until("the date field", |b| {
-        b.property(&b.find("//*[@id='custom-date']"), "hidden") == json!(false)
-    });
-    set_value(&b, &b.field("Custom date"), &crate::helpers::in_days(45));
+    // One radio group: a preset, or a date (typing one chooses "On a date").
+    b.click(&b.field("7 days"));
+    assert_eq!(b.property(&b.field("7 days"), "checked"), json!(true));
+    let date = b.field("Custom date");
+    b.click(&date);
+    set_value(&b, &date, &crate::helpers::in_days(45));
+    b.execute(
+        "arguments[0].dispatchEvent(new Event('input', {bubbles: true}));",
+        json!([date.to_json()]),
+    );
+    assert_eq!(b.property(&b.field("On a date:"), "checked"), json!(true));
     b.click(&b.field("datastore:read"));
     b.click(&b.field("reports:write"));
     b.click(&b.button("Generate token"));
@@ -367,10 +402,28 @@ fn bulk_revoke_two_of_three(f: &Flow) {
     b.click(&b.field("Select one"));
     b.click(&b.field("Select two"));
     b.click(&b.button("Revoke selected (2)"));
-    b.wait_until("the confirmation", |b| b.alert_text().is_some());
-    let question = b.alert_text().unwrap_or_default();
-    assert!(question.contains("Revoke 2 tokens"), "{question}");
-    b.accept_alert();
+    // A dialog, not window.confirm(): it names the tokens, Cancel has focus.
+    let dialog = "//dialog[@id='confirm-dialog' and @open]";
+    b.wait_until("the confirmation", |b| b.count(dialog) == 1);
+    assert!(b.has_text("Revoke 2 tokens?"));
+    assert_eq!(
+        b.count(&format!(
+            "{dialog}//li[starts-with(normalize-space(.), 'one …')]"
+        )),
+        1
+    );
+    assert_eq!(
+        b.execute("return document.activeElement.id;", json!([])),
+        json!("confirm-cancel")
+    );
+    f.look(&b, "confirm-dialog");
+    // Cancel changes nothing.
+    b.click(&b.button("Cancel"));
+    b.wait_until("the dialog to close", |b| b.count(dialog) == 0);
+    assert_eq!(f.api_status(&tokens[0]), 200);
+    b.click(&b.button("Revoke selected (2)"));
+    b.wait_until("the confirmation", |b| b.count(dialog) == 1);
+    b.click(&b.button("Revoke 2 tokens"));
     b.wait_for_text("Revoked 2 tokens");
     assert_eq!(b.count("//tbody/tr"), 1);
     assert!(b.has_text("three"));
@@ -399,7 +452,11 @@ fn bulk_revoke_two_of_three(f: &Flow) {
     assert_eq!(b.count("//input[@name='ids' and not(@disabled)]"), 50);
     b.button("Revoke selected (50)");
     b.click(&all);
-    b.button("Revoke selected (0)");
+    // Nothing ticked: the bulk button is not offered.
+    assert_eq!(
+        b.property(&b.find("//*[@id='revoke-selected']"), "hidden"),
+        json!(true)
+    );
 }
 
 fn admin_switches_to_all_tokens_filters_pages_and_revokes(f: &Flow) {
@@ -434,8 +491,15 @@ fn admin_switches_to_all_tokens_filters_pages_and_revokes(f: &Flow) {
     b.wait_for_text("1 token");
     assert!(b.has_text("dev@example.com"));
     b.click(&b.button("Revoke target"));
-    b.wait_until("the confirmation", |b| b.alert_text().is_some());
-    b.accept_alert();
+    let dialog = "//dialog[@id='confirm-dialog' and @open]";
+    b.wait_until("the confirmation", |b| b.count(dialog) == 1);
+    assert_eq!(
+        b.count(&format!(
+            "{dialog}//li[starts-with(normalize-space(.), 'target …')]"
+        )),
+        1
+    );
+    b.click(&b.button("Revoke token"));
     b.wait_until("the revoked row", |b| {
         b.count("//tr[.//*[normalize-space(.)='Revoked'] and .//*[normalize-space(.)='target']]")
             == 1
@@ -460,7 +524,7 @@ fn form_errors_appear_beside_their_fields(f: &Flow) {
     f.look(&b, "generate-errors");
     // A date in the past, with the name kept.
     b.type_into(&b.field("Name"), "Kept name");
-    b.select(&b.field("Expiration"), "Custom");
+    b.click(&b.field("On a date:"));
     set_value(&b, &b.field("Custom date"), &crate::helpers::in_days(-2));
     b.click(&b.button("Generate token"));
     b.wait_for_text("must be in the future");
@@ -473,7 +537,7 @@ fn form_errors_appear_beside_their_fields(f: &Flow) {
     );
     // A name already taken.
     b.type_into(&b.field("Name"), "taken");
-    b.select(&b.field("Expiration"), "30 days");
+    b.click(&b.field("30 days"));
     b.click(&b.button("Generate token"));
     b.wait_for_text("already have an active token named");
     assert_eq!(f.app.token_count(), 1, "nothing written");
@@ -490,7 +554,7 @@ fn generate_and_revoke_without_javascript(f: &Flow) {
         json!(false)
     );
     b.type_into(&b.field("Name"), "No script");
-    b.select(&b.field("Expiration"), "60 days");
+    b.click(&b.field("60 days"));
     b.click(&b.field("tokens:read"));
     b.click(&b.button("Generate token"));
     let token = b.text(&b.find("//*[@id='new-token']"));
@@ -504,8 +568,11 @@ fn generate_and_revoke_without_javascript(f: &Flow) {
     }
     b.click(&b.link("Done — back to API tokens"));
     b.wait_for_text("No script");
-    // One revoke button per row.
+    // One revoke button per row, and a confirmation page first.
     b.click(&b.button("Revoke No script"));
+    b.wait_for_text("Revoke this token?");
+    f.look(&b, "confirm-revoke-one");
+    b.click(&b.button("Revoke token"));
     b.wait_for_text("Revoked 1 token");
     assert_eq!(f.api_status(&token), 401);
     // Bulk: a confirmation page, then the revoke.
@@ -695,14 +762,165 @@ fn rotation_in_the_list_and_a_narrower_policy(f: &Flow) {
     b.wait_for_text("Allowed IP addresses");
     let option = |label: &str| {
         b.count(&format!(
-            "//select[@id='expires_in']/option[starts-with(normalize-space(.), '{label}')]"
+            "//label[starts-with(normalize-space(.), '{label}')]/input[@name='expires_in']"
         ))
     };
     assert_eq!(option("30 days"), 1);
     assert_eq!(option("60 days"), 0);
     assert_eq!(option("90 days"), 0);
     assert_eq!(
-        b.count("//select[@id='expires_in']/option[@selected and starts-with(normalize-space(.), '7 days')]"),
+        b.count("//label[starts-with(normalize-space(.), '7 days')]/input[@name='expires_in' and @checked]"),
         1
     );
+}
+
+fn the_console_fits_and_guides_the_keyboard(f: &Flow) {
+    let scopes = [
+        "datastore:read",
+        "reports:read",
+        "tokens:read",
+        "datastore:write",
+        "reports:write",
+    ];
+    f.app.add_member("dev@example.com", Role::Developer);
+    for i in 0..12 {
+        f.app.create_token(
+            "dev@example.com",
+            &format!("service {i:02}"),
+            &scopes,
+            30 + i,
+        );
+    }
+    let b = f.browser();
+    f.sign_in(&b, "dev@example.com", PASSWORD);
+    // A 1280 × 900 viewport (the window adds its own frame).
+    b.set_size(1280, 900);
+    let frame = b.execute("return window.outerHeight - window.innerHeight;", json!([]));
+    let frame = u32::try_from(frame.as_i64().unwrap_or(0)).unwrap_or(0);
+    b.set_size(1280, 900 + frame);
+    b.goto(&f.url("/settings/api-tokens"));
+    b.wait_for_text("12 tokens");
+    b.screenshot(&f.shots.join("tokens-1280x900.png"));
+    // Ten tokens or more in view at 1280 × 900: one line each.
+    let in_view = b.execute(
+        "return Array.from(document.querySelectorAll('tbody tr')).filter(r => r.getBoundingClientRect().bottom <= window.innerHeight).length;",
+        json!([]),
+    );
+    assert!(
+        in_view.as_i64().is_some_and(|n| n >= 10),
+        "{in_view} rows in view"
+    );
+    // The scopes are compact: "+4", the full list on focus.
+    let more = b.find("(//span[contains(@class, 'more')])[1]");
+    assert_eq!(b.text(&more).lines().next().map(str::trim), Some("+4"));
+    b.execute("arguments[0].focus();", json!([more.to_json()]));
+    assert_eq!(
+        b.execute(
+            "return getComputedStyle(arguments[0].querySelector('.more-list')).display;",
+            json!([more.to_json()])
+        ),
+        json!("block")
+    );
+    // A visible focus ring: an outline, not only a shadow.
+    let link = b.link("Generate New API Token");
+    b.execute("arguments[0].focus();", json!([link.to_json()]));
+    let outline = b.execute(
+        "const s = getComputedStyle(arguments[0]); return [s.outlineStyle, parseFloat(s.outlineWidth)];",
+        json!([link.to_json()]),
+    );
+    assert_eq!(outline[0], json!("solid"), "{outline}");
+    assert!(outline[1].as_f64().is_some_and(|w| w >= 2.0), "{outline}");
+    f.look(&b, "tokens-compact");
+    // Local time beside UTC, where the reader is not on UTC.
+    b.cdp(
+        "Emulation.setTimezoneOverride",
+        json!({ "timezoneId": "America/New_York" }),
+    );
+    b.refresh();
+    b.wait_for_text("12 tokens");
+    assert!(b.count("//span[@class='local-time']") > 0);
+    assert!(b.has_text("your time"));
+
+    // Generating: the reveal replaces the form, names the page, takes the
+    // focus, and the address no longer says "new".
+    b.click(&b.link("Generate New API Token"));
+    b.type_into(&b.field("Name"), "announced");
+    b.click(&b.field("datastore:read"));
+    b.click(&b.button("Generate token"));
+    b.wait_for_text("Copy your token now");
+    b.wait_until("the page title", |b| {
+        b.execute("return document.title;", json!([])) == json!("Your new token · Latchkey")
+    });
+    assert!(b.url().ends_with("/settings/api-tokens"), "{}", b.url());
+    assert_eq!(
+        b.execute("return document.activeElement.id;", json!([])),
+        json!("reveal-title")
+    );
+    b.wait_until("the announcement", |b| {
+        b.text(&b.find("//*[@id='announcer']"))
+            .contains("shown once")
+    });
+
+    // Revoking a row: the dialog, then focus on the row's new status and
+    // a spoken notice.
+    b.goto(&f.url("/settings/api-tokens?q=announced"));
+    b.wait_for_text("1 token");
+    b.click(&b.button("Revoke announced"));
+    b.wait_until("the dialog", |b| {
+        b.count("//dialog[@id='confirm-dialog' and @open]") == 1
+    });
+    b.click(&b.button("Revoke token"));
+    b.wait_until("the revoked row", |b| {
+        b.count("//tr[.//*[normalize-space(.)='Revoked']]") == 1
+    });
+    b.wait_until("the announcement", |b| {
+        b.text(&b.find("//*[@id='announcer']"))
+            .contains("Revoked 1 token")
+    });
+    b.wait_until("focus on the new status", |b| {
+        b.execute("return document.activeElement.className;", json!([]))
+            .as_str()
+            .is_some_and(|c| c.contains("status"))
+    });
+
+    // An admin's new member: the one-time password has a copy button.
+    let a = f.browser();
+    f.sign_in(&a, &f.app.admin_email, &f.app.admin_password);
+    a.goto(&f.url("/settings/members"));
+    a.type_into(&a.field("Email"), "new@example.com");
+    a.click(&a.button("Add member"));
+    a.wait_for_text("was added");
+    assert_eq!(
+        a.count("//button[@data-copy='new-password' and not(@hidden)]"),
+        1
+    );
+    f.look(&a, "members-added");
+    // Disabling asks first, in a dialog that names the member.
+    a.click(&a.button("Disable new@example.com"));
+    a.wait_until("the dialog", |b| {
+        b.count(
+            "//dialog[@id='confirm-dialog' and @open]//li[normalize-space(.)='new@example.com']",
+        ) == 1
+    });
+    a.click(&a.button("Cancel"));
+    // Every token of the organisation at 1280 px: the owner column too, and
+    // nothing cut off.
+    a.set_size(1280, 800);
+    a.goto(&f.url("/settings/api-tokens?status=active&owner=all"));
+    a.wait_for_text("12 tokens");
+    assert_eq!(
+        a.execute(
+            "const w = document.querySelector('.table-wrap'); return w.scrollWidth - w.clientWidth;",
+            json!([])
+        ),
+        json!(0),
+        "the table is wider than its frame"
+    );
+    a.goto(&f.url("/settings/audit"));
+    a.wait_for_text("member.added");
+    f.look(&a, "audit-admin");
+    a.goto(&f.url("/nowhere"));
+    a.wait_for_text("Not found");
+    assert!(a.has_text("Sign out"), "the frame stays");
+    f.look(&a, "not-found");
 }

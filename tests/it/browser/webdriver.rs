@@ -120,6 +120,24 @@ impl Browser {
         }
     }
 
+    /// A Chrome DevTools command (emulated media, time zone).
+    pub fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.must(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({ "cmd": cmd, "params": params })),
+        )
+    }
+
+    /// Pages as a reader who asked for a dark scheme sees them.
+    pub fn prefer_dark(&self, dark: bool) {
+        let value = if dark { "dark" } else { "light" };
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": value }] }),
+        );
+    }
+
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let res = match (method, body) {
@@ -204,17 +222,6 @@ impl Browser {
             "/permissions",
             Some(json!({ "descriptor": { "name": permission }, "state": "granted" })),
         );
-    }
-
-    /// The text of an open `confirm()` dialog, if one is open.
-    pub fn alert_text(&self) -> Option<String> {
-        self.call("GET", "/alert/text", None)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-    }
-
-    pub fn accept_alert(&self) {
-        self.must("POST", "/alert/accept", None);
     }
 
     pub fn screenshot(&self, path: &std::path::Path) {

@@ -1,0 +1,2 @@
+DROP INDEX api_tokens_owner_name;
+ALTER TABLE api_tokens DROP COLUMN name_folded;
