@@ -324,6 +324,7 @@ fn describe(e: Error) -> String {
             };
             format!("{flag}: {}", field.message)
         }
-        other => other.to_string(),
+        // The operator at the terminal gets the cause too: it is theirs to fix.
+        other => other.chain(),
     }
 }

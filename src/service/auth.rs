@@ -279,7 +279,12 @@ impl Latchkey {
         // Another instance may store one at the same moment: one wins, and
         // every instance uses it.
         let kept = db::settings::insert_once(&mut conn, SESSION_KEY_SETTING, &random_hex(64)?)?;
-        from_hex(&kept).ok_or_else(|| Error::Unexpected("the stored session key is not hex".into()))
+        from_hex(&kept).ok_or_else(|| {
+            Error::unexpected(
+                "reading the session key",
+                "the stored session key is not hex",
+            )
+        })
     }
 }
 

@@ -240,7 +240,8 @@ impl Latchkey {
         let allowed_ips = if token.allowed_ips.is_empty() {
             IpAllowList::default()
         } else {
-            IpAllowList::from_stored(&token.allowed_ips).map_err(Error::Unexpected)?
+            IpAllowList::from_stored(&token.allowed_ips)
+                .map_err(|e| Error::unexpected("a stored allow-list does not parse", e))?
         };
         if door == Door::Bearer && !allowed_ips.permits(client) {
             if self
@@ -251,9 +252,11 @@ impl Latchkey {
             }
             return Ok(refused(Refusal::OutsideAllowList, effects));
         }
-        let stored = ScopeSet::parse_list(&token.scopes).map_err(Error::Unexpected)?;
+        let stored = ScopeSet::parse_list(&token.scopes)
+            .map_err(|e| Error::unexpected("stored scopes do not parse", e))?;
         // The organisation's policy at the moment of use decides.
-        let roles = ScopeRoles::parse(&scope_policy).map_err(Error::Unexpected)?;
+        let roles = ScopeRoles::parse(&scope_policy)
+            .map_err(|e| Error::unexpected("the stored scope policy does not parse", e))?;
         if door == Door::Bearer {
             self.count_use(id);
             if token

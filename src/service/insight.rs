@@ -76,7 +76,7 @@ impl Latchkey {
         };
         let role: Role = owner_role
             .parse()
-            .map_err(|e: String| Error::Unexpected(e))?;
+            .map_err(|e: String| Error::unexpected("a stored role does not parse", e))?;
         let policy = load_policy(&mut conn, OrgId(row.org_id))?;
         let chain_rows = chain_of(&mut conn, &row)?;
         // Rotation keeps the owner: the whole chain is theirs.

@@ -4,7 +4,7 @@ use super::Latchkey;
 use super::audit::{self, NewEvent};
 use crate::db::{self, DbConnection, schema::members, sessions};
 use crate::domain::{Email, MemberId, OrgId, Password, PasswordHash, Role};
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Result};
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
@@ -24,7 +24,7 @@ impl Member {
         let role = row
             .role
             .parse::<Role>()
-            .map_err(|e| Error::Unexpected(format!("member {}: {e}", row.id)))?;
+            .map_err(|e| Error::unexpected("a stored role does not parse", e))?;
         Ok(Member {
             id: MemberId(row.id),
             org_id: OrgId(row.org_id),
@@ -114,7 +114,9 @@ impl Latchkey {
         }
         let email = Email::parse("admin@latchkey.local")?;
         let password = Password::generate()?;
-        let hash = password.hash().map_err(Error::Unexpected)?;
+        let hash = password
+            .hash()
+            .map_err(|e| Error::unexpected("hashing a password", e))?;
         let now = self.clock.now();
         let result = db::write_transaction(&mut conn, |conn| {
             let member = insert_member(conn, org, &email, &hash, Role::Admin, now)?;
@@ -136,7 +138,7 @@ impl Latchkey {
         match result {
             Ok(()) => Ok(Some((email, password))),
             // Another instance bootstrapped at the same moment.
-            Err(Error::Conflict(_)) => Ok(None),
+            Err(Error::Conflict(Conflict::AlreadyExists)) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -173,7 +175,9 @@ impl Latchkey {
             Some(m) => m.org_id,
             None => self.default_org()?,
         };
-        let hash = password.hash().map_err(Error::Unexpected)?;
+        let hash = password
+            .hash()
+            .map_err(|e| Error::unexpected("hashing a password", e))?;
         let now = self.clock.now();
         let mut conn = self.conn()?;
         let id = db::write_transaction(&mut conn, |conn| {
@@ -219,10 +223,7 @@ impl Latchkey {
                 && !member.disabled
                 && active_admins(conn, member.org_id)? <= 1
             {
-                return Err(Error::Conflict(
-                    "The last active admin cannot be demoted; make another member admin first."
-                        .into(),
-                ));
+                return Err(Conflict::LastAdmin { action: "demoted" }.into());
             }
             diesel::update(members::table.find(member.id.0))
                 .set(members::role.eq(role.as_str()))
@@ -254,10 +255,7 @@ impl Latchkey {
                 return Ok(member);
             }
             if disabled && member.role == Role::Admin && active_admins(conn, member.org_id)? <= 1 {
-                return Err(Error::Conflict(
-                    "The last active admin cannot be disabled; make another member admin first."
-                        .into(),
-                ));
+                return Err(Conflict::LastAdmin { action: "disabled" }.into());
             }
             diesel::update(members::table.find(member.id.0))
                 .set(members::disabled.eq(disabled))
@@ -289,7 +287,9 @@ impl Latchkey {
     /// Sets a new password (CLI); the hash is the only thing stored.
     pub fn set_password(&self, actor: &Actor, target: MemberId, password: &Password) -> Result<()> {
         actor.require_admin()?;
-        let hash = password.hash().map_err(Error::Unexpected)?;
+        let hash = password
+            .hash()
+            .map_err(|e| Error::unexpected("hashing a password", e))?;
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {

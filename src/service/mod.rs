@@ -98,7 +98,8 @@ impl Latchkey {
         clock: Clock,
         format: TokenFormat,
     ) -> Result<Self> {
-        let pool = db::connect(url, pool_size, keep_idle).map_err(Error::Unavailable)?;
+        let pool =
+            db::connect(url, pool_size, keep_idle).map_err(|e| Error::Unavailable(e.into()))?;
         let mut service = Latchkey {
             pool,
             clock,
@@ -116,7 +117,8 @@ impl Latchkey {
     /// Applies pending migrations and creates the default organisation.
     pub fn migrate(&self) -> Result<usize> {
         let mut conn = self.conn()?;
-        let applied = db::run_migrations(&mut conn).map_err(Error::Unexpected)?;
+        let applied = db::run_migrations(&mut conn)
+            .map_err(|e| Error::unexpected("migrating the database", e))?;
         fill_folded_names(&mut conn)?;
         let now = self.clock.now();
         db::write_transaction(&mut conn, |conn| {
@@ -256,7 +258,7 @@ fn load_policy(conn: &mut db::DbConnection, org: OrgId) -> Result<OrgPolicy> {
     let row: db::OrganisationRow = schema::organisations::table.find(org.0).first(conn)?;
     let clamp = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
     let scope_roles = ScopeRoles::parse(&row.scope_min_roles)
-        .map_err(|e| Error::Unexpected(format!("organisation {}: {e}", row.id)))?;
+        .map_err(|e| Error::unexpected("the stored scope policy does not parse", e))?;
     Ok(OrgPolicy {
         scope_roles,
         expiry: ExpiryPolicy {

@@ -9,7 +9,7 @@ use super::tokens::{CreatedToken, count_active, may_touch, view};
 use super::{Actor, Latchkey, Member, load_policy};
 use crate::db::{self, schema::api_tokens as t};
 use crate::domain::{RevokeReason, TokenId, TokenStatus, expires_at, status_at};
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Result};
 use diesel::prelude::*;
 use time::Duration;
 
@@ -57,9 +57,7 @@ impl Latchkey {
             if status_at(revoked, old.expires_at, now) != TokenStatus::Active
                 || old.replaced_by.is_some()
             {
-                return Err(Error::Conflict(
-                    "Only an active token that was not rotated already can be rotated.".into(),
-                ));
+                return Err(Conflict::NotRotatable.into());
             }
             let owner_row: db::MemberRow = crate::db::schema::members::table
                 .find(old.owner_id)
@@ -74,10 +72,12 @@ impl Latchkey {
             if overlap > Duration::ZERO {
                 let active = count_active(conn, owner.id, now)?;
                 if active + 1 > i64::from(policy.max_active_tokens) {
-                    return Err(Error::Conflict(format!(
-                        "{} already has {active} active tokens, the most allowed ({}); with an overlap the old token keeps working too. Rotate without an overlap, or revoke tokens first.",
-                        owner.email, policy.max_active_tokens
-                    )));
+                    return Err(Conflict::OverlapOverCap {
+                        owner: owner.email.clone(),
+                        active,
+                        max: policy.max_active_tokens,
+                    }
+                    .into());
                 }
             }
             let expires = match old.expires_at {

@@ -9,7 +9,7 @@ use crate::domain::{
     Expiry, FieldError, IpAllowList, MemberId, RevokeReason, ScopeSet, TokenId, TokenName,
     TokenSecret, TokenStatus, expires_at, status_at,
 };
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Result};
 use diesel::prelude::*;
 use time::{Duration, PrimitiveDateTime};
 
@@ -174,9 +174,9 @@ pub(super) fn view(
     now: PrimitiveDateTime,
 ) -> Result<TokenView> {
     let scopes = ScopeSet::parse_list(&row.scopes)
-        .map_err(|e| Error::Unexpected(format!("token {}: {e}", row.id)))?;
+        .map_err(|e| Error::unexpected("stored scopes do not parse", e))?;
     let allowed_ips = IpAllowList::from_stored(&row.allowed_ips)
-        .map_err(|e| Error::Unexpected(format!("token {}: {e}", row.id)))?
+        .map_err(|e| Error::unexpected("a stored allow-list does not parse", e))?
         .ranges()
         .map(ToString::to_string)
         .collect();
@@ -310,17 +310,16 @@ impl Latchkey {
                     .count()
                     .get_result(conn)?;
                 if used > 0 {
-                    return Err(Error::Conflict(
-                        "This form was already submitted and its token created. A token is shown only once: find it in the list, and if you lost it, revoke it and generate a new one.".into(),
-                    ));
+                    return Err(Conflict::DuplicateSubmit.into());
                 }
             }
             let active = count_active(conn, owner.id, now)?;
             if active >= i64::from(policy.max_active_tokens) {
-                return Err(Error::Conflict(format!(
-                    "You already have {active} active tokens, the most allowed ({}). Revoke tokens you no longer use first.",
-                    policy.max_active_tokens
-                )));
+                return Err(Conflict::TooManyTokens {
+                    active,
+                    max: policy.max_active_tokens,
+                }
+                .into());
             }
             let taken: i64 = t::table
                 .filter(t::owner_id.eq(owner.id.0))

@@ -124,8 +124,8 @@ fn insert_event(
     dedupe_key: &str,
     body: &EventBody<'_>,
 ) -> Result<usize> {
-    let payload =
-        serde_json::to_string(body).map_err(|e| crate::error::Error::Unexpected(e.to_string()))?;
+    let payload = serde_json::to_string(body)
+        .map_err(|e| crate::error::Error::unexpected("writing a webhook event", e))?;
     Ok(db::insert_webhook_event_once(
         conn,
         &db::NewWebhookEventRow {

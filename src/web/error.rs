@@ -20,6 +20,8 @@ pub enum WebError {
         status: StatusCode,
         message: String,
         htmx: bool,
+        /// Why it failed, for the log (5xx only).
+        cause: Option<String>,
     },
 }
 
@@ -29,6 +31,7 @@ impl WebError {
             status,
             message: message.into(),
             htmx: false,
+            cause: None,
         }
     }
 
@@ -67,11 +70,15 @@ impl WebError {
         match self {
             WebError::SignInRequired { .. } => WebError::SignInRequired { htmx },
             WebError::Status {
-                status, message, ..
+                status,
+                message,
+                cause,
+                ..
             } => WebError::Status {
                 status,
                 message,
                 htmx,
+                cause,
             },
         }
     }
@@ -88,43 +95,60 @@ impl fmt::Display for WebError {
     }
 }
 
+/// The one table from a use case's error kind to an HTTP status.
+pub fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unexpected { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The cause chain of a failure of ours, kept on the response so the
+/// request's log line carries it (once, and never to the user).
+#[derive(Debug, Clone)]
+pub struct FailureCause(pub String);
+
 impl From<Error> for WebError {
     fn from(e: Error) -> WebError {
-        let (status, message) = match &e {
-            Error::Invalid(field) => (StatusCode::UNPROCESSABLE_ENTITY, field.message.clone()),
-            Error::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
-            Error::NotFound(what) => (
-                StatusCode::NOT_FOUND,
-                format!("That {what} doesn’t exist or isn’t yours."),
-            ),
-            Error::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
-            Error::Throttled { retry_after_secs } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("Too many attempts. Try again in {retry_after_secs} seconds."),
-            ),
-            Error::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The database is unavailable. Nothing was changed; please try again shortly."
-                    .to_owned(),
-            ),
-            Error::Unexpected(_) => {
-                return {
-                    tracing::error!(error = %e, "unexpected error");
-                    WebError::internal()
-                };
+        let status = status_of(&e);
+        let message = match &e {
+            Error::Invalid(field) => field.message.clone(),
+            Error::NotFound(what) => format!("That {what} doesn’t exist or isn’t yours."),
+            Error::Throttled { retry_after_secs } => {
+                format!("Too many attempts. Try again in {retry_after_secs} seconds.")
             }
+            Error::Unavailable(_) => {
+                "The database is unavailable. Nothing was changed; please try again shortly."
+                    .to_owned()
+            }
+            Error::Unexpected { .. } => {
+                "Something went wrong on our side. Nothing was changed; please try again."
+                    .to_owned()
+            }
+            other => other.to_string(),
         };
-        if status.is_server_error() {
-            tracing::error!(error = %e, "request failed");
+        let cause = status.is_server_error().then(|| e.chain());
+        WebError::Status {
+            status,
+            message,
+            htmx: false,
+            cause,
         }
-        WebError::new(status, message)
     }
 }
 
 impl From<actix_web::error::BlockingError> for WebError {
     fn from(e: actix_web::error::BlockingError) -> WebError {
-        tracing::error!(error = %e, "blocking task failed");
-        WebError::internal()
+        let mut error = WebError::internal();
+        if let WebError::Status { cause, .. } = &mut error {
+            *cause = Some(format!("a blocking task failed: {e}"));
+        }
+        error
     }
 }
 
@@ -149,6 +173,7 @@ impl ResponseError for WebError {
                 status,
                 message,
                 htmx,
+                cause,
             } => {
                 let body = if *htmx {
                     format!(
@@ -161,6 +186,9 @@ impl ResponseError for WebError {
                 let mut res = HttpResponse::build(*status)
                     .content_type("text/html; charset=utf-8")
                     .body(body);
+                if let Some(cause) = cause {
+                    res.extensions_mut().insert(FailureCause(cause.clone()));
+                }
                 if !*htmx {
                     // Drawn again in the signed-in frame by `in_layout`.
                     res.extensions_mut().insert(ErrorPageOf {

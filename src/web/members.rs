@@ -235,12 +235,12 @@ async fn change(
             current.flash(&service, done.to_owned()).await?;
             Ok(see_other("/settings/members"))
         }
-        Err(Error::Conflict(message)) => {
+        Err(Error::Conflict(conflict)) => {
             let outcome = Outcome {
                 form: empty_form(),
                 added: None,
                 notice: None,
-                error: Some(message),
+                error: Some(conflict.to_string()),
             };
             render_page(&service, &current, StatusCode::CONFLICT, outcome).await
         }

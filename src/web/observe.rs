@@ -218,8 +218,17 @@ pub async fn observe(
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), value);
     }
-    span.in_scope(|| {
-        tracing::info!(status, route = %route, ms = seconds * 1000.0, "answered");
+    // A failure of ours is logged here, once, with its whole cause chain.
+    let cause = res
+        .response()
+        .extensions()
+        .get::<crate::web::error::FailureCause>()
+        .map(|c| c.0.clone());
+    span.in_scope(|| match cause {
+        Some(cause) => {
+            tracing::error!(status, route = %route, ms = seconds * 1000.0, error = %cause, "failed")
+        }
+        None => tracing::debug!(status, route = %route, ms = seconds * 1000.0, "answered"),
     });
     Ok(res)
 }

@@ -103,7 +103,10 @@ pub async fn find(
     batcher: Option<&Batcher>,
 ) -> Result<Option<TokenRecord>, Error> {
     if let Some(batcher) = batcher.filter(|_| !service.is_sqlite()) {
-        return batcher.lookup(hash).await.map_err(Error::Unavailable);
+        return batcher
+            .lookup(hash)
+            .await
+            .map_err(|e| Error::Unavailable(e.into()));
     }
     if let Some(found) = service.find_token_if_idle(&hash) {
         return found;
@@ -111,5 +114,5 @@ pub async fn find(
     let svc = service.clone();
     web::block(move || svc.find_token(&hash))
         .await
-        .map_err(|e| Error::Unexpected(e.to_string()))?
+        .map_err(|e| Error::unexpected("a token lookup thread failed", e))?
 }

@@ -20,6 +20,8 @@ pub enum ApiError {
         title: &'static str,
         detail: String,
         retry_after: Option<u64>,
+        /// Why it failed, for the log (5xx only).
+        cause: Option<String>,
     },
 }
 
@@ -30,6 +32,7 @@ impl ApiError {
             title: status.canonical_reason().unwrap_or("Error"),
             detail: detail.into(),
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -47,6 +50,7 @@ impl ApiError {
             title: "Too Many Requests",
             detail: format!("Too many requests from this address; retry in {retry_after} seconds."),
             retry_after: Some(retry_after),
+            cause: None,
         }
     }
 
@@ -70,32 +74,46 @@ impl fmt::Display for ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
-        match e {
-            Error::Invalid(field) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, field.message),
-            Error::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
-            Error::NotFound(what) => ApiError::not_found(format!("No such {what}.")),
-            Error::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
-            Error::Throttled { retry_after_secs } => ApiError::too_many(retry_after_secs),
-            Error::Unavailable(m) => {
-                tracing::error!(error = %m, "database unavailable");
-                ApiError::Problem {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    title: "Service Unavailable",
-                    detail: "The database is unavailable; retry shortly.".into(),
-                    retry_after: Some(5),
-                }
+        let status = crate::web::error::status_of(&e);
+        let cause = status.is_server_error().then(|| e.chain());
+        let detail = match e {
+            Error::Invalid(field) => field.message,
+            Error::NotFound(what) => format!("No such {what}."),
+            Error::Throttled { retry_after_secs } => return ApiError::too_many(retry_after_secs),
+            Error::Unavailable(_) => "The database is unavailable; retry shortly.".to_owned(),
+            Error::Unexpected { .. } => {
+                "Something went wrong on our side; nothing was changed.".to_owned()
             }
-            Error::Unexpected(m) => {
-                tracing::error!(error = %m, "unexpected error");
-                ApiError::internal()
-            }
+            other => other.to_string(),
+        };
+        ApiError::Problem {
+            status,
+            title: status.canonical_reason().unwrap_or("Error"),
+            detail,
+            retry_after: (status == StatusCode::SERVICE_UNAVAILABLE).then_some(5),
+            cause,
         }
     }
 }
 
 impl From<actix_web::error::BlockingError> for ApiError {
-    fn from(_: actix_web::error::BlockingError) -> ApiError {
-        ApiError::internal()
+    fn from(e: actix_web::error::BlockingError) -> ApiError {
+        match ApiError::internal() {
+            ApiError::Problem {
+                status,
+                title,
+                detail,
+                retry_after,
+                ..
+            } => ApiError::Problem {
+                status,
+                title,
+                detail,
+                retry_after,
+                cause: Some(format!("a blocking task failed: {e}")),
+            },
+            other => other,
+        }
     }
 }
 
@@ -154,8 +172,13 @@ impl ResponseError for ApiError {
                 title,
                 detail,
                 retry_after,
+                cause,
             } => {
                 let mut res = problem(*status, title, detail);
+                if let Some(cause) = cause {
+                    res.extensions_mut()
+                        .insert(crate::web::error::FailureCause(cause.clone()));
+                }
                 if let Some(secs) = retry_after {
                     res.headers_mut()
                         .insert(header::RETRY_AFTER, HeaderValue::from(*secs));

@@ -7,7 +7,7 @@ use super::super::session::CurrentMember;
 use super::super::views::*;
 use crate::domain::bytes::random_hex;
 use crate::domain::{FieldError, IpAllowList, PRESETS, Scope, ScopeGroup, ScopeSet, TokenName};
-use crate::error::Error;
+use crate::error::{Conflict, Error};
 use crate::service::{Latchkey, NewToken, OrgPolicy};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -275,16 +275,16 @@ pub(super) async fn create(
                 form,
             ))
         }
-        Err(Error::Conflict(message)) if message.contains("already submitted") => {
-            Err(WebError::new(StatusCode::CONFLICT, message).for_htmx(htmx))
+        Err(Error::Conflict(duplicate @ Conflict::DuplicateSubmit)) => {
+            Err(WebError::new(StatusCode::CONFLICT, duplicate.to_string()).for_htmx(htmx))
         }
-        Err(Error::Conflict(message)) => {
+        Err(Error::Conflict(conflict)) => {
             let form = token_form(
                 &current,
                 &policy,
                 today,
                 &input,
-                &[FieldError::new("form", message)],
+                &[FieldError::new("form", conflict.to_string())],
             );
             Ok(form_response(&current, StatusCode::CONFLICT, form))
         }
