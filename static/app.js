@@ -30,6 +30,29 @@
       list.appendChild(li);
     });
     list.hidden = list.children.length === 0;
+    // A choice to make while confirming (when a rotated token stops).
+    var choices = $("#confirm-choices", dialog);
+    $all("label", choices).forEach(function (l) { l.remove(); });
+    var choice = options.choices;
+    choices.hidden = !choice;
+    if (choice) {
+      $("#confirm-choices-legend", dialog).textContent = choice.legend;
+      choice.options.forEach(function (o, i) {
+        var label = document.createElement("label");
+        var radio = document.createElement("input");
+        radio.type = "radio";
+        radio.name = "confirm-choice";
+        radio.value = o.value;
+        radio.checked = i === 0;
+        label.appendChild(radio);
+        label.appendChild(document.createTextNode(" " + o.label));
+        choices.appendChild(label);
+      });
+    }
+    var chosen = function () {
+      var picked = $("input[name=confirm-choice]:checked", choices);
+      return choice && picked ? { name: choice.name, value: picked.value } : null;
+    };
     var ok = $("#confirm-ok", dialog);
     var cancel = $("#confirm-cancel", dialog);
     ok.textContent = options.action || "Confirm";
@@ -38,7 +61,7 @@
       ok.onclick = cancel.onclick = dialog.oncancel = null;
       dialog.close();
       if (confirmed) {
-        onConfirm();
+        onConfirm(chosen());
       } else if (opener && opener.focus) {
         opener.focus();
       }
@@ -51,12 +74,25 @@
   }
 
   function optionsOf(el, items) {
+    var choices = null;
+    if (el.dataset.confirmChoices) {
+      try { choices = JSON.parse(el.dataset.confirmChoices); } catch (err) { choices = null; }
+    }
     return {
       title: el.dataset.confirmTitle,
       text: el.dataset.confirmText,
       action: el.dataset.confirmAction,
+      choices: choices,
       items: items || (el.dataset.confirmItems ? [el.dataset.confirmItems] : [])
     };
+  }
+
+  function addField(form, name, value) {
+    var field = document.createElement("input");
+    field.type = "hidden";
+    field.name = name;
+    field.value = value;
+    form.appendChild(field);
   }
 
   // htmx buttons with hx-confirm: our dialog instead of window.confirm().
@@ -76,9 +112,30 @@
       form.addEventListener("submit", function (e) {
         if (form.dataset.confirmed) return;
         e.preventDefault();
-        confirmWith(optionsOf(form), function () {
+        confirmWith(optionsOf(form), function (choice) {
           addConfirm(form);
+          if (choice) addField(form, choice.name, choice.value);
           form.dataset.confirmed = "1";
+          form.submit();
+        });
+      });
+    });
+    // A button of another form that posts elsewhere (a row's Rotate): the
+    // dialog, then a form of its own with confirm=yes.
+    $all("button[formaction][data-confirm-title]:not([hx-post])", root).forEach(function (button) {
+      if (button.dataset.ready) return;
+      button.dataset.ready = "1";
+      button.addEventListener("click", function (e) {
+        e.preventDefault();
+        confirmWith(optionsOf(button), function (choice) {
+          var form = document.createElement("form");
+          form.method = "post";
+          form.action = button.getAttribute("formaction");
+          var csrf = $("input[name=csrf_token]", button.form || document);
+          if (csrf) addField(form, "csrf_token", csrf.value);
+          addField(form, "confirm", "yes");
+          if (choice) addField(form, choice.name, choice.value);
+          document.body.appendChild(form);
           form.submit();
         });
       });
@@ -143,14 +200,17 @@
         button.disabled = checked === 0;
         button.hidden = checked === 0;
       }
+      var bar = $(".bulk-bar", form);
+      if (bar) bar.classList.toggle("has-selection", checked > 0);
       if (all) {
         var total = boxes().length;
+        all.hidden = total === 0;
         all.checked = total > 0 && checked === total;
         all.indeterminate = checked > 0 && checked < total;
       }
     };
     if (all) {
-      all.hidden = false;
+      all.hidden = boxes().length === 0;
       all.addEventListener("change", function () {
         boxes().forEach(function (b) { b.checked = all.checked; });
         update();
@@ -207,10 +267,16 @@
       var text = when.toLocaleString(undefined, {
         weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit"
       });
-      var span = document.createElement("span");
-      span.className = "local-time";
-      span.textContent = " · " + text + " your time";
-      el.appendChild(span);
+      // Beside the date where there is room (data-local="inline"); in a
+      // table's narrow cell, in its tooltip.
+      if (el.dataset.local === "inline") {
+        var span = document.createElement("span");
+        span.className = "local-time";
+        span.textContent = " · " + text + " your time";
+        el.appendChild(span);
+      } else {
+        el.title = (el.title ? el.title + " · " : "") + text + " your time";
+      }
     });
   }
 
@@ -234,6 +300,13 @@
       invalid.scrollIntoView({ block: "center" });
       announce("The form has errors; the first is focused.");
       return;
+    }
+    // A filtered or paged list: say how many tokens it shows now.
+    var config = e.detail && e.detail.requestConfig;
+    var count = document.getElementById("token-count");
+    if (config && config.verb === "get" && target && target.id === "token-list") {
+      var empty = target.querySelector(".empty h2");
+      announce(count ? count.textContent : empty ? empty.textContent : "");
     }
     var landmark = target && target.querySelector && target.querySelector("[data-title]");
     if (landmark) {

@@ -3,7 +3,7 @@
 
 use super::members::find_member;
 use super::{Failure, TokenCommand};
-use crate::domain::{Expiry, IpAllowList, ScopeSet};
+use crate::domain::{Expiry, IpAllowList, RevokeReason, ScopeSet};
 use crate::error::Error;
 use crate::service::{Actor, Latchkey, NewToken, OwnerFilter, StatusFilter, TokenQuery};
 use std::io::Write;
@@ -74,16 +74,24 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
             Ok(())
         }
         TokenCommand::Revoke { ids } => {
-            let revoked = service.revoke_tokens(&actor, &ids).map_err(|e| match e {
-                Error::NotFound(_) => Failure::Failed(
-                    "one or more of these token ids do not exist; nothing was revoked".to_owned(),
-                ),
-                other => other.into(),
-            })?;
-            // `revoke 20 20 20` is one token.
+            // `revoke 20 20 20` is one token, revoked "by hand".
             let mut unique = ids.clone();
             unique.sort_unstable_by_key(|id| id.0);
             unique.dedup();
+            let reason = if unique.len() == 1 {
+                RevokeReason::Manual
+            } else {
+                RevokeReason::Bulk
+            };
+            let revoked = service
+                .revoke_tokens_because(&actor, &ids, reason)
+                .map_err(|e| match e {
+                    Error::NotFound(_) => Failure::Failed(
+                        "one or more of these token ids do not exist; nothing was revoked"
+                            .to_owned(),
+                    ),
+                    other => other.into(),
+                })?;
             let already = unique.len().saturating_sub(revoked);
             match already {
                 0 => println!("Revoked {revoked} token(s)."),

@@ -83,6 +83,12 @@ impl ExpiryPolicy {
             ));
         }
         let expiry = match choice {
+            "custom" if expires_on.trim().is_empty() => {
+                return Err(FieldError::new(
+                    "expires_on",
+                    "Pick the date the token stops working (YYYY-MM-DD), or choose one of the other options.",
+                ));
+            }
             "custom" => Expiry::On(
                 parse_date(expires_on).map_err(|e| FieldError::new("expires_on", e.to_string()))?,
             ),

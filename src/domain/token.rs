@@ -202,6 +202,15 @@ impl TokenStatus {
             TokenStatus::Revoked => "revoked",
         }
     }
+
+    /// As a person reads it.
+    pub fn label(self) -> &'static str {
+        match self {
+            TokenStatus::Active => "Active",
+            TokenStatus::Expired => "Expired",
+            TokenStatus::Revoked => "Revoked",
+        }
+    }
 }
 
 impl fmt::Display for TokenStatus {

@@ -84,8 +84,15 @@ impl Latchkey {
             .into_iter()
             .map(|r| view(r, owner_email.clone(), now))
             .collect::<Result<Vec<_>>>()?;
+        // Its own events, and its replacement by rotation (recorded on the
+        // new token).
+        let replaced_by = row.replaced_by.unwrap_or(-1);
         let trail_rows: Vec<db::AuditRow> = ae::table
-            .filter(ae::token_id.eq(row.id))
+            .filter(
+                ae::token_id.eq(row.id).or(ae::token_id
+                    .eq(replaced_by)
+                    .and(ae::action.eq("token.rotated"))),
+            )
             .order(ae::id.desc())
             .limit(TOKEN_TRAIL_LIMIT)
             .load(&mut conn)?;

@@ -153,6 +153,19 @@ impl Latchkey {
         load_by_id(&mut conn, id)
     }
 
+    /// Active tokens per member of `org`.
+    pub fn active_tokens_by_member(
+        &self,
+        org: OrgId,
+    ) -> Result<std::collections::HashMap<MemberId, i64>> {
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        Ok(super::tokens::count_active_by_owner(&mut conn, org, now)?
+            .into_iter()
+            .map(|(owner, n)| (MemberId(owner), n))
+            .collect())
+    }
+
     pub fn list_members(&self, org: OrgId) -> Result<Vec<Member>> {
         let mut conn = self.conn()?;
         let rows: Vec<db::MemberRow> = members::table

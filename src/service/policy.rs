@@ -23,10 +23,23 @@ impl PolicyChange {
     /// A maximum lifetime shorter than every preset (1–6 days) leaves no
     /// preset to start the generate form on: it then starts on the
     /// maximum itself, as a date.
+    ///
+    /// The other way round, a default left at such a maximum (say 5 days)
+    /// is no preset once the maximum is raised to 7 days or more: the form
+    /// then starts on 30 days, or 7 when 30 is too long.
     pub fn adapted(mut self) -> Self {
         let shortest = PRESETS.iter().copied().min().unwrap_or(7);
         if (1..shortest).contains(&self.max_lifetime_days) {
             self.default_expiry_days = self.max_lifetime_days;
+        } else if self.max_lifetime_days >= shortest
+            && !PRESETS.contains(&self.default_expiry_days)
+            && self.default_expiry_days < shortest
+        {
+            self.default_expiry_days = if self.max_lifetime_days >= 30 {
+                30
+            } else {
+                shortest
+            };
         }
         self
     }

@@ -135,7 +135,12 @@ impl Latchkey {
                         if overlap.is_zero() {
                             "once".to_owned()
                         } else {
-                            stops.to_string()
+                            format!(
+                                "{} {:02}:{:02} UTC",
+                                stops.date(),
+                                stops.hour(),
+                                stops.minute()
+                            )
                         }
                     ),
                 },

@@ -70,6 +70,9 @@ pub struct TokenView {
     pub revoked_by_email: Option<String>,
     #[serde(skip)]
     pub revoked_by: Option<MemberId>,
+    /// The owner is disabled: the token is refused while they are.
+    #[serde(skip)]
+    pub owner_disabled: bool,
 }
 
 fn ser_scopes<S: serde::Serializer>(s: &ScopeSet, ser: S) -> std::result::Result<S::Ok, S::Error> {
@@ -185,6 +188,7 @@ pub(super) fn view(
         revoked_reason: row.revoked_reason.as_deref().and_then(RevokeReason::parse),
         revoked_by_email: None,
         revoked_by: row.revoked_by.map(MemberId),
+        owner_disabled: false,
         rotated_from: row.rotated_from.map(TokenId),
         replaced_by: row.replaced_by.map(TokenId),
         created_by: row.created_by.map(MemberId),
@@ -231,6 +235,21 @@ fn active_at(now: PrimitiveDateTime) -> Condition {
             .or(t::revoked_at.gt(now))
             .and(t::expires_at.is_null().or(t::expires_at.gt(now))),
     )
+}
+
+/// Active tokens per member of an organisation (members without any are
+/// left out).
+pub(super) fn count_active_by_owner(
+    conn: &mut DbConnection,
+    org: crate::domain::OrgId,
+    now: PrimitiveDateTime,
+) -> QueryResult<Vec<(i64, i64)>> {
+    t::table
+        .filter(t::org_id.eq(org.0))
+        .filter(active_at(now))
+        .group_by(t::owner_id)
+        .select((t::owner_id, diesel::dsl::count_star()))
+        .load(conn)
 }
 
 pub(super) fn count_active(
@@ -474,19 +493,22 @@ impl Latchkey {
             .collect();
         member_ids.sort_unstable();
         member_ids.dedup();
-        let emails: std::collections::HashMap<i64, String> = members::table
+        let people: std::collections::HashMap<i64, (String, bool)> = members::table
             .filter(members::id.eq_any(&member_ids))
-            .select((members::id, members::email))
-            .load::<(i64, String)>(&mut conn)?
+            .select((members::id, (members::email, members::disabled)))
+            .load::<(i64, (String, bool))>(&mut conn)?
             .into_iter()
             .collect();
         let tokens = rows
             .into_iter()
             .map(|row| {
-                let email = emails.get(&row.owner_id).cloned().unwrap_or_default();
-                let revoker = row.revoked_by.and_then(|id| emails.get(&id).cloned());
+                let (email, disabled) = people.get(&row.owner_id).cloned().unwrap_or_default();
+                let revoker = row
+                    .revoked_by
+                    .and_then(|id| people.get(&id).map(|(e, _)| e.clone()));
                 let mut token = view(row, email, now)?;
                 token.revoked_by_email = revoker;
+                token.owner_disabled = disabled;
                 Ok(token)
             })
             .collect::<Result<Vec<_>>>()?;
@@ -503,9 +525,9 @@ impl Latchkey {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         let row = visible_row(&mut conn, viewer, id)?;
-        let email: String = members::table
+        let (email, disabled): (String, bool) = members::table
             .find(row.owner_id)
-            .select(members::email)
+            .select((members::email, members::disabled))
             .first(&mut conn)?;
         let revoker: Option<String> = match row.revoked_by {
             Some(by) => members::table
@@ -517,6 +539,7 @@ impl Latchkey {
         };
         let mut token = view(row, email, now)?;
         token.revoked_by_email = revoker;
+        token.owner_disabled = disabled;
         Ok(token)
     }
 

@@ -45,10 +45,8 @@ async fn login_page(
     {
         return Ok(see_other("/settings/api-tokens"));
     }
-    let notice = req
-        .query_string()
-        .contains("signed_out=1")
-        .then(|| "You are signed out.".to_owned());
+    let notice =
+        session::take_signed_out_notice(&session).then(|| "You are signed out.".to_owned());
     let csrf = session::csrf_token(&session)?;
     Ok(html(
         StatusCode::OK,
@@ -169,5 +167,5 @@ async fn logout(
     let form = FormData::parse(&body).map_err(|e| WebError::bad_request(e.to_string()))?;
     session::check_csrf(&req, &session, form.get("csrf_token"))?;
     session::sign_out(&session, &service).await?;
-    Ok(see_other("/login?signed_out=1"))
+    Ok(see_other("/login"))
 }

@@ -217,10 +217,10 @@ pub fn plain_title(status: StatusCode) -> &'static str {
     match status.as_u16() {
         400 => "That request could not be read",
         401 => "Please sign in",
-        403 => "You can't do that",
+        403 => "Not allowed",
         404 => "Not found",
-        405 => "That doesn't work here",
-        409 => "That clashes with what is there",
+        405 => "Not available this way",
+        409 => "Not possible right now",
         413 => "That is too large",
         415 => "That kind of request is not accepted",
         422 => "Please check what you entered",

@@ -29,10 +29,14 @@ async fn render_page(
 ) -> Result<HttpResponse, WebError> {
     let svc = service.clone();
     let org = current.member.org_id;
-    let members = web::block(move || svc.list_members(org)).await??;
+    let (members, tokens) = web::block(move || {
+        Ok::<_, Error>((svc.list_members(org)?, svc.active_tokens_by_member(org)?))
+    })
+    .await??;
     let rows = members
         .into_iter()
         .map(|m| MemberRow {
+            active_tokens: tokens.get(&m.id).copied().unwrap_or(0),
             id: m.id.0,
             is_self: m.id == current.member.id,
             email: m.email,
@@ -216,23 +220,30 @@ async fn change(
     let actor = current.actor();
     let action2 = action.clone();
     let result = web::block(move || match (action2.as_str(), role) {
-        ("role", Some(role)) => svc.set_role(&actor, id, role).map(|_| ()),
-        ("disable", _) => svc.set_disabled(&actor, id, true).map(|_| ()),
-        ("sign-out", _) => svc.end_member_sessions(&actor, id).map(|_| ()),
-        _ => svc.set_disabled(&actor, id, false).map(|_| ()),
+        ("role", Some(role)) => svc.set_role(&actor, id, role).map(|m| m.email),
+        ("disable", _) => svc.set_disabled(&actor, id, true).map(|m| m.email),
+        ("sign-out", _) => {
+            svc.end_member_sessions(&actor, id)?;
+            svc.member_by_id(id).map(|m| m.email)
+        }
+        _ => svc.set_disabled(&actor, id, false).map(|m| m.email),
     })
     .await?;
     match result {
-        Ok(()) => {
+        Ok(email) => {
             let done = match action.as_str() {
-                "role" => "Role changed. Their tokens follow the new role at once.",
-                "disable" => "Member disabled. They cannot sign in and their tokens stop working.",
-                "sign-out" => {
-                    "Every session of that member ended: they must sign in again, everywhere."
+                "role" => {
+                    format!("Role of {email} changed. Their tokens follow the new role at once.")
                 }
-                _ => "Member enabled.",
+                "disable" => {
+                    format!("Disabled {email}. They cannot sign in and their tokens stop working.")
+                }
+                "sign-out" => {
+                    format!("Every session of {email} ended: they must sign in again, everywhere.")
+                }
+                _ => format!("Enabled {email}. Their tokens work again until they expire."),
             };
-            current.flash(&service, done.to_owned()).await?;
+            current.flash(&service, done).await?;
             Ok(see_other("/settings/members"))
         }
         Err(Error::Conflict(conflict)) => {

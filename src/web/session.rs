@@ -16,6 +16,8 @@ use std::pin::Pin;
 use subtle::ConstantTimeEq;
 
 const SID_KEY: &str = "sid";
+const NOTICE_KEY: &str = "notice";
+const SIGNED_OUT: &str = "signed_out";
 
 pub fn is_htmx(req: &HttpRequest) -> bool {
     req.headers().contains_key("HX-Request")
@@ -109,8 +111,21 @@ pub async fn sign_out(session: &Session, service: &web::Data<Latchkey>) -> Resul
         let svc = service.clone();
         web::block(move || svc.end_session(&secret)).await??;
     }
-    session.purge();
+    // Everything goes but a note for the sign-in page: the cookie says
+    // "signed out", not the address (a link cannot claim it).
+    session.clear();
+    session.renew();
+    session
+        .insert(NOTICE_KEY, SIGNED_OUT)
+        .map_err(|_| WebError::internal())?;
     Ok(())
+}
+
+/// The sign-in page's one-time note, if sign-out left one.
+pub fn take_signed_out_notice(session: &Session) -> bool {
+    session
+        .remove_as::<String>(NOTICE_KEY)
+        .is_some_and(|n| n.as_deref() == Ok(SIGNED_OUT))
 }
 
 /// The member this browser is signed in as, if any.

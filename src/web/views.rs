@@ -124,8 +124,8 @@ pub struct TokenRow {
     pub show_owner: bool,
     /// Shown as the first scope and "+N": the rest on hover and focus.
     pub scopes: Vec<&'static str>,
+    /// "Created Wed 30 Dec 2026, 00:00 UTC (3 days ago)", on hover.
     pub created: String,
-    pub created_exact: String,
     /// "Wed 30 Dec 2026 (in 30 days)", or "Never".
     pub expires: String,
     /// The whole sentence: "Expires Wed 30 Dec 2026, 00:00 UTC (in 30 days)".
@@ -138,10 +138,15 @@ pub struct TokenRow {
     pub last_used_from: String,
     /// The allow-list, comma-separated; empty when any address may use it.
     pub allowed_ips: String,
+    /// The status class: active, expired, revoked, rotated, disabled.
     pub status: &'static str,
+    pub status_label: &'static str,
     pub active: bool,
-    /// "Revoked Mon 30 Nov 2026 by a@x.io — bulk revoke".
-    pub revoked_note: Option<String>,
+    /// Offered only to the owner, on a token not replaced already.
+    pub rotatable: bool,
+    /// "Revoked Mon 30 Nov 2026 by a@x.io — bulk revoke", "Replaced; stops
+    /// in 52 minutes".
+    pub status_note: Option<String>,
 }
 
 impl TokenRow {
@@ -167,6 +172,8 @@ pub struct TokenList {
     pub status: &'static str,
     pub owner: &'static str,
     pub q: String,
+    /// `q` for a query string.
+    pub q_encoded: String,
     pub total: i64,
     pub pages: i64,
     pub first_shown: i64,
@@ -179,7 +186,8 @@ pub struct TokenList {
     pub notice: Option<String>,
     pub csrf: String,
     pub filtered: bool,
-    /// For an admin whose own list is empty: how many the organisation has.
+    /// For an admin looking at their own tokens: how many active tokens
+    /// the organisation has.
     pub org_total: Option<i64>,
     /// "Select at least one token" beside the bulk bar, without script.
     pub bulk_error: Option<String>,
@@ -305,6 +313,8 @@ pub struct ConfirmRevokePage {
     pub tokens: Vec<(i64, String)>,
     pub count: usize,
     pub back: String,
+    /// Where Cancel leads: the token's page or the list it came from.
+    pub cancel_href: String,
     /// Where "Revoke" posts: the one token's route, or the bulk one.
     pub action: String,
     pub single: bool,
@@ -317,6 +327,8 @@ pub struct MemberRow {
     pub disabled: bool,
     pub created: String,
     pub is_self: bool,
+    /// Said in the disable dialog: what stops working.
+    pub active_tokens: i64,
 }
 
 pub struct NewMemberForm {

@@ -97,18 +97,21 @@ fn detail_page_shows_the_token_to_its_owner_and_admins_only(db: &TestDb) {
         .assert_contains("<code>token.created</code>")
         .assert_contains("Never rotated.");
     assert_eq!(page.body.matches("class=\"chart-bar\"").count(), 30);
-    // Rotate here; revoke through the confirmation page that names it.
+    // Rotate here; revoke through the confirmation page that names it and
+    // leads back here.
     page.assert_contains(&format!("action=\"/settings/api-tokens/{id}/rotate\""))
-        .assert_contains(&format!(
-            "<input type=\"hidden\" name=\"ids\" value=\"{id}\">"
-        ));
+        .assert_contains(&format!("action=\"/settings/api-tokens/{id}/revoke\""));
     let csrf = page.csrf();
     dev.post(
-        "/settings/api-tokens/revoke",
-        &[("csrf_token", &csrf), ("ids", &id.to_string())],
+        &format!("/settings/api-tokens/{id}/revoke"),
+        &[("csrf_token", &csrf), ("back", "token")],
     )
     .assert_status(200)
-    .assert_contains("deploy");
+    .assert_contains("Revoke this token?")
+    .assert_contains("deploy")
+    .assert_contains(&format!(
+        "href=\"/settings/api-tokens/{id}\" autofocus>Cancel"
+    ));
     assert_eq!(
         app.token_status(id),
         "active",

@@ -21,6 +21,9 @@ both_backends!(
     search_folds_case_for_all_of_unicode,
     the_row_an_admin_revokes_in_all_tokens_keeps_its_owner,
     a_new_members_password_can_be_copied,
+    rotated_and_disabled_owners_tokens_say_so,
+    revoking_from_a_tokens_page_leads_back_to_it,
+    a_revoke_keeps_the_search,
 );
 
 fn the_list_is_compact_and_admins_are_pointed_to_the_organisation(db: &TestDb) {
@@ -192,6 +195,7 @@ fn notices_come_from_the_session_not_the_address(db: &TestDb) {
     let admin = app.admin();
     let members = admin.get("/settings/members?done=disabled");
     assert!(!members.body.contains("Member disabled"));
+    assert!(!members.body.contains("They cannot sign in"));
     assert!(
         !admin
             .get("/settings/policy?saved=1")
@@ -327,6 +331,22 @@ fn a_maximum_lifetime_under_a_week_can_be_saved_and_used(db: &TestDb) {
         ("scopes", "datastore:read"),
     ]);
     reveal.assert_status(200);
+    // Raised again, with the form's default still at 3 days: the default
+    // adapts to a preset instead of refusing the save.
+    admin
+        .post(
+            "/settings/policy",
+            &[
+                ("csrf_token", &csrf),
+                ("max_lifetime_days", "365"),
+                ("default_expiry_days", "3"),
+            ],
+        )
+        .assert_status(303);
+    admin
+        .get("/settings/policy")
+        .assert_contains("Policy saved.")
+        .assert_contains("value=\"30\" selected");
 }
 
 fn search_folds_case_for_all_of_unicode(db: &TestDb) {
@@ -407,4 +427,109 @@ fn an_unopenable_sqlite_path_fails_at_once_with_the_reason() {
         .output()
         .expect("run");
     crate::helpers::CliOutput(out).fails(1, "Unable to open the database file");
+}
+
+fn rotated_and_disabled_owners_tokens_say_so(db: &TestDb) {
+    let app = spawn_app(db);
+    let dev = app.member("dev@example.com", Role::Developer);
+    dev.generate_token("deploy", &["datastore:read"]);
+    let id = app.token_id("deploy");
+    let csrf = dev.csrf();
+    dev.post(
+        &format!("/settings/api-tokens/{id}/rotate"),
+        &[
+            ("csrf_token", &csrf),
+            ("confirm", "yes"),
+            ("overlap_minutes", "60"),
+        ],
+    )
+    .assert_status(200);
+    // The replaced token still works for the hour, and says so; it is not
+    // offered for rotation again.
+    let list = dev.get("/settings/api-tokens");
+    list.assert_contains("status-rotated\">Rotated</span>")
+        .assert_contains("Replaced; stops in ");
+    assert_eq!(list.body.matches("aria-label=\"Rotate deploy\"").count(), 1);
+    let old = dev.get(&format!("/settings/api-tokens/{id}"));
+    old.assert_contains("Stops ")
+        .assert_contains("replaced by rotation")
+        .assert_contains("<code>token.rotated</code>");
+    assert!(!old.body.contains("Rotate…"));
+    // An admin sees every token but rotates only their own.
+    let admin = app.admin();
+    let all = admin.get("/settings/api-tokens?status=active&owner=all");
+    assert!(!all.body.contains("aria-label=\"Rotate deploy\""));
+    // A disabled owner's tokens are not shown as working.
+    let dev_id = app.member_id("dev@example.com");
+    admin
+        .post(
+            &format!("/settings/members/{dev_id}/disable"),
+            &[("csrf_token", &admin.csrf()), ("confirm", "yes")],
+        )
+        .assert_status(303);
+    admin
+        .get("/settings/members")
+        .assert_contains("Disabled dev@example.com.");
+    admin
+        .get("/settings/api-tokens?status=active&owner=all")
+        .assert_contains("status-disabled\">Owner disabled</span>");
+}
+
+fn revoking_from_a_tokens_page_leads_back_to_it(db: &TestDb) {
+    let app = spawn_app(db);
+    let dev = app.member("dev@example.com", Role::Developer);
+    dev.generate_token("deploy", &["datastore:read"]);
+    let id = app.token_id("deploy");
+    let done = dev.post(
+        &format!("/settings/api-tokens/{id}/revoke"),
+        &[
+            ("csrf_token", &dev.csrf()),
+            ("confirm", "yes"),
+            ("back", "token"),
+        ],
+    );
+    done.assert_status(303);
+    let back = format!("/settings/api-tokens/{id}");
+    assert_eq!(done.header("location"), Some(back.as_str()));
+    dev.get(&back)
+        .assert_contains("Revoked 1 token: deploy")
+        .assert_contains("revoked by hand");
+    // A forged `back` leads nowhere else.
+    dev.generate_token("other", &["datastore:read"]);
+    let other = app.token_id("other");
+    let forged = dev.post(
+        &format!("/settings/api-tokens/{other}/revoke"),
+        &[
+            ("csrf_token", &dev.csrf()),
+            ("confirm", "yes"),
+            ("back", "https://evil.example/"),
+        ],
+    );
+    assert_eq!(
+        forged.header("location"),
+        Some("/settings/api-tokens?status=active&owner=me")
+    );
+}
+
+fn a_revoke_keeps_the_search(db: &TestDb) {
+    let app = spawn_app(db);
+    let dev = app.member("dev@example.com", Role::Developer);
+    dev.generate_token("ci runner", &["datastore:read"]);
+    dev.generate_token("ci deploy", &["datastore:read"]);
+    let list = dev.get("/settings/api-tokens?q=ci%20r");
+    list.assert_contains("name=\"back\" value=\"status=active&amp;owner=me&amp;q=ci%20r\"");
+    let id = app.token_id("ci runner");
+    let done = dev.post(
+        "/settings/api-tokens/revoke",
+        &[
+            ("csrf_token", &list.csrf()),
+            ("confirm", "yes"),
+            ("ids", &id.to_string()),
+            ("back", "status=active&owner=me&q=ci%20r"),
+        ],
+    );
+    assert_eq!(
+        done.header("location"),
+        Some("/settings/api-tokens?status=active&owner=me&q=ci%20r")
+    );
 }

@@ -202,11 +202,15 @@ pub struct TrailLine {
 #[template(path = "pages/token_detail.html")]
 pub struct TokenDetailPage {
     pub layout: Layout,
+    pub notice: Option<String>,
     pub id: i64,
     pub name: String,
     pub hint: String,
     pub status: &'static str,
+    pub status_label: &'static str,
     pub active: bool,
+    /// Rotation is offered to the owner, on a token not replaced already.
+    pub rotatable: bool,
     pub owner_email: String,
     pub owner_role_note: String,
     pub created: String,
@@ -250,20 +254,46 @@ fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) ->
     } else {
         "Greyed scopes are above what the owner's role may use under the organisation's policy now; the token cannot use them.".to_owned()
     };
+    let active = t.status == TokenStatus::Active;
+    let replaced = active && t.replaced_by.is_some();
+    let (status, status_label) = match t.status {
+        TokenStatus::Active if t.owner_disabled => ("disabled", "Owner disabled"),
+        TokenStatus::Active if replaced => ("rotated", "Rotated"),
+        other => (other.as_str(), other.label()),
+    };
+    // When it stops: the end of a rotation's overlap, or its expiry; a
+    // revoked token's expiry no longer matters.
+    let (expires, ends_at) = match t.status {
+        TokenStatus::Revoked => (String::new(), None),
+        _ if replaced => (
+            t.revoked_at.map_or_else(String::new, |at| {
+                format!(
+                    "Stops {} ({}): replaced by rotation",
+                    format::moment(at),
+                    format::until(at, now)
+                )
+            }),
+            t.revoked_at,
+        ),
+        _ => (format::expiry(t.expires_at, now), t.expires_at),
+    };
     TokenDetailPage {
         layout: Layout::for_member(current, "tokens"),
+        notice: None,
         id: t.id.0,
         hint: t.hint,
-        status: t.status.as_str(),
-        active: t.status == TokenStatus::Active,
+        status,
+        status_label,
+        active,
+        rotatable: active && !replaced && t.owner_id == current.member.id,
         owner_email: t.owner_email,
         owner_role_note,
         created: format!("{} ({})", exact(t.created_at), relative(t.created_at, now)),
         created_by: detail
             .created_by_email
             .unwrap_or_else(|| "the command line".to_owned()),
-        expires: format::expiry(t.expires_at, now),
-        expires_machine: t.expires_at.map(format::machine).unwrap_or_default(),
+        expires,
+        expires_machine: ends_at.map(format::machine).unwrap_or_default(),
         last_used: t.last_used_at.map_or("Never used".to_owned(), |at| {
             format!("{} ({})", format_moment(at), relative(at, now))
         }),
@@ -311,7 +341,10 @@ pub(super) async fn show(
     let actor = current.actor();
     let detail = web::block(move || svc.token_detail(&actor, id)).await??;
     let now = service.clock().now();
-    Ok(html(StatusCode::OK, render(&page(&current, detail, now))))
+    let mut page = page(&current, detail, now);
+    // What was just done here (a revoke), from the session.
+    page.notice = current.take_flash(&service).await?;
+    Ok(html(StatusCode::OK, render(&page)))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use super::forms::FormData;
 use super::html;
 use super::session::CurrentMember;
 use super::views::*;
-use crate::domain::TokenStatus;
+use crate::domain::{MemberId, TokenStatus};
 use crate::service::{
     EXPIRING_SOON_DAYS, Latchkey, OwnerFilter, PAGE_SIZE, StatusFilter, TokenQuery, TokenView,
 };
@@ -105,9 +105,18 @@ impl Filters {
     }
 }
 
-pub(super) fn row(t: TokenView, now: PrimitiveDateTime, show_owner: bool) -> TokenRow {
+pub(super) fn row(
+    t: TokenView,
+    now: PrimitiveDateTime,
+    show_owner: bool,
+    viewer: MemberId,
+) -> TokenRow {
     let active = t.status == TokenStatus::Active;
-    let expires = match t.expires_at {
+    // A token replaced by rotation with an overlap works until the end of
+    // the overlap: that is when it stops, not its old expiry.
+    let replaced = active && t.replaced_by.is_some();
+    let ends_at = if replaced { t.revoked_at } else { t.expires_at };
+    let expires = match ends_at {
         None => "Never".to_owned(),
         Some(at) if active => format!(
             "{} ({})",
@@ -116,19 +125,39 @@ pub(super) fn row(t: TokenView, now: PrimitiveDateTime, show_owner: bool) -> Tok
         ),
         Some(at) => format::short_day(at.date()),
     };
+    let (status, status_label) = match t.status {
+        TokenStatus::Active if t.owner_disabled => ("disabled", "Owner disabled"),
+        TokenStatus::Active if replaced => ("rotated", "Rotated"),
+        other => (other.as_str(), other.label()),
+    };
+    let status_note = if replaced {
+        ends_at.map(|at| format!("Replaced; stops {}", format::until(at, now)))
+    } else if active && t.owner_disabled {
+        Some("Refused while the owner is disabled".to_owned())
+    } else {
+        revoked_note(t.revoked_at, t.revoked_reason, t.revoked_by_email, now)
+    };
     TokenRow {
         id: t.id.0,
-        name: t.name,
         hint: t.hint,
         owner_email: t.owner_email,
         show_owner,
         scopes: t.scopes.names(),
-        created: format::since(t.created_at, now),
-        created_exact: format::moment(t.created_at),
+        created: format!(
+            "Created {} ({})",
+            format::moment(t.created_at),
+            format::since(t.created_at, now)
+        ),
         expires,
-        expires_exact: format::expiry(t.expires_at, now),
-        expires_machine: t.expires_at.map(format::machine).unwrap_or_default(),
-        expires_soon: active && format::expires_soon(t.expires_at, now),
+        expires_exact: if replaced {
+            ends_at.map_or_else(String::new, |at| {
+                format!("Stops {} ({})", format::moment(at), format::until(at, now))
+            })
+        } else {
+            format::expiry(t.expires_at, now)
+        },
+        expires_machine: ends_at.map(format::machine).unwrap_or_default(),
+        expires_soon: active && !replaced && format::expires_soon(t.expires_at, now),
         last_used: t
             .last_used_at
             .map_or("Never used".to_owned(), |at| format::since(at, now)),
@@ -137,9 +166,12 @@ pub(super) fn row(t: TokenView, now: PrimitiveDateTime, show_owner: bool) -> Tok
             .map(|ip| format!("from {ip}"))
             .unwrap_or_default(),
         allowed_ips: t.allowed_ips.join(", "),
-        status: t.status.as_str(),
+        rotatable: active && !replaced && t.owner_id == viewer,
+        status,
+        status_label,
         active,
-        revoked_note: revoked_note(t.revoked_at, t.revoked_reason, t.revoked_by_email, now),
+        status_note,
+        name: t.name,
     }
 }
 
@@ -176,11 +208,7 @@ pub(super) async fn token_list(
     };
     let page = web::block(move || svc.list_tokens(&actor, &query)).await??;
     let filtered = filters.status != StatusFilter::Active || !filters.q.is_empty();
-    let org_total = if page.total == 0
-        && !filtered
-        && filters.owner == OwnerFilter::Me
-        && current.member.is_admin()
-    {
+    let org_total = if filters.owner == OwnerFilter::Me && current.member.is_admin() {
         organisation_total(service, current).await?
     } else {
         None
@@ -198,11 +226,12 @@ pub(super) async fn token_list(
         rows: page
             .tokens
             .into_iter()
-            .map(|t| row(t, now, show_owner))
+            .map(|t| row(t, now, show_owner, current.member.id))
             .collect(),
         status: filters.status.as_str(),
         owner: filters.owner_str(),
         q: filters.q.clone(),
+        q_encoded: encode_query(&filters.q),
         total: page.total,
         pages: page.pages,
         first_shown,

@@ -13,9 +13,15 @@ use crate::service::{Latchkey, RevokeOutcome, StatusFilter, TokenView};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 
-/// The list's filters a form came from (`back`), as our own words only.
+/// Where a revoke form came from (`back`), rebuilt from our own words
+/// only: the token's page (`token`), or the list with its filters and
+/// search.
 fn back_query(form: &FormData) -> String {
-    let back = FormData::parse(form.text("back").as_bytes()).unwrap_or_default();
+    let raw = form.text("back");
+    if raw == "token" {
+        return "token".to_owned();
+    }
+    let back = FormData::parse(raw.as_bytes()).unwrap_or_default();
     let status = back
         .get("status")
         .and_then(StatusFilter::parse)
@@ -25,7 +31,22 @@ fn back_query(form: &FormData) -> String {
     } else {
         "me"
     };
-    format!("status={}&owner={owner}", status.as_str())
+    let mut query = format!("status={}&owner={owner}", status.as_str());
+    let q: String = back.text("q").trim().chars().take(100).collect();
+    if !q.is_empty() {
+        query.push_str("&q=");
+        query.push_str(&encode_query(&q));
+    }
+    query
+}
+
+/// The page to return to after a revoke (or on Cancel).
+fn back_href(back: &str, id: Option<TokenId>) -> String {
+    match id {
+        Some(id) if back == "token" => format!("/settings/api-tokens/{id}"),
+        _ if back == "token" => "/settings/api-tokens".to_owned(),
+        _ => format!("/settings/api-tokens?{back}"),
+    }
 }
 
 fn label(t: &TokenView) -> String {
@@ -57,6 +78,7 @@ pub(super) async fn revoke_one(
                 layout: Layout::for_member(&current, "tokens"),
                 tokens: token.iter().map(|t| (t.id.0, label(t))).collect(),
                 count: token.len(),
+                cancel_href: back_href(&back, Some(id)),
                 back,
                 action: format!("/settings/api-tokens/{id}/revoke"),
                 single: true,
@@ -82,7 +104,7 @@ pub(super) async fn revoke_one(
         let mut res = html(
             StatusCode::OK,
             render(&TokenRowPartial {
-                row: row(view, now, show_owner),
+                row: row(view, now, show_owner, current.member.id),
             }),
         );
         if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&announce(&message)) {
@@ -94,7 +116,7 @@ pub(super) async fn revoke_one(
         return Ok(res);
     }
     current.flash(&service, message).await?;
-    Ok(see_other(&format!("/settings/api-tokens?{back}")))
+    Ok(see_other(&back_href(&back, Some(id))))
 }
 
 /// An `HX-Trigger` header the page's script turns into a spoken notice
@@ -152,6 +174,7 @@ pub(super) async fn bulk_revoke(
                 layout: Layout::for_member(&current, "tokens"),
                 tokens: tokens.iter().map(|t| (t.id.0, label(t))).collect(),
                 count,
+                cancel_href: back_href(&back, None),
                 back,
                 action: "/settings/api-tokens/revoke".into(),
                 single: false,
@@ -167,7 +190,7 @@ pub(super) async fn bulk_revoke(
         n => format!("Revoked {n} tokens. They no longer work."),
     };
     current.flash(&service, message).await?;
-    Ok(see_other(&format!("/settings/api-tokens?{back}")))
+    Ok(see_other(&back_href(&back, None)))
 }
 
 /// "Revoke selected" with nothing ticked: the list again, the message
@@ -177,7 +200,7 @@ async fn nothing_selected(
     service: &web::Data<Latchkey>,
     back: &str,
 ) -> Result<HttpResponse, WebError> {
-    let filters = Filters::parse(back, current)?;
+    let filters = Filters::parse(if back == "token" { "" } else { back }, current)?;
     let mut list = token_list(service, current, &filters, None).await?;
     list.bulk_error = Some("Select at least one token to revoke.".into());
     let body = if current.htmx {

@@ -838,8 +838,14 @@ fn the_console_fits_and_guides_the_keyboard(f: &Flow) {
     );
     b.refresh();
     b.wait_for_text("12 tokens");
+    // In the list's narrow cells, in the tooltip; beside the date on the
+    // token's page.
+    assert!(b.count("//td[contains(@class, 'expires')]/time[contains(@title, 'your time')]") > 0);
+    b.click(&b.link("service 00"));
+    b.wait_for_text("Requests in the last 30 days");
     assert!(b.count("//span[@class='local-time']") > 0);
     assert!(b.has_text("your time"));
+    b.back();
 
     // Generating: the reveal replaces the form, names the page, takes the
     // focus, and the address no longer says "new".
