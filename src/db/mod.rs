@@ -1,6 +1,8 @@
 //! Storage: one binary, SQLite or PostgreSQL chosen by the URL's scheme.
 
 pub mod backup;
+pub mod changes;
+pub mod credentials;
 pub mod login_attempts;
 mod models;
 pub mod rate_limits;
@@ -343,59 +345,6 @@ pub fn insert_webhook_event_once(
             .on_conflict(w::dedupe_key)
             .do_nothing()
             .execute(c),
-    }
-}
-
-/// The hot path of every API request: a token by its hash, with its owner.
-///
-/// Run on the concrete connection rather than through the multi-backend
-/// wrapper so that diesel's prepared-statement cache applies: the statement
-/// is compiled once per connection instead of on every request.
-pub fn token_with_owner(
-    conn: &mut DbConnection,
-    hash: &[u8],
-) -> QueryResult<Option<(TokenRow, MemberRow, String)>> {
-    use schema::{api_tokens as t, members as m, organisations as o};
-    macro_rules! lookup {
-        ($c:expr) => {
-            t::table
-                .inner_join(m::table)
-                .inner_join(o::table)
-                .filter(t::token_hash.eq(hash))
-                .select((t::all_columns, m::all_columns, o::scope_min_roles))
-                // Not `first()`: its `LIMIT ?` makes SQLite re-prepare the
-                // statement on every call (a rebound LIMIT expires it). The
-                // hash is unique, so there is at most one row anyway.
-                .get_result::<(TokenRow, MemberRow, String)>($c)
-                .optional()
-        };
-    }
-    match conn {
-        DbConnection::Sqlite(c) => lookup!(c),
-        DbConnection::Postgres(c) => lookup!(c),
-    }
-}
-
-/// Many tokens by hash, with their owners, in one query (`= ANY($1)` on
-/// PostgreSQL: one prepared statement whatever the count).
-pub fn tokens_with_owners(
-    conn: &mut DbConnection,
-    hashes: &[Vec<u8>],
-) -> QueryResult<Vec<(TokenRow, MemberRow, String)>> {
-    use schema::{api_tokens as t, members as m, organisations as o};
-    macro_rules! lookup {
-        ($c:expr) => {
-            t::table
-                .inner_join(m::table)
-                .inner_join(o::table)
-                .filter(t::token_hash.eq_any(hashes))
-                .select((t::all_columns, m::all_columns, o::scope_min_roles))
-                .load::<(TokenRow, MemberRow, String)>($c)
-        };
-    }
-    match conn {
-        DbConnection::Sqlite(c) => lookup!(c),
-        DbConnection::Postgres(c) => lookup!(c),
     }
 }
 

@@ -120,6 +120,17 @@ pub fn parse_ranges(input: &str) -> Result<Vec<IpRange>, String> {
         .collect()
 }
 
+/// As stored, read once where a row is loaded.
+impl TryFrom<String> for IpAllowList {
+    type Error = String;
+    fn try_from(stored: String) -> Result<Self, String> {
+        if stored.is_empty() {
+            return Ok(IpAllowList::default());
+        }
+        IpAllowList::from_stored(&stored)
+    }
+}
+
 impl IpAllowList {
     /// From the generate form's field.
     pub fn parse_input(input: &str) -> Result<IpAllowList, FieldError> {

@@ -29,6 +29,14 @@ impl fmt::Display for Role {
     }
 }
 
+/// As stored, read once where a row is loaded.
+impl TryFrom<String> for Role {
+    type Error = String;
+    fn try_from(stored: String) -> Result<Self, String> {
+        stored.parse()
+    }
+}
+
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -204,6 +204,14 @@ impl ScopeSet {
     }
 }
 
+/// As stored (space-separated), read once where a row is loaded.
+impl TryFrom<String> for ScopeSet {
+    type Error = String;
+    fn try_from(stored: String) -> Result<Self, String> {
+        ScopeSet::parse_list(&stored)
+    }
+}
+
 impl FromIterator<Scope> for ScopeSet {
     fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
         let mut set = ScopeSet::empty();
@@ -267,6 +275,14 @@ impl ScopeRoles {
             roles.set(scope.parse()?, role.parse()?);
         }
         Ok(roles)
+    }
+}
+
+/// As stored, read once where a row is loaded.
+impl TryFrom<String> for ScopeRoles {
+    type Error = String;
+    fn try_from(stored: String) -> Result<Self, String> {
+        ScopeRoles::parse(&stored)
     }
 }
 

@@ -12,16 +12,17 @@
 
 use super::audit::{self, NewEvent};
 use super::{Latchkey, Member};
-use crate::db::{self, schema::api_tokens as t, schema::audit_events as ae};
+use crate::db::credentials::{self, Credential};
+use crate::db::{self, DbConnection, schema::api_tokens as t, schema::audit_events as ae};
 use crate::domain::{
-    IpAllowList, MemberId, OrgId, RevokeReason, ScopeRoles, ScopeSet, TokenHash, TokenId,
-    TokenStatus, rate_limit_key, status_at,
+    IpAllowList, MemberId, OrgId, RevokeReason, ScopeSet, TokenHash, TokenId, TokenStatus,
+    rate_limit_key, status_at,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use diesel::prelude::*;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use time::{Duration, PrimitiveDateTime};
 
 /// Last use is written at most this often per token.
@@ -86,20 +87,8 @@ pub enum Door {
     Introspection,
 }
 
-/// A token row as the lookup found it, with its owner and the
-/// organisation's scope policy.
-#[derive(Debug, Clone)]
-pub struct TokenRecord {
-    token: db::TokenRow,
-    owner: db::MemberRow,
-    scope_policy: String,
-}
-
-impl TokenRecord {
-    pub fn token_hash(&self) -> &[u8] {
-        &self.token.token_hash
-    }
-}
+/// A token as found: shared by the cache and the requests it answers.
+pub type Found = Option<Arc<Credential>>;
 
 /// The writes a judgement calls for, done off the request path by
 /// `record_effects`.
@@ -174,54 +163,102 @@ impl Latchkey {
             .map_err(|_| Refusal::Malformed)
     }
 
-    /// The token with this hash (blocking).
-    pub fn find_token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>> {
+    /// The token with this hash (blocking): from the cache while the
+    /// database has not changed, else one query.
+    pub fn find_token(&self, hash: &TokenHash) -> Result<Found> {
+        if !self.is_sqlite {
+            let mut found = self.find_tokens(std::slice::from_ref(hash))?;
+            return Ok(found.pop().flatten());
+        }
+        let mark = self.watch.as_ref().and_then(|w| w.mark());
+        if let Some(hit) = mark.as_ref().and_then(|m| self.credentials.get(hash, m)) {
+            return Ok(Some(hit));
+        }
         let mut conn = self.conn()?;
-        Ok(db::token_with_owner(&mut conn, hash.as_bytes())?.map(record))
+        self.read_credential(&mut conn, hash, mark.as_ref())
     }
 
-    /// As `find_token` when a connection is idle this instant (SQLite
-    /// answers an indexed read in microseconds: less than a hop to another
-    /// thread); `None` when the caller should use another thread.
-    pub fn find_token_if_idle(&self, hash: &TokenHash) -> Option<Result<Option<TokenRecord>>> {
+    /// As `find_token` without waiting (SQLite): from the cache, or on a
+    /// connection idle this instant (an indexed read takes microseconds,
+    /// less than a hop to another thread); `None` when the caller should
+    /// use another thread.
+    pub fn find_token_if_idle(&self, hash: &TokenHash) -> Option<Result<Found>> {
+        let mark = self.watch.as_ref().and_then(|w| w.mark());
+        if let Some(hit) = mark.as_ref().and_then(|m| self.credentials.get(hash, m)) {
+            return Some(Ok(Some(hit)));
+        }
         let mut conn = self.pool.try_get()?;
-        Some(
-            db::token_with_owner(&mut conn, hash.as_bytes())
-                .map(|found| found.map(record))
-                .map_err(Error::from),
-        )
+        Some(self.read_credential(&mut conn, hash, mark.as_ref()))
     }
 
-    /// Many tokens by hash in one query (the PostgreSQL batch).
-    pub fn find_tokens(&self, hashes: &[Vec<u8>]) -> Result<Vec<TokenRecord>> {
+    fn read_credential(
+        &self,
+        conn: &mut DbConnection,
+        hash: &TokenHash,
+        mark: Option<&db::changes::Mark>,
+    ) -> Result<Found> {
+        let found = credentials::find_by_hash(conn, hash.as_bytes())?.map(Arc::new);
+        if let (Some(mark), Some(found)) = (mark, &found) {
+            self.credentials.put(*hash, mark, found.clone());
+        }
+        Ok(found)
+    }
+
+    /// Many tokens by hash (the PostgreSQL batch), in the order asked: one
+    /// small query says whether the cache still holds, one more reads what
+    /// it does not.
+    pub fn find_tokens(&self, hashes: &[TokenHash]) -> Result<Vec<Found>> {
         let mut conn = self.conn()?;
-        Ok(db::tokens_with_owners(&mut conn, hashes)?
+        let mark = match &mut *conn {
+            DbConnection::Postgres(c) => Some(db::changes::postgres_mark(c)?),
+            DbConnection::Sqlite(_) => self.watch.as_ref().and_then(|w| w.mark()),
+        };
+        let mut found: Vec<Found> = hashes
+            .iter()
+            .map(|h| mark.as_ref().and_then(|m| self.credentials.get(h, m)))
+            .collect();
+        let missing: Vec<Vec<u8>> = hashes
+            .iter()
+            .zip(&found)
+            .filter(|(_, f)| f.is_none())
+            .map(|(h, _)| h.as_bytes().to_vec())
+            .collect();
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let read: HashMap<Vec<u8>, Arc<Credential>> = credentials::find_many(&mut conn, &missing)?
             .into_iter()
-            .map(record)
-            .collect())
+            .map(|c| (c.token_hash.clone(), Arc::new(c)))
+            .collect();
+        for (hash, slot) in hashes.iter().zip(found.iter_mut()) {
+            if slot.is_none()
+                && let Some(c) = read.get(hash.as_bytes())
+            {
+                if let Some(mark) = &mark {
+                    self.credentials.put(*hash, mark, c.clone());
+                }
+                *slot = Some(c.clone());
+            }
+        }
+        Ok(found)
     }
 
     /// Judges a found token for `door`; says what to write afterwards.
     pub fn authenticate(
         &self,
-        found: Option<TokenRecord>,
+        found: Option<&Credential>,
         door: Door,
         client: Option<IpAddr>,
     ) -> Result<Authentication> {
         let now = self.clock.now();
         let mut effects = Effects::default();
-        let Some(TokenRecord {
-            token,
-            owner,
-            scope_policy,
-        }) = found
-        else {
+        let Some(token) = found else {
             return Ok(refused(Refusal::Unknown, effects));
         };
         let id = TokenId(token.id);
         let revoked = token.revoked_at.is_some_and(|r| r <= now);
         match status_at(revoked, token.expires_at, now) {
-            TokenStatus::Revoked if is_replaced(&token) => {
+            TokenStatus::Revoked if is_replaced(token) => {
                 // Acted on once a minute per address: the chain is revoked
                 // by the first, later replays cost nothing.
                 if self.dampener.first_in_a_while("reuse", id, client, now) {
@@ -233,48 +270,48 @@ impl Latchkey {
             TokenStatus::Expired => return Ok(refused(Refusal::Expired, effects)),
             TokenStatus::Active => {}
         }
-        if owner.disabled {
+        if token.owner_disabled {
             return Ok(refused(Refusal::OwnerDisabled, effects));
         }
-        let owner = Member::from_row(owner)?;
-        let allowed_ips = if token.allowed_ips.is_empty() {
-            IpAllowList::default()
-        } else {
-            IpAllowList::from_stored(&token.allowed_ips)
-                .map_err(|e| Error::unexpected("a stored allow-list does not parse", e))?
-        };
-        if door == Door::Bearer && !allowed_ips.permits(client) {
+        let (owner_id, org_id) = (MemberId(token.owner_id), OrgId(token.org_id));
+        if door == Door::Bearer && !token.allowed_ips.permits(client) {
             if self
                 .dampener
                 .first_in_a_while("ip_refused", id, client, now)
             {
-                effects.refused_address = Some((id, owner.org_id, owner.id, client));
+                effects.refused_address = Some((id, org_id, owner_id, client));
             }
             return Ok(refused(Refusal::OutsideAllowList, effects));
         }
-        let stored = ScopeSet::parse_list(&token.scopes)
-            .map_err(|e| Error::unexpected("stored scopes do not parse", e))?;
-        // The organisation's policy at the moment of use decides.
-        let roles = ScopeRoles::parse(&scope_policy)
-            .map_err(|e| Error::unexpected("the stored scope policy does not parse", e))?;
         if door == Door::Bearer {
             self.count_use(id);
-            if token
+            let due = token
                 .last_used_at
-                .is_none_or(|at| now - at >= LAST_USED_INTERVAL)
-            {
+                .is_none_or(|at| now - at >= LAST_USED_INTERVAL);
+            // A cached row may not show our own write yet: once a minute.
+            if due && self.dampener.first_in_a_while("last_use", id, None, now) {
                 effects.last_use = Some((id, client));
             }
         }
         Ok(Authentication {
             outcome: Ok(Verified {
                 token_id: id,
-                name: token.name,
-                scopes: stored.intersect(roles.allowed_for(owner.role)),
-                owner,
+                name: token.name.clone(),
+                // The organisation's policy at the moment of use decides.
+                scopes: token
+                    .scopes
+                    .intersect(token.scope_roles.allowed_for(token.owner_role)),
+                owner: Member {
+                    id: owner_id,
+                    org_id,
+                    email: token.owner_email.clone(),
+                    role: token.owner_role,
+                    disabled: false,
+                    created_at: token.owner_created_at.assume_utc(),
+                },
                 expires_at: token.expires_at,
                 created_at: token.created_at,
-                allowed_ips,
+                allowed_ips: token.allowed_ips.clone(),
             }),
             effects,
         })
@@ -307,7 +344,8 @@ impl Latchkey {
             Err(refusal) => return Ok(Err(refusal)),
         };
         let found = self.find_token(&hash)?;
-        let Authentication { outcome, effects } = self.authenticate(found, door, client)?;
+        let Authentication { outcome, effects } =
+            self.authenticate(found.as_deref(), door, client)?;
         self.record_effects(effects)?;
         Ok(outcome)
     }
@@ -367,7 +405,7 @@ impl Latchkey {
 
 /// A token replaced by rotation whose window has passed (revoked on purpose
 /// it is a plain revoked token, not a sign of theft).
-fn is_replaced(token: &db::TokenRow) -> bool {
+fn is_replaced(token: &Credential) -> bool {
     token.replaced_by.is_some()
         && token.revoked_reason.as_deref() == Some(RevokeReason::Rotated.as_str())
 }
@@ -376,14 +414,6 @@ fn refused(refusal: Refusal, effects: Effects) -> Authentication {
     Authentication {
         outcome: Err(refusal),
         effects,
-    }
-}
-
-fn record((token, owner, scope_policy): (db::TokenRow, db::MemberRow, String)) -> TokenRecord {
-    TokenRecord {
-        token,
-        owner,
-        scope_policy,
     }
 }
 

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod authenticate;
 mod clock;
+mod credentials;
 mod insight;
 mod members;
 mod policy;
@@ -19,7 +20,7 @@ pub use auth::{
     ADDRESS_WINDOW, Limit, LoginError, MAX_FAILURES, PendingLogin, SIGN_INS_PER_ADDRESS,
     THROTTLE_WINDOW,
 };
-pub use authenticate::{Authentication, Door, Effects, Refusal, TokenRecord, Verified};
+pub use authenticate::{Authentication, Door, Effects, Found, Refusal, Verified};
 pub use clock::Clock;
 pub use insight::{TOKEN_TRAIL_LIMIT, TokenDetail};
 pub use members::{Actor, Member};
@@ -81,6 +82,11 @@ pub struct Latchkey {
     usage: std::sync::Arc<usage::UsageCounter>,
     /// When refusals were last acted on (see `authenticate`).
     dampener: std::sync::Arc<authenticate::Dampener>,
+    /// Found tokens, answered while the database has not changed.
+    credentials: std::sync::Arc<credentials::CredentialCache>,
+    /// Whether an SQLite database changed (`None`: PostgreSQL, or a
+    /// short-lived command that keeps no cache).
+    watch: Option<std::sync::Arc<db::changes::SqliteWatch>>,
 }
 
 impl Latchkey {
@@ -108,8 +114,16 @@ impl Latchkey {
             webhooks: false,
             usage: Default::default(),
             dampener: Default::default(),
+            credentials: Default::default(),
+            watch: None,
         };
         service.migrate()?;
+        if let (DbUrl::Sqlite { path }, true) = (url, keep_idle) {
+            service.watch = db::changes::SqliteWatch::open(path).map(std::sync::Arc::new);
+            if service.watch.is_none() {
+                tracing::warn!("the database is not in WAL mode: every token check reads it");
+            }
+        }
         service.format = service.remember_token_prefix()?;
         Ok(service)
     }

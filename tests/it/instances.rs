@@ -5,7 +5,10 @@
 use crate::helpers::{PASSWORD, TestDb, spawn_app, spawn_second};
 use latchkey::domain::Role;
 
-both_backends!(two_instances_share_sessions_revocations_and_throttling);
+both_backends!(
+    two_instances_share_sessions_revocations_and_throttling,
+    a_change_made_by_another_process_is_seen_on_the_next_request,
+);
 
 fn two_instances_share_sessions_revocations_and_throttling(db: &TestDb) {
     let a = spawn_app(db);
@@ -73,4 +76,49 @@ fn two_instances_share_sessions_revocations_and_throttling(db: &TestDb) {
     b.client()
         .try_sign_in("dev@example.com", PASSWORD)
         .assert_status(429);
+}
+
+/// Token checks are answered from memory while the database has not
+/// changed; a change made by another process (the CLI here) must still be
+/// seen by the very next request.
+fn a_change_made_by_another_process_is_seen_on_the_next_request(db: &TestDb) {
+    let app = spawn_app(db);
+    app.add_member("dev@example.com", Role::Developer);
+    let api = app.client();
+    let warm = |token: &str, status: u16| {
+        for _ in 0..3 {
+            api.api("GET", "/api/v1/me", Some(token))
+                .assert_status(status);
+        }
+    };
+    let token = app.create_token("dev@example.com", "cached", &["datastore:read"], 30);
+    warm(&token, 200);
+    let id = app.token_id("cached").to_string();
+    db.cli(&["token", "revoke", &id]).ok();
+    api.api("GET", "/api/v1/me", Some(&token))
+        .assert_status(401);
+
+    // A narrower role takes scopes away at once; disabling refuses all.
+    let other = app.create_token(
+        "dev@example.com",
+        "other",
+        &["datastore:read", "datastore:write"],
+        30,
+    );
+    warm(&other, 200);
+    db.cli(&[
+        "user",
+        "set-role",
+        "--email",
+        "dev@example.com",
+        "--role",
+        "viewer",
+    ])
+    .ok();
+    let me = api.api("GET", "/api/v1/me", Some(&other)).json();
+    assert_eq!(me["token"]["scopes"], serde_json::json!(["datastore:read"]));
+    db.cli(&["user", "disable", "--email", "dev@example.com"])
+        .ok();
+    api.api("GET", "/api/v1/me", Some(&other))
+        .assert_status(401);
 }

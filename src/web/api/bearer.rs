@@ -59,7 +59,8 @@ pub async fn authenticate(
         Err(refusal) => return Ok(Err(refusal)),
     };
     let found = lookup::find(service, hash, batcher).await?;
-    let Authentication { outcome, effects } = service.authenticate(found, door, client)?;
+    let Authentication { outcome, effects } =
+        service.authenticate(found.as_deref(), door, client)?;
     if matches!(outcome, Err(Refusal::Reused)) {
         tracing::warn!("a token replaced by rotation was presented after its window");
     }

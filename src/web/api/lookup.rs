@@ -3,7 +3,7 @@
 
 use crate::domain::TokenHash;
 use crate::error::Error;
-use crate::service::{Latchkey, TokenRecord};
+use crate::service::{Found, Latchkey};
 use actix_web::web;
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -11,9 +11,12 @@ use std::sync::{Arc, Mutex};
 
 /// Most lookups answered by one PostgreSQL query.
 const MAX_BATCH: usize = 256;
+/// How long a batch waits for more lookups after its first: one query
+/// then answers several requests (longer waits cost more than they save).
+const GATHER: std::time::Duration = std::time::Duration::from_micros(100);
 
-type Found = Result<Option<TokenRecord>, String>;
-type Reply = tokio::sync::oneshot::Sender<Found>;
+type Answer = Result<Found, String>;
+type Reply = tokio::sync::oneshot::Sender<Answer>;
 
 /// Coalesces concurrent lookups into one `token_hash = ANY($1)` query.
 ///
@@ -44,7 +47,7 @@ impl Batcher {
         })
     }
 
-    async fn lookup(&self, hash: TokenHash) -> Found {
+    async fn lookup(&self, hash: TokenHash) -> Answer {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let sent = self
             .queue
@@ -65,23 +68,25 @@ fn batch_loop(service: &Latchkey, rx: &Mutex<mpsc::Receiver<(TokenHash, Reply)>>
             let Ok(rx) = rx.lock() else { return };
             let Ok(first) = rx.recv() else { return };
             let mut batch = vec![first];
+            let window = std::time::Instant::now() + GATHER;
             while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
+                let left = window.saturating_duration_since(std::time::Instant::now());
+                match rx.recv_timeout(left) {
                     Ok(item) => batch.push(item),
                     Err(_) => break,
                 }
             }
             batch
         };
-        let hashes: Vec<Vec<u8>> = batch.iter().map(|(h, _)| h.as_bytes().to_vec()).collect();
-        match service.find_tokens(&hashes) {
-            Ok(records) => {
-                let by_hash: HashMap<&[u8], &TokenRecord> =
-                    records.iter().map(|r| (r.token_hash(), r)).collect();
+        // The same token may be asked for many times in a batch: once each.
+        let mut unique: Vec<TokenHash> = batch.iter().map(|(h, _)| *h).collect();
+        unique.sort_unstable_by_key(|h| h.0);
+        unique.dedup();
+        match service.find_tokens(&unique) {
+            Ok(found) => {
+                let by_hash: HashMap<TokenHash, Found> = unique.into_iter().zip(found).collect();
                 for (hash, reply) in batch {
-                    // The same token may be asked for many times in a batch.
-                    let found = by_hash.get(hash.as_bytes()).map(|r| (*r).clone());
-                    let _ = reply.send(Ok(found));
+                    let _ = reply.send(Ok(by_hash.get(&hash).cloned().flatten()));
                 }
             }
             Err(e) => {
@@ -101,7 +106,7 @@ pub async fn find(
     service: &web::Data<Latchkey>,
     hash: TokenHash,
     batcher: Option<&Batcher>,
-) -> Result<Option<TokenRecord>, Error> {
+) -> Result<Found, Error> {
     if let Some(batcher) = batcher.filter(|_| !service.is_sqlite()) {
         return batcher
             .lookup(hash)

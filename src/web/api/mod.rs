@@ -8,7 +8,7 @@ pub use bearer::{Bearer, bearer_token};
 pub use lookup::Batcher;
 pub use problem::ApiError;
 
-use crate::domain::{Scope, TokenId};
+use crate::domain::{MemberId, Role, Scope, TokenId};
 use crate::service::{Actor, Latchkey, OwnerFilter, StatusFilter, TokenQuery};
 use crate::web::MAX_BODY_BYTES;
 use crate::web::client::client_ip;
@@ -115,17 +115,51 @@ async fn openapi() -> HttpResponse {
 }
 
 /// The owner and the token itself.
+/// `GET /api/v1/me`, written straight from the check's result (the hot
+/// path: no intermediate JSON tree).
+#[derive(serde::Serialize)]
+struct Me<'a> {
+    owner: MeOwner<'a>,
+    token: MeToken<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct MeOwner<'a> {
+    email: &'a str,
+    id: MemberId,
+    role: Role,
+}
+
+#[derive(serde::Serialize)]
+struct MeToken<'a> {
+    expires_at: Option<String>,
+    id: TokenId,
+    name: &'a str,
+    scopes: Vec<&'static str>,
+}
+
 async fn me(bearer: Bearer) -> HttpResponse {
-    let v = bearer.0;
-    json_ok(json!({
-        "owner": { "id": v.owner.id, "email": v.owner.email, "role": v.owner.role },
-        "token": {
-            "id": v.token_id,
-            "name": v.name,
-            "scopes": v.scopes.names(),
-            "expires_at": v.expires_at.map(rfc3339),
+    let v = &bearer.0;
+    let body = Me {
+        owner: MeOwner {
+            email: &v.owner.email,
+            id: v.owner.id,
+            role: v.owner.role,
         },
-    }))
+        token: MeToken {
+            expires_at: v.expires_at.map(rfc3339),
+            id: v.token_id,
+            name: &v.name,
+            scopes: v.scopes.names(),
+        },
+    };
+    match serde_json::to_vec(&body) {
+        Ok(bytes) => HttpResponse::Ok()
+            .content_type("application/json")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(bytes),
+        Err(_) => ApiError::internal().error_response_owned(),
+    }
 }
 
 /// The owner's tokens (never secrets or hashes).

@@ -1,0 +1,102 @@
+//! The token check's read: a token by its hash, with what judging it
+//! needs (its owner and the organisation's scope policy), as typed values
+//! parsed once when the row is loaded.
+
+use super::DbConnection;
+use super::schema::{api_tokens as t, members as m, organisations as o};
+use crate::domain::{IpAllowList, Role, ScopeRoles, ScopeSet};
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+/// A token as the check judges it. Field order is the select's order.
+#[derive(Debug, Clone, Queryable)]
+pub struct Credential {
+    pub id: i64,
+    pub org_id: i64,
+    pub owner_id: i64,
+    pub name: String,
+    pub token_hash: Vec<u8>,
+    #[diesel(deserialize_as = String)]
+    pub scopes: ScopeSet,
+    pub expires_at: Option<PrimitiveDateTime>,
+    pub created_at: PrimitiveDateTime,
+    pub last_used_at: Option<PrimitiveDateTime>,
+    /// A revoke time in the future is the end of a rotation's overlap.
+    pub revoked_at: Option<PrimitiveDateTime>,
+    pub replaced_by: Option<i64>,
+    pub revoked_reason: Option<String>,
+    #[diesel(deserialize_as = String)]
+    pub allowed_ips: IpAllowList,
+    pub owner_email: String,
+    #[diesel(deserialize_as = String)]
+    pub owner_role: Role,
+    pub owner_disabled: bool,
+    pub owner_created_at: PrimitiveDateTime,
+    /// The organisation's minimum role per scope, at the moment of use.
+    #[diesel(deserialize_as = String)]
+    pub scope_roles: ScopeRoles,
+}
+
+macro_rules! credentials {
+    () => {
+        t::table.inner_join(m::table).inner_join(o::table).select((
+            t::id,
+            t::org_id,
+            t::owner_id,
+            t::name,
+            t::token_hash,
+            t::scopes,
+            t::expires_at,
+            t::created_at,
+            t::last_used_at,
+            t::revoked_at,
+            t::replaced_by,
+            t::revoked_reason,
+            t::allowed_ips,
+            m::email,
+            m::role,
+            m::disabled,
+            m::created_at,
+            o::scope_min_roles,
+        ))
+    };
+}
+
+/// The token with this hash, if any.
+///
+/// Run on the concrete connection rather than through the multi-backend
+/// wrapper so that diesel's prepared-statement cache applies: the statement
+/// is compiled once per connection instead of on every request.
+pub fn find_by_hash(conn: &mut DbConnection, hash: &[u8]) -> QueryResult<Option<Credential>> {
+    macro_rules! lookup {
+        ($c:expr) => {
+            credentials!()
+                .filter(t::token_hash.eq(hash))
+                // Not `first()`: its `LIMIT ?` makes SQLite re-prepare the
+                // statement on every call (a rebound LIMIT expires it). The
+                // hash is unique, so there is at most one row anyway.
+                .get_result::<Credential>($c)
+                .optional()
+        };
+    }
+    match conn {
+        DbConnection::Sqlite(c) => lookup!(c),
+        DbConnection::Postgres(c) => lookup!(c),
+    }
+}
+
+/// Many tokens by hash in one query (`= ANY($1)` on PostgreSQL: one
+/// prepared statement whatever the count).
+pub fn find_many(conn: &mut DbConnection, hashes: &[Vec<u8>]) -> QueryResult<Vec<Credential>> {
+    macro_rules! lookup {
+        ($c:expr) => {
+            credentials!()
+                .filter(t::token_hash.eq_any(hashes))
+                .load::<Credential>($c)
+        };
+    }
+    match conn {
+        DbConnection::Sqlite(c) => lookup!(c),
+        DbConnection::Postgres(c) => lookup!(c),
+    }
+}

@@ -1,0 +1,60 @@
+//! Found tokens kept between requests, answered only while the database
+//! provably has not changed (`db::changes`): a revoke committed anywhere
+//! empties the cache before the next request is judged. Entries also
+//! expire after a second, whatever happens.
+
+use crate::db::changes::Mark;
+use crate::db::credentials::Credential;
+use crate::domain::TokenHash;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const MAX_AGE: Duration = Duration::from_secs(1);
+/// Beyond this many tokens the cache starts again (a flood of distinct
+/// valid tokens costs queries, never memory).
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Default)]
+pub struct CredentialCache {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The database state every entry was read at (or after).
+    mark: Option<Mark>,
+    entries: HashMap<TokenHash, (Instant, Arc<Credential>)>,
+}
+
+impl CredentialCache {
+    /// The token with this hash as read at `mark`, if the database is
+    /// still at `mark`. A new mark empties the cache.
+    pub fn get(&self, hash: &TokenHash, mark: &Mark) -> Option<Arc<Credential>> {
+        let mut state = self.state.lock().ok()?;
+        if state.mark.as_ref() != Some(mark) {
+            state.entries.clear();
+            state.mark = Some(mark.clone());
+            return None;
+        }
+        match state.entries.get(hash) {
+            Some((at, found)) if at.elapsed() < MAX_AGE => Some(found.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps a token read after `mark` was taken; dropped when the
+    /// database has moved on since.
+    pub fn put(&self, hash: TokenHash, mark: &Mark, found: Arc<Credential>) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if state.mark.as_ref() != Some(mark) {
+            return;
+        }
+        if state.entries.len() >= MAX_ENTRIES {
+            state.entries.clear();
+        }
+        state.entries.insert(hash, (Instant::now(), found));
+    }
+}
