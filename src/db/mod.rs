@@ -1,14 +1,21 @@
 //! Storage: one binary, SQLite or PostgreSQL chosen by the URL's scheme.
 
+pub mod audit;
 pub mod backup;
 pub mod changes;
 pub mod credentials;
+pub mod form_nonces;
 pub mod login_attempts;
+pub mod members;
 mod models;
+pub mod organisations;
 pub mod rate_limits;
 pub mod schema;
 pub mod sessions;
 pub mod settings;
+pub mod tokens;
+pub mod usage;
+pub mod webhooks;
 
 pub use models::*;
 
@@ -307,44 +314,6 @@ where
     match result {
         Ok(value) => end.map(|()| value).map_err(E::from),
         Err(e) => Err(e),
-    }
-}
-
-/// Inserts many audit rows in a few statements (the multi-backend
-/// connection cannot batch, each backend can).
-pub fn insert_audit_rows(conn: &mut DbConnection, rows: &[NewAuditRow<'_>]) -> QueryResult<()> {
-    for chunk in rows.chunks(100) {
-        match conn {
-            DbConnection::Sqlite(c) => diesel::insert_into(schema::audit_events::table)
-                .values(chunk)
-                .execute(c)?,
-            DbConnection::Postgres(c) => diesel::insert_into(schema::audit_events::table)
-                .values(chunk)
-                .execute(c)?,
-        };
-    }
-    Ok(())
-}
-
-/// Inserts a webhook event unless one with its `dedupe_key` exists; the
-/// unique key makes the decision once for every instance. Returns 1 when
-/// this call inserted it.
-pub fn insert_webhook_event_once(
-    conn: &mut DbConnection,
-    row: &NewWebhookEventRow<'_>,
-) -> QueryResult<usize> {
-    use schema::webhook_events as w;
-    match conn {
-        DbConnection::Sqlite(c) => diesel::insert_into(w::table)
-            .values(row)
-            .on_conflict(w::dedupe_key)
-            .do_nothing()
-            .execute(c),
-        DbConnection::Postgres(c) => diesel::insert_into(w::table)
-            .values(row)
-            .on_conflict(w::dedupe_key)
-            .do_nothing()
-            .execute(c),
     }
 }
 

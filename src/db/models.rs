@@ -1,6 +1,7 @@
 //! Row types: how records look in the database.
 
 use super::schema::*;
+use crate::domain::{IpAllowList, Role, ScopeRoles, ScopeSet};
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
@@ -13,7 +14,8 @@ pub struct OrganisationRow {
     pub default_expiry_days: i64,
     pub max_active_tokens: i64,
     pub created_at: PrimitiveDateTime,
-    pub scope_min_roles: String,
+    #[diesel(deserialize_as = String)]
+    pub scope_min_roles: ScopeRoles,
 }
 
 #[derive(Insertable)]
@@ -29,7 +31,8 @@ pub struct MemberRow {
     pub org_id: i64,
     pub email: String,
     pub password_hash: String,
-    pub role: String,
+    #[diesel(deserialize_as = String)]
+    pub role: Role,
     pub disabled: bool,
     pub created_at: PrimitiveDateTime,
 }
@@ -53,7 +56,8 @@ pub struct TokenRow {
     pub name: String,
     pub token_hash: Vec<u8>,
     pub hint: String,
-    pub scopes: String,
+    #[diesel(deserialize_as = String)]
+    pub scopes: ScopeSet,
     pub expires_at: Option<PrimitiveDateTime>,
     pub created_at: PrimitiveDateTime,
     pub created_by: Option<i64>,
@@ -64,8 +68,9 @@ pub struct TokenRow {
     pub revoked_by: Option<i64>,
     pub rotated_from: Option<i64>,
     pub replaced_by: Option<i64>,
-    /// `IpAllowList::to_stored`; empty allows any address.
-    pub allowed_ips: String,
+    /// Empty allows any address.
+    #[diesel(deserialize_as = String)]
+    pub allowed_ips: IpAllowList,
     /// The first token of this token's rotation chain (`None`: this one).
     pub chain_id: Option<i64>,
     /// Why it was revoked (`RevokeReason::as_str`).

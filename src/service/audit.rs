@@ -2,10 +2,10 @@
 //! change. Details never hold a secret.
 
 use super::{Latchkey, Member, PAGE_SIZE};
-use crate::db::{self, DbConnection, schema::audit_events as ae, schema::members};
+use crate::db::{self, DbConnection};
 use crate::domain::{MemberId, OrgId, Role, TokenId, is_invisible_or_control};
 use crate::error::{Error, Result};
-use diesel::prelude::*;
+use diesel::QueryResult;
 use time::PrimitiveDateTime;
 
 pub(crate) struct NewEvent<'a> {
@@ -38,8 +38,9 @@ pub(crate) fn record(
     e: NewEvent<'_>,
 ) -> QueryResult<()> {
     let detail = clean_detail(&e.detail);
-    diesel::insert_into(ae::table)
-        .values(db::NewAuditRow {
+    db::audit::insert(
+        conn,
+        &db::NewAuditRow {
             org_id: e.org.0,
             actor_id: e.actor.map(|m| m.0),
             action: e.action,
@@ -48,8 +49,8 @@ pub(crate) fn record(
             ip: e.ip,
             detail: &detail,
             created_at: now,
-        })
-        .execute(conn)?;
+        },
+    )?;
     Ok(())
 }
 
@@ -123,33 +124,18 @@ impl Latchkey {
     /// Reuse of this member's rotated-away tokens since their previous
     /// sign-in: how many times, and the address of the latest.
     pub fn reuse_since_previous_sign_in(&self, member: &Member) -> Result<ReuseSince> {
-        use crate::db::schema::{api_tokens as t, login_attempts as la};
         let mut conn = self.conn()?;
-        let logins: Vec<PrimitiveDateTime> = la::table
-            .filter(la::email.eq(&member.email))
-            .filter(la::succeeded.eq(true))
-            .select(la::created_at)
-            .order(la::created_at.desc())
-            .limit(2)
-            .load(&mut conn)?;
+        let logins = db::audit::latest_sign_ins(&mut conn, &member.email, 2)?;
         let joined = PrimitiveDateTime::new(member.created_at.date(), member.created_at.time());
         let since = logins.get(1).copied().unwrap_or(joined);
-        let events: Vec<(Option<String>, Option<i64>)> = ae::table
-            .filter(ae::member_id.eq(member.id.0))
-            .filter(ae::action.eq("token.reuse_detected"))
-            .filter(ae::created_at.gt(since))
-            .order(ae::id.desc())
-            .select((ae::ip, ae::token_id))
-            .load(&mut conn)?;
+        let events =
+            db::audit::member_events_since(&mut conn, member.id, "token.reuse_detected", since)?;
         let mut ids: Vec<i64> = events.iter().filter_map(|(_, id)| *id).collect();
         ids.sort_unstable();
         ids.dedup();
-        let tokens: Vec<String> = t::table
-            .filter(t::id.eq_any(&ids))
-            .select((t::name, t::hint))
-            .load::<(String, String)>(&mut conn)?
+        let tokens: Vec<String> = db::tokens::labels(&mut conn, &ids)?
             .into_iter()
-            .map(|(name, hint)| format!("“{name}” …{hint}"))
+            .map(|(_, name, hint)| format!("“{name}” …{hint}"))
             .collect();
         Ok(ReuseSince {
             count: events.len(),
@@ -166,13 +152,10 @@ impl Latchkey {
             ));
         }
         let mut conn = self.conn()?;
-        let total: i64 = matching(viewer, query).count().get_result(&mut conn)?;
+        let filter = filter_of(viewer, query, None);
+        let total = db::audit::count(&mut conn, &filter)?;
         let page = query.page.max(1);
-        let rows: Vec<db::AuditRow> = matching(viewer, query)
-            .order(ae::id.desc())
-            .limit(PAGE_SIZE)
-            .offset((page - 1) * PAGE_SIZE)
-            .load(&mut conn)?;
+        let rows = db::audit::page(&mut conn, &filter, PAGE_SIZE, (page - 1) * PAGE_SIZE)?;
         let events = events_from_rows(&mut conn, rows)?;
         Ok(AuditPage {
             events,
@@ -198,27 +181,23 @@ impl Latchkey {
             ));
         }
         let mut conn = self.conn()?;
-        let mut q = matching(viewer, filter);
-        if let Some(before) = before {
-            q = q.filter(ae::id.lt(before));
-        }
-        let rows: Vec<db::AuditRow> = q.order(ae::id.desc()).limit(limit).load(&mut conn)?;
+        let rows = db::audit::page(&mut conn, &filter_of(viewer, filter, before), limit, 0)?;
         Ok(events_from_rows(&mut conn, rows)?)
     }
 }
 
 /// The viewer's organisation's events that pass the page's filters.
-fn matching<'a>(viewer: &Member, filter: &'a AuditQuery) -> ae::BoxedQuery<'a, db::MultiBackend> {
-    let mut q = ae::table
-        .filter(ae::org_id.eq(viewer.org_id.0))
-        .into_boxed();
-    if let Some(action) = &filter.action {
-        q = q.filter(ae::action.eq(action.clone()));
+fn filter_of<'a>(
+    viewer: &Member,
+    query: &'a AuditQuery,
+    before: Option<i64>,
+) -> db::audit::Filter<'a> {
+    db::audit::Filter {
+        org: viewer.org_id,
+        action: query.action.as_deref(),
+        actor: query.actor,
+        before,
     }
-    if let Some(actor) = filter.actor {
-        q = q.filter(ae::actor_id.eq(actor.0));
-    }
-    q
 }
 
 /// Audit rows as shown: each actor's email in place of their id, and the
@@ -227,23 +206,14 @@ pub(super) fn events_from_rows(
     conn: &mut DbConnection,
     rows: Vec<db::AuditRow>,
 ) -> QueryResult<Vec<AuditEvent>> {
-    use crate::db::schema::api_tokens as t;
     let mut actor_ids: Vec<i64> = rows.iter().filter_map(|r| r.actor_id).collect();
     actor_ids.sort_unstable();
     actor_ids.dedup();
-    let emails: std::collections::HashMap<i64, String> = members::table
-        .filter(members::id.eq_any(&actor_ids))
-        .select((members::id, members::email))
-        .load::<(i64, String)>(conn)?
-        .into_iter()
-        .collect();
+    let emails = db::members::emails(conn, &actor_ids)?;
     let mut token_ids: Vec<i64> = rows.iter().filter_map(|r| r.token_id).collect();
     token_ids.sort_unstable();
     token_ids.dedup();
-    let tokens: std::collections::HashMap<i64, String> = t::table
-        .filter(t::id.eq_any(&token_ids))
-        .select((t::id, t::name, t::hint))
-        .load::<(i64, String, String)>(conn)?
+    let tokens: std::collections::HashMap<i64, String> = db::tokens::labels(conn, &token_ids)?
         .into_iter()
         .map(|(id, name, hint)| (id, format!("{name} …{hint}")))
         .collect();

@@ -13,13 +13,13 @@
 use super::audit::{self, NewEvent};
 use super::{Latchkey, Member};
 use crate::db::credentials::{self, Credential};
-use crate::db::{self, DbConnection, schema::api_tokens as t, schema::audit_events as ae};
+use crate::db::{self, DbConnection};
 use crate::domain::{
     IpAllowList, MemberId, OrgId, RevokeReason, ScopeSet, TokenHash, TokenId, TokenStatus,
     rate_limit_key, status_at,
 };
 use crate::error::Result;
-use diesel::prelude::*;
+use diesel::QueryResult;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -355,15 +355,8 @@ impl Latchkey {
     /// requests write once.
     fn record_use(&self, token: TokenId, ip: Option<&str>) -> Result<()> {
         let now = self.clock.now();
-        let cutoff = now - LAST_USED_INTERVAL;
         let mut conn = self.conn()?;
-        diesel::update(
-            t::table
-                .find(token.0)
-                .filter(t::last_used_at.is_null().or(t::last_used_at.le(cutoff))),
-        )
-        .set((t::last_used_at.eq(now), t::last_used_ip.eq(ip)))
-        .execute(&mut conn)?;
+        db::tokens::record_use(&mut conn, token, now, now - LAST_USED_INTERVAL, ip)?;
         Ok(())
     }
 
@@ -426,13 +419,8 @@ pub(super) fn audited_lately(
     ip: Option<&str>,
     now: PrimitiveDateTime,
 ) -> QueryResult<bool> {
-    let recent: Vec<Option<String>> = ae::table
-        .filter(ae::token_id.eq(token.0))
-        .filter(ae::action.eq(action))
-        .filter(ae::created_at.gt(now - REFUSAL_AUDIT_INTERVAL))
-        .select(ae::ip)
-        .limit(100)
-        .load(conn)?;
+    let recent =
+        db::audit::token_event_addresses_since(conn, token, action, now - REFUSAL_AUDIT_INTERVAL)?;
     let key = |ip: Option<&str>| rate_limit_key(ip.and_then(|i| i.parse::<IpAddr>().ok()));
     let wanted = key(ip);
     Ok(recent.iter().any(|seen| key(seen.as_deref()) == wanted))

@@ -5,13 +5,9 @@ use super::audit::{AuditEvent, events_from_rows};
 use super::rotation::chain_of;
 use super::tokens::{TokenView, view, visible_row};
 use super::{Actor, Latchkey, load_policy};
-use crate::db::{
-    self,
-    schema::{audit_events as ae, members as m},
-};
-use crate::domain::{OrgId, Role, ScopeSet, TokenId};
+use crate::db;
+use crate::domain::{MemberId, OrgId, ScopeSet, TokenId};
 use crate::error::{Error, Result};
-use diesel::prelude::*;
 use time::Date;
 
 /// Newest audit events shown for one token.
@@ -62,53 +58,34 @@ impl Latchkey {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         let row = visible_row(&mut conn, viewer, id)?;
-        let (owner_email, owner_role): (String, String) = m::table
-            .find(row.owner_id)
-            .select((m::email, m::role))
-            .first(&mut conn)?;
-        let created_by_email = match row.created_by {
-            Some(by) => m::table
-                .find(by)
-                .select(m::email)
-                .first::<String>(&mut conn)
-                .optional()?,
-            None => None,
-        };
-        let role: Role = owner_role
-            .parse()
-            .map_err(|e: String| Error::unexpected("a stored role does not parse", e))?;
+        let owner = db::members::find(&mut conn, MemberId(row.owner_id))?
+            .ok_or(Error::NotFound("member"))?;
+        let mut others: Vec<i64> = row.created_by.into_iter().chain(row.revoked_by).collect();
+        others.dedup();
+        let emails = db::members::emails(&mut conn, &others)?;
+        let created_by_email = row.created_by.and_then(|by| emails.get(&by).cloned());
+        let revoker = row.revoked_by.and_then(|by| emails.get(&by).cloned());
         let policy = load_policy(&mut conn, OrgId(row.org_id))?;
-        let chain_rows = chain_of(&mut conn, &row)?;
         // Rotation keeps the owner: the whole chain is theirs.
-        let chain = chain_rows
+        let chain = chain_of(&mut conn, &row)?
             .into_iter()
-            .map(|r| view(r, owner_email.clone(), now))
-            .collect::<Result<Vec<_>>>()?;
-        // Its own events, and its replacement by rotation (recorded on the
-        // new token).
-        let replaced_by = row.replaced_by.unwrap_or(-1);
-        let trail_rows: Vec<db::AuditRow> = ae::table
-            .filter(
-                ae::token_id.eq(row.id).or(ae::token_id
-                    .eq(replaced_by)
-                    .and(ae::action.eq("token.rotated"))),
-            )
-            .order(ae::id.desc())
-            .limit(TOKEN_TRAIL_LIMIT)
-            .load(&mut conn)?;
+            .map(|r| view(r, owner.email.clone(), now))
+            .collect();
+        let trail_rows = db::audit::for_token(
+            &mut conn,
+            id,
+            row.replaced_by.map(TokenId),
+            TOKEN_TRAIL_LIMIT,
+        )?;
         let mut trail = events_from_rows(&mut conn, trail_rows)?;
         hide_others_addresses(viewer, &mut trail);
         let usage = self.usage_by_day(&mut conn, id)?;
-        let revoker: Option<String> = match row.revoked_by {
-            Some(by) => m::table
-                .find(by)
-                .select(m::email)
-                .first(&mut conn)
-                .optional()?,
-            None => None,
+        let role = owner.role;
+        let token = TokenView {
+            revoked_by_email: revoker,
+            owner_disabled: owner.disabled,
+            ..view(row, owner.email, now)
         };
-        let mut token = view(row, owner_email, now)?;
-        token.revoked_by_email = revoker;
         let effective_scopes = token.scopes.intersect(policy.scope_roles.allowed_for(role));
         Ok(TokenDetail {
             token,

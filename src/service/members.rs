@@ -2,11 +2,10 @@
 
 use super::Latchkey;
 use super::audit::{self, NewEvent};
-use crate::db::{self, DbConnection, schema::members, sessions};
+use crate::db::{self, DbConnection, sessions};
 use crate::domain::{Email, MemberId, OrgId, Password, PasswordHash, Role};
 use crate::error::{Conflict, Error, Result};
 use diesel::prelude::*;
-use time::PrimitiveDateTime;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Member {
@@ -21,15 +20,11 @@ pub struct Member {
 
 impl Member {
     pub(crate) fn from_row(row: db::MemberRow) -> Result<Member> {
-        let role = row
-            .role
-            .parse::<Role>()
-            .map_err(|e| Error::unexpected("a stored role does not parse", e))?;
         Ok(Member {
             id: MemberId(row.id),
             org_id: OrgId(row.org_id),
             email: row.email,
-            role,
+            role: row.role,
             disabled: row.disabled,
             created_at: row.created_at.assume_utc(),
         })
@@ -78,25 +73,17 @@ impl Actor {
 }
 
 fn load_by_email(conn: &mut DbConnection, email: &Email) -> Result<Member> {
-    let row: Option<db::MemberRow> = members::table
-        .filter(members::email.eq(email.as_str()))
-        .first(conn)
-        .optional()?;
+    let row = db::members::find_by_email(conn, email.as_str())?;
     Member::from_row(row.ok_or(Error::NotFound("member"))?)
 }
 
 fn load_by_id(conn: &mut DbConnection, id: MemberId) -> Result<Member> {
-    let row: Option<db::MemberRow> = members::table.find(id.0).first(conn).optional()?;
+    let row = db::members::find(conn, id)?;
     Member::from_row(row.ok_or(Error::NotFound("member"))?)
 }
 
 fn active_admins(conn: &mut DbConnection, org: OrgId) -> QueryResult<i64> {
-    members::table
-        .filter(members::org_id.eq(org.0))
-        .filter(members::role.eq(Role::Admin.as_str()))
-        .filter(members::disabled.eq(false))
-        .count()
-        .get_result(conn)
+    db::members::count_active_admins(conn, Some(org))
 }
 
 impl Latchkey {
@@ -105,10 +92,7 @@ impl Latchkey {
     pub fn bootstrap_admin(&self) -> Result<Option<(Email, Password)>> {
         let org = self.default_org()?;
         let mut conn = self.conn()?;
-        let admins: i64 = members::table
-            .filter(members::role.eq(Role::Admin.as_str()))
-            .count()
-            .get_result(&mut conn)?;
+        let admins = db::members::count_active_admins(&mut conn, None)?;
         if admins > 0 {
             return Ok(None);
         }
@@ -119,7 +103,7 @@ impl Latchkey {
             .map_err(|e| Error::unexpected("hashing a password", e))?;
         let now = self.clock.now();
         let result = db::write_transaction(&mut conn, |conn| {
-            let member = insert_member(conn, org, &email, &hash, Role::Admin, now)?;
+            let member = db::members::insert(conn, org, &email, &hash, Role::Admin, now)?;
             audit::record(
                 conn,
                 now,
@@ -160,19 +144,17 @@ impl Latchkey {
     ) -> Result<std::collections::HashMap<MemberId, i64>> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
-        Ok(super::tokens::count_active_by_owner(&mut conn, org, now)?
+        Ok(db::tokens::count_active_by_owner(&mut conn, org, now)?
             .into_iter()
-            .map(|(owner, n)| (MemberId(owner), n))
             .collect())
     }
 
     pub fn list_members(&self, org: OrgId) -> Result<Vec<Member>> {
         let mut conn = self.conn()?;
-        let rows: Vec<db::MemberRow> = members::table
-            .filter(members::org_id.eq(org.0))
-            .order(members::email.asc())
-            .load(&mut conn)?;
-        rows.into_iter().map(Member::from_row).collect()
+        db::members::in_org(&mut conn, org)?
+            .into_iter()
+            .map(Member::from_row)
+            .collect()
     }
 
     /// Adds a member to the actor's organisation (the default one for the CLI).
@@ -194,17 +176,13 @@ impl Latchkey {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         let id = db::write_transaction(&mut conn, |conn| {
-            let exists: i64 = members::table
-                .filter(members::email.eq(email.as_str()))
-                .count()
-                .get_result(conn)?;
-            if exists > 0 {
+            if db::members::email_exists(conn, email)? {
                 return Err(Error::Invalid(crate::domain::FieldError::new(
                     "email",
                     format!("A member with the email {email} already exists."),
                 )));
             }
-            let id = insert_member(conn, org, email, &hash, role, now)?;
+            let id = db::members::insert(conn, org, email, &hash, role, now)?;
             audit::record(
                 conn,
                 now,
@@ -238,9 +216,7 @@ impl Latchkey {
             {
                 return Err(Conflict::LastAdmin { action: "demoted" }.into());
             }
-            diesel::update(members::table.find(member.id.0))
-                .set(members::role.eq(role.as_str()))
-                .execute(conn)?;
+            db::members::set_role(conn, member.id, role)?;
             audit::record(
                 conn,
                 now,
@@ -270,9 +246,7 @@ impl Latchkey {
             if disabled && member.role == Role::Admin && active_admins(conn, member.org_id)? <= 1 {
                 return Err(Conflict::LastAdmin { action: "disabled" }.into());
             }
-            diesel::update(members::table.find(member.id.0))
-                .set(members::disabled.eq(disabled))
-                .execute(conn)?;
+            db::members::set_disabled(conn, member.id, disabled)?;
             if disabled {
                 sessions::delete_for_member(conn, member.id.0, None)?;
             }
@@ -307,9 +281,7 @@ impl Latchkey {
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
             let member = self.member_in_scope(conn, actor, target)?;
-            diesel::update(members::table.find(member.id.0))
-                .set(members::password_hash.eq(hash.as_str()))
-                .execute(conn)?;
+            db::members::set_password_hash(conn, member.id, &hash)?;
             // A new password ends every session the old one opened.
             sessions::delete_for_member(conn, member.id.0, None)?;
             audit::record(
@@ -371,37 +343,11 @@ pub(super) fn credentials_on(
     conn: &mut DbConnection,
     email: &str,
 ) -> Result<Option<(Member, PasswordHash)>> {
-    let row: Option<db::MemberRow> = members::table
-        .filter(members::email.eq(email))
-        .first(conn)
-        .optional()?;
-    match row {
+    match db::members::find_by_email(conn, email)? {
         Some(row) => {
             let hash = PasswordHash::from_stored(row.password_hash.clone());
             Ok(Some((Member::from_row(row)?, hash)))
         }
         None => Ok(None),
     }
-}
-
-fn insert_member(
-    conn: &mut DbConnection,
-    org: OrgId,
-    email: &Email,
-    hash: &PasswordHash,
-    role: Role,
-    now: PrimitiveDateTime,
-) -> Result<MemberId> {
-    let id: i64 = diesel::insert_into(members::table)
-        .values(db::NewMemberRow {
-            org_id: org.0,
-            email: email.as_str(),
-            password_hash: hash.as_str(),
-            role: role.as_str(),
-            disabled: false,
-            created_at: now,
-        })
-        .returning(members::id)
-        .get_result(conn)?;
-    Ok(MemberId(id))
 }

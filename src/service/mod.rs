@@ -34,10 +34,9 @@ pub use tokens::{
 pub use usage::USAGE_DAYS;
 pub use webhooks::{MAX_ATTEMPTS, PendingWebhook, WebhookRetry, backoff};
 
-use crate::db::{self, DbUrl, Pool, PooledConn, schema};
+use crate::db::{self, DbUrl, Pool, PooledConn};
 use crate::domain::{ExpiryPolicy, OrgId, ScopeRoles, TokenFormat};
 use crate::error::{Error, Result};
-use diesel::prelude::*;
 
 pub const PAGE_SIZE: i64 = 50;
 
@@ -136,16 +135,7 @@ impl Latchkey {
         fill_folded_names(&mut conn)?;
         let now = self.clock.now();
         db::write_transaction(&mut conn, |conn| {
-            let existing: i64 = schema::organisations::table.count().get_result(conn)?;
-            if existing == 0 {
-                diesel::insert_into(schema::organisations::table)
-                    .values(db::NewOrganisationRow {
-                        name: "Default organisation",
-                        created_at: now,
-                    })
-                    .execute(conn)?;
-            }
-            Ok::<_, Error>(())
+            Ok::<_, Error>(db::organisations::ensure_one(conn, now)?)
         })?;
         Ok(applied)
     }
@@ -165,7 +155,7 @@ impl Latchkey {
             // Before prefixes were recorded: tokens, if any, carry the
             // default one.
             None => {
-                let tokens: i64 = schema::api_tokens::table.count().get_result(&mut conn)?;
+                let tokens = db::tokens::count_all(&mut conn)?;
                 if tokens > 0 {
                     vec![TokenFormat::default().prefix().to_owned()]
                 } else {
@@ -237,21 +227,14 @@ impl Latchkey {
 /// Tokens made before names were folded for search get their folded name
 /// (once: a name is never empty, so an empty one was never filled).
 fn fill_folded_names(conn: &mut db::DbConnection) -> Result<()> {
-    use schema::api_tokens as t;
     loop {
-        let rows: Vec<(i64, String)> = t::table
-            .filter(t::name_folded.eq(""))
-            .select((t::id, t::name))
-            .limit(500)
-            .load(conn)?;
+        let rows = db::tokens::unfolded_names(conn, 500)?;
         if rows.is_empty() {
             return Ok(());
         }
         db::write_transaction(conn, |conn| {
             for (id, name) in &rows {
-                diesel::update(t::table.find(id))
-                    .set(t::name_folded.eq(crate::domain::fold(name)))
-                    .execute(conn)?;
+                db::tokens::set_folded_name(conn, *id, &crate::domain::fold(name))?;
             }
             Ok::<_, Error>(())
         })?;
@@ -261,20 +244,14 @@ fn fill_folded_names(conn: &mut db::DbConnection) -> Result<()> {
 /// The default organisation, on a connection the caller holds (asking the
 /// pool for a second one while holding one can starve it).
 fn default_org_on(conn: &mut db::DbConnection) -> Result<OrgId> {
-    let id: i64 = schema::organisations::table
-        .select(schema::organisations::id)
-        .order(schema::organisations::id.asc())
-        .first(conn)?;
-    Ok(OrgId(id))
+    Ok(db::organisations::first_id(conn)?)
 }
 
 fn load_policy(conn: &mut db::DbConnection, org: OrgId) -> Result<OrgPolicy> {
-    let row: db::OrganisationRow = schema::organisations::table.find(org.0).first(conn)?;
+    let row = db::organisations::find(conn, org)?;
     let clamp = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
-    let scope_roles = ScopeRoles::parse(&row.scope_min_roles)
-        .map_err(|e| Error::unexpected("the stored scope policy does not parse", e))?;
     Ok(OrgPolicy {
-        scope_roles,
+        scope_roles: row.scope_min_roles,
         expiry: ExpiryPolicy {
             max_lifetime_days: clamp(row.max_lifetime_days),
             allow_no_expiry: row.allow_no_expiry,

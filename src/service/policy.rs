@@ -3,10 +3,9 @@
 
 use super::audit::{self, NewEvent};
 use super::{Actor, Latchkey, OrgPolicy, load_policy};
-use crate::db::{self, schema::organisations as o};
+use crate::db;
 use crate::domain::{FieldError, PRESETS, ScopeRoles};
 use crate::error::{Error, Result};
-use diesel::prelude::*;
 
 /// A policy change, already parsed at the edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,14 +93,16 @@ impl Latchkey {
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
             let before = load_policy(conn, org)?;
-            diesel::update(o::table.find(org.0))
-                .set((
-                    o::max_lifetime_days.eq(i64::from(change.max_lifetime_days)),
-                    o::allow_no_expiry.eq(change.allow_no_expiry),
-                    o::default_expiry_days.eq(i64::from(change.default_expiry_days)),
-                    o::scope_min_roles.eq(change.scope_roles.to_string()),
-                ))
-                .execute(conn)?;
+            db::organisations::set_policy(
+                conn,
+                org,
+                &db::organisations::PolicyFields {
+                    max_lifetime_days: change.max_lifetime_days,
+                    allow_no_expiry: change.allow_no_expiry,
+                    default_expiry_days: change.default_expiry_days,
+                    scope_roles: change.scope_roles,
+                },
+            )?;
             let after = load_policy(conn, org)?;
             let describe = |p: &OrgPolicy| {
                 let roles = p.scope_roles.to_string();

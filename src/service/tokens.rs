@@ -1,16 +1,13 @@
 //! Tokens: create, list, revoke (one or many) and verify.
 
 use super::audit::{self, NewEvent};
-use super::{Actor, Latchkey, Member, PAGE_SIZE, load_policy};
-use crate::db::{
-    self, DbConnection, schema::api_tokens as t, schema::form_nonces, schema::members,
-};
+use super::{Actor, Latchkey, Member, OrgPolicy, PAGE_SIZE, load_policy};
+use crate::db::{self, DbConnection};
 use crate::domain::{
     Expiry, FieldError, IpAllowList, MemberId, RevokeReason, ScopeSet, TokenId, TokenName,
     TokenSecret, TokenStatus, expires_at, status_at,
 };
 use crate::error::{Conflict, Error, Result};
-use diesel::prelude::*;
 use time::{Duration, PrimitiveDateTime};
 
 /// The most ids one bulk revoke takes.
@@ -171,20 +168,9 @@ pub enum RevokeOutcome {
     AlreadyRevoked,
 }
 
-pub(super) fn view(
-    row: db::TokenRow,
-    owner_email: String,
-    now: PrimitiveDateTime,
-) -> Result<TokenView> {
-    let scopes = ScopeSet::parse_list(&row.scopes)
-        .map_err(|e| Error::unexpected("stored scopes do not parse", e))?;
-    let allowed_ips = IpAllowList::from_stored(&row.allowed_ips)
-        .map_err(|e| Error::unexpected("a stored allow-list does not parse", e))?
-        .ranges()
-        .map(ToString::to_string)
-        .collect();
-    Ok(TokenView {
-        allowed_ips,
+pub(super) fn view(row: db::TokenRow, owner_email: String, now: PrimitiveDateTime) -> TokenView {
+    TokenView {
+        allowed_ips: row.allowed_ips.ranges().map(ToString::to_string).collect(),
         revoked_reason: row.revoked_reason.as_deref().and_then(RevokeReason::parse),
         revoked_by_email: None,
         revoked_by: row.revoked_by.map(MemberId),
@@ -197,7 +183,7 @@ pub(super) fn view(
         owner_email,
         name: row.name,
         hint: row.hint,
-        scopes,
+        scopes: row.scopes,
         expires_at: row.expires_at,
         created_at: row.created_at,
         last_used_at: row.last_used_at,
@@ -208,100 +194,139 @@ pub(super) fn view(
             now,
         ),
         revoked_at: row.revoked_at,
-    })
-}
-
-type Backend = db::MultiBackend;
-
-type Condition = Box<
-    dyn BoxableExpression<
-            t::table,
-            Backend,
-            SqlType = diesel::sql_types::Nullable<diesel::sql_types::Bool>,
-        >,
->;
-
-/// Not revoked at `now` (a revoke time in the future is a rotation's
-/// overlap: the token still works until then).
-fn unrevoked_at(now: PrimitiveDateTime) -> Condition {
-    Box::new(t::revoked_at.is_null().or(t::revoked_at.gt(now)).nullable())
-}
-
-/// Tokens that are neither revoked nor expired at `now`.
-fn active_at(now: PrimitiveDateTime) -> Condition {
-    Box::new(
-        t::revoked_at
-            .is_null()
-            .or(t::revoked_at.gt(now))
-            .and(t::expires_at.is_null().or(t::expires_at.gt(now))),
-    )
-}
-
-/// Active tokens per member of an organisation (members without any are
-/// left out).
-pub(super) fn count_active_by_owner(
-    conn: &mut DbConnection,
-    org: crate::domain::OrgId,
-    now: PrimitiveDateTime,
-) -> QueryResult<Vec<(i64, i64)>> {
-    t::table
-        .filter(t::org_id.eq(org.0))
-        .filter(active_at(now))
-        .group_by(t::owner_id)
-        .select((t::owner_id, diesel::dsl::count_star()))
-        .load(conn)
-}
-
-pub(super) fn count_active(
-    conn: &mut DbConnection,
-    owner: MemberId,
-    now: PrimitiveDateTime,
-) -> QueryResult<i64> {
-    t::table
-        .filter(t::owner_id.eq(owner.0))
-        .filter(active_at(now))
-        .count()
-        .get_result(conn)
+    }
 }
 
 fn nonce_is_well_formed(nonce: &str) -> bool {
     (16..=64).contains(&nonce.len()) && nonce.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// What may be decided before the transaction: who asks, for whom, and a
+/// request that cannot be right whatever the database holds.
+fn check_request(actor: &Actor, owner: &Member, req: &NewToken) -> Result<()> {
+    if let Some(m) = &actor.member
+        && m.id != owner.id
+    {
+        return Err(Error::Forbidden(
+            "Members create tokens only for themselves.".into(),
+        ));
+    }
+    if owner.disabled {
+        return Err(Error::Forbidden(format!("{} is disabled.", owner.email)));
+    }
+    if req.scopes.is_empty() {
+        return Err(Error::invalid("scopes", "Choose at least one scope."));
+    }
+    if let Some(nonce) = &req.nonce
+        && !nonce_is_well_formed(nonce)
+    {
+        return Err(Error::Forbidden(
+            "The form is invalid; reload the page.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The organisation's policy, read inside the transaction: the role's
+/// scopes and the lifetime.
+fn check_policy(
+    policy: &OrgPolicy,
+    owner: &Member,
+    req: &NewToken,
+    today: time::Date,
+) -> Result<()> {
+    let over_role = req
+        .scopes
+        .difference(policy.scope_roles.allowed_for(owner.role));
+    if !over_role.is_empty() {
+        return Err(Error::Forbidden(format!(
+            "The {} role cannot grant: {over_role}.",
+            owner.role
+        )));
+    }
+    policy
+        .expiry
+        .check(today, req.expiry)
+        .map_err(|e| FieldError::new("expires_on", e.to_string()))?;
+    Ok(())
+}
+
+/// What the token would clash with: a form already used, the cap on
+/// active tokens, an active token of the same name.
+fn check_clashes(
+    conn: &mut DbConnection,
+    policy: &OrgPolicy,
+    owner: &Member,
+    req: &NewToken,
+    now: PrimitiveDateTime,
+) -> Result<()> {
+    if let Some(nonce) = &req.nonce
+        && db::form_nonces::used(conn, nonce)?
+    {
+        return Err(Conflict::DuplicateSubmit.into());
+    }
+    let active = db::tokens::count_active(conn, owner.id, now)?;
+    if active >= i64::from(policy.max_active_tokens) {
+        return Err(Conflict::TooManyTokens {
+            active,
+            max: policy.max_active_tokens,
+        }
+        .into());
+    }
+    if db::tokens::name_taken(conn, owner.id, &req.name, now)? {
+        return Err(Error::invalid(
+            "name",
+            format!(
+                "You already have an active token named \"{}\". Choose another name.",
+                req.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn created_event<'a>(
+    actor: &'a Actor,
+    owner: &Member,
+    req: &NewToken,
+    id: TokenId,
+    expires: Option<PrimitiveDateTime>,
+) -> NewEvent<'a> {
+    let only_from = if req.allowed_ips.is_empty() {
+        String::new()
+    } else {
+        let ranges: Vec<String> = req.allowed_ips.ranges().map(ToString::to_string).collect();
+        format!(", only from {}", ranges.join(", "))
+    };
+    NewEvent {
+        org: owner.org_id,
+        actor: actor.id(),
+        action: "token.created",
+        token: Some(id),
+        member: Some(owner.id),
+        ip: actor.ip.as_deref(),
+        detail: format!(
+            "\"{}\" for {} with scopes [{}], expires {}{only_from}",
+            req.name,
+            owner.email,
+            req.scopes,
+            expires.map_or("never".to_owned(), |e| e.date().to_string()),
+        ),
+    }
+}
+
 impl Latchkey {
     /// Creates a token for `owner`. The secret exists only in the result.
+    /// The policy is read and applied inside the transaction that inserts.
     pub fn create_token(
         &self,
         actor: &Actor,
         owner: &Member,
         req: NewToken,
     ) -> Result<CreatedToken> {
-        if let Some(m) = &actor.member
-            && m.id != owner.id
-        {
-            return Err(Error::Forbidden(
-                "Members create tokens only for themselves.".into(),
-            ));
-        }
-        if owner.disabled {
-            return Err(Error::Forbidden(format!("{} is disabled.", owner.email)));
-        }
-        if req.scopes.is_empty() {
-            return Err(Error::invalid("scopes", "Choose at least one scope."));
-        }
-        if let Some(nonce) = &req.nonce
-            && !nonce_is_well_formed(nonce)
-        {
-            return Err(Error::Forbidden(
-                "The form is invalid; reload the page.".into(),
-            ));
-        }
+        check_request(actor, owner, &req)?;
         let now = self.clock.now();
         let secret = self.format.generate()?;
-        let hash = secret.hash();
-        let hint = secret.hint();
-        let scopes = req.scopes.to_string();
-        let allowed_ips = req.allowed_ips.to_stored();
         let expires = match req.expiry {
             Expiry::On(date) => Some(expires_at(date)),
             Expiry::Never => None,
@@ -310,107 +335,34 @@ impl Latchkey {
         let id = db::write_transaction(&mut conn, |conn| {
             db::lock_member(conn, owner.id.0)?;
             let policy = load_policy(conn, owner.org_id)?;
-            let over_role = req
-                .scopes
-                .difference(policy.scope_roles.allowed_for(owner.role));
-            if !over_role.is_empty() {
-                return Err(Error::Forbidden(format!(
-                    "The {} role cannot grant: {over_role}.",
-                    owner.role
-                )));
-            }
-            policy
-                .expiry
-                .check(now.date(), req.expiry)
-                .map_err(|e| FieldError::new("expires_on", e.to_string()))?;
-            if let Some(nonce) = &req.nonce {
-                let used: i64 = form_nonces::table
-                    .filter(form_nonces::nonce.eq(nonce))
-                    .count()
-                    .get_result(conn)?;
-                if used > 0 {
-                    return Err(Conflict::DuplicateSubmit.into());
-                }
-            }
-            let active = count_active(conn, owner.id, now)?;
-            if active >= i64::from(policy.max_active_tokens) {
-                return Err(Conflict::TooManyTokens {
-                    active,
-                    max: policy.max_active_tokens,
-                }
-                .into());
-            }
-            let taken: i64 = t::table
-                .filter(t::owner_id.eq(owner.id.0))
-                .filter(t::name.eq(req.name.as_str()))
-                .filter(active_at(now))
-                .count()
-                .get_result(conn)?;
-            if taken > 0 {
-                return Err(Error::invalid(
-                    "name",
-                    format!(
-                        "You already have an active token named \"{}\". Choose another name.",
-                        req.name
-                    ),
-                ));
-            }
-            let id: i64 = diesel::insert_into(t::table)
-                .values(db::NewTokenRow {
-                    org_id: owner.org_id.0,
-                    owner_id: owner.id.0,
+            check_policy(&policy, owner, &req, now.date())?;
+            check_clashes(conn, &policy, owner, &req, now)?;
+            let id = db::tokens::insert(
+                conn,
+                &db::tokens::NewToken {
+                    org: owner.org_id,
+                    owner: owner.id,
                     name: req.name.as_str(),
-                    token_hash: hash.as_bytes(),
-                    hint: &hint,
-                    scopes: &scopes,
+                    hash: &secret.hash(),
+                    hint: &secret.hint(),
+                    scopes: req.scopes,
                     expires_at: expires,
                     created_at: now,
-                    created_by: actor.id().map(|m| m.0),
+                    created_by: actor.id(),
+                    allowed_ips: &req.allowed_ips,
                     rotated_from: None,
-                    allowed_ips: &allowed_ips,
-                    chain_id: None,
-                    name_folded: &crate::domain::fold(req.name.as_str()),
-                })
-                .returning(t::id)
-                .get_result(conn)?;
-            if let Some(nonce) = &req.nonce {
-                diesel::insert_into(form_nonces::table)
-                    .values((
-                        form_nonces::nonce.eq(nonce),
-                        form_nonces::member_id.eq(owner.id.0),
-                        form_nonces::token_id.eq(Some(id)),
-                        form_nonces::created_at.eq(now),
-                    ))
-                    .execute(conn)?;
-            }
-            audit::record(
-                conn,
-                now,
-                NewEvent {
-                    org: owner.org_id,
-                    actor: actor.id(),
-                    action: "token.created",
-                    token: Some(TokenId(id)),
-                    member: Some(owner.id),
-                    ip: actor.ip.as_deref(),
-                    detail: format!(
-                        "\"{}\" for {} with scopes [{scopes}], expires {}{}",
-                        req.name,
-                        owner.email,
-                        expires.map_or("never".to_owned(), |e| e.date().to_string()),
-                        if allowed_ips.is_empty() {
-                            String::new()
-                        } else {
-                            format!(", only from {}", allowed_ips.replace(',', ", "))
-                        }
-                    ),
+                    chain: None,
                 },
             )?;
-            Ok(id)
+            if let Some(nonce) = &req.nonce {
+                db::form_nonces::record(conn, nonce, owner.id, id, now)?;
+            }
+            audit::record(conn, now, created_event(actor, owner, &req, id, expires))?;
+            Ok::<_, Error>(id)
         })?;
-        let row: db::TokenRow = t::table.find(id).first(&mut conn)?;
+        let row = db::tokens::find(&mut conn, id)?.ok_or(Error::NotFound("token"))?;
         Ok(CreatedToken {
-            token: view(row, owner.email.clone(), now)?,
+            token: view(row, owner.email.clone(), now),
             secret,
         })
     }
@@ -423,82 +375,24 @@ impl Latchkey {
             Some(m) => m.org_id,
             None => super::default_org_on(&mut conn)?,
         };
-        let owner: Option<MemberId> = match (query.owner, &viewer.member) {
-            (OwnerFilter::Me, Some(m)) => Some(m.id),
-            (OwnerFilter::Me, None) => None,
-            (OwnerFilter::All, Some(m)) if !m.is_admin() => {
-                return Err(Error::Forbidden("Only admins can list every token.".into()));
-            }
-            (OwnerFilter::All, _) => None,
-            (OwnerFilter::Member(id), Some(m)) if !m.is_admin() && m.id != id => {
-                return Err(Error::Forbidden(
-                    "Only admins can list other members' tokens.".into(),
-                ));
-            }
-            (OwnerFilter::Member(id), _) => Some(id),
+        let pattern = query.search.as_deref().and_then(name_pattern);
+        let filter = db::tokens::ListFilter {
+            org,
+            owner: owner_to_list(viewer, query.owner)?,
+            state: state_of(query.status, now),
+            name_like: pattern.as_deref(),
         };
-        // Folded as names are (all of Unicode, on both databases); control
-        // characters can match no name, and a NUL is an error to
-        // PostgreSQL: they are dropped.
-        let search: Option<String> = query.search.as_deref().map(|s| {
-            crate::domain::fold(s)
-                .chars()
-                .filter(|c| !crate::domain::is_invisible_or_control(*c))
-                .collect()
-        });
-        let pattern = search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                let escaped = s
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
-                format!("%{escaped}%")
-            });
-        let filtered = || {
-            let mut q = t::table.filter(t::org_id.eq(org.0)).into_boxed::<Backend>();
-            if let Some(owner) = owner {
-                q = q.filter(t::owner_id.eq(owner.0));
-            }
-            q = match query.status {
-                StatusFilter::Active => q.filter(active_at(now)),
-                StatusFilter::ExpiringWithin(days) => q
-                    .filter(active_at(now))
-                    .filter(t::expires_at.le(now + Duration::days(i64::from(days)))),
-                StatusFilter::Expiring => q.filter(active_at(now)).filter(t::expires_at.lt(
-                    expires_at(now.date() + Duration::days(i64::from(EXPIRING_SOON_DAYS))),
-                )),
-                StatusFilter::Expired => q.filter(unrevoked_at(now)).filter(t::expires_at.le(now)),
-                StatusFilter::Revoked => q.filter(t::revoked_at.le(now)),
-                StatusFilter::All => q,
-            };
-            if let Some(p) = &pattern {
-                q = q.filter(t::name_folded.like(p.clone()).escape('\\'));
-            }
-            q
-        };
-        let total: i64 = filtered().count().get_result(&mut conn)?;
+        let total = db::tokens::count(&mut conn, &filter, now)?;
         let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
         let page = query.page.clamp(1, pages);
-        let rows: Vec<db::TokenRow> = filtered()
-            .order((t::created_at.desc(), t::id.desc()))
-            .limit(PAGE_SIZE)
-            .offset((page - 1) * PAGE_SIZE)
-            .load(&mut conn)?;
+        let rows = db::tokens::page(&mut conn, &filter, now, PAGE_SIZE, (page - 1) * PAGE_SIZE)?;
         let mut member_ids: Vec<i64> = rows
             .iter()
             .flat_map(|r| std::iter::once(r.owner_id).chain(r.revoked_by))
             .collect();
         member_ids.sort_unstable();
         member_ids.dedup();
-        let people: std::collections::HashMap<i64, (String, bool)> = members::table
-            .filter(members::id.eq_any(&member_ids))
-            .select((members::id, (members::email, members::disabled)))
-            .load::<(i64, (String, bool))>(&mut conn)?
-            .into_iter()
-            .collect();
+        let people = db::members::people(&mut conn, &member_ids)?;
         let tokens = rows
             .into_iter()
             .map(|row| {
@@ -506,12 +400,13 @@ impl Latchkey {
                 let revoker = row
                     .revoked_by
                     .and_then(|id| people.get(&id).map(|(e, _)| e.clone()));
-                let mut token = view(row, email, now)?;
-                token.revoked_by_email = revoker;
-                token.owner_disabled = disabled;
-                Ok(token)
+                TokenView {
+                    revoked_by_email: revoker,
+                    owner_disabled: disabled,
+                    ..view(row, email, now)
+                }
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
         Ok(TokenPage {
             tokens,
             total,
@@ -525,22 +420,18 @@ impl Latchkey {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         let row = visible_row(&mut conn, viewer, id)?;
-        let (email, disabled): (String, bool) = members::table
-            .find(row.owner_id)
-            .select((members::email, members::disabled))
-            .first(&mut conn)?;
-        let revoker: Option<String> = match row.revoked_by {
-            Some(by) => members::table
-                .find(by)
-                .select(members::email)
-                .first(&mut conn)
-                .optional()?,
-            None => None,
-        };
-        let mut token = view(row, email, now)?;
-        token.revoked_by_email = revoker;
-        token.owner_disabled = disabled;
-        Ok(token)
+        let mut ids = vec![row.owner_id];
+        ids.extend(row.revoked_by);
+        let people = db::members::people(&mut conn, &ids)?;
+        let (email, disabled) = people.get(&row.owner_id).cloned().unwrap_or_default();
+        let revoker = row
+            .revoked_by
+            .and_then(|id| people.get(&id).map(|(e, _)| e.clone()));
+        Ok(TokenView {
+            revoked_by_email: revoker,
+            owner_disabled: disabled,
+            ..view(row, email, now)
+        })
     }
 
     /// Several tokens by id (for a confirmation page); refused like a
@@ -549,18 +440,16 @@ impl Latchkey {
         let ids = bulk_ids(ids)?;
         let now = self.clock.now();
         let mut conn = self.conn()?;
-        let rows: Vec<db::TokenRow> = t::table
-            .filter(t::id.eq_any(&ids))
-            .order(t::created_at.desc())
-            .load(&mut conn)?;
+        let rows = db::tokens::by_ids(&mut conn, &ids)?;
         if rows.len() != ids.len() || !rows.iter().all(|r| may_touch(actor, r.owner_id, r.org_id)) {
             return Err(Error::Forbidden(
                 "You cannot revoke one or more of these tokens.".into(),
             ));
         }
-        rows.into_iter()
+        Ok(rows
+            .into_iter()
             .map(|r| view(r, String::new(), now))
-            .collect()
+            .collect())
     }
 
     pub fn revoke_token(&self, actor: &Actor, id: TokenId) -> Result<RevokeOutcome> {
@@ -590,10 +479,7 @@ impl Latchkey {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
-            let found: Vec<(i64, i64, i64, Option<PrimitiveDateTime>)> = t::table
-                .filter(t::id.eq_any(&ids))
-                .select((t::id, t::owner_id, t::org_id, t::revoked_at))
-                .load(conn)?;
+            let found = db::tokens::revocation_state(conn, &ids)?;
             if found.len() != ids.len() {
                 return Err(match actor.member {
                     Some(_) => {
@@ -602,35 +488,21 @@ impl Latchkey {
                     None => Error::NotFound("token"),
                 });
             }
-            if !found
-                .iter()
-                .all(|(_, owner, org, _)| may_touch(actor, *owner, *org))
-            {
+            if !found.iter().all(|t| may_touch(actor, t.owner_id, t.org_id)) {
                 return Err(Error::Forbidden(
                     "You cannot revoke one or more of these tokens.".into(),
                 ));
             }
             let to_revoke: Vec<(i64, i64)> = found
                 .iter()
-                .filter(|(_, _, _, revoked)| revoked.is_none_or(|r| r > now))
-                .map(|(id, _, org, _)| (*id, *org))
+                .filter(|t| t.revoked_at.is_none_or(|r| r > now))
+                .map(|t| (t.id, t.org_id))
                 .collect();
             if to_revoke.is_empty() {
                 return Ok(0);
             }
             let revoke_ids: Vec<i64> = to_revoke.iter().map(|(id, _)| *id).collect();
-            let updated = diesel::update(
-                t::table
-                    .filter(t::id.eq_any(&revoke_ids))
-                    .filter(t::revoked_at.is_null().or(t::revoked_at.gt(now))),
-            )
-            .set((
-                t::revoked_at.eq(now),
-                t::revoked_by.eq(actor.id().map(|m| m.0)),
-                t::revoked_reason.eq(Some(reason.as_str())),
-            ))
-            .execute(conn)?;
-            let detail = reason.label();
+            let updated = db::tokens::revoke(conn, &revoke_ids, now, actor.id(), reason)?;
             let events: Vec<db::NewAuditRow<'_>> = to_revoke
                 .iter()
                 .map(|(id, org)| db::NewAuditRow {
@@ -640,11 +512,11 @@ impl Latchkey {
                     token_id: Some(*id),
                     member_id: None,
                     ip: actor.ip.as_deref(),
-                    detail,
+                    detail: reason.label(),
                     created_at: now,
                 })
                 .collect();
-            db::insert_audit_rows(conn, &events)?;
+            db::audit::insert_many(conn, &events)?;
             Ok(updated)
         })
     }
@@ -671,25 +543,12 @@ impl Latchkey {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
-            let found: Vec<(i64, i64, i64)> = t::table
-                .filter(t::token_hash.eq_any(&hashes))
-                .filter(t::revoked_at.is_null().or(t::revoked_at.gt(now)))
-                .select((t::id, t::org_id, t::owner_id))
-                .load(conn)?;
+            let found = db::tokens::working_by_hashes(conn, &hashes, now)?;
             if found.is_empty() {
                 return Ok(0);
             }
             let ids: Vec<i64> = found.iter().map(|(id, _, _)| *id).collect();
-            let updated = diesel::update(
-                t::table
-                    .filter(t::id.eq_any(&ids))
-                    .filter(t::revoked_at.is_null().or(t::revoked_at.gt(now))),
-            )
-            .set((
-                t::revoked_at.eq(now),
-                t::revoked_reason.eq(Some(RevokeReason::Leak.as_str())),
-            ))
-            .execute(conn)?;
+            let updated = db::tokens::revoke(conn, &ids, now, None, RevokeReason::Leak)?;
             let detail = format!(
                 "reported as leaked from {}",
                 ip.unwrap_or("an unknown address")
@@ -707,10 +566,61 @@ impl Latchkey {
                     created_at: now,
                 })
                 .collect();
-            db::insert_audit_rows(conn, &events)?;
-            Ok(updated)
+            db::audit::insert_many(conn, &events)?;
+            Ok::<_, Error>(updated)
         })
     }
+}
+
+/// Whose tokens a viewer may list.
+fn owner_to_list(viewer: &Actor, owner: OwnerFilter) -> Result<Option<MemberId>> {
+    match (owner, &viewer.member) {
+        (OwnerFilter::Me, Some(m)) => Ok(Some(m.id)),
+        (OwnerFilter::Me, None) => Ok(None),
+        (OwnerFilter::All, Some(m)) if !m.is_admin() => {
+            Err(Error::Forbidden("Only admins can list every token.".into()))
+        }
+        (OwnerFilter::All, _) => Ok(None),
+        (OwnerFilter::Member(id), Some(m)) if !m.is_admin() && m.id != id => Err(Error::Forbidden(
+            "Only admins can list other members' tokens.".into(),
+        )),
+        (OwnerFilter::Member(id), _) => Ok(Some(id)),
+    }
+}
+
+fn state_of(status: StatusFilter, now: PrimitiveDateTime) -> db::tokens::State {
+    use db::tokens::State;
+    match status {
+        StatusFilter::Active => State::Active,
+        StatusFilter::ExpiringWithin(days) => {
+            State::ActiveEndingBy(now + Duration::days(i64::from(days)))
+        }
+        StatusFilter::Expiring => State::ActiveEndingBefore(expires_at(
+            now.date() + Duration::days(i64::from(EXPIRING_SOON_DAYS)),
+        )),
+        StatusFilter::Expired => State::Expired,
+        StatusFilter::Revoked => State::Revoked,
+        StatusFilter::All => State::All,
+    }
+}
+
+/// A `LIKE` pattern for a name search: folded as names are (all of
+/// Unicode, on both databases), without control characters (they match no
+/// name, and a NUL is an error to PostgreSQL), wildcards escaped.
+fn name_pattern(search: &str) -> Option<String> {
+    let folded: String = crate::domain::fold(search)
+        .chars()
+        .filter(|c| !crate::domain::is_invisible_or_control(*c))
+        .collect();
+    let trimmed = folded.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    let escaped = trimmed
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Some(format!("%{escaped}%"))
 }
 
 /// The distinct ids of a bulk request: at least one, at most 1,000.
@@ -733,8 +643,6 @@ fn bulk_ids(ids: &[TokenId]) -> Result<Vec<i64>> {
     Ok(ids)
 }
 
-/// Members touch their own tokens; admins any in their organisation; the
-/// CLI any.
 /// A token the viewer may see; any other is "not found", whether it
 /// exists or not.
 pub(super) fn visible_row(
@@ -742,11 +650,13 @@ pub(super) fn visible_row(
     viewer: &Actor,
     id: TokenId,
 ) -> Result<db::TokenRow> {
-    let row: Option<db::TokenRow> = t::table.find(id.0).first(conn).optional()?;
-    row.filter(|r| may_touch(viewer, r.owner_id, r.org_id))
+    db::tokens::find(conn, id)?
+        .filter(|r| may_touch(viewer, r.owner_id, r.org_id))
         .ok_or(Error::NotFound("token"))
 }
 
+/// Members touch their own tokens; admins any in their organisation; the
+/// CLI any.
 pub(super) fn may_touch(actor: &Actor, owner_id: i64, org_id: i64) -> bool {
     match &actor.member {
         None => true,

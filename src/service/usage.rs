@@ -5,11 +5,9 @@
 //! minute (and when it stops), one upsert per token and day.
 
 use super::Latchkey;
-use crate::db::{self, DbConnection, schema::token_usage as tu};
+use crate::db::{self, DbConnection};
 use crate::domain::TokenId;
 use crate::error::{Error, Result};
-use diesel::prelude::*;
-use diesel::upsert::excluded;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use time::{Date, Duration};
@@ -59,31 +57,6 @@ impl UsageCounter {
     }
 }
 
-fn add_counts(conn: &mut DbConnection, rows: &[(i64, Date, i64)]) -> QueryResult<()> {
-    for (token_id, day, requests) in rows {
-        let row = (
-            tu::token_id.eq(token_id),
-            tu::day.eq(day),
-            tu::requests.eq(requests),
-        );
-        macro_rules! upsert {
-            ($c:expr) => {
-                diesel::insert_into(tu::table)
-                    .values(row)
-                    .on_conflict((tu::token_id, tu::day))
-                    .do_update()
-                    .set(tu::requests.eq(tu::requests + excluded(tu::requests)))
-                    .execute($c)
-            };
-        }
-        match conn {
-            DbConnection::Sqlite(c) => upsert!(c)?,
-            DbConnection::Postgres(c) => upsert!(c)?,
-        };
-    }
-    Ok(())
-}
-
 impl Latchkey {
     /// Counts one successful request of `token` (in memory).
     pub fn count_use(&self, token: TokenId) {
@@ -105,7 +78,7 @@ impl Latchkey {
         // rows lock them in turn and never deadlock.
         rows.sort_unstable();
         let written = self.conn().and_then(|mut conn| {
-            db::write_transaction(&mut conn, |c| Ok::<_, Error>(add_counts(c, &rows)?))
+            db::write_transaction(&mut conn, |c| Ok::<_, Error>(db::usage::add(c, &rows)?))
         });
         match written {
             Ok(()) => Ok(rows.len()),
@@ -125,11 +98,7 @@ impl Latchkey {
     ) -> Result<Vec<(Date, i64)>> {
         let today = self.clock.today();
         let first = today - Duration::days(USAGE_DAYS - 1);
-        let stored: Vec<(Date, i64)> = tu::table
-            .filter(tu::token_id.eq(token.0))
-            .filter(tu::day.ge(first))
-            .select((tu::day, tu::requests))
-            .load(conn)?;
+        let stored = db::usage::since(conn, token, first)?;
         let mut by_day: HashMap<Date, i64> = stored.into_iter().collect();
         for (day, n) in self.usage.pending_for(token) {
             *by_day.entry(day).or_insert(0) += n;

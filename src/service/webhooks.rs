@@ -7,9 +7,8 @@
 
 use super::Latchkey;
 use super::tokens::{opt_rfc3339, rfc3339};
-use crate::db::{self, DbConnection, schema};
+use crate::db::{self, DbConnection};
 use crate::error::Result;
-use diesel::prelude::*;
 use serde::Serialize;
 use time::{Duration, PrimitiveDateTime};
 
@@ -126,7 +125,7 @@ fn insert_event(
 ) -> Result<usize> {
     let payload = serde_json::to_string(body)
         .map_err(|e| crate::error::Error::unexpected("writing a webhook event", e))?;
-    Ok(db::insert_webhook_event_once(
+    Ok(db::webhooks::insert_once(
         conn,
         &db::NewWebhookEventRow {
             org_id,
@@ -149,10 +148,7 @@ pub(super) fn enqueue_reuse(
     ip: Option<&str>,
     revoked: usize,
 ) -> Result<usize> {
-    let owner_email: String = schema::members::table
-        .find(token.owner_id)
-        .select(schema::members::email)
-        .first(conn)?;
+    let owner_email = db::members::email(conn, token.owner_id)?.unwrap_or_default();
     let key = format!("token.reuse_detected:{}", token.id);
     let id = new_event_id()?;
     let body = EventBody {
@@ -182,27 +178,14 @@ impl Latchkey {
     /// Records an expiry notice for every active token that is due one and
     /// has none yet. Returns how many this call recorded.
     pub fn enqueue_expiry_notices(&self) -> Result<usize> {
-        use schema::{api_tokens as t, members as m, webhook_events as w};
         let now = self.clock.now();
         let horizon = now + Duration::days(EXPIRY_THRESHOLDS_DAYS[2]);
         let mut conn = self.conn()?;
-        let candidates: Vec<(db::TokenRow, String)> = t::table
-            .inner_join(m::table)
-            .filter(t::revoked_at.is_null().or(t::revoked_at.gt(now)))
-            .filter(t::replaced_by.is_null())
-            .filter(t::expires_at.gt(now).and(t::expires_at.le(horizon)))
-            .filter(m::disabled.eq(false))
-            .select((t::all_columns, m::email))
-            .load(&mut conn)?;
+        let candidates = db::webhooks::expiring_tokens(&mut conn, now, horizon)?;
         let mut recorded = 0;
         for chunk in candidates.chunks(SCAN_CHUNK) {
             let ids: Vec<i64> = chunk.iter().map(|(row, _)| row.id).collect();
-            let known: std::collections::HashSet<String> = w::table
-                .filter(w::token_id.eq_any(&ids))
-                .select(w::dedupe_key)
-                .load::<String>(&mut conn)?
-                .into_iter()
-                .collect();
+            let known = db::webhooks::keys_for_tokens(&mut conn, &ids)?;
             for (row, email) in chunk {
                 let Some(expires_at) = row.expires_at else {
                     continue;
@@ -234,66 +217,35 @@ impl Latchkey {
     /// lasts a minute; an instance that dies mid-send leaves it to be
     /// claimed again after that.
     pub fn claim_due_webhook(&self) -> Result<Option<PendingWebhook>> {
-        use schema::webhook_events as w;
         let now = self.clock.now();
         let mut conn = self.conn()?;
-        let claimable = w::delivered_at
-            .is_null()
-            .and(w::failed_at.is_null())
-            .and(w::claimed_until.is_null().or(w::claimed_until.lt(now)));
-        let due: Vec<i64> = w::table
-            .filter(claimable)
-            .filter(w::next_attempt_at.le(now))
-            .order(w::id.asc())
-            .select(w::id)
-            .limit(8)
-            .load(&mut conn)?;
-        for id in due {
-            // Another instance may have taken it since: the conditional
-            // update succeeds for one of them only.
-            let taken = diesel::update(w::table.find(id).filter(claimable))
-                .set((
-                    w::claimed_until.eq(Some(now + CLAIM)),
-                    w::attempts.eq(w::attempts + 1),
-                ))
-                .execute(&mut conn)?;
-            if taken == 1 {
-                let row: db::WebhookEventRow = w::table.find(id).first(&mut conn)?;
-                // The id the payload carries, the same on every retry.
-                let event_id = serde_json::from_str::<serde_json::Value>(&row.payload)
-                    .ok()
-                    .and_then(|v| v["id"].as_str().map(str::to_owned))
-                    .unwrap_or(row.dedupe_key);
-                return Ok(Some(PendingWebhook {
-                    id: row.id,
-                    event_id,
-                    event_type: row.event_type,
-                    payload: row.payload,
-                    attempt: row.attempts,
-                }));
-            }
-        }
-        Ok(None)
+        let Some(row) = db::webhooks::claim_due(&mut conn, now, CLAIM)? else {
+            return Ok(None);
+        };
+        // The id the payload carries, the same on every retry.
+        let event_id = serde_json::from_str::<serde_json::Value>(&row.payload)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_owned))
+            .unwrap_or(row.dedupe_key);
+        Ok(Some(PendingWebhook {
+            id: row.id,
+            event_id,
+            event_type: row.event_type,
+            payload: row.payload,
+            attempt: row.attempts,
+        }))
     }
 
     pub fn webhook_delivered(&self, id: i64) -> Result<()> {
-        use schema::webhook_events as w;
         let now = self.clock.now();
         let mut conn = self.conn()?;
-        diesel::update(w::table.find(id))
-            .set((
-                w::delivered_at.eq(Some(now)),
-                w::claimed_until.eq(None::<PrimitiveDateTime>),
-                w::last_error.eq(None::<String>),
-            ))
-            .execute(&mut conn)?;
+        db::webhooks::delivered(&mut conn, id, now)?;
         Ok(())
     }
 
     /// Records a failed try and schedules the next, or gives up after
     /// `MAX_ATTEMPTS`.
     pub fn webhook_failed(&self, pending: &PendingWebhook, error: &str) -> Result<WebhookRetry> {
-        use schema::webhook_events as w;
         let now = self.clock.now();
         let mut conn = self.conn()?;
         let error: String = error.chars().take(500).collect();
@@ -306,14 +258,7 @@ impl Latchkey {
             WebhookRetry::GaveUp => (Some(now), now),
             WebhookRetry::At(at) => (None, at),
         };
-        diesel::update(w::table.find(pending.id))
-            .set((
-                w::failed_at.eq(failed_at),
-                w::next_attempt_at.eq(next_attempt_at),
-                w::claimed_until.eq(None::<PrimitiveDateTime>),
-                w::last_error.eq(Some(&error)),
-            ))
-            .execute(&mut conn)?;
+        db::webhooks::failed(&mut conn, pending.id, failed_at, next_attempt_at, &error)?;
         Ok(outcome)
     }
 }

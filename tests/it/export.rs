@@ -2,7 +2,7 @@
 //! streamed, admins only, never a secret. Both backends.
 
 use crate::helpers::{TestDb, spawn_app};
-use latchkey::db::{DbUrl, NewAuditRow, connect, insert_audit_rows};
+use latchkey::db::{DbUrl, NewAuditRow, audit::insert_many as insert_audit_rows, connect};
 use latchkey::domain::Role;
 
 both_backends!(

@@ -1,0 +1,112 @@
+//! `members`: every query on members. Roles cross as `Role`.
+
+use super::schema::members as m;
+use super::{DbConnection, MemberRow};
+use crate::domain::{Email, MemberId, OrgId, PasswordHash, Role};
+use diesel::prelude::*;
+use std::collections::HashMap;
+use time::PrimitiveDateTime;
+
+pub fn find(conn: &mut DbConnection, id: MemberId) -> QueryResult<Option<MemberRow>> {
+    m::table.find(id.0).first(conn).optional()
+}
+
+pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<MemberRow>> {
+    m::table.filter(m::email.eq(email)).first(conn).optional()
+}
+
+pub fn email_exists(conn: &mut DbConnection, email: &Email) -> QueryResult<bool> {
+    let n: i64 = m::table
+        .filter(m::email.eq(email.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// An organisation's members, by email.
+pub fn in_org(conn: &mut DbConnection, org: OrgId) -> QueryResult<Vec<MemberRow>> {
+    m::table
+        .filter(m::org_id.eq(org.0))
+        .order(m::email.asc())
+        .load(conn)
+}
+
+/// Email and "disabled" of members by id.
+pub fn people(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<HashMap<i64, (String, bool)>> {
+    Ok(m::table
+        .filter(m::id.eq_any(ids))
+        .select((m::id, (m::email, m::disabled)))
+        .load::<(i64, (String, bool))>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Emails of members by id.
+pub fn emails(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<HashMap<i64, String>> {
+    Ok(m::table
+        .filter(m::id.eq_any(ids))
+        .select((m::id, m::email))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+pub fn email(conn: &mut DbConnection, id: i64) -> QueryResult<Option<String>> {
+    m::table.find(id).select(m::email).first(conn).optional()
+}
+
+/// Admins who may act (not disabled); all organisations when `org` is
+/// `None`.
+pub fn count_active_admins(conn: &mut DbConnection, org: Option<OrgId>) -> QueryResult<i64> {
+    let mut q = m::table
+        .filter(m::role.eq(Role::Admin.as_str()))
+        .into_boxed::<super::MultiBackend>();
+    if let Some(org) = org {
+        q = q.filter(m::org_id.eq(org.0)).filter(m::disabled.eq(false));
+    }
+    q.count().get_result(conn)
+}
+
+pub fn insert(
+    conn: &mut DbConnection,
+    org: OrgId,
+    email: &Email,
+    hash: &PasswordHash,
+    role: Role,
+    now: PrimitiveDateTime,
+) -> QueryResult<MemberId> {
+    diesel::insert_into(m::table)
+        .values(super::NewMemberRow {
+            org_id: org.0,
+            email: email.as_str(),
+            password_hash: hash.as_str(),
+            role: role.as_str(),
+            disabled: false,
+            created_at: now,
+        })
+        .returning(m::id)
+        .get_result(conn)
+        .map(MemberId)
+}
+
+pub fn set_role(conn: &mut DbConnection, id: MemberId, role: Role) -> QueryResult<usize> {
+    diesel::update(m::table.find(id.0))
+        .set(m::role.eq(role.as_str()))
+        .execute(conn)
+}
+
+pub fn set_disabled(conn: &mut DbConnection, id: MemberId, disabled: bool) -> QueryResult<usize> {
+    diesel::update(m::table.find(id.0))
+        .set(m::disabled.eq(disabled))
+        .execute(conn)
+}
+
+pub fn set_password_hash(
+    conn: &mut DbConnection,
+    id: MemberId,
+    hash: &PasswordHash,
+) -> QueryResult<usize> {
+    diesel::update(m::table.find(id.0))
+        .set(m::password_hash.eq(hash.as_str()))
+        .execute(conn)
+}

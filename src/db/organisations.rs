@@ -1,0 +1,54 @@
+//! `organisations`: the organisation and its token policy. The scope
+//! policy crosses as `ScopeRoles`.
+
+use super::schema::organisations as o;
+use super::{DbConnection, OrganisationRow};
+use crate::domain::{OrgId, ScopeRoles};
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+pub fn find(conn: &mut DbConnection, org: OrgId) -> QueryResult<OrganisationRow> {
+    o::table.find(org.0).first(conn)
+}
+
+/// The first organisation (the default one).
+pub fn first_id(conn: &mut DbConnection) -> QueryResult<OrgId> {
+    o::table
+        .select(o::id)
+        .order(o::id.asc())
+        .first(conn)
+        .map(OrgId)
+}
+
+/// Creates the default organisation unless one exists.
+pub fn ensure_one(conn: &mut DbConnection, now: PrimitiveDateTime) -> QueryResult<()> {
+    let existing: i64 = o::table.count().get_result(conn)?;
+    if existing == 0 {
+        diesel::insert_into(o::table)
+            .values(super::NewOrganisationRow {
+                name: "Default organisation",
+                created_at: now,
+            })
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The policy fields an admin changes.
+pub struct PolicyFields {
+    pub max_lifetime_days: u32,
+    pub allow_no_expiry: bool,
+    pub default_expiry_days: u32,
+    pub scope_roles: ScopeRoles,
+}
+
+pub fn set_policy(conn: &mut DbConnection, org: OrgId, p: &PolicyFields) -> QueryResult<usize> {
+    diesel::update(o::table.find(org.0))
+        .set((
+            o::max_lifetime_days.eq(i64::from(p.max_lifetime_days)),
+            o::allow_no_expiry.eq(p.allow_no_expiry),
+            o::default_expiry_days.eq(i64::from(p.default_expiry_days)),
+            o::scope_min_roles.eq(p.scope_roles.to_string()),
+        ))
+        .execute(conn)
+}

@@ -1,0 +1,338 @@
+//! `api_tokens`: every query on tokens, and every difference between the
+//! backends in them. Scopes and allow-lists cross as domain types; the
+//! stored text forms exist only here.
+
+use super::schema::api_tokens as t;
+use super::{DbConnection, MultiBackend, TokenRow};
+use crate::domain::{
+    IpAllowList, MemberId, OrgId, RevokeReason, ScopeSet, TokenHash, TokenId, TokenName,
+};
+use diesel::prelude::*;
+use time::PrimitiveDateTime;
+
+type Condition = Box<
+    dyn BoxableExpression<
+            t::table,
+            MultiBackend,
+            SqlType = diesel::sql_types::Nullable<diesel::sql_types::Bool>,
+        >,
+>;
+
+/// Not revoked at `now` (a revoke time in the future is a rotation's
+/// overlap: the token still works until then).
+fn unrevoked_at(now: PrimitiveDateTime) -> Condition {
+    Box::new(t::revoked_at.is_null().or(t::revoked_at.gt(now)).nullable())
+}
+
+/// Neither revoked nor expired at `now`.
+fn active_at(now: PrimitiveDateTime) -> Condition {
+    Box::new(
+        t::revoked_at
+            .is_null()
+            .or(t::revoked_at.gt(now))
+            .and(t::expires_at.is_null().or(t::expires_at.gt(now))),
+    )
+}
+
+/// A token to insert.
+pub struct NewToken<'a> {
+    pub org: OrgId,
+    pub owner: MemberId,
+    pub name: &'a str,
+    pub hash: &'a TokenHash,
+    pub hint: &'a str,
+    pub scopes: ScopeSet,
+    pub expires_at: Option<PrimitiveDateTime>,
+    pub created_at: PrimitiveDateTime,
+    pub created_by: Option<MemberId>,
+    pub allowed_ips: &'a IpAllowList,
+    /// The token this one replaces, and the first of its chain.
+    pub rotated_from: Option<TokenId>,
+    pub chain: Option<TokenId>,
+}
+
+pub fn insert(conn: &mut DbConnection, new: &NewToken<'_>) -> QueryResult<TokenId> {
+    let scopes = new.scopes.to_string();
+    let allowed_ips = new.allowed_ips.to_stored();
+    diesel::insert_into(t::table)
+        .values(super::NewTokenRow {
+            org_id: new.org.0,
+            owner_id: new.owner.0,
+            name: new.name,
+            token_hash: new.hash.as_bytes(),
+            hint: new.hint,
+            scopes: &scopes,
+            expires_at: new.expires_at,
+            created_at: new.created_at,
+            created_by: new.created_by.map(|m| m.0),
+            rotated_from: new.rotated_from.map(|id| id.0),
+            allowed_ips: &allowed_ips,
+            chain_id: new.chain.map(|id| id.0),
+            name_folded: &crate::domain::fold(new.name),
+        })
+        .returning(t::id)
+        .get_result(conn)
+        .map(TokenId)
+}
+
+pub fn find(conn: &mut DbConnection, id: TokenId) -> QueryResult<Option<TokenRow>> {
+    t::table.find(id.0).first(conn).optional()
+}
+
+/// Tokens by id, newest first.
+pub fn by_ids(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<TokenRow>> {
+    t::table
+        .filter(t::id.eq_any(ids))
+        .order(t::created_at.desc())
+        .load(conn)
+}
+
+/// `name`, `…hint` of tokens by id (for audit lines).
+pub fn labels(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<(i64, String, String)>> {
+    t::table
+        .filter(t::id.eq_any(ids))
+        .select((t::id, t::name, t::hint))
+        .load(conn)
+}
+
+pub fn count_all(conn: &mut DbConnection) -> QueryResult<i64> {
+    t::table.count().get_result(conn)
+}
+
+pub fn count_active(
+    conn: &mut DbConnection,
+    owner: MemberId,
+    now: PrimitiveDateTime,
+) -> QueryResult<i64> {
+    t::table
+        .filter(t::owner_id.eq(owner.0))
+        .filter(active_at(now))
+        .count()
+        .get_result(conn)
+}
+
+/// Active tokens per member of an organisation (members without any are
+/// left out).
+pub fn count_active_by_owner(
+    conn: &mut DbConnection,
+    org: OrgId,
+    now: PrimitiveDateTime,
+) -> QueryResult<Vec<(MemberId, i64)>> {
+    let rows: Vec<(i64, i64)> = t::table
+        .filter(t::org_id.eq(org.0))
+        .filter(active_at(now))
+        .group_by(t::owner_id)
+        .select((t::owner_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(m, n)| (MemberId(m), n)).collect())
+}
+
+/// Whether `owner` has an active token with this name.
+pub fn name_taken(
+    conn: &mut DbConnection,
+    owner: MemberId,
+    name: &TokenName,
+    now: PrimitiveDateTime,
+) -> QueryResult<bool> {
+    let taken: i64 = t::table
+        .filter(t::owner_id.eq(owner.0))
+        .filter(t::name.eq(name.as_str()))
+        .filter(active_at(now))
+        .count()
+        .get_result(conn)?;
+    Ok(taken > 0)
+}
+
+/// Which tokens a list shows, by state at a moment.
+#[derive(Debug, Clone, Copy)]
+pub enum State {
+    Active,
+    /// Active and stopping at or before this moment.
+    ActiveEndingBy(PrimitiveDateTime),
+    /// Active and stopping before this moment.
+    ActiveEndingBefore(PrimitiveDateTime),
+    Expired,
+    Revoked,
+    All,
+}
+
+/// A list's filters.
+pub struct ListFilter<'a> {
+    pub org: OrgId,
+    pub owner: Option<MemberId>,
+    pub state: State,
+    /// A `LIKE` pattern on the folded name, `\` escaping.
+    pub name_like: Option<&'a str>,
+}
+
+fn filtered<'a>(f: &'a ListFilter<'a>, now: PrimitiveDateTime) -> t::BoxedQuery<'a, MultiBackend> {
+    let mut q = t::table.filter(t::org_id.eq(f.org.0)).into_boxed();
+    if let Some(owner) = f.owner {
+        q = q.filter(t::owner_id.eq(owner.0));
+    }
+    q = match f.state {
+        State::Active => q.filter(active_at(now)),
+        State::ActiveEndingBy(at) => q.filter(active_at(now)).filter(t::expires_at.le(at)),
+        State::ActiveEndingBefore(at) => q.filter(active_at(now)).filter(t::expires_at.lt(at)),
+        State::Expired => q.filter(unrevoked_at(now)).filter(t::expires_at.le(now)),
+        State::Revoked => q.filter(t::revoked_at.le(now)),
+        State::All => q,
+    };
+    if let Some(p) = f.name_like {
+        q = q.filter(t::name_folded.like(p).escape('\\'));
+    }
+    q
+}
+
+pub fn count(
+    conn: &mut DbConnection,
+    f: &ListFilter<'_>,
+    now: PrimitiveDateTime,
+) -> QueryResult<i64> {
+    filtered(f, now).count().get_result(conn)
+}
+
+/// One page, newest first.
+pub fn page(
+    conn: &mut DbConnection,
+    f: &ListFilter<'_>,
+    now: PrimitiveDateTime,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<Vec<TokenRow>> {
+    filtered(f, now)
+        .order((t::created_at.desc(), t::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .load(conn)
+}
+
+/// What a revoke needs to know of a token.
+#[derive(Debug, Clone, Queryable)]
+pub struct RevocationState {
+    pub id: i64,
+    pub owner_id: i64,
+    pub org_id: i64,
+    pub revoked_at: Option<PrimitiveDateTime>,
+}
+
+pub fn revocation_state(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<RevocationState>> {
+    t::table
+        .filter(t::id.eq_any(ids))
+        .select((t::id, t::owner_id, t::org_id, t::revoked_at))
+        .load(conn)
+}
+
+/// Revokes those of `ids` still working at `now`; returns how many.
+pub fn revoke(
+    conn: &mut DbConnection,
+    ids: &[i64],
+    now: PrimitiveDateTime,
+    by: Option<MemberId>,
+    reason: RevokeReason,
+) -> QueryResult<usize> {
+    diesel::update(t::table.filter(t::id.eq_any(ids)).filter(unrevoked_at(now)))
+        .set((
+            t::revoked_at.eq(now),
+            t::revoked_by.eq(by.map(|m| m.0)),
+            t::revoked_reason.eq(Some(reason.as_str())),
+        ))
+        .execute(conn)
+}
+
+/// (id, organisation, owner) of the tokens with these hashes still
+/// working at `now`.
+pub fn working_by_hashes(
+    conn: &mut DbConnection,
+    hashes: &[Vec<u8>],
+    now: PrimitiveDateTime,
+) -> QueryResult<Vec<(i64, i64, i64)>> {
+    t::table
+        .filter(t::token_hash.eq_any(hashes))
+        .filter(unrevoked_at(now))
+        .select((t::id, t::org_id, t::owner_id))
+        .load(conn)
+}
+
+/// Marks `old` replaced by `new`; it stops at `stops` (now, or the end of
+/// the overlap).
+pub fn mark_replaced(
+    conn: &mut DbConnection,
+    old: TokenId,
+    new: TokenId,
+    stops: PrimitiveDateTime,
+    by: Option<MemberId>,
+) -> QueryResult<usize> {
+    diesel::update(t::table.find(old.0))
+        .set((
+            t::revoked_at.eq(Some(stops)),
+            t::revoked_by.eq(by.map(|m| m.0)),
+            t::replaced_by.eq(Some(new.0)),
+            t::revoked_reason.eq(Some(RevokeReason::Rotated.as_str())),
+        ))
+        .execute(conn)
+}
+
+/// Revokes every working token of the chain rooted at `root`.
+pub fn revoke_chain(
+    conn: &mut DbConnection,
+    root: i64,
+    now: PrimitiveDateTime,
+    reason: RevokeReason,
+) -> QueryResult<usize> {
+    diesel::update(
+        t::table
+            .filter(t::id.eq(root).or(t::chain_id.eq(root)))
+            .filter(unrevoked_at(now)),
+    )
+    .set((
+        t::revoked_at.eq(Some(now)),
+        t::revoked_reason.eq(Some(reason.as_str())),
+    ))
+    .execute(conn)
+}
+
+/// The newest `limit` tokens of the chain rooted at `root`, oldest first.
+pub fn chain(conn: &mut DbConnection, root: i64, limit: i64) -> QueryResult<Vec<TokenRow>> {
+    let mut chain: Vec<TokenRow> = t::table
+        .filter(t::id.eq(root).or(t::chain_id.eq(root)))
+        .order(t::id.desc())
+        .limit(limit)
+        .load(conn)?;
+    chain.reverse();
+    Ok(chain)
+}
+
+/// Writes last use unless it was written since `cutoff` (concurrent
+/// requests write once).
+pub fn record_use(
+    conn: &mut DbConnection,
+    token: TokenId,
+    now: PrimitiveDateTime,
+    cutoff: PrimitiveDateTime,
+    ip: Option<&str>,
+) -> QueryResult<usize> {
+    diesel::update(
+        t::table
+            .find(token.0)
+            .filter(t::last_used_at.is_null().or(t::last_used_at.le(cutoff))),
+    )
+    .set((t::last_used_at.eq(now), t::last_used_ip.eq(ip)))
+    .execute(conn)
+}
+
+/// Ids and names of up to `limit` tokens whose folded name was never
+/// filled (made before names were folded for search).
+pub fn unfolded_names(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<(i64, String)>> {
+    t::table
+        .filter(t::name_folded.eq(""))
+        .select((t::id, t::name))
+        .limit(limit)
+        .load(conn)
+}
+
+pub fn set_folded_name(conn: &mut DbConnection, id: i64, folded: &str) -> QueryResult<usize> {
+    diesel::update(t::table.find(id))
+        .set(t::name_folded.eq(folded))
+        .execute(conn)
+}
