@@ -80,7 +80,7 @@ impl Application {
                 .app_data(batcher.clone())
                 .app_data(proxies.clone())
                 .wrap(from_fn(crate::web::security::same_origin_only))
-                .wrap(from_fn(crate::web::in_layout))
+                .wrap(from_fn(crate::web::error_pages))
                 .wrap(sessions)
                 .wrap(crate::web::security::headers(secure))
                 .wrap(from_fn(crate::web::security::refuse_encoded_bodies))

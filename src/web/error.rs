@@ -1,25 +1,20 @@
-//! How the console answers errors: a page for a browser, a small fragment
-//! for htmx (which `app.js` shows), `HX-Redirect` when the session is gone.
+//! The console's errors: one kind per outcome, one status per kind. How
+//! an error is drawn (a page, an htmx fragment) is decided per request by
+//! `error_pages`.
 
-use super::views::{ErrorPage, Layout, render};
 use crate::error::Error;
-use crate::service::Latchkey;
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use std::fmt;
 
 #[derive(Debug)]
 pub enum WebError {
     /// Not signed in (or the session ended): go to the sign-in page.
-    SignInRequired { htmx: bool },
+    SignInRequired,
     Status {
         status: StatusCode,
         message: String,
-        htmx: bool,
         /// Why it failed, for the log (5xx only).
         cause: Option<String>,
     },
@@ -30,7 +25,6 @@ impl WebError {
         WebError::Status {
             status,
             message: message.into(),
-            htmx: false,
             cause: None,
         }
     }
@@ -64,30 +58,12 @@ impl WebError {
             "Something went wrong on our side. Nothing was changed; please try again.",
         )
     }
-
-    /// Marks the error as answering an htmx request.
-    pub fn for_htmx(self, htmx: bool) -> WebError {
-        match self {
-            WebError::SignInRequired { .. } => WebError::SignInRequired { htmx },
-            WebError::Status {
-                status,
-                message,
-                cause,
-                ..
-            } => WebError::Status {
-                status,
-                message,
-                htmx,
-                cause,
-            },
-        }
-    }
 }
 
 impl fmt::Display for WebError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WebError::SignInRequired { .. } => f.write_str("sign-in required"),
+            WebError::SignInRequired => f.write_str("sign-in required"),
             WebError::Status {
                 status, message, ..
             } => write!(f, "{status}: {message}"),
@@ -136,7 +112,6 @@ impl From<Error> for WebError {
         WebError::Status {
             status,
             message,
-            htmx: false,
             cause,
         }
     }
@@ -152,63 +127,58 @@ impl From<actix_web::error::BlockingError> for WebError {
     }
 }
 
+/// What an error response is about; `error_pages` draws it as the
+/// request calls for (a page, or an htmx fragment).
+#[derive(Debug, Clone)]
+pub enum ErrorShown {
+    SignInRequired,
+    Page { status: StatusCode, message: String },
+}
+
 impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {
-            WebError::SignInRequired { htmx: true } => StatusCode::UNAUTHORIZED,
-            WebError::SignInRequired { htmx: false } => StatusCode::SEE_OTHER,
+            WebError::SignInRequired => StatusCode::SEE_OTHER,
             WebError::Status { status, .. } => *status,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        match self {
-            WebError::SignInRequired { htmx: true } => HttpResponse::Unauthorized()
-                .insert_header(("HX-Redirect", "/login"))
-                .finish(),
-            WebError::SignInRequired { htmx: false } => HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, "/login"))
-                .finish(),
+        let (mut res, shown) = match self {
+            WebError::SignInRequired => (
+                HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, "/login"))
+                    .finish(),
+                ErrorShown::SignInRequired,
+            ),
             WebError::Status {
                 status,
                 message,
-                htmx,
                 cause,
             } => {
-                let body = if *htmx {
-                    format!(
-                        "<p class=\"alert alert-error\" role=\"alert\">{}</p>",
-                        super::views::escape_html(message)
-                    )
-                } else {
-                    error_page(*status, message, Layout::anonymous())
-                };
                 let mut res = HttpResponse::build(*status)
-                    .content_type("text/html; charset=utf-8")
-                    .body(body);
+                    .content_type("text/plain; charset=utf-8")
+                    .body(message.clone());
                 if let Some(cause) = cause {
                     res.extensions_mut().insert(FailureCause(cause.clone()));
                 }
-                if !*htmx {
-                    // Drawn again in the signed-in frame by `in_layout`.
-                    res.extensions_mut().insert(ErrorPageOf {
-                        status: *status,
-                        message: message.clone(),
-                    });
-                }
-                res.headers_mut()
-                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                let headers = res.headers_mut();
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 if *status == StatusCode::TOO_MANY_REQUESTS {
-                    res.headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
                 }
                 if *status == StatusCode::SERVICE_UNAVAILABLE {
-                    res.headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
                 }
-                res
+                let shown = ErrorShown::Page {
+                    status: *status,
+                    message: message.clone(),
+                };
+                (res, shown)
             }
-        }
+        };
+        res.extensions_mut().insert(shown);
+        res
     }
 }
 
@@ -228,58 +198,4 @@ pub fn plain_title(status: StatusCode) -> &'static str {
         503 => "Latchkey is busy",
         _ => "Something went wrong",
     }
-}
-
-fn error_page(status: StatusCode, message: &str, layout: Layout) -> String {
-    render(&ErrorPage {
-        layout,
-        status: status.as_u16(),
-        title: plain_title(status).to_owned(),
-        message: message.to_owned(),
-    })
-}
-
-/// Marks an error page that may be drawn again inside the signed-in frame.
-struct ErrorPageOf {
-    status: StatusCode,
-    message: String,
-}
-
-/// Error pages keep the navigation of a signed-in member: you never look
-/// signed out because a page was not found.
-pub async fn in_layout(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let res = next.call(req).await?;
-    let Some((status, message)) = res
-        .response()
-        .extensions()
-        .get::<ErrorPageOf>()
-        .map(|e| (e.status, e.message.clone()))
-    else {
-        return Ok(res.map_into_left_body());
-    };
-    let (req, response) = res.into_parts();
-    let session = actix_session::SessionExt::get_session(&req);
-    let service = req.app_data::<actix_web::web::Data<Latchkey>>().cloned();
-    let member = match service {
-        Some(service) => super::session::signed_in_member(&req, &session, &service)
-            .await
-            .ok()
-            .flatten(),
-        None => None,
-    };
-    let Some(member) = member else {
-        return Ok(ServiceResponse::new(req, response).map_into_left_body());
-    };
-    let csrf = super::session::csrf_token(&session).unwrap_or_default();
-    let body = error_page(status, &message, Layout::signed_in(&member, csrf, ""));
-    let mut framed = HttpResponse::build(status).body(body);
-    for (name, value) in response.headers() {
-        if name != header::CONTENT_LENGTH {
-            framed.headers_mut().append(name.clone(), value.clone());
-        }
-    }
-    Ok(ServiceResponse::new(req, framed).map_into_right_body())
 }

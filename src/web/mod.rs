@@ -7,6 +7,7 @@ mod audit_export;
 mod auth;
 pub mod client;
 mod error;
+mod error_pages;
 mod fallback;
 pub mod format;
 pub mod forms;
@@ -19,7 +20,8 @@ mod session;
 mod tokens;
 mod views;
 
-pub use error::{WebError, in_layout};
+pub use error::WebError;
+pub use error_pages::error_pages;
 pub use fallback::head_as_get;
 
 use actix_web::http::{StatusCode, header};

@@ -68,8 +68,7 @@ pub fn check_csrf(
     if !matches {
         return Err(WebError::forbidden(
             "This form has expired or did not come from this site. Reload the page and try again.",
-        )
-        .for_htmx(is_htmx(req)));
+        ));
     }
     Ok(())
 }
@@ -158,7 +157,7 @@ impl CurrentMember {
     /// (403) unless it carries this session's CSRF token.
     pub fn form(&self, req: &HttpRequest, body: &[u8]) -> Result<super::forms::FormData, WebError> {
         let form = super::forms::FormData::parse(body)
-            .map_err(|e| WebError::bad_request(e.to_string()).for_htmx(self.htmx))?;
+            .map_err(|e| WebError::bad_request(e.to_string()))?;
         check_csrf(req, &self.session, form.get("csrf_token"))?;
         Ok(form)
     }
@@ -168,7 +167,7 @@ impl CurrentMember {
         if self.member.is_admin() {
             Ok(())
         } else {
-            Err(WebError::forbidden(message).for_htmx(self.htmx))
+            Err(WebError::forbidden(message))
         }
     }
 
@@ -208,14 +207,13 @@ impl FromRequest for CurrentMember {
         let ip = client_ip(req);
         Box::pin(async move {
             let service = service.ok_or_else(WebError::internal)?;
-            let signed_out = WebError::SignInRequired { htmx };
+            let signed_out = WebError::SignInRequired;
             let Some(secret) = cookie_secret(&session) else {
                 return Err(signed_out);
             };
             let (svc, seen_from, resumed) = (service.clone(), ip.clone(), secret.clone());
-            let member = web::block(move || svc.resume_session(&resumed, seen_from.as_deref()))
-                .await?
-                .map_err(|e| WebError::from(e).for_htmx(htmx))?;
+            let member =
+                web::block(move || svc.resume_session(&resumed, seen_from.as_deref())).await??;
             let Some(member) = member else {
                 session.purge();
                 return Err(signed_out);

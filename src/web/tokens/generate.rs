@@ -187,10 +187,9 @@ pub(super) async fn create(
         nonce: form.text("form_nonce").to_owned(),
     };
     if input.nonce.is_empty() {
-        return Err(
-            WebError::forbidden("The form is incomplete; reload the page and try again.")
-                .for_htmx(htmx),
-        );
+        return Err(WebError::forbidden(
+            "The form is incomplete; reload the page and try again.",
+        ));
     }
     // A scope that is unknown or above the member's role was never offered:
     // the request is forged, not mistaken.
@@ -198,15 +197,14 @@ pub(super) async fn create(
     let allowed = policy.scope_roles.allowed_for(current.member.role);
     let mut scopes = ScopeSet::empty();
     for name in &input.scopes {
-        let scope: Scope = name.parse().map_err(|_| {
-            WebError::forbidden(format!("“{name}” is not a scope you can grant.")).for_htmx(htmx)
-        })?;
+        let scope: Scope = name
+            .parse()
+            .map_err(|_| WebError::forbidden(format!("“{name}” is not a scope you can grant.")))?;
         if !allowed.contains(scope) {
             return Err(WebError::forbidden(format!(
                 "Your role ({}) cannot grant the scope {scope}.",
                 current.member.role
-            ))
-            .for_htmx(htmx));
+            )));
         }
         scopes.insert(scope);
     }
@@ -276,7 +274,7 @@ pub(super) async fn create(
             ))
         }
         Err(Error::Conflict(duplicate @ Conflict::DuplicateSubmit)) => {
-            Err(WebError::new(StatusCode::CONFLICT, duplicate.to_string()).for_htmx(htmx))
+            Err(WebError::new(StatusCode::CONFLICT, duplicate.to_string()))
         }
         Err(Error::Conflict(conflict)) => {
             let form = token_form(
@@ -288,7 +286,7 @@ pub(super) async fn create(
             );
             Ok(form_response(&current, StatusCode::CONFLICT, form))
         }
-        Err(e) => Err(WebError::from(e).for_htmx(htmx)),
+        Err(e) => Err(WebError::from(e)),
     }
 }
 

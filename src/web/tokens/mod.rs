@@ -280,7 +280,7 @@ async fn list(
     service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, WebError> {
     let htmx = current.htmx;
-    let filters = Filters::parse(req.query_string(), &current).map_err(|e| e.for_htmx(htmx))?;
+    let filters = Filters::parse(req.query_string(), &current)?;
     // A notice comes from the session, never from the address: no link can
     // make the page say "Revoked 999 tokens".
     let notice = if htmx {
@@ -288,9 +288,7 @@ async fn list(
     } else {
         current.take_flash(&service).await?
     };
-    let list = token_list(&service, &current, &filters, notice)
-        .await
-        .map_err(|e| e.for_htmx(htmx))?;
+    let list = token_list(&service, &current, &filters, notice).await?;
     let body = if htmx {
         render(&TokenListPartial { list })
     } else {

@@ -63,15 +63,11 @@ pub(super) async fn revoke_one(
 ) -> Result<HttpResponse, WebError> {
     let htmx = current.htmx;
     let form = current.form(&req, &body)?;
-    let id = path
-        .parse::<TokenId>()
-        .map_err(|_| WebError::not_found().for_htmx(htmx))?;
+    let id = path.parse::<TokenId>().map_err(|_| WebError::not_found())?;
     let back = back_query(&form);
     let (svc, actor) = (service.clone(), current.actor());
     if form.get("confirm") != Some("yes") {
-        let token = web::block(move || svc.tokens_by_ids(&actor, &[id]))
-            .await?
-            .map_err(|e| WebError::from(e).for_htmx(htmx))?;
+        let token = web::block(move || svc.tokens_by_ids(&actor, &[id])).await??;
         return Ok(html(
             StatusCode::OK,
             render(&ConfirmRevokePage {
@@ -89,8 +85,7 @@ pub(super) async fn revoke_one(
         let outcome = svc.revoke_token(&actor, id)?;
         Ok::<_, crate::error::Error>((outcome, svc.token(&actor, id)?))
     })
-    .await?
-    .map_err(|e| WebError::from(e).for_htmx(htmx))?;
+    .await??;
     let message = match outcome {
         RevokeOutcome::Revoked => format!("Revoked 1 token: {}. It no longer works.", label(&view)),
         RevokeOutcome::AlreadyRevoked => {
@@ -144,16 +139,13 @@ pub(super) async fn bulk_revoke(
     service: web::Data<Latchkey>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let htmx = current.htmx;
     let form = current.form(&req, &body)?;
     let mut ids = Vec::new();
     for raw in form.all("ids") {
         match raw.parse::<TokenId>() {
             Ok(id) => ids.push(id),
             _ => {
-                return Err(
-                    WebError::bad_request(format!("“{raw}” is not a token id.")).for_htmx(htmx)
-                );
+                return Err(WebError::bad_request(format!("“{raw}” is not a token id.")));
             }
         }
     }
@@ -164,9 +156,7 @@ pub(super) async fn bulk_revoke(
     let (svc, actor) = (service.clone(), current.actor());
     if form.get("confirm") != Some("yes") {
         // Without JavaScript the confirmation is a page of its own.
-        let tokens = web::block(move || svc.tokens_by_ids(&actor, &ids))
-            .await?
-            .map_err(|e| WebError::from(e).for_htmx(htmx))?;
+        let tokens = web::block(move || svc.tokens_by_ids(&actor, &ids)).await??;
         let count = tokens.len();
         return Ok(html(
             StatusCode::OK,
@@ -181,9 +171,7 @@ pub(super) async fn bulk_revoke(
             }),
         ));
     }
-    let revoked = web::block(move || svc.revoke_tokens(&actor, &ids))
-        .await?
-        .map_err(|e| WebError::from(e).for_htmx(htmx))?;
+    let revoked = web::block(move || svc.revoke_tokens(&actor, &ids)).await??;
     let message = match revoked {
         0 => "Those tokens were already revoked; nothing changed.".to_owned(),
         1 => "Revoked 1 token. It no longer works.".to_owned(),
