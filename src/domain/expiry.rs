@@ -1,6 +1,6 @@
 //! Expiry dates: a token stops working at 00:00:00 UTC on its date.
 
-use super::{FieldError, TokenStatus};
+use super::TokenStatus;
 use time::macros::format_description;
 use time::{Date, Duration, PrimitiveDateTime};
 
@@ -64,55 +64,6 @@ impl ExpiryPolicy {
             Expiry::On(_) => Ok(expiry),
         }
     }
-
-    /// Reads the generate form's `expires_in` (`7`, `30`, `60`, `90`,
-    /// `custom`, `never`) and `expires_on` fields.
-    pub fn from_form(
-        &self,
-        today: Date,
-        expires_in: &str,
-        expires_on: &str,
-    ) -> Result<Expiry, FieldError> {
-        let choice = expires_in.trim();
-        // One choice: a date typed beside a preset is a mistake to point
-        // out, never a value to drop in silence.
-        if choice != "custom" && !expires_on.trim().is_empty() {
-            return Err(FieldError::new(
-                "expires_on",
-                "You typed a date but chose another expiry: choose “On a date” to use the date, or clear it.",
-            ));
-        }
-        let expiry = match choice {
-            "custom" if expires_on.trim().is_empty() => {
-                return Err(FieldError::new(
-                    "expires_on",
-                    "Pick the date the token stops working (YYYY-MM-DD), or choose one of the other options.",
-                ));
-            }
-            "custom" => Expiry::On(
-                parse_date(expires_on).map_err(|e| FieldError::new("expires_on", e.to_string()))?,
-            ),
-            "never" => Expiry::Never,
-            preset => match preset.parse::<u32>() {
-                Ok(days) if PRESETS.contains(&days) => {
-                    Expiry::On(today + Duration::days(i64::from(days)))
-                }
-                _ => {
-                    return Err(FieldError::new(
-                        "expires_in",
-                        "Choose 7, 30, 60 or 90 days, or a date.",
-                    ));
-                }
-            },
-        };
-        self.check(today, expiry).map_err(|e| {
-            let field = match (expires_in.trim(), &e) {
-                ("custom", _) => "expires_on",
-                _ => "expires_in",
-            };
-            FieldError::new(field, e.to_string())
-        })
-    }
 }
 
 /// Strict `YYYY-MM-DD`: no time, no zone.
@@ -153,25 +104,24 @@ mod tests {
     const TODAY: Date = date!(2026 - 03 - 10);
 
     #[test]
-    fn presets_count_from_today() {
+    fn dates_between_tomorrow_and_the_maximum() {
         let p = ExpiryPolicy::default();
+        let on = |d: Date| p.check(TODAY, Expiry::On(d));
+        assert!(on(date!(2026 - 03 - 11)).is_ok());
+        assert!(on(date!(2027 - 03 - 10)).is_ok());
+        assert!(matches!(
+            on(date!(2026 - 03 - 10)),
+            Err(ExpiryError::TooEarly { .. })
+        ));
+        assert!(matches!(
+            on(date!(2027 - 03 - 11)),
+            Err(ExpiryError::TooLate { .. })
+        ));
+        assert!(on(date!(2020 - 01 - 01)).is_err());
         assert_eq!(
-            p.from_form(TODAY, "30", ""),
-            Ok(Expiry::On(date!(2026 - 04 - 09)))
+            p.check(TODAY, Expiry::Never),
+            Err(ExpiryError::NeverNotAllowed)
         );
-        assert!(p.from_form(TODAY, "45", "").is_err());
-        assert!(p.from_form(TODAY, "", "").is_err());
-    }
-
-    #[test]
-    fn custom_dates_between_tomorrow_and_the_maximum() {
-        let p = ExpiryPolicy::default();
-        assert!(p.from_form(TODAY, "custom", "2026-03-11").is_ok());
-        assert!(p.from_form(TODAY, "custom", "2027-03-10").is_ok());
-        let today = p.from_form(TODAY, "custom", "2026-03-10");
-        assert_eq!(today.map_err(|e| e.field), Err("expires_on"));
-        assert!(p.from_form(TODAY, "custom", "2027-03-11").is_err());
-        assert!(p.from_form(TODAY, "custom", "2020-01-01").is_err());
     }
 
     #[test]
@@ -194,9 +144,9 @@ mod tests {
     #[test]
     fn never_only_when_allowed() {
         let mut p = ExpiryPolicy::default();
-        assert!(p.from_form(TODAY, "never", "").is_err());
+        assert!(p.check(TODAY, Expiry::Never).is_err());
         p.allow_no_expiry = true;
-        assert_eq!(p.from_form(TODAY, "never", ""), Ok(Expiry::Never));
+        assert_eq!(p.check(TODAY, Expiry::Never), Ok(Expiry::Never));
     }
 
     #[test]

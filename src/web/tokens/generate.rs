@@ -2,16 +2,19 @@
 
 use super::super::error::WebError;
 use super::super::format;
+use super::super::forms::FormData;
 use super::super::html;
 use super::super::session::CurrentMember;
 use super::super::views::*;
 use crate::domain::bytes::random_hex;
-use crate::domain::{FieldError, IpAllowList, PRESETS, Scope, ScopeGroup, ScopeSet, TokenName};
+use crate::domain::{
+    Expiry, FieldError, IpAllowList, PRESETS, Scope, ScopeGroup, ScopeSet, TokenName, parse_date,
+};
 use crate::error::{Conflict, Error};
 use crate::service::{Latchkey, NewToken, OrgPolicy};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use time::Duration;
+use time::{Date, Duration};
 
 /// What the one-time reveal shows; the plaintext leaves `created` here and
 /// `created` is dropped.
@@ -169,6 +172,169 @@ fn form_response(current: &CurrentMember, status: StatusCode, form: TokenForm) -
     html(status, body)
 }
 
+impl From<&FormData> for Submitted {
+    fn from(form: &FormData) -> Submitted {
+        Submitted {
+            name: form.text("name").to_owned(),
+            expires_in: form.text("expires_in").to_owned(),
+            expires_on: form.text("expires_on").to_owned(),
+            scopes: form.all("scopes").into_iter().map(str::to_owned).collect(),
+            allowed_ips: form.text("allowed_ips").to_owned(),
+            nonce: form.text("form_nonce").to_owned(),
+        }
+    }
+}
+
+/// How the member chose the expiry: one radio group.
+#[derive(Debug, Clone, Copy)]
+enum ExpiryChoice {
+    InDays(u32),
+    On(Date),
+    Never,
+}
+
+impl ExpiryChoice {
+    fn read(expires_in: &str, expires_on: &str) -> Result<ExpiryChoice, FieldError> {
+        let choice = expires_in.trim();
+        // One choice: a date typed beside a preset is a mistake to point
+        // out, never a value to drop in silence.
+        if choice != "custom" && !expires_on.trim().is_empty() {
+            return Err(FieldError::new(
+                "expires_on",
+                "You typed a date but chose another expiry: choose “On a date” to use the date, or clear it.",
+            ));
+        }
+        match choice {
+            "custom" if expires_on.trim().is_empty() => Err(FieldError::new(
+                "expires_on",
+                "Pick the date the token stops working (YYYY-MM-DD), or choose one of the other options.",
+            )),
+            "custom" => parse_date(expires_on)
+                .map(ExpiryChoice::On)
+                .map_err(|e| FieldError::new("expires_on", e.to_string())),
+            "never" => Ok(ExpiryChoice::Never),
+            preset => match preset.parse::<u32>() {
+                Ok(days) if PRESETS.contains(&days) => Ok(ExpiryChoice::InDays(days)),
+                _ => Err(FieldError::new(
+                    "expires_in",
+                    "Choose 7, 30, 60 or 90 days, or a date.",
+                )),
+            },
+        }
+    }
+
+    fn on(self, today: Date) -> Expiry {
+        match self {
+            ExpiryChoice::InDays(days) => Expiry::On(today + Duration::days(i64::from(days))),
+            ExpiryChoice::On(date) => Expiry::On(date),
+            ExpiryChoice::Never => Expiry::Never,
+        }
+    }
+
+    /// The field a policy's refusal of this choice belongs beside.
+    fn field(self) -> &'static str {
+        match self {
+            ExpiryChoice::On(_) => "expires_on",
+            _ => "expires_in",
+        }
+    }
+}
+
+/// The form read into a request, before any policy (the service applies
+/// the organisation's, once, inside its transaction).
+struct GenerateRequest {
+    name: TokenName,
+    expiry: ExpiryChoice,
+    scopes: ScopeSet,
+    allowed_ips: IpAllowList,
+    nonce: String,
+}
+
+/// Why a form is not a request.
+enum Unusable {
+    /// What no form of ours sends (an unknown scope, no nonce): refused.
+    Forged(String),
+    /// Mistakes to show beside their fields, all at once.
+    Mistakes(Vec<FieldError>),
+}
+
+impl TryFrom<&Submitted> for GenerateRequest {
+    type Error = Unusable;
+
+    fn try_from(input: &Submitted) -> Result<GenerateRequest, Unusable> {
+        if input.nonce.is_empty() {
+            return Err(Unusable::Forged(
+                "The form is incomplete; reload the page and try again.".into(),
+            ));
+        }
+        let mut scopes = ScopeSet::empty();
+        for name in &input.scopes {
+            let scope: Scope = name
+                .parse()
+                .map_err(|_| Unusable::Forged(format!("“{name}” is not a scope you can grant.")))?;
+            scopes.insert(scope);
+        }
+        let mut errors = Vec::new();
+        let name = TokenName::parse(&input.name)
+            .map_err(|e| errors.push(e))
+            .ok();
+        let expiry = ExpiryChoice::read(&input.expires_in, &input.expires_on)
+            .map_err(|e| errors.push(e))
+            .ok();
+        if scopes.is_empty() {
+            errors.push(FieldError::new("scopes", "Choose at least one scope."));
+        }
+        let allowed_ips = IpAllowList::parse_input(&input.allowed_ips)
+            .map_err(|e| errors.push(e))
+            .ok();
+        match (name, expiry, allowed_ips) {
+            (Some(name), Some(expiry), Some(allowed_ips)) if errors.is_empty() => {
+                Ok(GenerateRequest {
+                    name,
+                    expiry,
+                    scopes,
+                    allowed_ips,
+                    nonce: input.nonce.clone(),
+                })
+            }
+            _ => Err(Unusable::Mistakes(errors)),
+        }
+    }
+}
+
+/// The form again, with what the member typed and what is wrong.
+async fn form_again(
+    service: &web::Data<Latchkey>,
+    current: &CurrentMember,
+    input: &Submitted,
+    errors: &[FieldError],
+    status: StatusCode,
+) -> Result<HttpResponse, WebError> {
+    let policy = policy_of(service, current).await?;
+    let form = token_form(current, &policy, service.clock().today(), input, errors);
+    Ok(form_response(current, status, form))
+}
+
+fn reveal_response(current: &CurrentMember, reveal: Reveal) -> HttpResponse {
+    if current.htmx {
+        // The address no longer says "new": reloading shows the list, never
+        // a second token.
+        let mut res = html(StatusCode::OK, render(&RevealPartial { reveal }));
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("hx-replace-url"),
+            actix_web::http::header::HeaderValue::from_static("/settings/api-tokens"),
+        );
+        return res;
+    }
+    html(
+        StatusCode::OK,
+        render(&RevealPage {
+            layout: Layout::for_member(current, "tokens"),
+            reveal,
+        }),
+    )
+}
+
 #[post("/settings/api-tokens")]
 pub(super) async fn create(
     req: HttpRequest,
@@ -176,117 +342,46 @@ pub(super) async fn create(
     service: web::Data<Latchkey>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let htmx = current.htmx;
     let form = current.form(&req, &body)?;
-    let input = Submitted {
-        name: form.text("name").to_owned(),
-        expires_in: form.text("expires_in").to_owned(),
-        expires_on: form.text("expires_on").to_owned(),
-        scopes: form.all("scopes").into_iter().map(str::to_owned).collect(),
-        allowed_ips: form.text("allowed_ips").to_owned(),
-        nonce: form.text("form_nonce").to_owned(),
-    };
-    if input.nonce.is_empty() {
-        return Err(WebError::forbidden(
-            "The form is incomplete; reload the page and try again.",
-        ));
-    }
-    // A scope that is unknown or above the member's role was never offered:
-    // the request is forged, not mistaken.
-    let policy = policy_of(&service, &current).await?;
-    let allowed = policy.scope_roles.allowed_for(current.member.role);
-    let mut scopes = ScopeSet::empty();
-    for name in &input.scopes {
-        let scope: Scope = name
-            .parse()
-            .map_err(|_| WebError::forbidden(format!("“{name}” is not a scope you can grant.")))?;
-        if !allowed.contains(scope) {
-            return Err(WebError::forbidden(format!(
-                "Your role ({}) cannot grant the scope {scope}.",
-                current.member.role
-            )));
+    let input = Submitted::from(&form);
+    let request = match GenerateRequest::try_from(&input) {
+        Ok(request) => request,
+        Err(Unusable::Forged(message)) => return Err(WebError::forbidden(message)),
+        Err(Unusable::Mistakes(errors)) => {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return form_again(&service, &current, &input, &errors, status).await;
         }
-        scopes.insert(scope);
-    }
-    let today = service.clock().today();
-    let mut errors = Vec::new();
-    let name = TokenName::parse(&input.name)
-        .map_err(|e| errors.push(e))
-        .ok();
-    let expiry = policy
-        .expiry
-        .from_form(today, &input.expires_in, &input.expires_on)
-        .map_err(|e| errors.push(e))
-        .ok();
-    if scopes.is_empty() {
-        errors.push(FieldError::new("scopes", "Choose at least one scope."));
-    }
-    let allowed_ips = IpAllowList::parse_input(&input.allowed_ips)
-        .map_err(|e| errors.push(e))
-        .ok();
-    let (Some(name), Some(expiry), Some(allowed_ips), true) =
-        (name, expiry, allowed_ips, errors.is_empty())
-    else {
-        let form = token_form(&current, &policy, today, &input, &errors);
-        return Ok(form_response(
+    };
+    let choice = request.expiry;
+    let (svc, actor, owner) = (service.clone(), current.actor(), current.member.clone());
+    let new = NewToken {
+        expiry: request.expiry.on(service.clock().today()),
+        name: request.name,
+        scopes: request.scopes,
+        nonce: Some(request.nonce),
+        allowed_ips: request.allowed_ips,
+    };
+    match web::block(move || svc.create_token(&actor, &owner, new)).await? {
+        Ok(created) => Ok(reveal_response(
             &current,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            form,
-        ));
-    };
-    let svc = service.clone();
-    let actor = current.actor();
-    let owner = current.member.clone();
-    let request = NewToken {
-        name,
-        expiry,
-        scopes,
-        nonce: Some(input.nonce.clone()),
-        allowed_ips,
-    };
-    match web::block(move || svc.create_token(&actor, &owner, request)).await? {
-        Ok(created) => {
-            let reveal = reveal(created, service.clock().now());
-            if htmx {
-                // The address no longer says "new": reloading shows the
-                // list, never a second token.
-                let mut res = html(StatusCode::OK, render(&RevealPartial { reveal }));
-                res.headers_mut().insert(
-                    actix_web::http::header::HeaderName::from_static("hx-replace-url"),
-                    actix_web::http::header::HeaderValue::from_static("/settings/api-tokens"),
-                );
-                return Ok(res);
+            reveal(created, service.clock().now()),
+        )),
+        Err(Error::Invalid(mut field)) => {
+            // The policy refused the expiry: beside the control used.
+            if field.field == "expires_on" {
+                field.field = choice.field();
             }
-            Ok(html(
-                StatusCode::OK,
-                render(&RevealPage {
-                    layout: Layout::for_member(&current, "tokens"),
-                    reveal,
-                }),
-            ))
-        }
-        Err(Error::Invalid(field)) => {
-            let form = token_form(&current, &policy, today, &input, &[field]);
-            Ok(form_response(
-                &current,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                form,
-            ))
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            form_again(&service, &current, &input, &[field], status).await
         }
         Err(Error::Conflict(duplicate @ Conflict::DuplicateSubmit)) => {
             Err(WebError::new(StatusCode::CONFLICT, duplicate.to_string()))
         }
         Err(Error::Conflict(conflict)) => {
-            let form = token_form(
-                &current,
-                &policy,
-                today,
-                &input,
-                &[FieldError::new("form", conflict.to_string())],
-            );
-            Ok(form_response(&current, StatusCode::CONFLICT, form))
+            let errors = [FieldError::new("form", conflict.to_string())];
+            form_again(&service, &current, &input, &errors, StatusCode::CONFLICT).await
         }
-        Err(e) => Err(WebError::from(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
