@@ -4,7 +4,7 @@
 //! Precedence: flag > environment > file > default (the file is merged in
 //! `cli::parse`).
 
-use crate::domain::{IpRange, parse_ranges};
+use crate::domain::{IpRange, Malformed, parse_ranges};
 use crate::webhook::WebhookConfig;
 use clap::Args;
 use std::time::Duration;
@@ -110,7 +110,7 @@ pub struct ServeSettings {
     pub log_format: LogFormat,
 }
 
-fn parse_bind(s: &str) -> Result<String, String> {
+fn parse_bind(s: &str) -> Result<String, Malformed> {
     let s = s.trim();
     let ok = s
         .rsplit_once(':')
@@ -118,61 +118,63 @@ fn parse_bind(s: &str) -> Result<String, String> {
     if ok {
         Ok(s.to_owned())
     } else {
-        Err(format!(
+        Err(Malformed(format!(
             "“{s}” is not HOST:PORT (e.g. 127.0.0.1:8080 or [::]:8080)"
-        ))
+        )))
     }
 }
 
-fn parse_workers(s: &str) -> Result<usize, String> {
+fn parse_workers(s: &str) -> Result<usize, Malformed> {
     s.trim()
         .parse()
         .ok()
         .filter(|n| (1..=256).contains(n))
-        .ok_or_else(|| format!("“{s}” must be a number from 1 to 256"))
+        .ok_or_else(|| Malformed(format!("“{s}” must be a number from 1 to 256")))
 }
 
-fn parse_pool_size(s: &str) -> Result<u32, String> {
+fn parse_pool_size(s: &str) -> Result<u32, Malformed> {
     s.trim()
         .parse()
         .ok()
         .filter(|n| (1..=512).contains(n))
-        .ok_or_else(|| format!("“{s}” must be a number from 1 to 512"))
+        .ok_or_else(|| Malformed(format!("“{s}” must be a number from 1 to 512")))
 }
 
-fn parse_poll_ms(s: &str) -> Result<u64, String> {
+fn parse_poll_ms(s: &str) -> Result<u64, Malformed> {
     s.trim()
         .parse()
         .ok()
         .filter(|ms| (10..=3_600_000).contains(ms))
-        .ok_or_else(|| format!("“{s}” must be a number from 10 to 3600000"))
+        .ok_or_else(|| Malformed(format!("“{s}” must be a number from 10 to 3600000")))
 }
 
-pub fn parse_bool(s: &str) -> Result<bool, String> {
+pub fn parse_bool(s: &str) -> Result<bool, Malformed> {
     match s.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" | "" => Ok(false),
-        _ => Err(format!("“{s}” must be true or false")),
+        _ => Err(Malformed(format!("“{s}” must be true or false"))),
     }
 }
 
-fn parse_session_key(s: &str) -> Result<String, String> {
+fn parse_session_key(s: &str) -> Result<String, Malformed> {
     let bytes = crate::domain::bytes::from_hex(s).map_or(s.len(), |b| b.len());
     if bytes < 64 {
-        return Err("the key must be at least 64 bytes (e.g. 128 hex characters)".into());
+        return Err(Malformed(
+            "the key must be at least 64 bytes (e.g. 128 hex characters)".into(),
+        ));
     }
     Ok(s.to_owned())
 }
 
-fn parse_range_list(s: &str) -> Result<RangeList, String> {
+fn parse_range_list(s: &str) -> Result<RangeList, Malformed> {
     parse_ranges(s).map(RangeList)
 }
 
-fn parse_log_filter(s: &str) -> Result<String, String> {
+fn parse_log_filter(s: &str) -> Result<String, Malformed> {
     tracing_subscriber::EnvFilter::builder()
         .parse(s)
         .map(|_| s.to_owned())
-        .map_err(|e| format!("“{s}” is not a log filter: {e}"))
+        .map_err(|e| Malformed(format!("“{s}” is not a log filter: {e}")))
 }
 
 /// What the server needs to run, from the settings (tests build it
@@ -213,7 +215,7 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// Checks what no single setting can (the webhook's URL and secret go
     /// together).
-    pub fn from_settings(settings: &ServeSettings) -> Result<ServerConfig, String> {
+    pub fn from_settings(settings: &ServeSettings) -> Result<ServerConfig, Malformed> {
         let url = settings
             .webhook_url
             .as_deref()

@@ -25,15 +25,35 @@ pub struct Application {
     service: Latchkey,
 }
 
+/// Why the server could not start: what it was doing, and the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{doing}")]
+pub struct StartError {
+    doing: String,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+fn starting(
+    doing: impl Into<String>,
+) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> StartError {
+    let doing = doing.into();
+    move |source| StartError { doing, source }
+}
+
 impl Application {
-    pub fn build(config: &ServerConfig, service: Latchkey) -> Result<Application, String> {
+    pub fn build(config: &ServerConfig, service: Latchkey) -> Result<Application, StartError> {
         let key_bytes = service
             .session_key(config.session_key.as_deref())
-            .map_err(|e| e.to_string())?;
-        let key = Key::try_from(key_bytes.as_slice()).map_err(|e| format!("session key: {e}"))?;
+            .map_err(|e| starting("reading the session key")(e.into()))?;
+        let key = Key::try_from(key_bytes.as_slice())
+            .map_err(|e| starting("reading the session key")(e.into()))?;
         let listener = TcpListener::bind(&config.bind)
-            .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
-        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+            .map_err(|e| starting(format!("cannot listen on {}", config.bind))(e.into()))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| starting("reading the listening port")(e.into()))?
+            .port();
         // PostgreSQL token lookups are coalesced by one thread: while its
         // query is in flight the next batch gathers (measured: one thread
         // answers more requests than two or four, whose batches are smaller).
@@ -95,7 +115,10 @@ impl Application {
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
-        let server = server.listen(listener).map_err(|e| e.to_string())?.run();
+        let server = server
+            .listen(listener)
+            .map_err(|e| starting("starting the server")(e.into()))?
+            .run();
         let metrics_server = match &config.metrics_bind {
             Some(bind) => Some(metrics_listener(
                 bind,
@@ -107,7 +130,7 @@ impl Application {
         let webhook_sender = match &config.webhook {
             Some(webhook) => Some(
                 crate::webhook::start_sender(sender.clone(), webhook.clone(), webhook_counters)
-                    .map_err(|e| format!("cannot start the webhook sender: {e}"))?,
+                    .map_err(|e| starting("cannot start the webhook sender")(e.into()))?,
             ),
             None => None,
         };
@@ -117,7 +140,7 @@ impl Application {
                 tracing::warn!(error = %e, "could not write usage counts; keeping them for the next try");
             }
         })
-        .map_err(|e| format!("cannot start the usage flusher: {e}"))?;
+        .map_err(|e| starting("cannot start the usage flusher")(e.into()))?;
         Ok(Application {
             port,
             server,
@@ -175,10 +198,14 @@ fn metrics_listener(
     bind: &str,
     metrics: web::Data<crate::web::observe::Metrics>,
     service: web::Data<Latchkey>,
-) -> Result<(u16, Server), String> {
-    let listener = TcpListener::bind(bind)
-        .map_err(|e| format!("LATCHKEY_METRICS_BIND: cannot listen on {bind}: {e}"))?;
-    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+) -> Result<(u16, Server), StartError> {
+    let listener = TcpListener::bind(bind).map_err(|e| {
+        starting(format!("LATCHKEY_METRICS_BIND: cannot listen on {bind}"))(e.into())
+    })?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| starting("reading the metrics port")(e.into()))?
+        .port();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(metrics.clone())
@@ -189,7 +216,7 @@ fn metrics_listener(
     .workers(1)
     .shutdown_timeout(1)
     .listen(listener)
-    .map_err(|e| e.to_string())?
+    .map_err(|e| starting("starting the metrics server")(e.into()))?
     .run();
     Ok((port, server))
 }
@@ -203,7 +230,7 @@ pub fn serve(
     settings: &crate::config::ServeSettings,
 ) -> Result<(), crate::cli::Failure> {
     use crate::cli::Failure;
-    let config = ServerConfig::from_settings(settings).map_err(Failure::Usage)?;
+    let config = ServerConfig::from_settings(settings).map_err(|e| Failure::Usage(e.0))?;
     // Held until the server stops: `restore` refuses while it is.
     let _serving = match url {
         crate::db::DbUrl::Sqlite { path } => Some(crate::db::backup::lock_for_serving(path)?),
@@ -228,7 +255,8 @@ pub fn serve(
         );
     }
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(&config, service).map_err(Failure::Failed)?;
+        let app = Application::build(&config, service)
+            .map_err(|e| Failure::Failed(crate::error::chain(&e)))?;
         let host = config.bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
         if let Some(port) = app.metrics_port() {
             let metrics_host = config

@@ -4,6 +4,7 @@
 //! decisions).
 
 use crate::background::{Periodic, StopSignal};
+use crate::domain::Malformed;
 use crate::service::{Latchkey, PendingWebhook, WebhookRetry};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -62,14 +63,14 @@ impl std::fmt::Debug for WebhookConfig {
 }
 
 impl WebhookConfig {
-    pub fn new(url: &str, secret: &str, poll: Duration) -> Result<WebhookConfig, String> {
+    pub fn new(url: &str, secret: &str, poll: Duration) -> Result<WebhookConfig, Malformed> {
         let uri: ureq::http::Uri = url
             .parse()
-            .map_err(|_| format!("LATCHKEY_WEBHOOK_URL={url:?} is not a URL"))?;
+            .map_err(|_| Malformed(format!("LATCHKEY_WEBHOOK_URL={url:?} is not a URL")))?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-            return Err(format!(
+            return Err(Malformed(format!(
                 "LATCHKEY_WEBHOOK_URL={url:?} must be an http:// or https:// URL with a host"
-            ));
+            )));
         }
         let key = signing_key(secret)?;
         Ok(WebhookConfig {
@@ -82,22 +83,24 @@ impl WebhookConfig {
 }
 
 /// The HMAC key a secret stands for.
-pub fn signing_key(secret: &str) -> Result<Vec<u8>, String> {
+pub fn signing_key(secret: &str) -> Result<Vec<u8>, Malformed> {
     if let Some(encoded) = secret.strip_prefix(STANDARD_SECRET_PREFIX) {
         let key = BASE64.decode(encoded.trim()).map_err(|_| {
-            "LATCHKEY_WEBHOOK_SECRET starts with whsec_ but the rest is not base64".to_owned()
+            Malformed(
+                "LATCHKEY_WEBHOOK_SECRET starts with whsec_ but the rest is not base64".to_owned(),
+            )
         })?;
         if key.len() < MIN_SECRET_LEN {
-            return Err(format!(
+            return Err(Malformed(format!(
                 "LATCHKEY_WEBHOOK_SECRET: a whsec_ secret must decode to {MIN_SECRET_LEN} bytes or more"
-            ));
+            )));
         }
         return Ok(key);
     }
     if secret.chars().count() < MIN_SECRET_LEN {
-        return Err(format!(
+        return Err(Malformed(format!(
             "LATCHKEY_WEBHOOK_SECRET must be set, {MIN_SECRET_LEN} characters or more, when LATCHKEY_WEBHOOK_URL is"
-        ));
+        )));
     }
     Ok(secret.as_bytes().to_vec())
 }

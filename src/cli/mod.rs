@@ -195,6 +195,12 @@ impl From<Error> for Failure {
     }
 }
 
+impl From<crate::db::StoreError> for Failure {
+    fn from(e: crate::db::StoreError) -> Self {
+        Failure::Failed(crate::error::chain(&e))
+    }
+}
+
 impl From<String> for Failure {
     fn from(message: String) -> Self {
         Failure::Failed(message)

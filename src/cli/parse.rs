@@ -3,7 +3,7 @@
 //! errors made one line that names the setting.
 
 use super::Cli;
-use crate::domain::{Email, IpRange, Role, Scope, TokenFormat, TokenId, TokenName};
+use crate::domain::{Email, IpRange, Malformed, Role, Scope, TokenFormat, TokenId, TokenName};
 use crate::service::StatusFilter;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
@@ -11,63 +11,67 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use std::ffi::OsString;
 use std::path::Path;
 
-pub fn parse_email(s: &str) -> Result<Email, String> {
-    Email::parse(s).map_err(|e| e.message)
+pub fn parse_email(s: &str) -> Result<Email, Malformed> {
+    Email::parse(s).map_err(|e| Malformed(e.message))
 }
 
-pub fn parse_role(s: &str) -> Result<Role, String> {
+pub fn parse_role(s: &str) -> Result<Role, Malformed> {
     s.parse()
 }
 
-pub fn parse_scope(s: &str) -> Result<Scope, String> {
+pub fn parse_scope(s: &str) -> Result<Scope, Malformed> {
     s.parse::<Scope>().map_err(|e| {
         let names: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-        format!("{e}; known scopes: {}", names.join(", "))
+        Malformed(format!("{e}; known scopes: {}", names.join(", ")))
     })
 }
 
-pub fn parse_range(s: &str) -> Result<IpRange, String> {
+pub fn parse_range(s: &str) -> Result<IpRange, Malformed> {
     if s.contains(',') {
-        return Err(format!(
+        return Err(Malformed(format!(
             "“{s}” holds several ranges: give one range per --allow-ip and repeat the flag"
-        ));
+        )));
     }
     IpRange::parse(s)
 }
 
-pub fn parse_name(s: &str) -> Result<TokenName, String> {
-    TokenName::parse(s).map_err(|e| e.message)
+pub fn parse_name(s: &str) -> Result<TokenName, Malformed> {
+    TokenName::parse(s).map_err(|e| Malformed(e.message))
 }
 
-pub fn parse_date(s: &str) -> Result<time::Date, String> {
-    crate::domain::parse_date(s).map_err(|e| e.to_string())
+pub fn parse_date(s: &str) -> Result<time::Date, Malformed> {
+    crate::domain::parse_date(s).map_err(|e| Malformed(e.to_string()))
 }
 
-pub fn parse_status(s: &str) -> Result<StatusFilter, String> {
+pub fn parse_status(s: &str) -> Result<StatusFilter, Malformed> {
     StatusFilter::parse(s)
-        .ok_or_else(|| "expected active, expiring, expired, revoked or all".to_owned())
+        .ok_or_else(|| Malformed("expected active, expiring, expired, revoked or all".to_owned()))
 }
 
-pub fn parse_days(s: &str) -> Result<u32, String> {
+pub fn parse_days(s: &str) -> Result<u32, Malformed> {
     match s.parse::<u32>() {
         Ok(n) if (1..=3650).contains(&n) => Ok(n),
-        _ => Err(format!("{s:?} is not a number of days from 1 to 3650")),
+        _ => Err(Malformed(format!(
+            "{s:?} is not a number of days from 1 to 3650"
+        ))),
     }
 }
 
-pub fn parse_overlap(s: &str) -> Result<i64, String> {
+pub fn parse_overlap(s: &str) -> Result<i64, Malformed> {
     match s.parse::<i64>() {
         Ok(n) if (0..=1440).contains(&n) => Ok(n),
-        _ => Err(format!("{s:?} is not a number of minutes from 0 to 1440")),
+        _ => Err(Malformed(format!(
+            "{s:?} is not a number of minutes from 0 to 1440"
+        ))),
     }
 }
 
-pub fn parse_token_id(s: &str) -> Result<TokenId, String> {
+pub fn parse_token_id(s: &str) -> Result<TokenId, Malformed> {
     s.parse::<TokenId>()
-        .map_err(|_| format!("{s:?} is not a token id (a positive number)"))
+        .map_err(|_| Malformed(format!("{s:?} is not a token id (a positive number)")))
 }
 
-pub fn parse_prefix(s: &str) -> Result<TokenFormat, String> {
+pub fn parse_prefix(s: &str) -> Result<TokenFormat, Malformed> {
     TokenFormat::new(s)
 }
 

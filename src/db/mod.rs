@@ -39,6 +39,36 @@ pub enum DbConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a database could not be opened, migrated, backed up or restored.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Refused as things stand; the message says what to do.
+    #[error("{0}")]
+    Refused(String),
+    /// `doing` failed, for its source's reason.
+    #[error("{doing}")]
+    Failed {
+        doing: String,
+        #[source]
+        source: Cause,
+    },
+}
+
+impl StoreError {
+    pub fn failed(doing: impl Into<String>, source: impl Into<Cause>) -> StoreError {
+        StoreError::Failed {
+            doing: doing.into(),
+            source: source.into(),
+        }
+    }
+
+    pub fn refused(message: impl Into<String>) -> StoreError {
+        StoreError::Refused(message.into())
+    }
+}
+
 /// Where the data lives, parsed from `DATABASE_URL`.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DbUrl {
@@ -47,13 +77,13 @@ pub enum DbUrl {
 }
 
 impl DbUrl {
-    pub fn parse(raw: &str) -> Result<DbUrl, String> {
+    pub fn parse(raw: &str) -> Result<DbUrl, crate::domain::Malformed> {
         let raw = raw.trim();
         if let Some(path) = raw.strip_prefix("sqlite://") {
             if path.is_empty() {
-                return Err(
+                return Err(crate::domain::Malformed(
                     "DATABASE_URL sqlite:// needs a file path, e.g. sqlite://latchkey.db".into(),
-                );
+                ));
             }
             return Ok(DbUrl::Sqlite {
                 path: path.to_owned(),
@@ -64,10 +94,10 @@ impl DbUrl {
                 url: raw.to_owned(),
             });
         }
-        Err(format!(
+        Err(crate::domain::Malformed(format!(
             "DATABASE_URL {:?} is not supported: use sqlite://PATH or postgres://USER@HOST/DB",
             redact_url(raw)
-        ))
+        )))
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -167,13 +197,13 @@ pub type PooledConn = r2d2::PooledConnection<DbManager>;
 /// Short-lived commands pass `keep_idle = false`: an idle connection being
 /// opened by r2d2's background thread while the process exits can crash
 /// libpq's teardown.
-pub fn connect(url: &DbUrl, max_size: u32, keep_idle: bool) -> Result<Pool, String> {
+pub fn connect(url: &DbUrl, max_size: u32, keep_idle: bool) -> Result<Pool, StoreError> {
     if let DbUrl::Sqlite { path } = url {
         backup::secure_database_files(path)?;
         // A file that cannot be opened fails now, with SQLite's reason,
         // rather than after the pool's connection timeout.
         r2d2::ManageConnection::connect(&DbManager { url: url.clone() })
-            .map_err(|e| format!("cannot open database {url}: {e}"))?;
+            .map_err(|e| StoreError::failed(format!("cannot open database {url}"), e))?;
     }
     let pool = r2d2::Pool::builder()
         .max_size(max_size)
@@ -186,28 +216,28 @@ pub fn connect(url: &DbUrl, max_size: u32, keep_idle: bool) -> Result<Pool, Stri
         .connection_timeout(Duration::from_secs(3))
         .error_handler(Box::new(r2d2::LoggingErrorHandler))
         .build(DbManager { url: url.clone() })
-        .map_err(|e| format!("cannot open database {url}: {e}"))?;
+        .map_err(|e| StoreError::failed(format!("cannot open database {url}"), e))?;
     // Without idle connections `build` connects to nothing: try once now so
     // a bad URL fails here, with the driver's reason.
     drop(
         pool.get()
-            .map_err(|e| format!("cannot open database {url}: {e}"))?,
+            .map_err(|e| StoreError::failed(format!("cannot open database {url}"), e))?,
     );
     Ok(pool)
 }
 
 /// Applies pending migrations; returns how many ran. Refuses a database
 /// that a newer Latchkey migrated: this binary does not know its schema.
-pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
+pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
     let applied = apply_migrations(conn)?;
     let unknown = match conn {
         DbConnection::Sqlite(c) => unknown_migration(c, SQLITE_MIGRATIONS),
         DbConnection::Postgres(c) => unknown_migration(c, POSTGRES_MIGRATIONS),
     }?;
     if let Some(version) = unknown {
-        return Err(format!(
+        return Err(StoreError::refused(format!(
             "the database was upgraded by a newer Latchkey (it has migration {version}, which this version does not know); run that newer version, or restore the backup taken before the upgrade"
-        ));
+        )));
     }
     Ok(applied)
 }
@@ -216,33 +246,33 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
 fn unknown_migration<C>(
     conn: &mut C,
     embedded: EmbeddedMigrations,
-) -> Result<Option<String>, String>
+) -> Result<Option<String>, StoreError>
 where
     C: MigrationHarness<<C as diesel::Connection>::Backend> + diesel::Connection,
 {
     use diesel::migration::MigrationSource;
     let known: Vec<String> =
         MigrationSource::<<C as diesel::Connection>::Backend>::migrations(&embedded)
-            .map_err(|e| format!("cannot read the embedded migrations: {e}"))?
+            .map_err(|e| StoreError::failed("cannot read the embedded migrations", e))?
             .iter()
             .map(|m| m.name().version().to_string())
             .collect();
     let applied = conn
         .applied_migrations()
-        .map_err(|e| format!("cannot read the applied migrations: {e}"))?;
+        .map_err(|e| StoreError::failed("cannot read the applied migrations", e))?;
     Ok(applied
         .into_iter()
         .map(|v| v.to_string())
         .find(|v| !known.contains(v)))
 }
 
-fn apply_migrations(conn: &mut DbConnection) -> Result<usize, String> {
+fn apply_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
     let applied = match conn {
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
         DbConnection::Postgres(c) => {
             let lock = format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})");
             c.batch_execute(&lock)
-                .map_err(|e| format!("cannot lock for migration: {e}"))?;
+                .map_err(|e| StoreError::failed("cannot lock for migration", e))?;
             let result = c
                 .run_pending_migrations(POSTGRES_MIGRATIONS)
                 .map(|v| v.len());
@@ -251,19 +281,19 @@ fn apply_migrations(conn: &mut DbConnection) -> Result<usize, String> {
             result
         }
     };
-    applied.map_err(|e| format!("migration failed: {e}"))
+    applied.map_err(|e| StoreError::failed("migration failed", e))
 }
 
 /// How many embedded migrations are not applied yet; an error when the
 /// database cannot be asked.
-pub fn pending_migrations(conn: &mut DbConnection) -> Result<usize, String> {
+pub fn pending_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
     let pending = match conn {
         DbConnection::Sqlite(c) => c.pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
         DbConnection::Postgres(c) => c.pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
     };
     pending.map_err(|e| {
         note_failure();
-        e.to_string()
+        StoreError::failed("cannot read the applied migrations", e)
     })
 }
 
@@ -366,6 +396,6 @@ mod tests {
         let url = DbUrl::parse("postgres://app:s3cret@db/latchkey").expect("valid");
         assert_eq!(url.to_string(), "postgres://app:***@db/latchkey");
         let err = DbUrl::parse("pg://app:s3cret@db/x").expect_err("unsupported");
-        assert!(!err.contains("s3cret"));
+        assert!(!err.0.contains("s3cret"));
     }
 }

@@ -16,6 +16,17 @@ mod text;
 mod token;
 
 pub use email::{Email, MAX_EMAIL_CHARS};
+
+/// A value that does not parse, with what a person needs to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Malformed(pub String);
+
+impl From<Malformed> for String {
+    fn from(e: Malformed) -> String {
+        e.0
+    }
+}
 pub use expiry::{Expiry, ExpiryError, ExpiryPolicy, PRESETS, expires_at, parse_date, status_at};
 pub use ids::{MemberId, OrgId, TokenId};
 pub use name::TokenName;

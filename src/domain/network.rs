@@ -1,6 +1,7 @@
 //! Address ranges: a token's IP allow-list and the trusted proxies.
 
 use super::FieldError;
+use super::Malformed;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -31,7 +32,7 @@ pub struct IpRange {
 }
 
 impl IpRange {
-    pub fn parse(input: &str) -> Result<IpRange, String> {
+    pub fn parse(input: &str) -> Result<IpRange, Malformed> {
         let text = input.trim();
         let (addr, prefix) = match text.split_once('/') {
             Some((addr, prefix)) => (addr, Some(prefix)),
@@ -39,22 +40,20 @@ impl IpRange {
         };
         let network: IpAddr = addr
             .parse()
-            .map_err(|_| format!("“{text}” is not an IPv4 or IPv6 address or range"))?;
+            .map_err(|_| Malformed(format!("“{text}” is not an IPv4 or IPv6 address or range")))?;
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("“{text}”: the prefix length must be 0 to {max}"))?,
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| {
+                Malformed(format!("“{text}”: the prefix length must be 0 to {max}"))
+            })?,
         };
         let range = IpRange { network, prefix };
         let masked = range.masked(network);
         if masked != network {
-            return Err(format!(
+            return Err(Malformed(format!(
                 "“{text}” has bits set past /{prefix}; did you mean {masked}/{prefix}?"
-            ));
+            )));
         }
         // IPv4 written the IPv6 way (`::ffff:192.0.2.0/120`) is IPv4: clients
         // are matched as IPv4 addresses.
@@ -112,7 +111,7 @@ pub struct IpAllowList(Vec<IpRange>);
 
 /// Ranges as a person types them: separated by commas, spaces or new
 /// lines. The message names the first bad entry.
-pub fn parse_ranges(input: &str) -> Result<Vec<IpRange>, String> {
+pub fn parse_ranges(input: &str) -> Result<Vec<IpRange>, Malformed> {
     input
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|e| !e.is_empty())
@@ -122,8 +121,8 @@ pub fn parse_ranges(input: &str) -> Result<Vec<IpRange>, String> {
 
 /// As stored, read once where a row is loaded.
 impl TryFrom<String> for IpAllowList {
-    type Error = String;
-    fn try_from(stored: String) -> Result<Self, String> {
+    type Error = Malformed;
+    fn try_from(stored: String) -> Result<Self, Malformed> {
         if stored.is_empty() {
             return Ok(IpAllowList::default());
         }
@@ -157,9 +156,11 @@ impl IpAllowList {
     }
 
     /// As stored: `203.0.113.0/24,2001:db8::/32`.
-    pub fn from_stored(stored: &str) -> Result<IpAllowList, String> {
-        let ranges = parse_ranges(stored).map_err(|e| format!("stored allow-list: {e}"))?;
-        Self::from_ranges(ranges).map_err(|e| format!("stored allow-list: {}", e.message))
+    pub fn from_stored(stored: &str) -> Result<IpAllowList, Malformed> {
+        let ranges =
+            parse_ranges(stored).map_err(|e| Malformed(format!("stored allow-list: {e}")))?;
+        Self::from_ranges(ranges)
+            .map_err(|e| Malformed(format!("stored allow-list: {}", e.message)))
     }
 
     pub fn to_stored(&self) -> String {
@@ -245,7 +246,7 @@ mod tests {
             ("10.0.0.0/-1", "prefix length"),
         ] {
             let err = IpRange::parse(input).expect_err(input);
-            assert!(err.contains(needle), "{input}: {err}");
+            assert!(err.0.contains(needle), "{input}: {err}");
         }
     }
 

@@ -89,6 +89,31 @@ fn on_hashing_thread<T: Send + 'static>(
     reply_rx.recv().ok()
 }
 
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("{doing}")]
+    Failed {
+        doing: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("the password hashing thread is gone")]
+    ThreadGone,
+}
+
+impl HashError {
+    fn failed(
+        doing: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> HashError {
+        HashError::Failed {
+            doing,
+            source: Box::new(source),
+        }
+    }
+}
+
 pub const MIN_PASSWORD_CHARS: usize = 12;
 const MAX_PASSWORD_BYTES: usize = 1024;
 
@@ -144,11 +169,11 @@ impl Password {
     }
 
     /// Slow by design: call it off the async threads.
-    pub fn hash(&self) -> Result<PasswordHash, String> {
+    pub fn hash(&self) -> Result<PasswordHash, HashError> {
         let mut salt = [0u8; 16];
         SysRng
             .try_fill_bytes(&mut salt)
-            .map_err(|e| format!("no randomness for a salt: {e}"))?;
+            .map_err(|e| HashError::failed("no randomness for a salt", e))?;
         let password = self.0.clone();
         on_hashing_thread(move |memory| {
             let params = Params::default();
@@ -162,17 +187,18 @@ impl Password {
                 &salt,
                 &mut out,
             )
-            .map_err(|e| format!("password hashing failed: {e}"))?;
+            .map_err(|e| HashError::failed("password hashing failed", e))?;
             let phc = argon2::PasswordHash {
                 algorithm: Algorithm::Argon2id.ident(),
                 version: Some(Version::default().into()),
-                params: ParamsString::try_from(&params).map_err(|e| e.to_string())?,
-                salt: Some(Salt::new(&salt).map_err(|e| e.to_string())?),
-                hash: Some(Output::new(&out).map_err(|e| e.to_string())?),
+                params: ParamsString::try_from(&params)
+                    .map_err(|e| HashError::failed("encoding a hash", e))?,
+                salt: Some(Salt::new(&salt).map_err(|e| HashError::failed("encoding a hash", e))?),
+                hash: Some(Output::new(&out).map_err(|e| HashError::failed("encoding a hash", e))?),
             };
             Ok(PasswordHash(phc.to_string()))
         })
-        .unwrap_or_else(|| Err("the password hashing thread is gone".to_owned()))
+        .unwrap_or(Err(HashError::ThreadGone))
     }
 
     /// Slow by design: call it off the async threads.

@@ -1,3 +1,4 @@
+use super::Malformed;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -31,22 +32,22 @@ impl fmt::Display for Role {
 
 /// As stored, read once where a row is loaded.
 impl TryFrom<String> for Role {
-    type Error = String;
-    fn try_from(stored: String) -> Result<Self, String> {
+    type Error = Malformed;
+    fn try_from(stored: String) -> Result<Self, Malformed> {
         stored.parse()
     }
 }
 
 impl FromStr for Role {
-    type Err = String;
+    type Err = Malformed;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim() {
             "viewer" => Ok(Role::Viewer),
             "developer" => Ok(Role::Developer),
             "admin" => Ok(Role::Admin),
-            other => Err(format!(
+            other => Err(Malformed(format!(
                 "unknown role {other:?}: expected viewer, developer or admin"
-            )),
+            ))),
         }
     }
 }

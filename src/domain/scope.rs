@@ -1,5 +1,6 @@
 //! The scope catalogue (a contract: names, descriptions and minimum roles).
 
+use super::Malformed;
 use super::Role;
 use std::fmt;
 use std::str::FromStr;
@@ -131,14 +132,14 @@ impl fmt::Display for Scope {
 }
 
 impl FromStr for Scope {
-    type Err = String;
+    type Err = Malformed;
     /// Exact names only: a scope arriving with spaces or another case was
     /// not offered by any form of ours.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Scope::ALL
             .into_iter()
             .find(|scope| scope.as_str() == s)
-            .ok_or_else(|| format!("unknown scope {s:?}"))
+            .ok_or_else(|| Malformed(format!("unknown scope {s:?}")))
     }
 }
 
@@ -195,7 +196,7 @@ impl ScopeSet {
 
     /// Parses a space-separated list as stored. Unknown names are an error
     /// so that a corrupted row never silently grants or loses a scope.
-    pub fn parse_list(s: &str) -> Result<ScopeSet, String> {
+    pub fn parse_list(s: &str) -> Result<ScopeSet, Malformed> {
         s.split_whitespace().map(Scope::from_str).collect()
     }
 
@@ -206,8 +207,8 @@ impl ScopeSet {
 
 /// As stored (space-separated), read once where a row is loaded.
 impl TryFrom<String> for ScopeSet {
-    type Error = String;
-    fn try_from(stored: String) -> Result<Self, String> {
+    type Error = Malformed;
+    fn try_from(stored: String) -> Result<Self, Malformed> {
         ScopeSet::parse_list(&stored)
     }
 }
@@ -266,12 +267,12 @@ impl ScopeRoles {
     }
 
     /// Stored form: `scope=role` pairs that differ from the catalogue.
-    pub fn parse(stored: &str) -> Result<ScopeRoles, String> {
+    pub fn parse(stored: &str) -> Result<ScopeRoles, Malformed> {
         let mut roles = ScopeRoles::default();
         for pair in stored.split_whitespace() {
             let (scope, role) = pair
                 .split_once('=')
-                .ok_or_else(|| format!("bad scope policy entry {pair:?}"))?;
+                .ok_or_else(|| Malformed(format!("bad scope policy entry {pair:?}")))?;
             roles.set(scope.parse()?, role.parse()?);
         }
         Ok(roles)
@@ -280,8 +281,8 @@ impl ScopeRoles {
 
 /// As stored, read once where a row is loaded.
 impl TryFrom<String> for ScopeRoles {
-    type Error = String;
-    fn try_from(stored: String) -> Result<Self, String> {
+    type Error = Malformed;
+    fn try_from(stored: String) -> Result<Self, Malformed> {
         ScopeRoles::parse(&stored)
     }
 }

@@ -3,6 +3,7 @@
 //! The checksum lets us reject typos and garbage without touching the
 //! database; only the SHA-256 of the whole string is ever stored.
 
+use super::Malformed;
 use rand::TryRng;
 use rand::rngs::SysRng;
 use sha2::{Digest, Sha256};
@@ -44,14 +45,14 @@ impl Default for TokenFormat {
 
 impl TokenFormat {
     /// A prefix is 1–16 ASCII letters, digits, `_` or `-`.
-    pub fn new(prefix: &str) -> Result<Self, String> {
+    pub fn new(prefix: &str) -> Result<Self, Malformed> {
         let ok_chars = prefix
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if prefix.is_empty() || prefix.len() > MAX_PREFIX_LEN || !ok_chars {
-            return Err(format!(
+            return Err(Malformed(format!(
                 "token prefix {prefix:?} must be 1-{MAX_PREFIX_LEN} characters of A-Z, a-z, 0-9, '_' or '-'"
-            ));
+            )));
         }
         Ok(TokenFormat {
             prefix: prefix.to_owned(),

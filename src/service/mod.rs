@@ -219,7 +219,7 @@ impl Latchkey {
         match db::pending_migrations(&mut conn) {
             Ok(0) => Ok(()),
             Ok(n) => Err(NotReady::MigrationsPending(n)),
-            Err(e) => Err(NotReady::DatabaseUnreachable(e)),
+            Err(e) => Err(NotReady::DatabaseUnreachable(crate::error::chain(&e))),
         }
     }
 }
