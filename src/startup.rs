@@ -71,29 +71,8 @@ impl Application {
             config.trusted_proxies.clone(),
         ));
         let secure = config.secure_cookies;
-        // Over HTTPS the `__Host-` prefix makes browsers refuse the cookie
-        // unless it is Secure, host-only and for the whole site.
-        let cookie_name = if secure {
-            "__Host-latchkey_session"
-        } else {
-            "latchkey_session"
-        };
         let mut server = HttpServer::new(move || {
-            // The cookie holds only the session's random id, encrypted; the
-            // database decides whether it still signs anyone in.
-            let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
-                .cookie_name(cookie_name.into())
-                .cookie_secure(secure)
-                .cookie_http_only(true)
-                .cookie_path("/".into())
-                .cookie_same_site(SameSite::Lax)
-                .cookie_content_security(CookieContentSecurity::Private)
-                .session_lifecycle(PersistentSession::default().session_ttl(
-                    actix_web::cookie::time::Duration::seconds(
-                        crate::service::MAX_SESSION_AGE.whole_seconds(),
-                    ),
-                ))
-                .build();
+            let sessions = session_middleware(key.clone(), secure);
             App::new()
                 .app_data(data.clone())
                 .app_data(metrics.clone())
@@ -127,20 +106,7 @@ impl Application {
             )?),
             None => None,
         };
-        let webhook_sender = match &config.webhook {
-            Some(webhook) => Some(
-                crate::webhook::start_sender(sender.clone(), webhook.clone(), webhook_counters)
-                    .map_err(|e| starting("cannot start the webhook sender")(e.into()))?,
-            ),
-            None => None,
-        };
-        let flushing = sender.clone();
-        let usage_flusher = Periodic::start("usage-flush", config.usage_flush, move |_| {
-            if let Err(e) = flushing.flush_usage() {
-                tracing::warn!(error = %e, "could not write usage counts; keeping them for the next try");
-            }
-        })
-        .map_err(|e| starting("cannot start the usage flusher")(e.into()))?;
+        let (webhook_sender, usage_flusher) = background(config, &sender, webhook_counters)?;
         Ok(Application {
             port,
             server,
@@ -191,6 +157,57 @@ impl Application {
         .await;
         served
     }
+}
+
+/// Sessions in a cookie that holds only the session's random id,
+/// encrypted; the database decides whether it still signs anyone in.
+fn session_middleware(key: Key, secure: bool) -> SessionMiddleware<CookieSessionStore> {
+    // Over HTTPS the `__Host-` prefix makes browsers refuse the cookie
+    // unless it is Secure, host-only and for the whole site.
+    let cookie_name = if secure {
+        "__Host-latchkey_session"
+    } else {
+        "latchkey_session"
+    };
+    SessionMiddleware::builder(CookieSessionStore::default(), key)
+        .cookie_name(cookie_name.into())
+        .cookie_secure(secure)
+        .cookie_http_only(true)
+        .cookie_path("/".into())
+        .cookie_same_site(SameSite::Lax)
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(PersistentSession::default().session_ttl(
+            actix_web::cookie::time::Duration::seconds(
+                crate::service::MAX_SESSION_AGE.whole_seconds(),
+            ),
+        ))
+        .build()
+}
+
+type Background = (Option<Periodic>, Periodic);
+
+/// The work beside the requests: webhook deliveries (when configured) and
+/// writing usage counts once a minute.
+fn background(
+    config: &ServerConfig,
+    service: &Latchkey,
+    counters: std::sync::Arc<crate::webhook::WebhookCounters>,
+) -> Result<Background, StartError> {
+    let webhook_sender = match &config.webhook {
+        Some(webhook) => Some(
+            crate::webhook::start_sender(service.clone(), webhook.clone(), counters)
+                .map_err(|e| starting("cannot start the webhook sender")(e.into()))?,
+        ),
+        None => None,
+    };
+    let flushing = service.clone();
+    let usage_flusher = Periodic::start("usage-flush", config.usage_flush, move |_| {
+        if let Err(e) = flushing.flush_usage() {
+            tracing::warn!(error = %e, "could not write usage counts; keeping them for the next try");
+        }
+    })
+    .map_err(|e| starting("cannot start the usage flusher")(e.into()))?;
+    Ok((webhook_sender, usage_flusher))
 }
 
 /// A listener for Prometheus alone, meant for a private network.

@@ -1,7 +1,7 @@
 //! `latchkey user …`: members from the command line.
 
 use super::{Failure, UserCommand, describe};
-use crate::domain::{Email, Password};
+use crate::domain::{Email, Password, Role};
 use crate::error::Error;
 use crate::service::{Actor, Latchkey, Member};
 use std::io::{IsTerminal, Read};
@@ -48,52 +48,8 @@ pub(super) fn run(service: &Latchkey, cmd: UserCommand) -> Result<(), Failure> {
             email,
             role,
             password_stdin,
-        } => {
-            let (password, generated) = if password_stdin {
-                (read_password(&email)?, false)
-            } else {
-                (
-                    Password::generate().map_err(|e| Failure::Failed(e.to_string()))?,
-                    true,
-                )
-            };
-            let member = service.add_member(&actor, &email, role, &password)?;
-            if generated {
-                println!(
-                    "Added {} as {} (id {}). One-time password: {}",
-                    member.email,
-                    member.role,
-                    member.id,
-                    password.expose()
-                );
-                println!(
-                    "It is shown only this once; set another with `latchkey user set-password --email {}`.",
-                    member.email
-                );
-            } else {
-                println!(
-                    "Added {} as {} (id {}).",
-                    member.email, member.role, member.id
-                );
-            }
-            Ok(())
-        }
-        UserCommand::List { json } => {
-            let org = service.default_org()?;
-            let members = service.list_members(org)?;
-            if json {
-                let out = serde_json::to_string_pretty(&members)
-                    .map_err(|e| Failure::Failed(e.to_string()))?;
-                println!("{out}");
-            } else {
-                println!("{:<6} {:<40} {:<10} {:<9}", "ID", "EMAIL", "ROLE", "STATUS");
-                for m in members {
-                    let status = if m.disabled { "disabled" } else { "active" };
-                    println!("{:<6} {:<40} {:<10} {:<9}", m.id, m.email, m.role, status);
-                }
-            }
-            Ok(())
-        }
+        } => add(service, &actor, &email, role, password_stdin),
+        UserCommand::List { json } => list(service, json),
         UserCommand::SetRole { email, role } => {
             let member = find_member(service, &email)?;
             let from = member.role;
@@ -124,4 +80,59 @@ pub(super) fn run(service: &Latchkey, cmd: UserCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Adds a member; prints the generated password once, unless one was typed.
+fn add(
+    service: &Latchkey,
+    actor: &Actor,
+    email: &Email,
+    role: Role,
+    password_stdin: bool,
+) -> Result<(), Failure> {
+    let (password, generated) = if password_stdin {
+        (read_password(email)?, false)
+    } else {
+        (
+            Password::generate().map_err(|e| Failure::Failed(e.to_string()))?,
+            true,
+        )
+    };
+    let member = service.add_member(actor, email, role, &password)?;
+    if !generated {
+        println!(
+            "Added {} as {} (id {}).",
+            member.email, member.role, member.id
+        );
+        return Ok(());
+    }
+    println!(
+        "Added {} as {} (id {}). One-time password: {}",
+        member.email,
+        member.role,
+        member.id,
+        password.expose()
+    );
+    println!(
+        "It is shown only this once; set another with `latchkey user set-password --email {}`.",
+        member.email
+    );
+    Ok(())
+}
+
+fn list(service: &Latchkey, json: bool) -> Result<(), Failure> {
+    let org = service.default_org()?;
+    let members = service.list_members(org)?;
+    if json {
+        let out =
+            serde_json::to_string_pretty(&members).map_err(|e| Failure::Failed(e.to_string()))?;
+        println!("{out}");
+        return Ok(());
+    }
+    println!("{:<6} {:<40} {:<10} {:<9}", "ID", "EMAIL", "ROLE", "STATUS");
+    for m in members {
+        let status = if m.disabled { "disabled" } else { "active" };
+        println!("{:<6} {:<40} {:<10} {:<9}", m.id, m.email, m.role, status);
+    }
+    Ok(())
 }

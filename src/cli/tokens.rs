@@ -21,30 +21,19 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
             let owner = find_member(service, &email)?;
             let allowed_ips = IpAllowList::from_ranges(allow_ips)
                 .map_err(|e| Failure::Usage(format!("--allow-ip: {}", e.message)))?;
-            let created = service.create_token(
-                &actor,
-                &owner,
-                NewToken {
-                    name,
-                    expiry: Expiry::On(expires_on),
-                    scopes: scopes.into_iter().collect::<ScopeSet>(),
-                    nonce: None,
-                    allowed_ips,
-                },
-            )?;
-            let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{}", created.secret.expose())
-                .map_err(|e| Failure::Failed(e.to_string()))?;
-            Ok(())
+            let request = NewToken {
+                name,
+                expiry: Expiry::On(expires_on),
+                scopes: scopes.into_iter().collect::<ScopeSet>(),
+                nonce: None,
+                allowed_ips,
+            };
+            let created = service.create_token(&actor, &owner, request)?;
+            print_secret(&created)
         }
         TokenCommand::Expiring { within_days, json } => {
-            let tokens = all_tokens(
-                service,
-                &actor,
-                StatusFilter::ExpiringWithin(within_days),
-                OwnerFilter::All,
-            )?;
-            print_tokens(tokens, json)
+            let status = StatusFilter::ExpiringWithin(within_days);
+            print_tokens(all_tokens(service, &actor, status, OwnerFilter::All)?, json)
         }
         TokenCommand::List {
             email,
@@ -55,8 +44,7 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
                 Some(email) => OwnerFilter::Member(find_member(service, &email)?.id),
                 None => OwnerFilter::All,
             };
-            let tokens = all_tokens(service, &actor, status, owner)?;
-            print_tokens(tokens, json)
+            print_tokens(all_tokens(service, &actor, status, owner)?, json)
         }
         TokenCommand::Rotate {
             id,
@@ -68,38 +56,45 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
                     Error::NotFound(_) => Failure::Failed(format!("no token with the id {id}")),
                     other => other.into(),
                 })?;
-            let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{}", created.secret.expose())
-                .map_err(|e| Failure::Failed(e.to_string()))?;
-            Ok(())
+            print_secret(&created)
         }
-        TokenCommand::Revoke { ids } => {
-            // `revoke 20 20 20` is one token, revoked "by hand".
-            let mut unique = ids.clone();
-            unique.sort_unstable_by_key(|id| id.0);
-            unique.dedup();
-            let reason = if unique.len() == 1 {
-                RevokeReason::Manual
-            } else {
-                RevokeReason::Bulk
-            };
-            let revoked = service
-                .revoke_tokens_because(&actor, &ids, reason)
-                .map_err(|e| match e {
-                    Error::NotFound(_) => Failure::Failed(
-                        "one or more of these token ids do not exist; nothing was revoked"
-                            .to_owned(),
-                    ),
-                    other => other.into(),
-                })?;
-            let already = unique.len().saturating_sub(revoked);
-            match already {
-                0 => println!("Revoked {revoked} token(s)."),
-                n => println!("Revoked {revoked} token(s); {n} were already revoked."),
-            }
-            Ok(())
-        }
+        TokenCommand::Revoke { ids } => revoke(service, &actor, &ids),
     }
+}
+
+/// The new token, alone on standard output.
+fn print_secret(created: &crate::service::CreatedToken) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", created.secret.expose()).map_err(|e| Failure::Failed(e.to_string()))
+}
+
+fn revoke(
+    service: &Latchkey,
+    actor: &Actor,
+    ids: &[crate::domain::TokenId],
+) -> Result<(), Failure> {
+    // `revoke 20 20 20` is one token, revoked "by hand".
+    let mut unique = ids.to_vec();
+    unique.sort_unstable_by_key(|id| id.0);
+    unique.dedup();
+    let reason = if unique.len() == 1 {
+        RevokeReason::Manual
+    } else {
+        RevokeReason::Bulk
+    };
+    let revoked = service
+        .revoke_tokens_because(actor, ids, reason)
+        .map_err(|e| match e {
+            Error::NotFound(_) => Failure::Failed(
+                "one or more of these token ids do not exist; nothing was revoked".to_owned(),
+            ),
+            other => other.into(),
+        })?;
+    match unique.len().saturating_sub(revoked) {
+        0 => println!("Revoked {revoked} token(s)."),
+        n => println!("Revoked {revoked} token(s); {n} were already revoked."),
+    }
+    Ok(())
 }
 
 /// Every page of a token listing.

@@ -73,26 +73,26 @@ async fn page(
     Ok(view(&current, StatusCode::OK, form, saved))
 }
 
-#[post("/settings/policy")]
-async fn save(
-    req: HttpRequest,
-    current: CurrentMember,
-    service: web::Data<Latchkey>,
-    body: web::Bytes,
-) -> Result<HttpResponse, WebError> {
-    let form: FormData = current.form(&req, &body)?;
-    current.require_admin("Only admins can change the policy.")?;
-    let max_text = form.text("max_lifetime_days").trim().to_owned();
-    let default_text = form.text("default_expiry_days").trim().to_owned();
+/// The policy form read into a change (adapted as the service would) and
+/// every mistake in it, by field.
+fn read_change(form: &FormData) -> (PolicyChange, Vec<FieldError>) {
     let mut errors: Vec<FieldError> = Vec::new();
-    let max = max_text.parse::<u32>().unwrap_or_else(|_| {
-        errors.push(FieldError::new(
-            "max_lifetime_days",
-            "The maximum lifetime must be a number of days from 1 to 3650.",
-        ));
-        0
-    });
-    let default = default_text.parse::<u32>().unwrap_or(0);
+    let max = form
+        .text("max_lifetime_days")
+        .trim()
+        .parse::<u32>()
+        .unwrap_or_else(|_| {
+            errors.push(FieldError::new(
+                "max_lifetime_days",
+                "The maximum lifetime must be a number of days from 1 to 3650.",
+            ));
+            0
+        });
+    let default = form
+        .text("default_expiry_days")
+        .trim()
+        .parse::<u32>()
+        .unwrap_or(0);
     let mut scope_roles = ScopeRoles::default();
     for scope in Scope::ALL {
         match form
@@ -117,45 +117,47 @@ async fn save(
     if errors.is_empty() {
         errors = change.check();
     }
+    (change, errors)
+}
+
+#[post("/settings/policy")]
+async fn save(
+    req: HttpRequest,
+    current: CurrentMember,
+    service: web::Data<Latchkey>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let form: FormData = current.form(&req, &body)?;
+    current.require_admin("Only admins can change the policy.")?;
+    let (change, errors) = read_change(&form);
     let message = |field: &str| {
         errors
             .iter()
             .find(|e| e.field == field)
             .map(|e| e.message.clone())
     };
-    let input = PolicyForm {
+    let mut input = PolicyForm {
         scopes: scope_rows(&change.scope_roles),
         scopes_error: message("scopes"),
-        max_lifetime_days: max_text.clone(),
+        max_lifetime_days: form.text("max_lifetime_days").trim().to_owned(),
         allow_no_expiry: change.allow_no_expiry,
-        default_expiry_days: default,
+        default_expiry_days: form.text("default_expiry_days").trim().parse().unwrap_or(0),
         max_error: message("max_lifetime_days"),
         default_error: message("default_expiry_days"),
     };
+    let refused = StatusCode::UNPROCESSABLE_ENTITY;
     if !errors.is_empty() {
-        return Ok(view(
-            &current,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            input,
-            false,
-        ));
+        return Ok(view(&current, refused, input, false));
     }
-    let svc = service.clone();
-    let actor = current.actor();
+    let (svc, actor) = (service.clone(), current.actor());
     match web::block(move || svc.update_policy(&actor, change)).await? {
         Ok(_) => {
             current.flash(&service, "Policy saved.".into()).await?;
             Ok(see_other("/settings/policy"))
         }
         Err(Error::Invalid(field)) => {
-            let mut input = input;
             input.max_error = Some(field.message);
-            Ok(view(
-                &current,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                input,
-                false,
-            ))
+            Ok(view(&current, refused, input, false))
         }
         Err(e) => Err(e.into()),
     }

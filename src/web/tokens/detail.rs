@@ -90,14 +90,13 @@ fn unit(n: i64) -> &'static str {
     if n == 1 { "request" } else { "requests" }
 }
 
-pub fn usage_chart(usage: &[(Date, i64)]) -> UsageChart {
-    let peak = usage.iter().map(|(_, n)| *n).max().unwrap_or(0);
-    let (step, intervals) = ticks(peak);
-    let top_value = (step * intervals) as f64;
+/// One bar per day, scaled to `top_value` (a day with requests is never
+/// drawn flat).
+fn bars(usage: &[(Date, i64)], top_value: f64) -> Vec<Bar> {
     let plot_height = BOTTOM - TOP;
     let slot = (RIGHT - LEFT) / usage.len().max(1) as f64;
     let bar_width = slot * 0.7;
-    let bars = usage
+    usage
         .iter()
         .enumerate()
         .map(|(i, (day, n))| {
@@ -113,21 +112,14 @@ pub fn usage_chart(usage: &[(Date, i64)]) -> UsageChart {
                 label: format!("{day}: {n} {}", unit(*n)),
             }
         })
-        .collect();
-    let y_ticks = (0..=intervals)
-        .map(|k| AxisLabel {
-            x: format!("{:.1}", LEFT - 6.0),
-            y: format!(
-                "{:.1}",
-                BOTTOM - (k as f64) / (intervals as f64) * plot_height
-            ),
-            text: (step * k).to_string(),
-            anchor: "end",
-        })
-        .collect();
-    // A date under every seventh bar, counted back from today.
+        .collect()
+}
+
+/// A date under every seventh bar, counted back from today.
+fn x_labels(usage: &[(Date, i64)]) -> Vec<AxisLabel> {
+    let slot = (RIGHT - LEFT) / usage.len().max(1) as f64;
     let last = usage.len().saturating_sub(1);
-    let x_labels = usage
+    usage
         .iter()
         .enumerate()
         .filter(|(i, _)| (last - i).is_multiple_of(7))
@@ -144,7 +136,26 @@ pub fn usage_chart(usage: &[(Date, i64)]) -> UsageChart {
                 anchor,
             }
         })
+        .collect()
+}
+
+pub fn usage_chart(usage: &[(Date, i64)]) -> UsageChart {
+    let peak = usage.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let (step, intervals) = ticks(peak);
+    let plot_height = BOTTOM - TOP;
+    let bars = bars(usage, (step * intervals) as f64);
+    let y_ticks = (0..=intervals)
+        .map(|k| AxisLabel {
+            x: format!("{:.1}", LEFT - 6.0),
+            y: format!(
+                "{:.1}",
+                BOTTOM - (k as f64) / (intervals as f64) * plot_height
+            ),
+            text: (step * k).to_string(),
+            anchor: "end",
+        })
         .collect();
+    let x_labels = x_labels(usage);
     let total: i64 = usage.iter().map(|(_, n)| n).sum();
     let summary = match usage.iter().rev().find(|(_, n)| *n == peak) {
         Some((day, n)) if *n > 0 => format!(
@@ -238,6 +249,40 @@ fn exact(t: PrimitiveDateTime) -> String {
     )
 }
 
+impl From<crate::service::AuditEvent> for TrailLine {
+    fn from(e: crate::service::AuditEvent) -> TrailLine {
+        TrailLine {
+            actor: e.actor_name(),
+            at: exact(e.at),
+            action: e.action,
+            ip: e.ip.unwrap_or_default(),
+            detail: e.detail,
+        }
+    }
+}
+
+/// When it stops, in words and as a moment: the end of a rotation's
+/// overlap, or its expiry; a revoked token's expiry no longer matters.
+fn ending(
+    t: &crate::service::TokenView,
+    now: PrimitiveDateTime,
+) -> (String, Option<PrimitiveDateTime>) {
+    match t.status {
+        TokenStatus::Revoked => (String::new(), None),
+        _ if super::is_replaced(t) => (
+            t.revoked_at.map_or_else(String::new, |at| {
+                format!(
+                    "Stops {} ({}): replaced by rotation",
+                    format::moment(at),
+                    format::until(at, now)
+                )
+            }),
+            t.revoked_at,
+        ),
+        _ => (format::expiry(t.expires_at, now), t.expires_at),
+    }
+}
+
 fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) -> TokenDetailPage {
     let t = detail.token;
     let scopes = t
@@ -255,28 +300,9 @@ fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) ->
         "Greyed scopes are above what the owner's role may use under the organisation's policy now; the token cannot use them.".to_owned()
     };
     let active = t.status == TokenStatus::Active;
-    let replaced = active && t.replaced_by.is_some();
-    let (status, status_label) = match t.status {
-        TokenStatus::Active if t.owner_disabled => ("disabled", "Owner disabled"),
-        TokenStatus::Active if replaced => ("rotated", "Rotated"),
-        other => (other.as_str(), other.label()),
-    };
-    // When it stops: the end of a rotation's overlap, or its expiry; a
-    // revoked token's expiry no longer matters.
-    let (expires, ends_at) = match t.status {
-        TokenStatus::Revoked => (String::new(), None),
-        _ if replaced => (
-            t.revoked_at.map_or_else(String::new, |at| {
-                format!(
-                    "Stops {} ({}): replaced by rotation",
-                    format::moment(at),
-                    format::until(at, now)
-                )
-            }),
-            t.revoked_at,
-        ),
-        _ => (format::expiry(t.expires_at, now), t.expires_at),
-    };
+    let replaced = super::is_replaced(&t);
+    let (status, status_label) = super::shown_status(&t);
+    let (expires, ends_at) = ending(&t, now);
     TokenDetailPage {
         layout: Layout::for_member(current, "tokens"),
         notice: None,
@@ -314,17 +340,7 @@ fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) ->
                 status: c.status.as_str(),
             })
             .collect(),
-        trail: detail
-            .trail
-            .into_iter()
-            .map(|e| TrailLine {
-                actor: e.actor_name(),
-                at: exact(e.at),
-                action: e.action,
-                ip: e.ip.unwrap_or_default(),
-                detail: e.detail,
-            })
-            .collect(),
+        trail: detail.trail.into_iter().map(TrailLine::from).collect(),
         chart: usage_chart(&detail.usage),
         name: t.name,
     }

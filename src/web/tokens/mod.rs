@@ -112,9 +112,8 @@ pub(super) fn row(
     viewer: MemberId,
 ) -> TokenRow {
     let active = t.status == TokenStatus::Active;
-    // A token replaced by rotation with an overlap works until the end of
-    // the overlap: that is when it stops, not its old expiry.
-    let replaced = active && t.replaced_by.is_some();
+    let replaced = is_replaced(&t);
+    let (status, status_label) = shown_status(&t);
     let ends_at = if replaced { t.revoked_at } else { t.expires_at };
     let expires = match ends_at {
         None => "Never".to_owned(),
@@ -124,11 +123,6 @@ pub(super) fn row(
             format::until(at, now)
         ),
         Some(at) => format::short_day(at.date()),
-    };
-    let (status, status_label) = match t.status {
-        TokenStatus::Active if t.owner_disabled => ("disabled", "Owner disabled"),
-        TokenStatus::Active if replaced => ("rotated", "Rotated"),
-        other => (other.as_str(), other.label()),
     };
     let status_note = if replaced {
         ends_at.map(|at| format!("Replaced; stops {}", format::until(at, now)))
@@ -172,6 +166,21 @@ pub(super) fn row(
         active,
         status_note,
         name: t.name,
+    }
+}
+
+/// A working token replaced by rotation with an overlap: it works until
+/// the end of the overlap, and that is when it stops, not its old expiry.
+pub(super) fn is_replaced(t: &TokenView) -> bool {
+    t.status == TokenStatus::Active && t.replaced_by.is_some()
+}
+
+/// A token's state as the console shows it: (class, label).
+pub(super) fn shown_status(t: &TokenView) -> (&'static str, &'static str) {
+    match t.status {
+        TokenStatus::Active if t.owner_disabled => ("disabled", "Owner disabled"),
+        TokenStatus::Active if is_replaced(t) => ("rotated", "Rotated"),
+        other => (other.as_str(), other.label()),
     }
 }
 
