@@ -5,7 +5,7 @@
 //! `cli::parse`).
 
 use crate::domain::{IpRange, Malformed, parse_ranges};
-use crate::webhook::WebhookConfig;
+use crate::service::webhooks::delivery::WebhookConfig;
 use clap::Args;
 use std::time::Duration;
 

@@ -12,4 +12,3 @@ pub mod error;
 pub mod service;
 pub mod startup;
 pub mod web;
-pub mod webhook;

@@ -191,12 +191,16 @@ type Background = (Option<Periodic>, Periodic);
 fn background(
     config: &ServerConfig,
     service: &Latchkey,
-    counters: std::sync::Arc<crate::webhook::WebhookCounters>,
+    counters: std::sync::Arc<crate::service::webhooks::delivery::WebhookCounters>,
 ) -> Result<Background, StartError> {
     let webhook_sender = match &config.webhook {
         Some(webhook) => Some(
-            crate::webhook::start_sender(service.clone(), webhook.clone(), counters)
-                .map_err(|e| starting("cannot start the webhook sender")(e.into()))?,
+            crate::service::webhooks::delivery::start_sender(
+                service.clone(),
+                webhook.clone(),
+                counters,
+            )
+            .map_err(|e| starting("cannot start the webhook sender")(e.into()))?,
         ),
         None => None,
     };

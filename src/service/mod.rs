@@ -13,7 +13,7 @@ mod rotation;
 mod sessions;
 mod tokens;
 mod usage;
-mod webhooks;
+pub mod webhooks;
 
 pub use audit::{AuditEvent, AuditPage, AuditQuery, ReuseSince};
 pub use auth::{

@@ -19,7 +19,7 @@ const BUCKETS: [f64; 12] = [
 
 #[derive(Default)]
 pub struct Metrics {
-    pub webhooks: std::sync::Arc<crate::webhook::WebhookCounters>,
+    pub webhooks: std::sync::Arc<crate::service::webhooks::delivery::WebhookCounters>,
     /// Route → status → count.
     requests: Mutex<HashMap<String, HashMap<u16, u64>>>,
     verifications: Mutex<HashMap<&'static str, u64>>,

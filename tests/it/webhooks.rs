@@ -7,7 +7,7 @@
 use crate::helpers::{TestApp, TestDb, spawn_app_with, spawn_second_with};
 use latchkey::config::ServerConfig;
 use latchkey::domain::Role;
-use latchkey::webhook::{WebhookConfig, signature, signing_key};
+use latchkey::service::webhooks::delivery::{WebhookConfig, signature, signing_key};
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

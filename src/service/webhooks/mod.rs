@@ -1,9 +1,11 @@
 //! Webhook events: what to send, decided once in the database, and the
-//! state of each delivery. Sending is `crate::webhook`'s.
+//! state of each delivery. Sending is `delivery`'s.
 //!
 //! An event's `dedupe_key` is unique. Every instance may notice that a
 //! token crossed a threshold; the insert of only one of them succeeds, and
 //! a delivery is claimed by one instance at a time.
+
+pub mod delivery;
 
 use super::Latchkey;
 use super::tokens::{opt_rfc3339, rfc3339};
