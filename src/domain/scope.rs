@@ -152,14 +152,6 @@ impl ScopeSet {
         ScopeSet(0)
     }
 
-    /// Every scope the role is allowed to use.
-    pub fn allowed_for(role: Role) -> Self {
-        Scope::ALL
-            .into_iter()
-            .filter(|s| s.allowed_for(role))
-            .collect()
-    }
-
     pub fn insert(&mut self, scope: Scope) {
         self.0 |= scope.bit();
     }
@@ -187,11 +179,6 @@ impl ScopeSet {
 
     pub fn iter(self) -> impl Iterator<Item = Scope> {
         Scope::ALL.into_iter().filter(move |s| self.contains(*s))
-    }
-
-    /// Scopes still usable by a member of `role` (effective scopes).
-    pub fn effective_for(self, role: Role) -> ScopeSet {
-        self.intersect(ScopeSet::allowed_for(role))
     }
 
     /// Parses a space-separated list as stored. Unknown names are an error
@@ -326,9 +313,10 @@ mod tests {
 
     #[test]
     fn roles_see_their_scopes() {
-        assert_eq!(ScopeSet::allowed_for(Role::Viewer).len(), 3);
-        assert_eq!(ScopeSet::allowed_for(Role::Developer).len(), 6);
-        assert_eq!(ScopeSet::allowed_for(Role::Admin).len(), 10);
+        let catalogue = ScopeRoles::default();
+        assert_eq!(catalogue.allowed_for(Role::Viewer).len(), 3);
+        assert_eq!(catalogue.allowed_for(Role::Developer).len(), 6);
+        assert_eq!(catalogue.allowed_for(Role::Admin).len(), 10);
     }
 
     #[test]
@@ -336,15 +324,13 @@ mod tests {
         let stored: ScopeSet = [Scope::DatastoreRead, Scope::DatastoreWrite, Scope::OrgAdmin]
             .into_iter()
             .collect();
-        assert_eq!(stored.effective_for(Role::Admin), stored);
+        let effective = |role| stored.intersect(ScopeRoles::default().allowed_for(role));
+        assert_eq!(effective(Role::Admin), stored);
         assert_eq!(
-            stored.effective_for(Role::Developer).to_string(),
+            effective(Role::Developer).to_string(),
             "datastore:read datastore:write"
         );
-        assert_eq!(
-            stored.effective_for(Role::Viewer).to_string(),
-            "datastore:read"
-        );
+        assert_eq!(effective(Role::Viewer).to_string(), "datastore:read");
     }
 
     #[test]
@@ -353,7 +339,7 @@ mod tests {
         assert_eq!(roles.to_string(), "");
         assert_eq!(
             roles.allowed_for(Role::Developer),
-            ScopeSet::allowed_for(Role::Developer)
+            ScopeRoles::default().allowed_for(Role::Developer)
         );
         roles.set(Scope::DatastoreWrite, Role::Admin);
         roles.set(Scope::MembersRead, Role::Viewer);
@@ -374,7 +360,7 @@ mod tests {
 
     #[test]
     fn list_round_trips_and_rejects_unknown_names() {
-        let set = ScopeSet::allowed_for(Role::Admin);
+        let set = ScopeRoles::default().allowed_for(Role::Admin);
         assert_eq!(ScopeSet::parse_list(&set.to_string()), Ok(set));
         assert_eq!(ScopeSet::parse_list(""), Ok(ScopeSet::empty()));
         assert!(ScopeSet::parse_list("datastore:read root").is_err());
