@@ -47,6 +47,7 @@ both_backends!(
     openapi_lists_every_route_and_each_answers_as_documented,
     health_metrics_and_request_ids,
     api_errors_are_problem_details,
+    every_authenticated_answer_says_when_the_token_stops,
 );
 
 fn me_answers_the_owner_and_effective_scopes(db: &TestDb) {
@@ -628,4 +629,34 @@ fn api_errors_are_problem_details(db: &TestDb) {
     );
     huge.assert_status(413);
     assert_eq!(huge.json()["status"], 413);
+}
+
+fn every_authenticated_answer_says_when_the_token_stops(db: &TestDb) {
+    let app = spawn_app(db);
+    app.add_member("dev@example.com", Role::Developer);
+    let token = app.create_token("dev@example.com", "ci", &["datastore:read"], 30);
+    let c = app.client();
+    let me = c.api("GET", "/api/v1/me", Some(&token));
+    me.assert_status(200);
+    let expires = me.json()["token"]["expires_at"]
+        .as_str()
+        .expect("expires_at")
+        .to_owned();
+    assert!(expires.ends_with("T00:00:00Z"), "{expires}");
+    assert_eq!(
+        me.header("latchkey-token-expiration"),
+        Some(expires.as_str())
+    );
+    // A refusal to a valid token carries it too; a refused token gets none.
+    let denied = c.api("GET", "/api/v1/tokens", Some(&token));
+    denied.assert_status(403);
+    assert_eq!(
+        denied.header("latchkey-token-expiration"),
+        Some(expires.as_str())
+    );
+    let bad = c.api("GET", "/api/v1/me", Some("lk_not-a-token"));
+    bad.assert_status(401);
+    assert_eq!(bad.header("latchkey-token-expiration"), None);
+    // Nor does an answer that needs no token.
+    assert_eq!(c.get("/healthz").header("latchkey-token-expiration"), None);
 }

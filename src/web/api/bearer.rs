@@ -7,13 +7,42 @@ use crate::service::{Authentication, Door, Latchkey, Refusal, Verified};
 use crate::web::observe::Metrics;
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 
 /// Longest header value we look at; anything longer is not our token.
 const MAX_AUTHORIZATION_LEN: usize = 512;
+
+/// When the presented token stops, for `Latchkey-Token-Expiration` on
+/// every answer to it (`expiration_header`).
+#[derive(Debug, Clone, Copy)]
+pub struct TokenExpiration(pub time::PrimitiveDateTime);
+
+/// Adds `Latchkey-Token-Expiration` (RFC 3339, UTC) to every answer to a
+/// request whose token was valid, errors included: clients can warn
+/// before their token stops.
+pub async fn expiration_header(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let mut res = next.call(req).await?;
+    let at = res.request().extensions().get::<TokenExpiration>().copied();
+    if let Some(TokenExpiration(at)) = at {
+        let text = at
+            .assume_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        if let Ok(value) = header::HeaderValue::from_str(&text) {
+            res.headers_mut().insert(
+                header::HeaderName::from_static("latchkey-token-expiration"),
+                value,
+            );
+        }
+    }
+    Ok(res)
+}
 
 /// A request carrying a valid token, with the token's effective scopes.
 pub struct Bearer(pub Verified);
@@ -93,6 +122,7 @@ impl FromRequest for Bearer {
         let batcher = req.app_data::<web::Data<Batcher>>().cloned();
         let raw = bearer_token(req).map(str::to_owned);
         let client = crate::web::client::client_addr(req);
+        let req = req.clone();
         Box::pin(async move {
             let service = service.ok_or_else(ApiError::internal)?;
             let count = |outcome: &'static str| {
@@ -108,6 +138,9 @@ impl FromRequest for Bearer {
             match authenticate(&service, &raw, Door::Bearer, client, batcher).await? {
                 Ok(verified) => {
                     count("valid");
+                    if let Some(at) = verified.expires_at {
+                        req.extensions_mut().insert(TokenExpiration(at));
+                    }
                     Ok(Bearer(verified))
                 }
                 Err(why) => {

@@ -47,6 +47,7 @@ pub fn only(methods: &'static str) -> actix_web::Route {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api")
+            .wrap(actix_web::middleware::from_fn(bearer::expiration_header))
             .service(
                 web::resource("/openapi.json")
                     .route(web::get().to(openapi))
