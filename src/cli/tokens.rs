@@ -27,6 +27,7 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
                 scopes: scopes.into_iter().collect::<ScopeSet>(),
                 nonce: None,
                 allowed_ips,
+                description: None,
             };
             let created = service.create_token(&actor, &owner, request)?;
             print_secret(&created)

@@ -130,3 +130,18 @@ pub fn latest_sign_ins(
         .limit(limit)
         .load(conn)
 }
+
+/// An organisation's events after `after`, oldest first.
+pub fn after(
+    conn: &mut DbConnection,
+    org: OrgId,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<AuditRow>> {
+    ae::table
+        .filter(ae::org_id.eq(org.0))
+        .filter(ae::id.gt(after))
+        .order(ae::id.asc())
+        .limit(limit)
+        .load(conn)
+}

@@ -4,7 +4,7 @@
 
 use super::DbConnection;
 use super::schema::{api_tokens as t, members as m, organisations as o};
-use crate::domain::{IpAllowList, Role, ScopeRoles, ScopeSet};
+use crate::domain::{IpAllowList, MemberKind, Role, ScopeRoles, ScopeSet};
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
@@ -32,6 +32,8 @@ pub struct Credential {
     pub owner_role: Role,
     pub owner_disabled: bool,
     pub owner_created_at: PrimitiveDateTime,
+    #[diesel(deserialize_as = String)]
+    pub owner_kind: MemberKind,
     /// The organisation's minimum role per scope, at the moment of use.
     #[diesel(deserialize_as = String)]
     pub scope_roles: ScopeRoles,
@@ -57,6 +59,7 @@ macro_rules! credentials {
             m::role,
             m::disabled,
             m::created_at,
+            m::kind,
             o::scope_min_roles,
         ))
     };

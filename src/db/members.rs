@@ -2,7 +2,7 @@
 
 use super::schema::members as m;
 use super::{DbConnection, MemberRow};
-use crate::domain::{Email, MemberId, OrgId, PasswordHash, Role};
+use crate::domain::{Email, MemberId, MemberKind, OrgId, PasswordHash, Role};
 use diesel::prelude::*;
 use std::collections::HashMap;
 use time::PrimitiveDateTime;
@@ -75,14 +75,37 @@ pub fn insert(
     role: Role,
     now: PrimitiveDateTime,
 ) -> QueryResult<MemberId> {
+    insert_kind(
+        conn,
+        org,
+        email.as_str(),
+        hash,
+        role,
+        MemberKind::Person,
+        now,
+    )
+}
+
+/// A member of any kind: a service account's name goes where a person's
+/// email does (names hold no `@`, so the two never clash).
+pub fn insert_kind(
+    conn: &mut DbConnection,
+    org: OrgId,
+    email_or_name: &str,
+    hash: &PasswordHash,
+    role: Role,
+    kind: MemberKind,
+    now: PrimitiveDateTime,
+) -> QueryResult<MemberId> {
     diesel::insert_into(m::table)
         .values(super::NewMemberRow {
             org_id: org.0,
-            email: email.as_str(),
+            email: email_or_name,
             password_hash: hash.as_str(),
             role: role.as_str(),
             disabled: false,
             created_at: now,
+            kind: kind.as_str(),
         })
         .returning(m::id)
         .get_result(conn)

@@ -1,7 +1,7 @@
 //! Row types: how records look in the database.
 
 use super::schema::*;
-use crate::domain::{IpAllowList, Role, ScopeRoles, ScopeSet};
+use crate::domain::{IpAllowList, MemberKind, Role, ScopeRoles, ScopeSet};
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
@@ -35,6 +35,8 @@ pub struct MemberRow {
     pub role: Role,
     pub disabled: bool,
     pub created_at: PrimitiveDateTime,
+    #[diesel(deserialize_as = String)]
+    pub kind: MemberKind,
 }
 
 #[derive(Insertable)]
@@ -46,6 +48,7 @@ pub struct NewMemberRow<'a> {
     pub role: &'a str,
     pub disabled: bool,
     pub created_at: PrimitiveDateTime,
+    pub kind: &'a str,
 }
 
 #[derive(Debug, Clone, Queryable)]
@@ -77,6 +80,8 @@ pub struct TokenRow {
     pub revoked_reason: Option<String>,
     /// The name case-folded for search (`domain::fold`).
     pub name_folded: String,
+    /// What it is for, when its maker said (the management API).
+    pub description: Option<String>,
 }
 
 impl TokenRow {
@@ -102,6 +107,7 @@ pub struct NewTokenRow<'a> {
     pub allowed_ips: &'a str,
     pub chain_id: Option<i64>,
     pub name_folded: &'a str,
+    pub description: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Queryable)]

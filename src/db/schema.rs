@@ -22,6 +22,7 @@ diesel::table! {
         role -> Text,
         disabled -> Bool,
         created_at -> Timestamp,
+        kind -> Text,
     }
 }
 
@@ -47,6 +48,7 @@ diesel::table! {
         chain_id -> Nullable<BigInt>,
         revoked_reason -> Nullable<Text>,
         name_folded -> Text,
+        description -> Nullable<Text>,
     }
 }
 

@@ -49,6 +49,7 @@ pub struct NewToken<'a> {
     /// The token this one replaces, and the first of its chain.
     pub rotated_from: Option<TokenId>,
     pub chain: Option<TokenId>,
+    pub description: Option<&'a str>,
 }
 
 pub fn insert(conn: &mut DbConnection, new: &NewToken<'_>) -> QueryResult<TokenId> {
@@ -69,6 +70,7 @@ pub fn insert(conn: &mut DbConnection, new: &NewToken<'_>) -> QueryResult<TokenI
             allowed_ips: &allowed_ips,
             chain_id: new.chain.map(|id| id.0),
             name_folded: &crate::domain::fold(new.name),
+            description: new.description,
         })
         .returning(t::id)
         .get_result(conn)

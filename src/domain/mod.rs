@@ -33,7 +33,7 @@ pub use name::TokenName;
 pub use network::{IpAllowList, IpRange, MAX_ALLOWED_RANGES, parse_ranges, rate_limit_key};
 pub use password::{HashingSlot, Password, PasswordHash, SIGN_IN_QUEUE};
 pub use revocation::RevokeReason;
-pub use role::Role;
+pub use role::{MemberKind, Role};
 pub use scope::{Scope, ScopeGroup, ScopeRoles, ScopeSet};
 pub use session::SessionSecret;
 pub use text::{

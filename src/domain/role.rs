@@ -70,3 +70,33 @@ mod tests {
         assert!("Admin".parse::<Role>().is_err());
     }
 }
+
+/// A member is a person (signs in with a password) or a service account
+/// (a machine's identity: a name, a role, tokens, and no sign-in at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberKind {
+    Person,
+    Service,
+}
+
+impl MemberKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberKind::Person => "person",
+            MemberKind::Service => "service",
+        }
+    }
+}
+
+/// As stored, read once where a row is loaded.
+impl TryFrom<String> for MemberKind {
+    type Error = Malformed;
+    fn try_from(stored: String) -> Result<Self, Malformed> {
+        match stored.as_str() {
+            "person" => Ok(MemberKind::Person),
+            "service" => Ok(MemberKind::Service),
+            other => Err(Malformed(format!("unknown member kind {other:?}"))),
+        }
+    }
+}

@@ -17,6 +17,8 @@ pub enum Scope {
     IntegrationsManage,
     TokensIntrospect,
     OrgAdmin,
+    TokensCreate,
+    AuditRead,
 }
 
 /// How the generate form groups scopes.
@@ -48,7 +50,7 @@ impl ScopeGroup {
 
 impl Scope {
     /// Catalogue order, as the SPEC lists it.
-    pub const ALL: [Scope; 10] = [
+    pub const ALL: [Scope; 12] = [
         Scope::DatastoreRead,
         Scope::ReportsRead,
         Scope::TokensRead,
@@ -59,6 +61,8 @@ impl Scope {
         Scope::IntegrationsManage,
         Scope::TokensIntrospect,
         Scope::OrgAdmin,
+        Scope::TokensCreate,
+        Scope::AuditRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +77,8 @@ impl Scope {
             Scope::IntegrationsManage => "integrations:manage",
             Scope::TokensIntrospect => "tokens:introspect",
             Scope::OrgAdmin => "org:admin",
+            Scope::TokensCreate => "tokens:create",
+            Scope::AuditRead => "audit:read",
         }
     }
 
@@ -90,6 +96,10 @@ impl Scope {
             Scope::IntegrationsManage => "Connect and disconnect integrations",
             Scope::TokensIntrospect => "Validate other tokens (for resource servers)",
             Scope::OrgAdmin => "Manage organisation settings",
+            Scope::TokensCreate => {
+                "Create tokens through the API, for yourself, with at most the scopes the presenting token holds"
+            }
+            Scope::AuditRead => "Read the organisation audit log through the API",
         }
     }
 
@@ -97,11 +107,15 @@ impl Scope {
     pub fn min_role(self) -> Role {
         match self {
             Scope::DatastoreRead | Scope::ReportsRead | Scope::TokensRead => Role::Viewer,
-            Scope::DatastoreWrite | Scope::ReportsWrite | Scope::TokensRevoke => Role::Developer,
+            Scope::DatastoreWrite
+            | Scope::ReportsWrite
+            | Scope::TokensRevoke
+            | Scope::TokensCreate => Role::Developer,
             Scope::MembersRead
             | Scope::IntegrationsManage
             | Scope::TokensIntrospect
-            | Scope::OrgAdmin => Role::Admin,
+            | Scope::OrgAdmin
+            | Scope::AuditRead => Role::Admin,
         }
     }
 
@@ -109,8 +123,11 @@ impl Scope {
         match self {
             Scope::DatastoreRead | Scope::DatastoreWrite => ScopeGroup::Datastore,
             Scope::ReportsRead | Scope::ReportsWrite => ScopeGroup::Reports,
-            Scope::TokensRead | Scope::TokensRevoke | Scope::TokensIntrospect => ScopeGroup::Tokens,
-            Scope::MembersRead | Scope::IntegrationsManage | Scope::OrgAdmin => {
+            Scope::TokensRead
+            | Scope::TokensRevoke
+            | Scope::TokensIntrospect
+            | Scope::TokensCreate => ScopeGroup::Tokens,
+            Scope::MembersRead | Scope::IntegrationsManage | Scope::OrgAdmin | Scope::AuditRead => {
                 ScopeGroup::Organisation
             }
         }
@@ -228,7 +245,7 @@ impl fmt::Display for ScopeSet {
 /// An organisation's minimum role per scope: the catalogue's, except where
 /// an admin raised or lowered it (never below viewer: it is the lowest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ScopeRoles([Role; 10]);
+pub struct ScopeRoles([Role; 12]);
 
 impl Default for ScopeRoles {
     fn default() -> Self {
@@ -302,6 +319,8 @@ mod tests {
             ("integrations:manage", Role::Admin),
             ("tokens:introspect", Role::Admin),
             ("org:admin", Role::Admin),
+            ("tokens:create", Role::Developer),
+            ("audit:read", Role::Admin),
         ];
         assert_eq!(Scope::ALL.len(), table.len());
         for (scope, (name, role)) in Scope::ALL.iter().zip(table) {
@@ -315,8 +334,8 @@ mod tests {
     fn roles_see_their_scopes() {
         let catalogue = ScopeRoles::default();
         assert_eq!(catalogue.allowed_for(Role::Viewer).len(), 3);
-        assert_eq!(catalogue.allowed_for(Role::Developer).len(), 6);
-        assert_eq!(catalogue.allowed_for(Role::Admin).len(), 10);
+        assert_eq!(catalogue.allowed_for(Role::Developer).len(), 7);
+        assert_eq!(catalogue.allowed_for(Role::Admin).len(), 12);
     }
 
     #[test]

@@ -166,6 +166,19 @@ impl Latchkey {
 }
 
 impl Latchkey {
+    /// Events after `after`, oldest first (admins; the management API's
+    /// cursor for collectors).
+    pub fn audit_after(&self, viewer: &Member, after: i64, limit: i64) -> Result<Vec<AuditEvent>> {
+        if viewer.role != Role::Admin {
+            return Err(Error::Forbidden(
+                "Only admins can read the audit log.".into(),
+            ));
+        }
+        let mut conn = self.conn()?;
+        let rows = db::audit::after(&mut conn, viewer.org_id, after, limit)?;
+        Ok(events_from_rows(&mut conn, rows)?)
+    }
+
     /// One page of an export: events matching `filter` older than
     /// `before` (all when `None`), newest first. Admins only.
     pub fn audit_export_page(

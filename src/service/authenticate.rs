@@ -308,6 +308,7 @@ impl Latchkey {
                     role: token.owner_role,
                     disabled: false,
                     created_at: token.owner_created_at.assume_utc(),
+                    kind: token.owner_kind,
                 },
                 expires_at: token.expires_at,
                 created_at: token.created_at,

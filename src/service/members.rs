@@ -3,7 +3,7 @@
 use super::Latchkey;
 use super::audit::{self, NewEvent};
 use crate::db::{self, DbConnection, sessions};
-use crate::domain::{Email, MemberId, OrgId, Password, PasswordHash, Role};
+use crate::domain::{Email, MemberId, MemberKind, OrgId, Password, PasswordHash, Role};
 use crate::error::{Conflict, Error, Result};
 use diesel::prelude::*;
 
@@ -16,6 +16,8 @@ pub struct Member {
     pub disabled: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: time::OffsetDateTime,
+    /// A person, or a service account (no sign-in).
+    pub kind: MemberKind,
 }
 
 impl Member {
@@ -27,6 +29,7 @@ impl Member {
             role: row.role,
             disabled: row.disabled,
             created_at: row.created_at.assume_utc(),
+            kind: row.kind,
         })
     }
 

@@ -143,6 +143,7 @@ impl Latchkey {
                     allowed_ips: &old.allowed_ips,
                     rotated_from: Some(TokenId(old.id)),
                     chain: Some(TokenId(old.chain_root())),
+                    description: old.description.as_deref(),
                 },
             )?;
             db::tokens::mark_replaced(conn, TokenId(old.id), new_id, now + overlap, actor.id())?;

@@ -24,6 +24,8 @@ pub struct NewToken {
     pub nonce: Option<String>,
     /// Where the token may be used from; empty allows anywhere.
     pub allowed_ips: IpAllowList,
+    /// What it is for (checked at the edge: at most 200 characters).
+    pub description: Option<String>,
 }
 
 /// The one moment the plaintext exists outside the caller's hands.
@@ -62,6 +64,8 @@ pub struct TokenView {
     pub created_by: Option<MemberId>,
     /// Why it was revoked (manual, bulk, rotated, reuse, leak, …).
     pub revoked_reason: Option<RevokeReason>,
+    /// What it is for, when its maker said.
+    pub description: Option<String>,
     /// Who revoked it, when a member did (shown in the console only).
     #[serde(skip)]
     pub revoked_by_email: Option<String>,
@@ -175,6 +179,7 @@ pub(super) fn view(row: db::TokenRow, owner_email: String, now: PrimitiveDateTim
         revoked_by_email: None,
         revoked_by: row.revoked_by.map(MemberId),
         owner_disabled: false,
+        description: row.description,
         rotated_from: row.rotated_from.map(TokenId),
         replaced_by: row.replaced_by.map(TokenId),
         created_by: row.created_by.map(MemberId),
@@ -352,6 +357,7 @@ impl Latchkey {
                     allowed_ips: &req.allowed_ips,
                     rotated_from: None,
                     chain: None,
+                    description: req.description.as_deref(),
                 },
             )?;
             if let Some(nonce) = &req.nonce {

@@ -48,6 +48,7 @@ both_backends!(
     health_metrics_and_request_ids,
     api_errors_are_problem_details,
     every_authenticated_answer_says_when_the_token_stops,
+    real_answers_match_the_documented_schemas,
 );
 
 fn me_answers_the_owner_and_effective_scopes(db: &TestDb) {
@@ -518,6 +519,8 @@ fn openapi_lists_every_route_and_each_answers_as_documented(db: &TestDb) {
     let expected = [
         ("/api/v1/me", "get"),
         ("/api/v1/tokens", "get"),
+        ("/api/v1/tokens", "post"),
+        ("/api/v1/audit", "get"),
         ("/api/v1/tokens/{id}", "delete"),
         ("/api/v1/introspect", "post"),
         ("/api/v1/tokens/revoke-leaked", "post"),
@@ -526,7 +529,11 @@ fn openapi_lists_every_route_and_each_answers_as_documented(db: &TestDb) {
         ("/readyz", "get"),
         ("/api/openapi.json", "get"),
     ];
-    assert_eq!(paths.len(), expected.len());
+    let documented: usize = paths
+        .values()
+        .map(|ops| ops.as_object().map_or(0, |o| o.len()))
+        .sum();
+    assert_eq!(documented, expected.len());
     for (path, method) in expected {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} documented");
@@ -659,4 +666,230 @@ fn every_authenticated_answer_says_when_the_token_stops(db: &TestDb) {
     assert_eq!(bad.header("latchkey-token-expiration"), None);
     // Nor does an answer that needs no token.
     assert_eq!(c.get("/healthz").header("latchkey-token-expiration"), None);
+}
+
+/// Checks `value` against a schema of the OpenAPI document (the subset it
+/// uses: `$ref`, `type` (with `null`), `enum`, `const`, `required`,
+/// `properties`, `additionalProperties: false`, `items`); every mismatch,
+/// with where it is.
+fn mismatches(
+    doc: &serde_json::Value,
+    schema: &serde_json::Value,
+    value: &serde_json::Value,
+    at: &str,
+) -> Vec<String> {
+    if let Some(r) = schema["$ref"].as_str() {
+        let target = doc.pointer(&r[1..]).expect("a $ref that resolves");
+        return mismatches(doc, target, value, at);
+    }
+    let mut out = Vec::new();
+    let kind = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    };
+    let types: Vec<&str> = match &schema["type"] {
+        serde_json::Value::String(t) => vec![t.as_str()],
+        serde_json::Value::Array(ts) => ts.iter().filter_map(|t| t.as_str()).collect(),
+        _ => Vec::new(),
+    };
+    if !types.is_empty() && !types.contains(&kind(value)) {
+        out.push(format!(
+            "{at}: a {} where {types:?} is documented",
+            kind(value)
+        ));
+        return out;
+    }
+    if let Some(allowed) = schema["enum"].as_array()
+        && !allowed.contains(value)
+    {
+        out.push(format!("{at}: {value} is not among {allowed:?}"));
+    }
+    if !schema["const"].is_null() && &schema["const"] != value {
+        out.push(format!("{at}: {value} is not {}", schema["const"]));
+    }
+    if let Some(object) = value.as_object() {
+        for name in schema["required"].as_array().into_iter().flatten() {
+            let name = name.as_str().unwrap_or_default();
+            if !object.contains_key(name) {
+                out.push(format!("{at}: `{name}` is required but missing"));
+            }
+        }
+        for (name, field) in object {
+            match schema["properties"].get(name) {
+                Some(s) => out.extend(mismatches(doc, s, field, &format!("{at}.{name}"))),
+                None if schema["additionalProperties"] == serde_json::json!(false) => {
+                    out.push(format!("{at}: `{name}` is not documented"));
+                }
+                None => {}
+            }
+        }
+    }
+    if let Some(items) = value.as_array() {
+        for (i, item) in items.iter().enumerate() {
+            out.extend(mismatches(
+                doc,
+                &schema["items"],
+                item,
+                &format!("{at}[{i}]"),
+            ));
+        }
+    }
+    out
+}
+
+/// The documented schema of a route's answer with this status.
+fn answer_schema(
+    doc: &serde_json::Value,
+    path: &str,
+    method: &str,
+    status: u16,
+) -> serde_json::Value {
+    let mut response = doc["paths"][path][method]["responses"][status.to_string()].clone();
+    if let Some(r) = response["$ref"].as_str() {
+        response = doc.pointer(&r[1..]).expect("a response $ref").clone();
+    }
+    let content = &response["content"];
+    let schema = content["application/json"]["schema"].clone();
+    if schema.is_null() {
+        content["application/problem+json"]["schema"].clone()
+    } else {
+        schema
+    }
+}
+
+fn real_answers_match_the_documented_schemas(db: &TestDb) {
+    let app = spawn_app(db);
+    let c = app.client();
+    let doc = c.get("/api/openapi.json").json();
+    // The checker itself catches drift: an undocumented field, a wrong type.
+    let me = serde_json::json!({"$ref": "#/components/schemas/Me"});
+    let drifted = serde_json::json!({"owner": {"id": "1", "email": "a", "role": "admin", "extra": 1}, "token": {}});
+    assert_eq!(
+        mismatches(&doc, &me, &drifted, "me").len(),
+        6,
+        "{:?}",
+        mismatches(&doc, &me, &drifted, "me")
+    );
+    app.add_member("dev@example.com", Role::Developer);
+    let token = app.create_token(
+        "dev@example.com",
+        "main",
+        &[
+            "tokens:read",
+            "tokens:create",
+            "tokens:revoke",
+            "datastore:read",
+        ],
+        30,
+    );
+    let admin = app.create_token(
+        &app.admin_email,
+        "siem",
+        &["audit:read", "tokens:introspect"],
+        30,
+    );
+    let mut problems = Vec::new();
+    let mut check = |what: &str, path: &str, method: &str, page: crate::helpers::Page| {
+        let schema = answer_schema(&doc, path, method, page.status);
+        if schema.is_null() {
+            problems.push(format!("{what}: status {} is not documented", page.status));
+            return;
+        }
+        problems.extend(mismatches(&doc, &schema, &page.json(), what));
+    };
+    let minted = c.api_post(
+        "/api/v1/tokens",
+        Some(&token),
+        "application/json",
+        format!(
+            r#"{{"name": "job", "expires_on": "{}", "scopes": ["datastore:read"], "description": "a job"}}"#,
+            crate::helpers::in_days(2)
+        )
+        .as_bytes(),
+    );
+    let job = minted.json()["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    check("mint", "/api/v1/tokens", "post", minted);
+    check(
+        "me",
+        "/api/v1/me",
+        "get",
+        c.api("GET", "/api/v1/me", Some(&token)),
+    );
+    let rotated = c.api_post(
+        "/api/v1/tokens/self/rotate",
+        Some(&job),
+        "application/json",
+        b"{}",
+    );
+    check("rotate", "/api/v1/tokens/self/rotate", "post", rotated);
+    check(
+        "list",
+        "/api/v1/tokens",
+        "get",
+        c.api("GET", "/api/v1/tokens?status=all", Some(&token)),
+    );
+    let introspect = |t: &str| {
+        c.api_post(
+            "/api/v1/introspect",
+            Some(&admin),
+            "application/json",
+            format!(r#"{{"token": "{t}"}}"#).as_bytes(),
+        )
+    };
+    check(
+        "introspect (active)",
+        "/api/v1/introspect",
+        "post",
+        introspect(&token),
+    );
+    check(
+        "introspect (not)",
+        "/api/v1/introspect",
+        "post",
+        introspect("lk_nothing"),
+    );
+    check(
+        "audit",
+        "/api/v1/audit",
+        "get",
+        c.api("GET", "/api/v1/audit?limit=5", Some(&admin)),
+    );
+    let refused = c.api_post(
+        "/api/v1/tokens",
+        Some(&token),
+        "application/json",
+        b"{\"name\": \"\"}",
+    );
+    check("a refused mint", "/api/v1/tokens", "post", refused);
+    let id = app.token_id("main");
+    check(
+        "revoke",
+        "/api/v1/tokens/{id}",
+        "delete",
+        c.api("DELETE", &format!("/api/v1/tokens/{id}"), Some(&token)),
+    );
+    check(
+        "leak report",
+        "/api/v1/tokens/revoke-leaked",
+        "post",
+        c.api_post(
+            "/api/v1/tokens/revoke-leaked",
+            None,
+            "application/json",
+            br#"{"tokens": ["lk_x"]}"#,
+        ),
+    );
+    assert!(
+        problems.is_empty(),
+        "the document drifted:\n{}",
+        problems.join("\n")
+    );
 }

@@ -577,6 +577,7 @@ fn list_filters_search_and_pages(db: &TestDb) {
                     scopes: [latchkey::domain::Scope::ReportsRead].into_iter().collect(),
                     nonce: None,
                     allowed_ips: Default::default(),
+                    description: None,
                 },
             )
             .expect("create");

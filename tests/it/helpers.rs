@@ -632,6 +632,7 @@ pub fn new_token(
                 scopes: scopes.iter().map(|s| s.parse().expect("scope")).collect(),
                 nonce: None,
                 allowed_ips: Default::default(),
+                description: None,
             },
         )
         .expect("create token")

@@ -16,6 +16,7 @@ mod hardening;
 mod insight;
 mod instances;
 mod operations;
+mod platform;
 mod policy;
 mod polish;
 mod rotation;

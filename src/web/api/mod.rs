@@ -2,6 +2,7 @@
 
 mod bearer;
 mod lookup;
+mod manage;
 mod problem;
 
 pub use bearer::{Bearer, bearer_token};
@@ -61,6 +62,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/v1/tokens")
                     .route(web::get().to(list))
+                    .route(web::post().to(manage::create))
+                    .default_service(only("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/audit")
+                    .route(web::get().to(manage::audit))
                     .default_service(only("GET")),
             )
             .service(
@@ -103,7 +110,7 @@ fn json_ok(value: serde_json::Value) -> HttpResponse {
         .body(value.to_string())
 }
 
-fn rfc3339(t: time::PrimitiveDateTime) -> String {
+pub(super) fn rfc3339(t: time::PrimitiveDateTime) -> String {
     t.assume_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
@@ -241,7 +248,7 @@ struct RotateRequest {
 const MAX_OVERLAP_MINUTES: i64 = 1440;
 
 /// A JSON body that must be an object (`[]` or `"x"` is not a request).
-fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?;
     if !value.is_object() {
@@ -292,7 +299,7 @@ async fn rotate_self(
 }
 
 /// Reads a body of at most `MAX_BODY_BYTES`.
-async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
+pub(super) async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
     match payload.to_bytes_limited(MAX_BODY_BYTES).await {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(_)) => Err(ApiError::bad_request("The request body could not be read.")),
@@ -303,7 +310,7 @@ async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
     }
 }
 
-fn content_type(req: &HttpRequest) -> String {
+pub(super) fn content_type(req: &HttpRequest) -> String {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -317,7 +324,7 @@ fn content_type(req: &HttpRequest) -> String {
         .unwrap_or_default()
 }
 
-fn unsupported(expected: &str) -> ApiError {
+pub(super) fn unsupported(expected: &str) -> ApiError {
     ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         format!("Send {expected}."),

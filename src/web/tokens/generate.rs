@@ -360,6 +360,7 @@ pub(super) async fn create(
         scopes: request.scopes,
         nonce: Some(request.nonce),
         allowed_ips: request.allowed_ips,
+        description: None,
     };
     match web::block(move || svc.create_token(&actor, &owner, new)).await? {
         Ok(created) => Ok(reveal_response(

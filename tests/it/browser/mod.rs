@@ -310,6 +310,7 @@ fn developer_generates_copies_and_uses_a_token(f: &Flow) {
         "datastore:write",
         "reports:write",
         "tokens:revoke",
+        "tokens:create",
     ]
     .iter()
     .map(|s| s.to_string())
