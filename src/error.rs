@@ -63,6 +63,8 @@ pub enum Conflict {
     LastAdmin { action: &'static str },
     #[error("This already exists.")]
     AlreadyExists,
+    #[error("A scope named {0} already exists (retired scopes keep their names).")]
+    ScopeExists(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

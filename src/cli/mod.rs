@@ -7,6 +7,7 @@
 mod files;
 mod members;
 mod parse;
+mod scopes;
 mod tokens;
 
 use crate::config::ServeSettings;
@@ -65,6 +66,9 @@ enum Command {
     /// Manage API tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the scope catalogue tokens are granted from
+    #[command(subcommand)]
+    Scope(ScopeCommand),
     /// Copy a SQLite database to PATH, consistently, while servers keep
     /// running (PostgreSQL: use pg_dump)
     Backup {
@@ -180,6 +184,36 @@ enum TokenCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum ScopeCommand {
+    /// Add a scope to the catalogue
+    Add {
+        /// e.g. billing:read (lowercase, up to 4 parts joined by ':')
+        #[arg(value_name = "NAME", value_parser = parse_scope)]
+        name: Scope,
+        /// What the scope allows (1 to 200 characters)
+        #[arg(long)]
+        description: String,
+        /// The lowest role that may grant and use it
+        #[arg(long, value_parser = parse_role)]
+        min_role: Role,
+        /// The group the generate form shows it under
+        #[arg(long, default_value = "")]
+        group: String,
+    },
+    /// List scopes, active and retired
+    List {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retire a scope: no token can use it from its next request
+    Retire {
+        #[arg(value_name = "NAME", value_parser = parse_scope)]
+        name: Scope,
+    },
+}
+
 /// Why the command line stopped.
 #[derive(Debug)]
 pub enum Failure {
@@ -251,6 +285,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::Restore { path }) => files::restore(&url, &path),
         Some(Command::User(cmd)) => members::run(&*open(&url, format, 2, Create::No)?, cmd),
         Some(Command::Token(cmd)) => tokens::run(&*open(&url, format, 2, Create::No)?, cmd),
+        Some(Command::Scope(cmd)) => scopes::run(&*open(&url, format, 2, Create::No)?, cmd),
     }
 }
 

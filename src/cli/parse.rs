@@ -20,10 +20,7 @@ pub fn parse_role(s: &str) -> Result<Role, Malformed> {
 }
 
 pub fn parse_scope(s: &str) -> Result<Scope, Malformed> {
-    s.parse::<Scope>().map_err(|e| {
-        let names: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-        Malformed(format!("{e}; known scopes: {}", names.join(", ")))
-    })
+    s.parse::<Scope>()
 }
 
 pub fn parse_range(s: &str) -> Result<IpRange, Malformed> {

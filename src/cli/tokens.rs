@@ -19,6 +19,15 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
             allow_ips,
         } => {
             let owner = find_member(service, &email)?;
+            let catalogue = service.catalogue()?;
+            if let Some(unknown) = scopes.iter().find(|s| !catalogue.offers(s)) {
+                let known: Vec<&str> = catalogue.active().map(|e| e.scope.as_str()).collect();
+                return Err(Failure::Usage(format!(
+                    "--scope: unknown scope {:?}; known scopes: {}",
+                    unknown.as_str(),
+                    known.join(", ")
+                )));
+            }
             let allowed_ips = IpAllowList::from_ranges(allow_ips)
                 .map_err(|e| Failure::Usage(format!("--allow-ip: {}", e.message)))?;
             let request = NewToken {

@@ -1,10 +1,10 @@
 //! The token check's read: a token by its hash, with what judging it
-//! needs (its owner and the organisation's scope policy), as typed values
-//! parsed once when the row is loaded.
+//! needs (its owner), as typed values parsed once when the row is loaded.
+//! The scope catalogue is read apart (`db::scopes`), once per change.
 
 use super::DbConnection;
-use super::schema::{api_tokens as t, members as m, organisations as o};
-use crate::domain::{IpAllowList, MemberKind, Role, ScopeRoles, ScopeSet};
+use super::schema::{api_tokens as t, members as m};
+use crate::domain::{IpAllowList, MemberKind, Role, ScopeSet};
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
@@ -34,14 +34,11 @@ pub struct Credential {
     pub owner_created_at: PrimitiveDateTime,
     #[diesel(deserialize_as = String)]
     pub owner_kind: MemberKind,
-    /// The organisation's minimum role per scope, at the moment of use.
-    #[diesel(deserialize_as = String)]
-    pub scope_roles: ScopeRoles,
 }
 
 macro_rules! credentials {
     () => {
-        t::table.inner_join(m::table).inner_join(o::table).select((
+        t::table.inner_join(m::table).select((
             t::id,
             t::org_id,
             t::owner_id,
@@ -60,7 +57,6 @@ macro_rules! credentials {
             m::disabled,
             m::created_at,
             m::kind,
-            o::scope_min_roles,
         ))
     };
 }

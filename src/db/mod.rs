@@ -11,6 +11,7 @@ mod models;
 pub mod organisations;
 pub mod rate_limits;
 pub mod schema;
+pub mod scopes;
 pub mod sessions;
 pub mod settings;
 pub mod tokens;

@@ -1,7 +1,7 @@
 //! Row types: how records look in the database.
 
 use super::schema::*;
-use crate::domain::{IpAllowList, MemberKind, Role, ScopeRoles, ScopeSet};
+use crate::domain::{IpAllowList, MemberKind, Role, ScopeSet};
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
@@ -14,8 +14,10 @@ pub struct OrganisationRow {
     pub default_expiry_days: i64,
     pub max_active_tokens: i64,
     pub created_at: PrimitiveDateTime,
-    #[diesel(deserialize_as = String)]
-    pub scope_min_roles: ScopeRoles,
+    /// Before scopes were data: `scope=role` overrides, folded into the
+    /// `scopes` table once (see `db::scopes::seed`).
+    pub scope_min_roles: String,
+    pub service_max_lifetime_days: Option<i64>,
 }
 
 #[derive(Insertable)]

@@ -1,9 +1,8 @@
-//! `organisations`: the organisation and its token policy. The scope
-//! policy crosses as `ScopeRoles`.
+//! `organisations`: the organisation and its token policy.
 
 use super::schema::organisations as o;
 use super::{DbConnection, OrganisationRow};
-use crate::domain::{OrgId, ScopeRoles};
+use crate::domain::OrgId;
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
@@ -39,7 +38,7 @@ pub struct PolicyFields {
     pub max_lifetime_days: u32,
     pub allow_no_expiry: bool,
     pub default_expiry_days: u32,
-    pub scope_roles: ScopeRoles,
+    pub service_max_lifetime_days: Option<u32>,
 }
 
 pub fn set_policy(conn: &mut DbConnection, org: OrgId, p: &PolicyFields) -> QueryResult<usize> {
@@ -48,7 +47,7 @@ pub fn set_policy(conn: &mut DbConnection, org: OrgId, p: &PolicyFields) -> Quer
             o::max_lifetime_days.eq(i64::from(p.max_lifetime_days)),
             o::allow_no_expiry.eq(p.allow_no_expiry),
             o::default_expiry_days.eq(i64::from(p.default_expiry_days)),
-            o::scope_min_roles.eq(p.scope_roles.to_string()),
+            o::service_max_lifetime_days.eq(p.service_max_lifetime_days.map(i64::from)),
         ))
         .execute(conn)
 }

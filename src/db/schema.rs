@@ -10,6 +10,19 @@ diesel::table! {
         max_active_tokens -> BigInt,
         created_at -> Timestamp,
         scope_min_roles -> Text,
+        service_max_lifetime_days -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    scopes (name) {
+        name -> Text,
+        description -> Text,
+        group_name -> Text,
+        min_role -> Text,
+        system -> Bool,
+        created_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
     }
 }
 
@@ -158,4 +171,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     token_usage,
     sessions,
     rate_limits,
+    scopes,
 );

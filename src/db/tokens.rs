@@ -338,3 +338,12 @@ pub fn set_folded_name(conn: &mut DbConnection, id: i64, folded: &str) -> QueryR
         .set(t::name_folded.eq(folded))
         .execute(conn)
 }
+
+/// The stored scope lists of every active token (to count who a
+/// catalogue change reaches).
+pub fn active_scope_lists(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+) -> QueryResult<Vec<String>> {
+    t::table.filter(active_at(now)).select(t::scopes).load(conn)
+}

@@ -34,7 +34,7 @@ pub use network::{IpAllowList, IpRange, MAX_ALLOWED_RANGES, parse_ranges, rate_l
 pub use password::{HashingSlot, Password, PasswordHash, SIGN_IN_QUEUE};
 pub use revocation::RevokeReason;
 pub use role::{MemberKind, Role};
-pub use scope::{Scope, ScopeGroup, ScopeRoles, ScopeSet};
+pub use scope::{Catalogue, Scope, ScopeEntry, ScopeSet, Seed};
 pub use session::SessionSecret;
 pub use text::{
     MAX_AUDIT_TEXT_CHARS, audit_text, fold, has_invisible_or_control, is_invisible_or_control, nfc,

@@ -1,144 +1,179 @@
-//! The scope catalogue (a contract: names, descriptions and minimum roles).
+//! Scopes: names, the catalogue a deployment keeps in its database, and
+//! sets of scopes. The §1 catalogue seeds a fresh database; admins add
+//! their own and retire what they no longer offer.
 
 use super::Malformed;
 use super::Role;
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
+use time::PrimitiveDateTime;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Scope {
-    DatastoreRead,
-    ReportsRead,
-    TokensRead,
-    DatastoreWrite,
-    ReportsWrite,
-    TokensRevoke,
-    MembersRead,
-    IntegrationsManage,
-    TokensIntrospect,
-    OrgAdmin,
-    TokensCreate,
-    AuditRead,
+/// A scope's name: `^[a-z][a-z0-9_-]{0,31}(:[a-z][a-z0-9_-]{0,31}){0,3}$`.
+/// Whether it is offered, and to whom, is the catalogue's to say.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope(Cow<'static, str>);
+
+/// One seeded scope: name, description, group, minimum role, system.
+pub struct Seed {
+    pub scope: Scope,
+    pub description: &'static str,
+    pub group: &'static str,
+    pub min_role: Role,
+    pub system: bool,
 }
 
-/// How the generate form groups scopes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScopeGroup {
-    Datastore,
-    Reports,
-    Tokens,
-    Organisation,
-}
-
-impl ScopeGroup {
-    pub const ALL: [ScopeGroup; 4] = [
-        ScopeGroup::Datastore,
-        ScopeGroup::Reports,
-        ScopeGroup::Tokens,
-        ScopeGroup::Organisation,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            ScopeGroup::Datastore => "Data store",
-            ScopeGroup::Reports => "Reports",
-            ScopeGroup::Tokens => "Tokens",
-            ScopeGroup::Organisation => "Organisation",
-        }
+const fn seed(
+    name: &'static str,
+    description: &'static str,
+    group: &'static str,
+    min_role: Role,
+    system: bool,
+) -> Seed {
+    Seed {
+        scope: Scope(Cow::Borrowed(name)),
+        description,
+        group,
+        min_role,
+        system,
     }
 }
 
 impl Scope {
-    /// Catalogue order, as the SPEC lists it.
-    pub const ALL: [Scope; 12] = [
-        Scope::DatastoreRead,
-        Scope::ReportsRead,
-        Scope::TokensRead,
-        Scope::DatastoreWrite,
-        Scope::ReportsWrite,
-        Scope::TokensRevoke,
-        Scope::MembersRead,
-        Scope::IntegrationsManage,
-        Scope::TokensIntrospect,
-        Scope::OrgAdmin,
-        Scope::TokensCreate,
-        Scope::AuditRead,
+    pub const DATASTORE_READ: Scope = Scope(Cow::Borrowed("datastore:read"));
+    pub const REPORTS_READ: Scope = Scope(Cow::Borrowed("reports:read"));
+    pub const TOKENS_READ: Scope = Scope(Cow::Borrowed("tokens:read"));
+    pub const DATASTORE_WRITE: Scope = Scope(Cow::Borrowed("datastore:write"));
+    pub const REPORTS_WRITE: Scope = Scope(Cow::Borrowed("reports:write"));
+    pub const TOKENS_REVOKE: Scope = Scope(Cow::Borrowed("tokens:revoke"));
+    pub const MEMBERS_READ: Scope = Scope(Cow::Borrowed("members:read"));
+    pub const INTEGRATIONS_MANAGE: Scope = Scope(Cow::Borrowed("integrations:manage"));
+    pub const TOKENS_INTROSPECT: Scope = Scope(Cow::Borrowed("tokens:introspect"));
+    pub const ORG_ADMIN: Scope = Scope(Cow::Borrowed("org:admin"));
+    pub const TOKENS_CREATE: Scope = Scope(Cow::Borrowed("tokens:create"));
+    pub const AUDIT_READ: Scope = Scope(Cow::Borrowed("audit:read"));
+
+    /// What a fresh database holds, in the order the SPEC lists it (also
+    /// the order these scopes are shown in, before any added ones).
+    pub const SEED: [Seed; 12] = [
+        seed(
+            "datastore:read",
+            "Read data from the data store",
+            "Data store",
+            Role::Viewer,
+            false,
+        ),
+        seed(
+            "reports:read",
+            "Read dashboards and reports",
+            "Reports",
+            Role::Viewer,
+            false,
+        ),
+        seed(
+            "tokens:read",
+            "List your own tokens through the API",
+            "Tokens",
+            Role::Viewer,
+            true,
+        ),
+        seed(
+            "datastore:write",
+            "Write and import data into the data store",
+            "Data store",
+            Role::Developer,
+            false,
+        ),
+        seed(
+            "reports:write",
+            "Create and edit reports",
+            "Reports",
+            Role::Developer,
+            false,
+        ),
+        seed(
+            "tokens:revoke",
+            "Revoke tokens through the API (your own; admins: any in the organisation)",
+            "Tokens",
+            Role::Developer,
+            true,
+        ),
+        seed(
+            "members:read",
+            "List organisation members",
+            "Organisation",
+            Role::Admin,
+            true,
+        ),
+        seed(
+            "integrations:manage",
+            "Connect and disconnect integrations",
+            "Organisation",
+            Role::Admin,
+            false,
+        ),
+        seed(
+            "tokens:introspect",
+            "Validate other tokens (for resource servers)",
+            "Tokens",
+            Role::Admin,
+            true,
+        ),
+        seed(
+            "org:admin",
+            "Manage organisation settings",
+            "Organisation",
+            Role::Admin,
+            true,
+        ),
+        seed(
+            "tokens:create",
+            "Create tokens through the API, for yourself, with at most the scopes the presenting token holds",
+            "Tokens",
+            Role::Developer,
+            true,
+        ),
+        seed(
+            "audit:read",
+            "Read the organisation audit log through the API",
+            "Organisation",
+            Role::Admin,
+            true,
+        ),
     ];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::DatastoreRead => "datastore:read",
-            Scope::ReportsRead => "reports:read",
-            Scope::TokensRead => "tokens:read",
-            Scope::DatastoreWrite => "datastore:write",
-            Scope::ReportsWrite => "reports:write",
-            Scope::TokensRevoke => "tokens:revoke",
-            Scope::MembersRead => "members:read",
-            Scope::IntegrationsManage => "integrations:manage",
-            Scope::TokensIntrospect => "tokens:introspect",
-            Scope::OrgAdmin => "org:admin",
-            Scope::TokensCreate => "tokens:create",
-            Scope::AuditRead => "audit:read",
-        }
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 
-    pub fn description(self) -> &'static str {
-        match self {
-            Scope::DatastoreRead => "Read data from the data store",
-            Scope::ReportsRead => "Read dashboards and reports",
-            Scope::TokensRead => "List your own tokens through the API",
-            Scope::DatastoreWrite => "Write and import data into the data store",
-            Scope::ReportsWrite => "Create and edit reports",
-            Scope::TokensRevoke => {
-                "Revoke tokens through the API (your own; admins: any in the organisation)"
-            }
-            Scope::MembersRead => "List organisation members",
-            Scope::IntegrationsManage => "Connect and disconnect integrations",
-            Scope::TokensIntrospect => "Validate other tokens (for resource servers)",
-            Scope::OrgAdmin => "Manage organisation settings",
-            Scope::TokensCreate => {
-                "Create tokens through the API, for yourself, with at most the scopes the presenting token holds"
-            }
-            Scope::AuditRead => "Read the organisation audit log through the API",
-        }
+    /// Scopes Latchkey itself checks: never retired, never added by hand.
+    pub fn is_system(&self) -> bool {
+        self.0.starts_with("tokens:")
+            || matches!(&*self.0, "members:read" | "org:admin" | "audit:read")
     }
 
-    /// The lowest role this scope is offered to.
-    pub fn min_role(self) -> Role {
-        match self {
-            Scope::DatastoreRead | Scope::ReportsRead | Scope::TokensRead => Role::Viewer,
-            Scope::DatastoreWrite
-            | Scope::ReportsWrite
-            | Scope::TokensRevoke
-            | Scope::TokensCreate => Role::Developer,
-            Scope::MembersRead
-            | Scope::IntegrationsManage
-            | Scope::TokensIntrospect
-            | Scope::OrgAdmin
-            | Scope::AuditRead => Role::Admin,
-        }
+    /// Position in the seeded catalogue; added scopes come after, by name.
+    fn rank(&self) -> usize {
+        Scope::SEED
+            .iter()
+            .position(|s| s.scope.0 == self.0)
+            .unwrap_or(Scope::SEED.len())
     }
+}
 
-    pub fn group(self) -> ScopeGroup {
-        match self {
-            Scope::DatastoreRead | Scope::DatastoreWrite => ScopeGroup::Datastore,
-            Scope::ReportsRead | Scope::ReportsWrite => ScopeGroup::Reports,
-            Scope::TokensRead
-            | Scope::TokensRevoke
-            | Scope::TokensIntrospect
-            | Scope::TokensCreate => ScopeGroup::Tokens,
-            Scope::MembersRead | Scope::IntegrationsManage | Scope::OrgAdmin | Scope::AuditRead => {
-                ScopeGroup::Organisation
-            }
-        }
+impl Ord for Scope {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.rank()
+            .cmp(&other.rank())
+            .then_with(|| self.0.cmp(&other.0))
     }
+}
 
-    pub fn allowed_for(self, role: Role) -> bool {
-        role >= self.min_role()
-    }
-
-    fn bit(self) -> u16 {
-        1 << (self as u16)
+impl PartialOrd for Scope {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -148,64 +183,79 @@ impl fmt::Display for Scope {
     }
 }
 
+fn is_name_part(part: &str) -> bool {
+    let mut bytes = part.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z'))
+        && part.len() <= 32
+        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
+}
+
 impl FromStr for Scope {
     type Err = Malformed;
     /// Exact names only: a scope arriving with spaces or another case was
-    /// not offered by any form of ours.
+    /// not offered by any form of ours. Seeded names borrow their text.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Scope::ALL
-            .into_iter()
-            .find(|scope| scope.as_str() == s)
-            .ok_or_else(|| Malformed(format!("unknown scope {s:?}")))
+        if let Some(seeded) = Scope::SEED.iter().find(|seed| seed.scope.0 == s) {
+            return Ok(seeded.scope.clone());
+        }
+        let parts: Vec<&str> = s.split(':').collect();
+        if parts.len() > 4 || !parts.iter().all(|p| is_name_part(p)) {
+            return Err(Malformed(format!(
+                "{:?} is not a scope name: lowercase letters, digits, _ and -, starting with a letter, up to 4 parts of at most 32 characters joined by ':' (e.g. billing:read)",
+                super::audit_text(s)
+            )));
+        }
+        Ok(Scope(Cow::Owned(s.to_owned())))
     }
 }
 
-/// A set of scopes, kept as a bitmask so that intersections are free.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub struct ScopeSet(u16);
+/// A set of scopes, in catalogue order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
+pub struct ScopeSet(BTreeSet<Scope>);
 
 impl ScopeSet {
     pub fn empty() -> Self {
-        ScopeSet(0)
+        ScopeSet(BTreeSet::new())
     }
 
     pub fn insert(&mut self, scope: Scope) {
-        self.0 |= scope.bit();
+        self.0.insert(scope);
     }
 
-    pub fn contains(self, scope: Scope) -> bool {
-        self.0 & scope.bit() != 0
+    pub fn contains(&self, scope: &Scope) -> bool {
+        self.0.contains(scope)
     }
 
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
-    pub fn len(self) -> usize {
-        self.0.count_ones() as usize
+    pub fn len(&self) -> usize {
+        self.0.len()
     }
 
-    pub fn intersect(self, other: ScopeSet) -> ScopeSet {
-        ScopeSet(self.0 & other.0)
+    pub fn intersect(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(self.0.intersection(&other.0).cloned().collect())
     }
 
     /// Scopes in `self` that are not in `other`.
-    pub fn difference(self, other: ScopeSet) -> ScopeSet {
-        ScopeSet(self.0 & !other.0)
+    pub fn difference(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(self.0.difference(&other.0).cloned().collect())
     }
 
-    pub fn iter(self) -> impl Iterator<Item = Scope> {
-        Scope::ALL.into_iter().filter(move |s| self.contains(*s))
+    pub fn iter(&self) -> impl Iterator<Item = &Scope> {
+        self.0.iter()
     }
 
-    /// Parses a space-separated list as stored. Unknown names are an error
-    /// so that a corrupted row never silently grants or loses a scope.
+    /// Parses a space-separated list as stored. A malformed name is an
+    /// error so that a corrupted row never silently grants or loses a
+    /// scope; a name the catalogue does not offer grants nothing at use.
     pub fn parse_list(s: &str) -> Result<ScopeSet, Malformed> {
         s.split_whitespace().map(Scope::from_str).collect()
     }
 
-    pub fn names(self) -> Vec<&'static str> {
-        self.iter().map(Scope::as_str).collect()
+    pub fn names(&self) -> Vec<String> {
+        self.iter().map(|s| s.as_str().to_owned()).collect()
     }
 }
 
@@ -219,11 +269,7 @@ impl TryFrom<String> for ScopeSet {
 
 impl FromIterator<Scope> for ScopeSet {
     fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
-        let mut set = ScopeSet::empty();
-        for scope in iter {
-            set.insert(scope);
-        }
-        set
+        ScopeSet(iter.into_iter().collect())
     }
 }
 
@@ -242,63 +288,98 @@ impl fmt::Display for ScopeSet {
     }
 }
 
-/// An organisation's minimum role per scope: the catalogue's, except where
-/// an admin raised or lowered it (never below viewer: it is the lowest).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ScopeRoles([Role; 12]);
+/// One scope as the catalogue keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeEntry {
+    pub scope: Scope,
+    pub description: String,
+    /// How forms group scopes; empty for none.
+    pub group: String,
+    /// The lowest role this scope is offered to and works for.
+    pub min_role: Role,
+    pub system: bool,
+    pub retired_at: Option<PrimitiveDateTime>,
+}
 
-impl Default for ScopeRoles {
-    fn default() -> Self {
-        ScopeRoles(Scope::ALL.map(Scope::min_role))
+impl ScopeEntry {
+    pub fn is_active(&self) -> bool {
+        self.retired_at.is_none()
     }
 }
 
-impl ScopeRoles {
-    pub fn min_role(&self, scope: Scope) -> Role {
-        self.0[scope as usize]
+impl From<&Seed> for ScopeEntry {
+    fn from(seed: &Seed) -> Self {
+        ScopeEntry {
+            scope: seed.scope.clone(),
+            description: seed.description.to_owned(),
+            group: seed.group.to_owned(),
+            min_role: seed.min_role,
+            system: seed.system,
+            retired_at: None,
+        }
+    }
+}
+
+/// The deployment's scopes, active and retired, in catalogue order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Catalogue(Vec<ScopeEntry>);
+
+impl Catalogue {
+    pub fn new(mut entries: Vec<ScopeEntry>) -> Catalogue {
+        entries.sort_by(|a, b| a.scope.cmp(&b.scope));
+        Catalogue(entries)
     }
 
-    pub fn set(&mut self, scope: Scope, role: Role) {
-        self.0[scope as usize] = role;
+    /// The seeded catalogue, as a fresh database holds it.
+    pub fn seeded() -> Catalogue {
+        Catalogue::new(Scope::SEED.iter().map(ScopeEntry::from).collect())
     }
 
-    /// Every scope a member of `role` may use under this policy.
+    pub fn entries(&self) -> &[ScopeEntry] {
+        &self.0
+    }
+
+    pub fn active(&self) -> impl Iterator<Item = &ScopeEntry> {
+        self.0.iter().filter(|e| e.is_active())
+    }
+
+    pub fn get(&self, scope: &Scope) -> Option<&ScopeEntry> {
+        self.0.iter().find(|e| &e.scope == scope)
+    }
+
+    /// Offered now (known and not retired).
+    pub fn offers(&self, scope: &Scope) -> bool {
+        self.get(scope).is_some_and(ScopeEntry::is_active)
+    }
+
+    /// Every active scope a member of `role` may grant and use.
     pub fn allowed_for(&self, role: Role) -> ScopeSet {
-        Scope::ALL
-            .into_iter()
-            .filter(|s| role >= self.min_role(*s))
+        self.active()
+            .filter(|e| role >= e.min_role)
+            .map(|e| e.scope.clone())
             .collect()
     }
 
-    /// Stored form: `scope=role` pairs that differ from the catalogue.
-    pub fn parse(stored: &str) -> Result<ScopeRoles, Malformed> {
-        let mut roles = ScopeRoles::default();
-        for pair in stored.split_whitespace() {
-            let (scope, role) = pair
-                .split_once('=')
-                .ok_or_else(|| Malformed(format!("bad scope policy entry {pair:?}")))?;
-            roles.set(scope.parse()?, role.parse()?);
+    /// Groups of active scopes in the order they first appear (scopes
+    /// without a group last, under "Other").
+    pub fn groups(&self) -> Vec<(&str, Vec<&ScopeEntry>)> {
+        let mut groups: Vec<(&str, Vec<&ScopeEntry>)> = Vec::new();
+        let mut ungrouped = Vec::new();
+        for entry in self.active() {
+            if entry.group.is_empty() {
+                ungrouped.push(entry);
+            } else if let Some((_, members)) =
+                groups.iter_mut().find(|(name, _)| *name == entry.group)
+            {
+                members.push(entry);
+            } else {
+                groups.push((&entry.group, vec![entry]));
+            }
         }
-        Ok(roles)
-    }
-}
-
-/// As stored, read once where a row is loaded.
-impl TryFrom<String> for ScopeRoles {
-    type Error = Malformed;
-    fn try_from(stored: String) -> Result<Self, Malformed> {
-        ScopeRoles::parse(&stored)
-    }
-}
-
-impl fmt::Display for ScopeRoles {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let changed: Vec<String> = Scope::ALL
-            .into_iter()
-            .filter(|s| self.min_role(*s) != s.min_role())
-            .map(|s| format!("{s}={}", self.min_role(s)))
-            .collect();
-        f.write_str(&changed.join(" "))
+        if !ungrouped.is_empty() {
+            groups.push(("Other", ungrouped));
+        }
+        groups
     }
 }
 
@@ -322,66 +403,89 @@ mod tests {
             ("tokens:create", Role::Developer),
             ("audit:read", Role::Admin),
         ];
-        assert_eq!(Scope::ALL.len(), table.len());
-        for (scope, (name, role)) in Scope::ALL.iter().zip(table) {
-            assert_eq!(scope.as_str(), name);
-            assert_eq!(scope.min_role(), role);
-            assert_eq!(name.parse::<Scope>(), Ok(*scope));
+        assert_eq!(Scope::SEED.len(), table.len());
+        for (seed, (name, role)) in Scope::SEED.iter().zip(table) {
+            assert_eq!(seed.scope.as_str(), name);
+            assert_eq!(seed.min_role, role);
+            assert_eq!(seed.system, seed.scope.is_system());
+            assert_eq!(name.parse::<Scope>().as_ref(), Ok(&seed.scope));
         }
     }
 
     #[test]
     fn roles_see_their_scopes() {
-        let catalogue = ScopeRoles::default();
+        let catalogue = Catalogue::seeded();
         assert_eq!(catalogue.allowed_for(Role::Viewer).len(), 3);
         assert_eq!(catalogue.allowed_for(Role::Developer).len(), 7);
         assert_eq!(catalogue.allowed_for(Role::Admin).len(), 12);
     }
 
     #[test]
-    fn effective_scopes_narrow_with_role() {
-        let stored: ScopeSet = [Scope::DatastoreRead, Scope::DatastoreWrite, Scope::OrgAdmin]
-            .into_iter()
-            .collect();
-        let effective = |role| stored.intersect(ScopeRoles::default().allowed_for(role));
-        assert_eq!(effective(Role::Admin), stored);
+    fn effective_scopes_narrow_with_role_and_retirement() {
+        let stored: ScopeSet = [
+            Scope::DATASTORE_READ,
+            Scope::DATASTORE_WRITE,
+            Scope::ORG_ADMIN,
+        ]
+        .into_iter()
+        .collect();
+        let mut catalogue = Catalogue::seeded();
+        let effective = |c: &Catalogue, role| stored.intersect(&c.allowed_for(role));
+        assert_eq!(effective(&catalogue, Role::Admin), stored);
         assert_eq!(
-            effective(Role::Developer).to_string(),
+            effective(&catalogue, Role::Developer).to_string(),
             "datastore:read datastore:write"
         );
-        assert_eq!(effective(Role::Viewer).to_string(), "datastore:read");
+        assert_eq!(
+            effective(&catalogue, Role::Viewer).to_string(),
+            "datastore:read"
+        );
+        catalogue.0[0].retired_at = Some(time::macros::datetime!(2026-01-01 0:00));
+        assert_eq!(
+            effective(&catalogue, Role::Developer).to_string(),
+            "datastore:write"
+        );
     }
 
     #[test]
-    fn scope_roles_override_the_catalogue() {
-        let mut roles = ScopeRoles::default();
-        assert_eq!(roles.to_string(), "");
-        assert_eq!(
-            roles.allowed_for(Role::Developer),
-            ScopeRoles::default().allowed_for(Role::Developer)
-        );
-        roles.set(Scope::DatastoreWrite, Role::Admin);
-        roles.set(Scope::MembersRead, Role::Viewer);
-        assert_eq!(
-            roles.to_string(),
-            "datastore:write=admin members:read=viewer"
-        );
-        assert_eq!(ScopeRoles::parse(&roles.to_string()), Ok(roles));
-        assert!(
-            !roles
-                .allowed_for(Role::Developer)
-                .contains(Scope::DatastoreWrite)
-        );
-        assert!(roles.allowed_for(Role::Viewer).contains(Scope::MembersRead));
-        assert!(ScopeRoles::parse("datastore:write").is_err());
-        assert!(ScopeRoles::parse("nope=admin").is_err());
+    fn names_follow_the_pattern() {
+        for good in ["billing", "billing:read", "a:b:c:d", "x-1_2:y"] {
+            assert!(good.parse::<Scope>().is_ok(), "{good}");
+        }
+        let long = "a".repeat(33);
+        for bad in [
+            "",
+            "Billing",
+            "1billing",
+            "billing:",
+            ":read",
+            "a:b:c:d:e",
+            " billing",
+            "billing read",
+            "billing:Read",
+            long.as_str(),
+        ] {
+            assert!(bad.parse::<Scope>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]
-    fn list_round_trips_and_rejects_unknown_names() {
-        let set = ScopeRoles::default().allowed_for(Role::Admin);
+    fn added_scopes_sort_after_the_seeded_ones() {
+        let set: ScopeSet = ["zebra", "billing:read", "tokens:read", "datastore:read"]
+            .into_iter()
+            .map(|s| s.parse::<Scope>().expect("a scope name"))
+            .collect();
+        assert_eq!(
+            set.to_string(),
+            "datastore:read tokens:read billing:read zebra"
+        );
+    }
+
+    #[test]
+    fn list_round_trips_and_rejects_malformed_names() {
+        let set = Catalogue::seeded().allowed_for(Role::Admin);
         assert_eq!(ScopeSet::parse_list(&set.to_string()), Ok(set));
         assert_eq!(ScopeSet::parse_list(""), Ok(ScopeSet::empty()));
-        assert!(ScopeSet::parse_list("datastore:read root").is_err());
+        assert!(ScopeSet::parse_list("datastore:read Root").is_err());
     }
 }

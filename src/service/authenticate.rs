@@ -15,8 +15,8 @@ use super::{Latchkey, Member};
 use crate::db::credentials::{self, Credential};
 use crate::db::{self, DbConnection};
 use crate::domain::{
-    IpAllowList, MemberId, OrgId, RevokeReason, ScopeSet, TokenHash, TokenId, TokenStatus,
-    rate_limit_key, status_at,
+    Catalogue, IpAllowList, MemberId, OrgId, RevokeReason, ScopeSet, TokenHash, TokenId,
+    TokenStatus, rate_limit_key, status_at,
 };
 use crate::error::Result;
 use diesel::QueryResult;
@@ -87,8 +87,25 @@ pub enum Door {
     Introspection,
 }
 
+/// A token as found, with the scopes it may use now (stored ∩ what the
+/// catalogue offers its owner's role): read together, kept together.
+#[derive(Debug)]
+pub struct Known {
+    pub token: Credential,
+    pub usable: ScopeSet,
+}
+
 /// A token as found: shared by the cache and the requests it answers.
-pub type Found = Option<Arc<Credential>>;
+pub type Found = Option<Arc<Known>>;
+
+impl Known {
+    pub fn new(token: Credential, catalogue: &Catalogue) -> Known {
+        let usable = token
+            .scopes
+            .intersect(&catalogue.allowed_for(token.owner_role));
+        Known { token, usable }
+    }
+}
 
 /// The writes a judgement calls for, done off the request path by
 /// `record_effects`.
@@ -197,7 +214,11 @@ impl Latchkey {
         hash: &TokenHash,
         mark: Option<&db::changes::Mark>,
     ) -> Result<Found> {
-        let found = credentials::find_by_hash(conn, hash.as_bytes())?.map(Arc::new);
+        let Some(token) = credentials::find_by_hash(conn, hash.as_bytes())? else {
+            return Ok(None);
+        };
+        let catalogue = self.catalogue_at(conn, mark)?;
+        let found = Some(Arc::new(Known::new(token, &catalogue)));
         if let (Some(mark), Some(found)) = (mark, &found) {
             self.credentials.put(*hash, mark, found.clone());
         }
@@ -226,9 +247,11 @@ impl Latchkey {
         if missing.is_empty() {
             return Ok(found);
         }
-        let read: HashMap<Vec<u8>, Arc<Credential>> = credentials::find_many(&mut conn, &missing)?
+        let tokens = credentials::find_many(&mut conn, &missing)?;
+        let catalogue = self.catalogue_at(&mut conn, mark.as_ref())?;
+        let read: HashMap<Vec<u8>, Arc<Known>> = tokens
             .into_iter()
-            .map(|c| (c.token_hash.clone(), Arc::new(c)))
+            .map(|c| (c.token_hash.clone(), Arc::new(Known::new(c, &catalogue))))
             .collect();
         for (hash, slot) in hashes.iter().zip(found.iter_mut()) {
             if slot.is_none()
@@ -243,16 +266,32 @@ impl Latchkey {
         Ok(found)
     }
 
+    /// The scope catalogue: kept while the database stays at `mark`.
+    fn catalogue_at(
+        &self,
+        conn: &mut DbConnection,
+        mark: Option<&db::changes::Mark>,
+    ) -> Result<Arc<Catalogue>> {
+        if let Some(kept) = mark.and_then(|m| self.credentials.catalogue(m)) {
+            return Ok(kept);
+        }
+        let read = Arc::new(db::scopes::catalogue(conn)?);
+        if let Some(mark) = mark {
+            self.credentials.put_catalogue(mark, read.clone());
+        }
+        Ok(read)
+    }
+
     /// Judges a found token for `door`; says what to write afterwards.
     pub fn authenticate(
         &self,
-        found: Option<&Credential>,
+        found: Option<&Known>,
         door: Door,
         client: Option<IpAddr>,
     ) -> Result<Authentication> {
         let now = self.clock.now();
         let mut effects = Effects::default();
-        let Some(token) = found else {
+        let Some(Known { token, usable }) = found else {
             return Ok(refused(Refusal::Unknown, effects));
         };
         let id = TokenId(token.id);
@@ -297,10 +336,8 @@ impl Latchkey {
             outcome: Ok(Verified {
                 token_id: id,
                 name: token.name.clone(),
-                // The organisation's policy at the moment of use decides.
-                scopes: token
-                    .scopes
-                    .intersect(token.scope_roles.allowed_for(token.owner_role)),
+                // The catalogue at the moment of use decides.
+                scopes: usable.clone(),
                 owner: Member {
                     id: owner_id,
                     org_id,

@@ -3,8 +3,9 @@
 //! empties the cache before the next request is judged. Entries also
 //! expire after a second, whatever happens.
 
+use super::authenticate::Known;
 use crate::db::changes::Mark;
-use crate::db::credentials::Credential;
+use crate::domain::Catalogue;
 use crate::domain::TokenHash;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,16 +25,19 @@ pub struct CredentialCache {
 struct State {
     /// The database state every entry was read at (or after).
     mark: Option<Mark>,
-    entries: HashMap<TokenHash, (Instant, Arc<Credential>)>,
+    entries: HashMap<TokenHash, (Instant, Arc<Known>)>,
+    /// The scope catalogue as read at `mark`.
+    catalogue: Option<Arc<Catalogue>>,
 }
 
 impl CredentialCache {
     /// The token with this hash as read at `mark`, if the database is
     /// still at `mark`. A new mark empties the cache.
-    pub fn get(&self, hash: &TokenHash, mark: &Mark) -> Option<Arc<Credential>> {
+    pub fn get(&self, hash: &TokenHash, mark: &Mark) -> Option<Arc<Known>> {
         let mut state = self.state.lock().ok()?;
         if state.mark.as_ref() != Some(mark) {
             state.entries.clear();
+            state.catalogue = None;
             state.mark = Some(mark.clone());
             return None;
         }
@@ -45,7 +49,7 @@ impl CredentialCache {
 
     /// Keeps a token read after `mark` was taken; dropped when the
     /// database has moved on since.
-    pub fn put(&self, hash: TokenHash, mark: &Mark, found: Arc<Credential>) {
+    pub fn put(&self, hash: TokenHash, mark: &Mark, found: Arc<Known>) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
@@ -56,5 +60,23 @@ impl CredentialCache {
             state.entries.clear();
         }
         state.entries.insert(hash, (Instant::now(), found));
+    }
+
+    /// The scope catalogue read at `mark`, if the database is still there.
+    pub fn catalogue(&self, mark: &Mark) -> Option<Arc<Catalogue>> {
+        let state = self.state.lock().ok()?;
+        if state.mark.as_ref() != Some(mark) {
+            return None;
+        }
+        state.catalogue.clone()
+    }
+
+    /// Keeps the catalogue read after `mark` was taken.
+    pub fn put_catalogue(&self, mark: &Mark, catalogue: Arc<Catalogue>) {
+        if let Ok(mut state) = self.state.lock()
+            && state.mark.as_ref() == Some(mark)
+        {
+            state.catalogue = Some(catalogue);
+        }
     }
 }

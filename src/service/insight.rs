@@ -6,7 +6,7 @@ use super::rotation::chain_of;
 use super::tokens::{TokenView, view, visible_row};
 use super::{Actor, Latchkey, load_policy};
 use crate::db;
-use crate::domain::{MemberId, OrgId, ScopeSet, TokenId};
+use crate::domain::{Catalogue, MemberId, OrgId, ScopeSet, TokenId};
 use crate::error::{Error, Result};
 use time::Date;
 
@@ -19,6 +19,8 @@ pub struct TokenDetail {
     pub created_by_email: Option<String>,
     /// Of the stored scopes, those the owner's role may use now.
     pub effective_scopes: ScopeSet,
+    /// What each scope means (retired ones included).
+    pub catalogue: Catalogue,
     /// Oldest first; holds this token.
     pub chain: Vec<TokenView>,
     /// Newest first, at most `TOKEN_TRAIL_LIMIT`.
@@ -86,11 +88,12 @@ impl Latchkey {
             owner_disabled: owner.disabled,
             ..view(row, owner.email, now)
         };
-        let effective_scopes = token.scopes.intersect(policy.scope_roles.allowed_for(role));
+        let effective_scopes = token.scopes.intersect(&policy.scopes.allowed_for(role));
         Ok(TokenDetail {
             token,
             created_by_email,
             effective_scopes,
+            catalogue: policy.scopes,
             chain,
             trail,
             usage,

@@ -10,6 +10,7 @@ mod insight;
 mod members;
 mod policy;
 mod rotation;
+mod scopes;
 mod sessions;
 mod tokens;
 mod usage;
@@ -20,12 +21,13 @@ pub use auth::{
     ADDRESS_WINDOW, Limit, LoginError, MAX_FAILURES, PendingLogin, SIGN_INS_PER_ADDRESS,
     THROTTLE_WINDOW,
 };
-pub use authenticate::{Authentication, Door, Effects, Found, Refusal, Verified};
+pub use authenticate::{Authentication, Door, Effects, Found, Known, Refusal, Verified};
 pub use clock::Clock;
 pub use insight::{TOKEN_TRAIL_LIMIT, TokenDetail};
 pub use members::{Actor, Member};
 pub use policy::PolicyChange;
 pub use rotation::MAX_OVERLAP;
+pub use scopes::{ScopeFields, ScopeUse};
 pub use sessions::{ClientInfo, IDLE_TIMEOUT, MAX_SESSION_AGE, SessionView};
 pub use tokens::{
     CreatedToken, EXPIRING_SOON_DAYS, MAX_BULK_REVOKE, NewToken, OwnerFilter, RevokeOutcome,
@@ -35,7 +37,7 @@ pub use usage::USAGE_DAYS;
 pub use webhooks::{MAX_ATTEMPTS, PendingWebhook, WebhookRetry, backoff};
 
 use crate::db::{self, DbUrl, Pool, PooledConn};
-use crate::domain::{ExpiryPolicy, OrgId, ScopeRoles, TokenFormat};
+use crate::domain::{Catalogue, ExpiryPolicy, MemberKind, OrgId, TokenFormat};
 use crate::error::{Error, Result};
 
 pub const PAGE_SIZE: i64 = 50;
@@ -60,13 +62,30 @@ impl NotReady {
 }
 
 /// The organisation's policy as the services apply it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgPolicy {
     pub expiry: ExpiryPolicy,
-    /// Minimum role per scope (the catalogue's unless an admin changed it).
-    pub scope_roles: ScopeRoles,
+    /// The scopes offered now, with the minimum role of each.
+    pub scopes: Catalogue,
+    /// Service accounts' tokens may live at most this long (`None`: the
+    /// same maximum as everyone's).
+    pub service_max_lifetime_days: Option<u32>,
     pub default_expiry_days: u32,
     pub max_active_tokens: u32,
+}
+
+impl OrgPolicy {
+    /// The lifetime rules for tokens of a member of this kind: service
+    /// accounts may have a shorter maximum, and then no "never".
+    pub fn expiry_for(&self, kind: MemberKind) -> ExpiryPolicy {
+        match (kind, self.service_max_lifetime_days) {
+            (MemberKind::Service, Some(days)) => ExpiryPolicy {
+                max_lifetime_days: days.min(self.expiry.max_lifetime_days),
+                allow_no_expiry: false,
+            },
+            _ => self.expiry,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -135,7 +154,9 @@ impl Latchkey {
         fill_folded_names(&mut conn)?;
         let now = self.clock.now();
         db::write_transaction(&mut conn, |conn| {
-            Ok::<_, Error>(db::organisations::ensure_one(conn, now)?)
+            db::organisations::ensure_one(conn, now)?;
+            db::scopes::seed(conn, now)?;
+            Ok::<_, Error>(())
         })?;
         Ok(applied)
     }
@@ -251,7 +272,8 @@ fn load_policy(conn: &mut db::DbConnection, org: OrgId) -> Result<OrgPolicy> {
     let row = db::organisations::find(conn, org)?;
     let clamp = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
     Ok(OrgPolicy {
-        scope_roles: row.scope_min_roles,
+        scopes: db::scopes::catalogue(conn)?,
+        service_max_lifetime_days: row.service_max_lifetime_days.map(clamp),
         expiry: ExpiryPolicy {
             max_lifetime_days: clamp(row.max_lifetime_days),
             allow_no_expiry: row.allow_no_expiry,

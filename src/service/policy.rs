@@ -4,7 +4,7 @@
 use super::audit::{self, NewEvent};
 use super::{Actor, Latchkey, OrgPolicy, load_policy};
 use crate::db;
-use crate::domain::{FieldError, PRESETS, ScopeRoles};
+use crate::domain::{FieldError, PRESETS};
 use crate::error::{Error, Result};
 
 /// A policy change, already parsed at the edge.
@@ -13,9 +13,8 @@ pub struct PolicyChange {
     pub max_lifetime_days: u32,
     pub allow_no_expiry: bool,
     pub default_expiry_days: u32,
-    /// Minimum role per scope; narrowing one stops tokens from using that
-    /// scope on their next request.
-    pub scope_roles: ScopeRoles,
+    /// A shorter maximum for service accounts' tokens (`None`: the same).
+    pub service_max_lifetime_days: Option<u32>,
 }
 
 impl PolicyChange {
@@ -50,6 +49,15 @@ impl PolicyChange {
             errors.push(FieldError::new(
                 "max_lifetime_days",
                 "The maximum lifetime must be from 1 to 3650 days.",
+            ));
+        }
+        if self
+            .service_max_lifetime_days
+            .is_some_and(|d| !(1..=3650).contains(&d))
+        {
+            errors.push(FieldError::new(
+                "service_max_lifetime_days",
+                "The maximum lifetime for service accounts must be from 1 to 3650 days, or empty for the same as everyone's.",
             ));
         }
         let fits_no_preset = self.default_expiry_days == self.max_lifetime_days
@@ -100,14 +108,13 @@ impl Latchkey {
                     max_lifetime_days: change.max_lifetime_days,
                     allow_no_expiry: change.allow_no_expiry,
                     default_expiry_days: change.default_expiry_days,
-                    scope_roles: change.scope_roles,
+                    service_max_lifetime_days: change.service_max_lifetime_days,
                 },
             )?;
             let after = load_policy(conn, org)?;
             let describe = |p: &OrgPolicy| {
-                let roles = p.scope_roles.to_string();
                 format!(
-                    "max lifetime {} days, no expiry {}, default {} days, scope roles {}",
+                    "max lifetime {} days, no expiry {}, default {} days, service accounts {}",
                     p.expiry.max_lifetime_days,
                     if p.expiry.allow_no_expiry {
                         "allowed"
@@ -115,10 +122,9 @@ impl Latchkey {
                         "not allowed"
                     },
                     p.default_expiry_days,
-                    if roles.is_empty() {
-                        "as the catalogue".to_owned()
-                    } else {
-                        format!("[{roles}]")
+                    match p.service_max_lifetime_days {
+                        Some(days) => format!("at most {days} days"),
+                        None => "as everyone".to_owned(),
                     }
                 )
             };

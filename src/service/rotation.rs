@@ -136,7 +136,7 @@ impl Latchkey {
                     name: &old.name,
                     hash: &secret.hash(),
                     hint: &secret.hint(),
-                    scopes: old.scopes,
+                    scopes: old.scopes.clone(),
                     expires_at: new_expiry(&old, &policy, now),
                     created_at: now,
                     created_by: actor.id(),

@@ -240,9 +240,14 @@ fn check_policy(
     req: &NewToken,
     today: time::Date,
 ) -> Result<()> {
+    if let Some(unknown) = req.scopes.iter().find(|s| !policy.scopes.offers(s)) {
+        return Err(Error::Forbidden(format!(
+            "“{unknown}” is not a scope you can grant: unknown scope."
+        )));
+    }
     let over_role = req
         .scopes
-        .difference(policy.scope_roles.allowed_for(owner.role));
+        .difference(&policy.scopes.allowed_for(owner.role));
     if !over_role.is_empty() {
         return Err(Error::Forbidden(format!(
             "The {} role cannot grant: {over_role}.",
@@ -250,7 +255,7 @@ fn check_policy(
         )));
     }
     policy
-        .expiry
+        .expiry_for(owner.kind)
         .check(today, req.expiry)
         .map_err(|e| FieldError::new("expires_on", e.to_string()))?;
     Ok(())
@@ -350,7 +355,7 @@ impl Latchkey {
                     name: req.name.as_str(),
                     hash: &secret.hash(),
                     hint: &secret.hint(),
-                    scopes: req.scopes,
+                    scopes: req.scopes.clone(),
                     expires_at: expires,
                     created_at: now,
                     created_by: actor.id(),

@@ -10,13 +10,16 @@ use crate::service::{AuditQuery, Latchkey, PAGE_SIZE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
-pub const ACTIONS: [&str; 14] = [
+pub const ACTIONS: [&str; 17] = [
     "token.created",
     "token.revoked",
     "token.rotated",
     "token.reuse_detected",
     "token.ip_refused",
     "policy.changed",
+    "scope.added",
+    "scope.changed",
+    "scope.retired",
     "login.succeeded",
     "login.failed",
     "member.added",

@@ -15,6 +15,7 @@ mod health;
 mod members;
 pub mod observe;
 mod policy;
+mod scopes;
 pub mod security;
 mod session;
 mod tokens;
@@ -45,6 +46,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(audit::routes)
         .configure(audit_export::routes)
         .configure(policy::routes)
+        .configure(scopes::routes)
         .default_service(web::to(fallback::unmatched));
 }
 

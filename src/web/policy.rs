@@ -4,9 +4,9 @@
 use super::error::WebError;
 use super::forms::FormData;
 use super::session::CurrentMember;
-use super::views::{Layout, PolicyForm, PolicyPage, ScopeRoleRow, render};
+use super::views::{Layout, PolicyForm, PolicyPage, render};
 use super::{html, see_other};
-use crate::domain::{FieldError, PRESETS, Role, Scope, ScopeRoles};
+use crate::domain::{FieldError, PRESETS};
 use crate::error::Error;
 use crate::service::{Latchkey, PolicyChange};
 use actix_web::http::StatusCode;
@@ -14,18 +14,6 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(page).service(save);
-}
-
-fn scope_rows(roles: &ScopeRoles) -> Vec<ScopeRoleRow> {
-    Scope::ALL
-        .into_iter()
-        .map(|s| ScopeRoleRow {
-            name: s.as_str(),
-            description: s.description(),
-            catalogue: s.min_role().as_str(),
-            current: roles.min_role(s).as_str(),
-        })
-        .collect()
 }
 
 fn view(
@@ -62,8 +50,11 @@ async fn page(
     // The notice comes from the session: an address cannot claim a save.
     let saved = current.take_flash(&service).await?.is_some();
     let form = PolicyForm {
-        scopes: scope_rows(&policy.scope_roles),
-        scopes_error: None,
+        service_max_lifetime_days: policy
+            .service_max_lifetime_days
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        service_max_error: None,
         max_lifetime_days: policy.expiry.max_lifetime_days.to_string(),
         allow_no_expiry: policy.expiry.allow_no_expiry,
         default_expiry_days: policy.default_expiry_days,
@@ -93,25 +84,26 @@ fn read_change(form: &FormData) -> (PolicyChange, Vec<FieldError>) {
         .trim()
         .parse::<u32>()
         .unwrap_or(0);
-    let mut scope_roles = ScopeRoles::default();
-    for scope in Scope::ALL {
-        match form
-            .get(&format!("min_role.{scope}"))
-            .map(str::parse::<Role>)
-        {
-            None => {}
-            Some(Ok(role)) => scope_roles.set(scope, role),
-            Some(Err(_)) => errors.push(FieldError::new(
-                "scopes",
-                format!("Choose viewer, developer or admin for {scope}."),
-            )),
+    let service_text = form.text("service_max_lifetime_days").trim().to_owned();
+    let service_max_lifetime_days = if service_text.is_empty() {
+        None
+    } else {
+        match service_text.parse::<u32>() {
+            Ok(days) => Some(days),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    "service_max_lifetime_days",
+                    "The maximum lifetime for service accounts must be a number of days from 1 to 3650, or empty for the same as everyone's.",
+                ));
+                None
+            }
         }
-    }
+    };
     let change = PolicyChange {
         max_lifetime_days: max,
         allow_no_expiry: form.get("allow_no_expiry") == Some("on"),
         default_expiry_days: default,
-        scope_roles,
+        service_max_lifetime_days,
     }
     .adapted();
     if errors.is_empty() {
@@ -137,8 +129,8 @@ async fn save(
             .map(|e| e.message.clone())
     };
     let mut input = PolicyForm {
-        scopes: scope_rows(&change.scope_roles),
-        scopes_error: message("scopes"),
+        service_max_lifetime_days: form.text("service_max_lifetime_days").trim().to_owned(),
+        service_max_error: message("service_max_lifetime_days"),
         max_lifetime_days: form.text("max_lifetime_days").trim().to_owned(),
         allow_no_expiry: change.allow_no_expiry,
         default_expiry_days: form.text("default_expiry_days").trim().parse().unwrap_or(0),
@@ -154,6 +146,10 @@ async fn save(
         Ok(_) => {
             current.flash(&service, "Policy saved.".into()).await?;
             Ok(see_other("/settings/policy"))
+        }
+        Err(Error::Invalid(field)) if field.field == "service_max_lifetime_days" => {
+            input.service_max_error = Some(field.message);
+            Ok(view(&current, refused, input, false))
         }
         Err(Error::Invalid(field)) => {
             input.max_error = Some(field.message);

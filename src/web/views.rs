@@ -123,7 +123,7 @@ pub struct TokenRow {
     pub owner_email: String,
     pub show_owner: bool,
     /// Shown as the first scope and "+N": the rest on hover and focus.
-    pub scopes: Vec<&'static str>,
+    pub scopes: Vec<String>,
     /// "Created Wed 30 Dec 2026, 00:00 UTC (3 days ago)", on hover.
     pub created: String,
     /// "Wed 30 Dec 2026 (in 30 days)", or "Never".
@@ -155,7 +155,7 @@ impl TokenRow {
         self.scopes
             .iter()
             .skip(1)
-            .copied()
+            .cloned()
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -217,13 +217,13 @@ pub struct TokenRowPartial {
 }
 
 pub struct ScopeOption {
-    pub name: &'static str,
-    pub description: &'static str,
+    pub name: String,
+    pub description: String,
     pub checked: bool,
 }
 
 pub struct ScopeGroupView {
-    pub label: &'static str,
+    pub label: String,
     pub scopes: Vec<ScopeOption>,
 }
 
@@ -272,7 +272,7 @@ pub struct TokenFormPartial {
 pub struct Reveal {
     pub token: String,
     pub name: String,
-    pub scopes: Vec<&'static str>,
+    pub scopes: Vec<String>,
     /// "Expires Wed 30 Dec 2026, 00:00 UTC (in 30 days)".
     pub expires: String,
     /// RFC 3339, for the local time the script adds.
@@ -359,16 +359,10 @@ pub struct MembersPage {
     pub error: Option<String>,
 }
 
-pub struct ScopeRoleRow {
-    pub name: &'static str,
-    pub description: &'static str,
-    pub catalogue: &'static str,
-    pub current: &'static str,
-}
-
 pub struct PolicyForm {
-    pub scopes: Vec<ScopeRoleRow>,
-    pub scopes_error: Option<String>,
+    /// Empty: the same maximum as everyone's.
+    pub service_max_lifetime_days: String,
+    pub service_max_error: Option<String>,
     pub max_lifetime_days: String,
     pub allow_no_expiry: bool,
     pub default_expiry_days: u32,

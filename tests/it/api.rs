@@ -521,6 +521,7 @@ fn openapi_lists_every_route_and_each_answers_as_documented(db: &TestDb) {
         ("/api/v1/tokens", "get"),
         ("/api/v1/tokens", "post"),
         ("/api/v1/audit", "get"),
+        ("/api/v1/scopes", "get"),
         ("/api/v1/tokens/{id}", "delete"),
         ("/api/v1/introspect", "post"),
         ("/api/v1/tokens/revoke-leaked", "post"),
@@ -855,6 +856,12 @@ fn real_answers_match_the_documented_schemas(db: &TestDb) {
         "/api/v1/introspect",
         "post",
         introspect("lk_nothing"),
+    );
+    check(
+        "scopes",
+        "/api/v1/scopes",
+        "get",
+        c.api("GET", "/api/v1/scopes", Some(&token)),
     );
     check(
         "audit",

@@ -21,4 +21,5 @@ mod policy;
 mod polish;
 mod rotation;
 mod schema;
+mod scopes;
 mod webhooks;

@@ -25,28 +25,30 @@ fn scope_roles_narrow_and_widen_at_use_time(db: &TestDb) {
         serde_json::json!(["datastore:read", "datastore:write"])
     );
     let admin = app.admin();
-    let csrf = admin.get("/settings/policy").csrf();
-    let base = [
-        ("csrf_token", csrf.as_str()),
-        ("max_lifetime_days", "365"),
-        ("default_expiry_days", "30"),
-    ];
-    let mut bad = base.to_vec();
-    bad.push(("min_role.datastore:write", "owner"));
-    admin
-        .post("/settings/policy", &bad)
+    let csrf = admin.get("/settings/scopes/datastore:write").csrf();
+    let edit = |scope: &str, role: &str| {
+        admin.post(
+            &format!("/settings/scopes/{scope}"),
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("description", "Write and import data into the data store"),
+                ("group", "Data store"),
+                ("min_role", role),
+            ],
+        )
+    };
+    edit("datastore:write", "owner")
         .assert_status(422)
-        .assert_contains("Choose viewer, developer or admin for datastore:write");
-    let mut change = base.to_vec();
-    change.push(("min_role.datastore:write", "admin"));
-    change.push(("min_role.members:read", "developer"));
-    admin.post("/settings/policy", &change).assert_status(303);
+        .assert_contains("Choose viewer, developer or admin.");
+    edit("datastore:write", "admin").assert_status(303);
+    edit("members:read", "developer").assert_status(303);
     admin
-        .get("/settings/policy")
+        .get("/settings/scopes/datastore:write")
         .assert_contains("<option value=\"admin\" selected>admin</option>");
     admin
-        .get("/settings/audit?action=policy.changed")
-        .assert_contains("scope roles [datastore:write=admin members:read=developer]");
+        .get("/settings/audit?action=scope.changed")
+        .assert_contains("datastore:write: minimum role developer → admin")
+        .assert_contains("members:read: minimum role admin → developer");
     // The existing token narrows on its next request.
     assert_eq!(scopes(&token), serde_json::json!(["datastore:read"]));
     // The form offers what the policy allows, and a forged scope is refused.
@@ -142,7 +144,7 @@ fn policy_changes_apply_at_once_everywhere(db: &TestDb) {
         .assert_contains("value=\"30\"");
     admin
         .get("/settings/audit?action=policy.changed")
-        .assert_contains("max lifetime 365 days, no expiry not allowed, default 30 days, scope roles as the catalogue → max lifetime 30 days, no expiry allowed, default 7 days, scope roles as the catalogue");
+        .assert_contains("max lifetime 365 days, no expiry not allowed, default 30 days, service accounts as everyone → max lifetime 30 days, no expiry allowed, default 7 days, service accounts as everyone");
 
     // The generate form follows at once.
     let form = dev.get("/settings/api-tokens/new");

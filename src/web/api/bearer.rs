@@ -49,7 +49,7 @@ pub struct Bearer(pub Verified);
 
 impl Bearer {
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.0.scopes.contains(scope) {
+        if self.0.scopes.contains(&scope) {
             Ok(())
         } else {
             Err(ApiError::InsufficientScope(scope))

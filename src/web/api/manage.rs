@@ -3,7 +3,9 @@
 
 use super::problem::ApiError;
 use super::{Bearer, content_type, json_object, read_body, rfc3339, unsupported};
-use crate::domain::{Expiry, IpAllowList, IpRange, Scope, ScopeSet, TokenName, parse_date};
+use crate::domain::{
+    Catalogue, Expiry, IpAllowList, IpRange, Scope, ScopeSet, TokenName, parse_date,
+};
 use crate::service::{Actor, Latchkey, NewToken};
 use crate::web::client::client_ip;
 use actix_web::http::{StatusCode, header};
@@ -41,7 +43,11 @@ fn unprocessable(detail: impl Into<String>) -> ApiError {
 
 /// The request read into a token request; a scope the presenting token
 /// does not hold is refused as the scope it lacks.
-fn new_token(req: CreateRequest, held: ScopeSet) -> Result<NewToken, ApiError> {
+fn new_token(
+    req: CreateRequest,
+    held: &ScopeSet,
+    catalogue: &Catalogue,
+) -> Result<NewToken, ApiError> {
     let name = TokenName::parse(&req.name).map_err(|e| unprocessable(e.message))?;
     let expiry = match req.expires_on {
         None => {
@@ -59,7 +65,12 @@ fn new_token(req: CreateRequest, held: ScopeSet) -> Result<NewToken, ApiError> {
         let scope: Scope = name
             .parse()
             .map_err(|e| unprocessable(format!("scopes: {e}")))?;
-        if !held.contains(scope) {
+        if !catalogue.offers(&scope) {
+            return Err(unprocessable(format!(
+                "scopes: unknown scope “{scope}” (GET /api/v1/scopes lists them)."
+            )));
+        }
+        if !held.contains(&scope) {
             return Err(ApiError::InsufficientScope(scope));
         }
         scopes.insert(scope);
@@ -111,12 +122,15 @@ pub(super) async fn create(
     payload: web::Payload,
     service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, ApiError> {
-    bearer.require(Scope::TokensCreate)?;
+    bearer.require(Scope::TOKENS_CREATE)?;
     if content_type(&req) != "application/json" {
         return Err(unsupported("application/json"));
     }
     let body = read_body(payload).await?;
-    let request = new_token(json_object::<CreateRequest>(&body)?, bearer.0.scopes)?;
+    let asked = json_object::<CreateRequest>(&body)?;
+    let svc = service.clone();
+    let catalogue = web::block(move || svc.catalogue()).await??;
+    let request = new_token(asked, &bearer.0.scopes, &catalogue)?;
     let owner = bearer.0.owner.clone();
     let actor = Actor::member(owner.clone(), client_ip(&req));
     let svc = service.clone();
@@ -135,6 +149,31 @@ pub(super) async fn create(
         .body(answer.to_string()))
 }
 
+/// The scopes offered now (any valid token): what a program may ask for.
+pub(super) async fn scopes(
+    _bearer: Bearer,
+    service: web::Data<Latchkey>,
+) -> Result<HttpResponse, ApiError> {
+    let svc = service.clone();
+    let catalogue = web::block(move || svc.catalogue()).await??;
+    let scopes: Vec<serde_json::Value> = catalogue
+        .active()
+        .map(|e| {
+            serde_json::json!({
+                "name": e.scope.as_str(),
+                "description": e.description,
+                "group": (!e.group.is_empty()).then_some(&e.group),
+                "min_role": e.min_role,
+                "system": e.system,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(serde_json::json!({ "scopes": scopes }).to_string()))
+}
+
 /// The organisation's audit log for collectors: oldest first, from after
 /// an event id, at most 1,000 a page.
 pub(super) async fn audit(
@@ -142,7 +181,7 @@ pub(super) async fn audit(
     bearer: Bearer,
     service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, ApiError> {
-    bearer.require(Scope::AuditRead)?;
+    bearer.require(Scope::AUDIT_READ)?;
     let q = crate::web::forms::FormData::parse(req.query_string().as_bytes())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let after = match q.get("after") {

@@ -66,6 +66,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .default_service(only("GET, POST")),
             )
             .service(
+                web::resource("/v1/scopes")
+                    .route(web::get().to(manage::scopes))
+                    .default_service(only("GET")),
+            )
+            .service(
                 web::resource("/v1/audit")
                     .route(web::get().to(manage::audit))
                     .default_service(only("GET")),
@@ -143,7 +148,7 @@ struct MeToken<'a> {
     expires_at: Option<String>,
     id: TokenId,
     name: &'a str,
-    scopes: Vec<&'static str>,
+    scopes: Vec<String>,
 }
 
 async fn me(bearer: Bearer) -> HttpResponse {
@@ -176,7 +181,7 @@ async fn list(
     bearer: Bearer,
     service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, ApiError> {
-    bearer.require(Scope::TokensRead)?;
+    bearer.require(Scope::TOKENS_READ)?;
     let q = FormData::parse(req.query_string().as_bytes())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     // Strict, unlike the console's forms: an empty value is a mistake.
@@ -218,7 +223,7 @@ async fn revoke(
     bearer: Bearer,
     service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, ApiError> {
-    bearer.require(Scope::TokensRevoke)?;
+    bearer.require(Scope::TOKENS_REVOKE)?;
     let not_found = || ApiError::not_found("No token with this id that this token may revoke.");
     let id = path.parse::<TokenId>().map_err(|_| not_found())?;
     let actor = Actor::member(bearer.0.owner.clone(), client_ip(&req));
@@ -376,7 +381,7 @@ async fn introspect(
     payload: web::Payload,
     service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, ApiError> {
-    bearer.require(Scope::TokensIntrospect)?;
+    bearer.require(Scope::TOKENS_INTROSPECT)?;
     let body = read_body(payload).await?;
     let token = introspect_token(&content_type(&req), &body)?;
     let org = bearer.0.owner.org_id;

@@ -187,8 +187,8 @@ pub fn usage_chart(usage: &[(Date, i64)]) -> UsageChart {
 }
 
 pub struct ScopeLine {
-    pub name: &'static str,
-    pub description: &'static str,
+    pub name: String,
+    pub description: String,
     pub effective: bool,
 }
 
@@ -289,15 +289,19 @@ fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) ->
         .scopes
         .iter()
         .map(|s| ScopeLine {
-            name: s.as_str(),
-            description: s.description(),
+            name: s.as_str().to_owned(),
+            description: match detail.catalogue.get(s) {
+                Some(e) if e.is_active() => e.description.clone(),
+                Some(e) => format!("{} (retired: no token can use it)", e.description),
+                None => "Not in the scope catalogue: no token can use it".to_owned(),
+            },
             effective: detail.effective_scopes.contains(s),
         })
         .collect::<Vec<_>>();
     let owner_role_note = if scopes.iter().all(|s| s.effective) {
         String::new()
     } else {
-        "Greyed scopes are above what the owner's role may use under the organisation's policy now; the token cannot use them.".to_owned()
+        "Greyed scopes are retired, or above what the owner's role may use now; the token cannot use them.".to_owned()
     };
     let active = t.status == TokenStatus::Active;
     let replaced = super::is_replaced(&t);

@@ -8,7 +8,7 @@ use super::super::session::CurrentMember;
 use super::super::views::*;
 use crate::domain::bytes::random_hex;
 use crate::domain::{
-    Expiry, FieldError, IpAllowList, PRESETS, Scope, ScopeGroup, ScopeSet, TokenName, parse_date,
+    Expiry, FieldError, IpAllowList, PRESETS, Scope, ScopeSet, TokenName, parse_date,
 };
 use crate::error::{Conflict, Error};
 use crate::service::{Latchkey, NewToken, OrgPolicy};
@@ -80,18 +80,20 @@ fn token_form(
             selected: input.expires_in == "never",
         });
     }
-    let allowed = policy.scope_roles.allowed_for(current.member.role);
-    let groups = ScopeGroup::ALL
+    let role = current.member.role;
+    let groups = policy
+        .scopes
+        .groups()
         .into_iter()
-        .map(|group| ScopeGroupView {
-            label: group.label(),
-            scopes: allowed
-                .iter()
-                .filter(|s| s.group() == group)
-                .map(|s| ScopeOption {
-                    name: s.as_str(),
-                    description: s.description(),
-                    checked: input.scopes.iter().any(|c| c == s.as_str()),
+        .map(|(label, entries)| ScopeGroupView {
+            label: label.to_owned(),
+            scopes: entries
+                .into_iter()
+                .filter(|e| role >= e.min_role)
+                .map(|e| ScopeOption {
+                    name: e.scope.as_str().to_owned(),
+                    description: e.description.clone(),
+                    checked: input.scopes.iter().any(|c| c == e.scope.as_str()),
                 })
                 .collect(),
         })

@@ -1,0 +1,269 @@
+//! The scope catalogue: what tokens may be granted, who may grant each
+//! scope, and retiring what is no longer offered. Every change is audited
+//! and reaches every token on its next request.
+
+use super::audit::{self, NewEvent};
+use super::{Actor, Latchkey};
+use crate::db::{self, DbConnection};
+use crate::domain::{
+    Catalogue, OrgId, Role, Scope, ScopeEntry, audit_text, is_invisible_or_control,
+};
+use crate::error::{Conflict, Error, Result};
+use time::PrimitiveDateTime;
+
+pub const MAX_DESCRIPTION_CHARS: usize = 200;
+pub const MAX_GROUP_CHARS: usize = 40;
+
+/// What an admin sets on a scope (a new one, or an edit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeFields {
+    pub description: String,
+    pub group: String,
+    pub min_role: Role,
+}
+
+impl ScopeFields {
+    /// Trimmed and checked: a description of 1–200 characters, a group of
+    /// at most 40, neither with control or invisible characters.
+    pub fn new(description: &str, group: &str, min_role: Role) -> Result<ScopeFields> {
+        let description = description.trim();
+        let group = group.trim();
+        let count = description.chars().count();
+        if !(1..=MAX_DESCRIPTION_CHARS).contains(&count) {
+            return Err(Error::invalid(
+                "description",
+                format!(
+                    "Describe what the scope allows in 1 to {MAX_DESCRIPTION_CHARS} characters."
+                ),
+            ));
+        }
+        if description.chars().any(is_invisible_or_control) {
+            return Err(Error::invalid(
+                "description",
+                "The description cannot hold control or invisible characters.",
+            ));
+        }
+        if group.chars().count() > MAX_GROUP_CHARS || group.chars().any(is_invisible_or_control) {
+            return Err(Error::invalid(
+                "group",
+                format!(
+                    "A group name has at most {MAX_GROUP_CHARS} characters, none of them control or invisible ones."
+                ),
+            ));
+        }
+        Ok(ScopeFields {
+            description: description.to_owned(),
+            group: group.to_owned(),
+            min_role,
+        })
+    }
+}
+
+/// A scope and how many active tokens hold it (what retiring it stops).
+#[derive(Debug, Clone)]
+pub struct ScopeUse {
+    pub entry: ScopeEntry,
+    pub active_tokens: usize,
+}
+
+impl Latchkey {
+    /// Every scope, active and retired, in catalogue order.
+    pub fn catalogue(&self) -> Result<Catalogue> {
+        Ok(db::scopes::catalogue(&mut *self.conn()?)?)
+    }
+
+    /// The catalogue with, for each scope, how many active tokens hold it.
+    pub fn scope_uses(&self) -> Result<Vec<ScopeUse>> {
+        let mut conn = self.conn()?;
+        let catalogue = db::scopes::catalogue(&mut conn)?;
+        let lists = db::tokens::active_scope_lists(&mut conn, self.clock.now())?;
+        Ok(catalogue
+            .entries()
+            .iter()
+            .map(|entry| ScopeUse {
+                active_tokens: holding(&lists, &entry.scope),
+                entry: entry.clone(),
+            })
+            .collect())
+    }
+
+    /// One scope with its active-token count.
+    pub fn scope_use(&self, scope: &Scope) -> Result<ScopeUse> {
+        let mut conn = self.conn()?;
+        let entry = db::scopes::find(&mut conn, scope)?.ok_or(Error::NotFound("scope"))?;
+        let lists = db::tokens::active_scope_lists(&mut conn, self.clock.now())?;
+        Ok(ScopeUse {
+            active_tokens: holding(&lists, scope),
+            entry,
+        })
+    }
+
+    /// Adds a scope to the catalogue (admins, or the CLI).
+    pub fn add_scope(
+        &self,
+        actor: &Actor,
+        scope: Scope,
+        fields: ScopeFields,
+    ) -> Result<ScopeEntry> {
+        require_admin(actor)?;
+        if scope.is_system() || scope.as_str().starts_with("tokens:") {
+            return Err(Error::invalid(
+                "name",
+                format!(
+                    "{scope} is reserved: names under tokens: and Latchkey's own scopes are kept for Latchkey."
+                ),
+            ));
+        }
+        let now = self.clock.now();
+        let entry = ScopeEntry {
+            scope,
+            description: fields.description,
+            group: fields.group,
+            min_role: fields.min_role,
+            system: false,
+            retired_at: None,
+        };
+        let mut conn = self.conn()?;
+        db::write_transaction(&mut conn, |conn| {
+            if db::scopes::find(conn, &entry.scope)?.is_some() {
+                return Err(Conflict::ScopeExists(entry.scope.to_string()).into());
+            }
+            db::scopes::insert(conn, &entry, now).map_err(|e| match Error::from(e) {
+                Error::Conflict(Conflict::AlreadyExists) => {
+                    Conflict::ScopeExists(entry.scope.to_string()).into()
+                }
+                other => other,
+            })?;
+            let detail = format!(
+                "{}: minimum role {}, group {:?}, {}",
+                entry.scope,
+                entry.min_role,
+                audit_text(&entry.group),
+                audit_text(&entry.description)
+            );
+            record(conn, actor, now, "scope.added", detail)?;
+            Ok(entry.clone())
+        })
+    }
+
+    /// Changes a scope's description, group and minimum role. A higher
+    /// minimum role stops lower roles' tokens from using it at once.
+    pub fn edit_scope(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        fields: ScopeFields,
+    ) -> Result<ScopeEntry> {
+        require_admin(actor)?;
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        db::write_transaction(&mut conn, |conn| {
+            let before = db::scopes::find(conn, scope)?.ok_or(Error::NotFound("scope"))?;
+            let after = ScopeEntry {
+                description: fields.description.clone(),
+                group: fields.group.clone(),
+                min_role: fields.min_role,
+                ..before.clone()
+            };
+            if after == before {
+                return Ok(after);
+            }
+            db::scopes::update(conn, &after)?;
+            let mut changes = Vec::new();
+            if before.min_role != after.min_role {
+                changes.push(format!(
+                    "minimum role {} → {}",
+                    before.min_role, after.min_role
+                ));
+            }
+            if before.group != after.group {
+                changes.push(format!(
+                    "group {:?} → {:?}",
+                    audit_text(&before.group),
+                    audit_text(&after.group)
+                ));
+            }
+            if before.description != after.description {
+                changes.push(format!("description {:?}", audit_text(&after.description)));
+            }
+            let detail = format!("{scope}: {}", changes.join(", "));
+            record(conn, actor, now, "scope.changed", detail)?;
+            Ok(after)
+        })
+    }
+
+    /// Retires a scope: offered to no one, and no token can use it from
+    /// its next request. Returns how many active tokens held it.
+    pub fn retire_scope(&self, actor: &Actor, scope: &Scope) -> Result<usize> {
+        require_admin(actor)?;
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        db::write_transaction(&mut conn, |conn| {
+            let entry = db::scopes::find(conn, scope)?.ok_or(Error::NotFound("scope"))?;
+            if entry.system {
+                return Err(Error::invalid(
+                    "name",
+                    format!(
+                        "{scope} is a system scope: Latchkey relies on it, so it cannot be retired."
+                    ),
+                ));
+            }
+            if !entry.is_active() {
+                return Err(Error::invalid(
+                    "name",
+                    format!("{scope} is already retired."),
+                ));
+            }
+            db::scopes::retire(conn, scope, now)?;
+            let lists = db::tokens::active_scope_lists(conn, now)?;
+            let lost = holding(&lists, scope);
+            let detail = format!("{scope}: {lost} active token(s) lose it");
+            record(conn, actor, now, "scope.retired", detail)?;
+            Ok(lost)
+        })
+    }
+}
+
+fn require_admin(actor: &Actor) -> Result<()> {
+    match &actor.member {
+        Some(m) if !m.is_admin() => Err(Error::Forbidden("Only admins can manage scopes.".into())),
+        _ => Ok(()),
+    }
+}
+
+/// How many stored scope lists hold `scope`.
+fn holding(lists: &[String], scope: &Scope) -> usize {
+    lists
+        .iter()
+        .filter(|list| list.split_whitespace().any(|s| s == scope.as_str()))
+        .count()
+}
+
+/// Scope changes are the deployment's, recorded in the actor's organisation
+/// (or the default one for the CLI).
+fn record(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: PrimitiveDateTime,
+    action: &str,
+    detail: String,
+) -> Result<()> {
+    let org = match &actor.member {
+        Some(m) => m.org_id,
+        None => OrgId(db::organisations::first_id(conn)?.0),
+    };
+    audit::record(
+        conn,
+        now,
+        NewEvent {
+            org,
+            actor: actor.id(),
+            action,
+            token: None,
+            member: None,
+            ip: actor.ip.as_deref(),
+            detail,
+        },
+    )?;
+    Ok(())
+}
