@@ -8,11 +8,12 @@ mod files;
 mod members;
 mod parse;
 mod scopes;
+mod service_accounts;
 mod tokens;
 
 use crate::config::ServeSettings;
 use crate::db::DbUrl;
-use crate::domain::{Email, IpRange, Role, Scope, TokenFormat, TokenId, TokenName};
+use crate::domain::{Email, IpRange, Role, Scope, ServiceName, TokenFormat, TokenId, TokenName};
 use crate::error::Error;
 use crate::service::{Clock, Latchkey, StatusFilter};
 use clap::{Parser, Subcommand};
@@ -69,6 +70,9 @@ enum Command {
     /// Manage the scope catalogue tokens are granted from
     #[command(subcommand)]
     Scope(ScopeCommand),
+    /// Manage service accounts: identities for machines, without sign-in
+    #[command(subcommand, name = "service-account")]
+    ServiceAccount(ServiceAccountCommand),
     /// Copy a SQLite database to PATH, consistently, while servers keep
     /// running (PostgreSQL: use pg_dump)
     Backup {
@@ -130,10 +134,14 @@ enum UserCommand {
 #[derive(Debug, Subcommand)]
 enum TokenCommand {
     /// Create a token; prints only the token on standard output, once
+    #[command(group(clap::ArgGroup::new("owner").required(true).args(["email", "service_account"])))]
     Create {
         /// The owner's email
         #[arg(long, value_parser = parse_email)]
-        email: Email,
+        email: Option<Email>,
+        /// Or: the service account that owns the token
+        #[arg(long, value_name = "NAME", value_parser = parse_service_name)]
+        service_account: Option<ServiceName>,
         #[arg(long, value_parser = parse_name)]
         name: TokenName,
         /// UTC date; the token stops working at 00:00 UTC on it
@@ -214,6 +222,29 @@ enum ScopeCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum ServiceAccountCommand {
+    /// Add a service account (no password: it uses tokens only)
+    Add {
+        /// 1–64 characters: a-z, 0-9, '.', '_' and '-'
+        #[arg(long, value_parser = parse_service_name)]
+        name: ServiceName,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+    /// List service accounts
+    List {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a service account: its tokens stop working at once
+    Disable {
+        #[arg(long, value_parser = parse_service_name)]
+        name: ServiceName,
+    },
+}
+
 /// Why the command line stopped.
 #[derive(Debug)]
 pub enum Failure {
@@ -286,6 +317,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Some(Command::User(cmd)) => members::run(&*open(&url, format, 2, Create::No)?, cmd),
         Some(Command::Token(cmd)) => tokens::run(&*open(&url, format, 2, Create::No)?, cmd),
         Some(Command::Scope(cmd)) => scopes::run(&*open(&url, format, 2, Create::No)?, cmd),
+        Some(Command::ServiceAccount(cmd)) => {
+            service_accounts::run(&*open(&url, format, 2, Create::No)?, cmd)
+        }
     }
 }
 

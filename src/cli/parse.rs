@@ -3,7 +3,9 @@
 //! errors made one line that names the setting.
 
 use super::Cli;
-use crate::domain::{Email, IpRange, Malformed, Role, Scope, TokenFormat, TokenId, TokenName};
+use crate::domain::{
+    Email, IpRange, Malformed, Role, Scope, ServiceName, TokenFormat, TokenId, TokenName,
+};
 use crate::service::StatusFilter;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
@@ -17,6 +19,10 @@ pub fn parse_email(s: &str) -> Result<Email, Malformed> {
 
 pub fn parse_role(s: &str) -> Result<Role, Malformed> {
     s.parse()
+}
+
+pub fn parse_service_name(s: &str) -> Result<ServiceName, Malformed> {
+    ServiceName::parse(s).map_err(|e| Malformed(e.message))
 }
 
 pub fn parse_scope(s: &str) -> Result<Scope, Malformed> {

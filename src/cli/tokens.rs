@@ -13,12 +13,21 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
     match cmd {
         TokenCommand::Create {
             email,
+            service_account,
             name,
             expires_on,
             scopes,
             allow_ips,
         } => {
-            let owner = find_member(service, &email)?;
+            let owner = match (email, service_account) {
+                (Some(email), _) => find_member(service, &email)?,
+                (None, Some(name)) => super::service_accounts::find(service, &name)?,
+                (None, None) => {
+                    return Err(Failure::Usage(
+                        "give --email or --service-account: whose token is it?".into(),
+                    ));
+                }
+            };
             let catalogue = service.catalogue()?;
             if let Some(unknown) = scopes.iter().find(|s| !catalogue.offers(s)) {
                 let known: Vec<&str> = catalogue.active().map(|e| e.scope.as_str()).collect();

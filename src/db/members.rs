@@ -23,10 +23,15 @@ pub fn email_exists(conn: &mut DbConnection, email: &Email) -> QueryResult<bool>
     Ok(n > 0)
 }
 
-/// An organisation's members, by email.
-pub fn in_org(conn: &mut DbConnection, org: OrgId) -> QueryResult<Vec<MemberRow>> {
+/// An organisation's people or service accounts, by email (or name).
+pub fn in_org(
+    conn: &mut DbConnection,
+    org: OrgId,
+    kind: MemberKind,
+) -> QueryResult<Vec<MemberRow>> {
     m::table
         .filter(m::org_id.eq(org.0))
+        .filter(m::kind.eq(kind.as_str()))
         .order(m::email.asc())
         .load(conn)
 }
@@ -58,8 +63,10 @@ pub fn email(conn: &mut DbConnection, id: i64) -> QueryResult<Option<String>> {
 /// Admins who may act (not disabled); all organisations when `org` is
 /// `None`.
 pub fn count_active_admins(conn: &mut DbConnection, org: Option<OrgId>) -> QueryResult<i64> {
+    // Service accounts never sign in: they cannot stand in for an admin.
     let mut q = m::table
         .filter(m::role.eq(Role::Admin.as_str()))
+        .filter(m::kind.eq(MemberKind::Person.as_str()))
         .into_boxed::<super::MultiBackend>();
     if let Some(org) = org {
         q = q.filter(m::org_id.eq(org.0)).filter(m::disabled.eq(false));

@@ -5,7 +5,7 @@
 use super::schema::api_tokens as t;
 use super::{DbConnection, MultiBackend, TokenRow};
 use crate::domain::{
-    IpAllowList, MemberId, OrgId, RevokeReason, ScopeSet, TokenHash, TokenId, TokenName,
+    IpAllowList, MemberId, MemberKind, OrgId, RevokeReason, ScopeSet, TokenHash, TokenId, TokenName,
 };
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
@@ -162,6 +162,8 @@ pub enum State {
 pub struct ListFilter<'a> {
     pub org: OrgId,
     pub owner: Option<MemberId>,
+    /// Only tokens of members of this kind.
+    pub owner_kind: Option<MemberKind>,
     pub state: State,
     /// A `LIKE` pattern on the folded name, `\` escaping.
     pub name_like: Option<&'a str>,
@@ -171,6 +173,11 @@ fn filtered<'a>(f: &'a ListFilter<'a>, now: PrimitiveDateTime) -> t::BoxedQuery<
     let mut q = t::table.filter(t::org_id.eq(f.org.0)).into_boxed();
     if let Some(owner) = f.owner {
         q = q.filter(t::owner_id.eq(owner.0));
+    }
+    if let Some(kind) = f.owner_kind {
+        use super::schema::members as m;
+        let of_kind = m::table.filter(m::kind.eq(kind.as_str())).select(m::id);
+        q = q.filter(t::owner_id.eq_any(of_kind));
     }
     q = match f.state {
         State::Active => q.filter(active_at(now)),

@@ -91,3 +91,64 @@ mod tests {
         }
     }
 }
+
+pub const MAX_SERVICE_NAME_CHARS: usize = 64;
+
+/// A service account's name: 1–64 characters of `[a-z0-9._-]`, starting
+/// with a letter or digit. Never holds `@`, so it cannot pass for an
+/// email (it is kept where a person's email is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceName(String);
+
+impl ServiceName {
+    pub fn parse(raw: &str) -> Result<ServiceName, FieldError> {
+        let name = raw.trim();
+        let mut bytes = name.bytes();
+        let first_ok = matches!(bytes.next(), Some(b'a'..=b'z' | b'0'..=b'9'));
+        let rest_ok = bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'));
+        if name.is_empty() || name.chars().count() > MAX_SERVICE_NAME_CHARS || !first_ok || !rest_ok
+        {
+            return Err(FieldError::new(
+                "name",
+                format!(
+                    "A service account's name has 1 to {MAX_SERVICE_NAME_CHARS} characters: lowercase letters, digits, '.', '_' and '-', starting with a letter or digit (e.g. billing-worker)."
+                ),
+            ));
+        }
+        Ok(ServiceName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ServiceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod service_name_tests {
+    use super::ServiceName;
+
+    #[test]
+    fn service_names_follow_the_pattern() {
+        for good in ["ci", "billing-worker", "a.b_c-1", "0day", &"x".repeat(64)] {
+            assert!(ServiceName::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "-ci",
+            ".ci",
+            "CI",
+            "ci bot",
+            "ci@example.com",
+            "ü",
+            &"x".repeat(65),
+        ] {
+            assert!(ServiceName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -154,7 +154,7 @@ impl Latchkey {
 
     pub fn list_members(&self, org: OrgId) -> Result<Vec<Member>> {
         let mut conn = self.conn()?;
-        db::members::in_org(&mut conn, org)?
+        db::members::in_org(&mut conn, org, MemberKind::Person)?
             .into_iter()
             .map(Member::from_row)
             .collect()
@@ -213,7 +213,8 @@ impl Latchkey {
             if member.role == role {
                 return Ok(member);
             }
-            if member.role == Role::Admin
+            if member.kind == MemberKind::Person
+                && member.role == Role::Admin
                 && !member.disabled
                 && active_admins(conn, member.org_id)? <= 1
             {
@@ -246,7 +247,11 @@ impl Latchkey {
             if member.disabled == disabled {
                 return Ok(member);
             }
-            if disabled && member.role == Role::Admin && active_admins(conn, member.org_id)? <= 1 {
+            if disabled
+                && member.kind == MemberKind::Person
+                && member.role == Role::Admin
+                && active_admins(conn, member.org_id)? <= 1
+            {
                 return Err(Conflict::LastAdmin { action: "disabled" }.into());
             }
             db::members::set_disabled(conn, member.id, disabled)?;
@@ -284,6 +289,12 @@ impl Latchkey {
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
             let member = self.member_in_scope(conn, actor, target)?;
+            if member.kind == MemberKind::Service {
+                return Err(Error::invalid(
+                    "email",
+                    "A service account has no password: it uses tokens only.",
+                ));
+            }
             db::members::set_password_hash(conn, member.id, &hash)?;
             // A new password ends every session the old one opened.
             sessions::delete_for_member(conn, member.id.0, None)?;
@@ -347,6 +358,8 @@ pub(super) fn credentials_on(
     email: &str,
 ) -> Result<Option<(Member, PasswordHash)>> {
     match db::members::find_by_email(conn, email)? {
+        // A service account has no password and never signs in.
+        Some(row) if row.kind == MemberKind::Service => Ok(None),
         Some(row) => {
             let hash = PasswordHash::from_stored(row.password_hash.clone());
             Ok(Some((Member::from_row(row)?, hash)))

@@ -11,6 +11,7 @@ mod members;
 mod policy;
 mod rotation;
 mod scopes;
+mod service_accounts;
 mod sessions;
 mod tokens;
 mod usage;

@@ -4,8 +4,8 @@ use super::audit::{self, NewEvent};
 use super::{Actor, Latchkey, Member, OrgPolicy, PAGE_SIZE, load_policy};
 use crate::db::{self, DbConnection};
 use crate::domain::{
-    Expiry, FieldError, IpAllowList, MemberId, RevokeReason, ScopeSet, TokenId, TokenName,
-    TokenSecret, TokenStatus, expires_at, status_at,
+    Expiry, FieldError, IpAllowList, MemberId, MemberKind, RevokeReason, ScopeSet, TokenId,
+    TokenName, TokenSecret, TokenStatus, expires_at, status_at,
 };
 use crate::error::{Conflict, Error, Result};
 use time::{Duration, PrimitiveDateTime};
@@ -147,6 +147,8 @@ pub enum OwnerFilter {
     All,
     /// One member's tokens (admins, or the member themselves).
     Member(MemberId),
+    /// Every service account's tokens (admins).
+    Services,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -212,9 +214,14 @@ fn check_request(actor: &Actor, owner: &Member, req: &NewToken) -> Result<()> {
     if let Some(m) = &actor.member
         && m.id != owner.id
     {
-        return Err(Error::Forbidden(
-            "Members create tokens only for themselves.".into(),
-        ));
+        // An admin gives a service account of the organisation its tokens.
+        let for_service =
+            owner.kind == MemberKind::Service && m.is_admin() && m.org_id == owner.org_id;
+        if !for_service {
+            return Err(Error::Forbidden(
+                "Members create tokens only for themselves.".into(),
+            ));
+        }
     }
     if owner.disabled {
         return Err(Error::Forbidden(format!("{} is disabled.", owner.email)));
@@ -390,6 +397,7 @@ impl Latchkey {
         let filter = db::tokens::ListFilter {
             org,
             owner: owner_to_list(viewer, query.owner)?,
+            owner_kind: (query.owner == OwnerFilter::Services).then_some(MemberKind::Service),
             state: state_of(query.status, now),
             name_like: pattern.as_deref(),
         };
@@ -592,6 +600,10 @@ fn owner_to_list(viewer: &Actor, owner: OwnerFilter) -> Result<Option<MemberId>>
             Err(Error::Forbidden("Only admins can list every token.".into()))
         }
         (OwnerFilter::All, _) => Ok(None),
+        (OwnerFilter::Services, Some(m)) if !m.is_admin() => Err(Error::Forbidden(
+            "Only admins can list service accounts' tokens.".into(),
+        )),
+        (OwnerFilter::Services, _) => Ok(None),
         (OwnerFilter::Member(id), Some(m)) if !m.is_admin() && m.id != id => Err(Error::Forbidden(
             "Only admins can list other members' tokens.".into(),
         )),

@@ -17,6 +17,7 @@ pub mod observe;
 mod policy;
 mod scopes;
 pub mod security;
+mod service_accounts;
 mod session;
 mod tokens;
 mod views;
@@ -47,6 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(audit_export::routes)
         .configure(policy::routes)
         .configure(scopes::routes)
+        .configure(service_accounts::routes)
         .default_service(web::to(fallback::unmatched));
 }
 

@@ -234,6 +234,12 @@ pub struct ExpiryOption {
 }
 
 pub struct TokenForm {
+    /// Where the form posts, and the page it came from.
+    pub action: String,
+    pub back: String,
+    pub back_label: String,
+    /// A service account's token: its name.
+    pub service_account: Option<String>,
     pub name: String,
     pub expiry_options: Vec<ExpiryOption>,
     pub custom_selected: bool,
@@ -280,6 +286,10 @@ pub struct Reveal {
     pub allowed_ips: Vec<String>,
     /// After a rotation: the token replaced and when it stops.
     pub replaces: Option<String>,
+    /// A service account's token: its name (the token acts as it).
+    pub service_account: Option<String>,
+    /// Where "Done" leads.
+    pub back: String,
 }
 
 #[derive(Template)]

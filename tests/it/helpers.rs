@@ -651,6 +651,14 @@ impl TestApp {
             .to_owned()
     }
 
+    pub fn member_id_of_service(&self, name: &str) -> i64 {
+        self.service
+            .service_account(&latchkey::domain::ServiceName::parse(name).expect("name"))
+            .expect("service account")
+            .id
+            .0
+    }
+
     pub fn member_id(&self, email: &str) -> latchkey::domain::MemberId {
         self.service
             .member_by_email(&Email::parse(email).expect("email"))

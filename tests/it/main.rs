@@ -22,4 +22,5 @@ mod polish;
 mod rotation;
 mod schema;
 mod scopes;
+mod service_accounts;
 mod webhooks;

@@ -9,7 +9,7 @@ pub use bearer::{Bearer, bearer_token};
 pub use lookup::Batcher;
 pub use problem::ApiError;
 
-use crate::domain::{MemberId, Role, Scope, TokenId};
+use crate::domain::{MemberId, MemberKind, Role, Scope, TokenId};
 use crate::service::{Actor, Latchkey, OwnerFilter, StatusFilter, TokenQuery};
 use crate::web::MAX_BODY_BYTES;
 use crate::web::client::client_ip;
@@ -405,7 +405,12 @@ async fn introspect(
             "scope": v.scopes.to_string(),
             "exp": v.expires_at.map(|t| t.assume_utc().unix_timestamp()),
             "iat": v.created_at.assume_utc().unix_timestamp(),
-            "sub": v.owner.id.to_string(),
+            // A person by member id (as always); a service account says so.
+            "sub": match v.owner.kind {
+                MemberKind::Person => v.owner.id.to_string(),
+                MemberKind::Service => format!("service:{}", v.owner.id),
+            },
+            "owner_kind": v.owner.kind.as_str(),
             "username": v.owner.email,
             "token_type": "Bearer",
             "client_id": v.token_id.to_string(),

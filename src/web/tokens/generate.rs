@@ -8,18 +8,65 @@ use super::super::session::CurrentMember;
 use super::super::views::*;
 use crate::domain::bytes::random_hex;
 use crate::domain::{
-    Expiry, FieldError, IpAllowList, PRESETS, Scope, ScopeSet, TokenName, parse_date,
+    Expiry, FieldError, IpAllowList, MemberKind, PRESETS, Scope, ScopeSet, TokenName, parse_date,
 };
 use crate::error::{Conflict, Error};
-use crate::service::{Latchkey, NewToken, OrgPolicy};
+use crate::service::{Latchkey, Member, NewToken, OrgPolicy};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use time::{Date, Duration};
 
+/// Whom a token is generated for: the member at the console, or a service
+/// account of theirs (admins).
+pub(in crate::web) struct Target {
+    pub owner: Member,
+}
+
+impl Target {
+    pub fn me(current: &CurrentMember) -> Target {
+        Target {
+            owner: current.member.clone(),
+        }
+    }
+
+    fn service_account(&self) -> Option<String> {
+        (self.owner.kind == MemberKind::Service).then(|| self.owner.email.clone())
+    }
+
+    /// Where the form posts.
+    fn action(&self) -> String {
+        match self.owner.kind {
+            MemberKind::Service => format!("/settings/service-accounts/{}/tokens", self.owner.id),
+            MemberKind::Person => "/settings/api-tokens".to_owned(),
+        }
+    }
+
+    /// The page the form and the reveal lead back to.
+    fn back(&self) -> String {
+        match self.owner.kind {
+            MemberKind::Service => format!("/settings/service-accounts/{}", self.owner.id),
+            MemberKind::Person => "/settings/api-tokens".to_owned(),
+        }
+    }
+
+    fn nav(&self) -> &'static str {
+        match self.owner.kind {
+            MemberKind::Service => "service-accounts",
+            MemberKind::Person => "tokens",
+        }
+    }
+}
+
 /// What the one-time reveal shows; the plaintext leaves `created` here and
 /// `created` is dropped.
-fn reveal(created: crate::service::CreatedToken, now: time::PrimitiveDateTime) -> Reveal {
+fn reveal(
+    created: crate::service::CreatedToken,
+    now: time::PrimitiveDateTime,
+    target: &Target,
+) -> Reveal {
     Reveal {
+        service_account: target.service_account(),
+        back: target.back(),
         token: created.secret.expose().to_owned(),
         name: created.token.name,
         scopes: created.token.scopes.names(),
@@ -49,7 +96,7 @@ struct Submitted {
 }
 
 fn token_form(
-    current: &CurrentMember,
+    target: &Target,
     policy: &OrgPolicy,
     today: time::Date,
     input: &Submitted,
@@ -61,9 +108,10 @@ fn token_form(
             .find(|e| e.field == field)
             .map(|e| e.message.clone())
     };
+    let expiry = policy.expiry_for(target.owner.kind);
     let mut expiry_options: Vec<ExpiryOption> = PRESETS
         .iter()
-        .filter(|days| **days <= policy.expiry.max_lifetime_days)
+        .filter(|days| **days <= expiry.max_lifetime_days)
         .map(|days| {
             let date = today + Duration::days(i64::from(*days));
             ExpiryOption {
@@ -73,14 +121,14 @@ fn token_form(
             }
         })
         .collect();
-    if policy.expiry.allow_no_expiry {
+    if expiry.allow_no_expiry {
         expiry_options.push(ExpiryOption {
             value: "never".into(),
             label: "Never (not recommended)".into(),
             selected: input.expires_in == "never",
         });
     }
-    let role = current.member.role;
+    let role = target.owner.role;
     let groups = policy
         .scopes
         .groups()
@@ -100,17 +148,24 @@ fn token_form(
         .filter(|g| !g.scopes.is_empty())
         .collect();
     TokenForm {
+        action: target.action(),
+        back: target.back(),
+        back_label: match target.owner.kind {
+            MemberKind::Service => format!("Service account {}", target.owner.email),
+            MemberKind::Person => "API Tokens".to_owned(),
+        },
+        service_account: target.service_account(),
         name: input.name.clone(),
         expiry_options,
         custom_selected: input.expires_in == "custom",
         expires_on: input.expires_on.clone(),
-        min_date: policy.expiry.earliest(today).to_string(),
-        max_date: policy.expiry.latest(today).to_string(),
-        min_day: format::day(policy.expiry.earliest(today)),
-        max_day: format::day(policy.expiry.latest(today)),
+        min_date: expiry.earliest(today).to_string(),
+        max_date: expiry.latest(today).to_string(),
+        min_day: format::day(expiry.earliest(today)),
+        max_day: format::day(expiry.latest(today)),
         groups,
         nonce: input.nonce.clone(),
-        role: current.member.role.to_string(),
+        role: target.owner.role.to_string(),
         name_error: error("name"),
         expires_in_error: error("expires_in"),
         expires_on_error: error("expires_on"),
@@ -135,16 +190,27 @@ pub(super) async fn new_form(
     current: CurrentMember,
     service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, WebError> {
-    let policy = policy_of(&service, &current).await?;
+    let target = Target::me(&current);
+    blank_form(&service, &current, &target).await
+}
+
+/// The form as it first appears, for `target`.
+pub(in crate::web) async fn blank_form(
+    service: &web::Data<Latchkey>,
+    current: &CurrentMember,
+    target: &Target,
+) -> Result<HttpResponse, WebError> {
+    let policy = policy_of(service, current).await?;
     let today = service.clock().today();
-    // The organisation's preset; when none fits its maximum lifetime
+    let expiry = policy.expiry_for(target.owner.kind);
+    // The organisation's preset; when none fits the maximum lifetime
     // (under 7 days), the date of the maximum, chosen.
     let default_is_preset = PRESETS.contains(&policy.default_expiry_days)
-        && policy.default_expiry_days <= policy.expiry.max_lifetime_days;
+        && policy.default_expiry_days <= expiry.max_lifetime_days;
     let (expires_in, expires_on) = if default_is_preset {
         (policy.default_expiry_days.to_string(), String::new())
     } else {
-        ("custom".to_owned(), policy.expiry.latest(today).to_string())
+        ("custom".to_owned(), expiry.latest(today).to_string())
     };
     let input = Submitted {
         name: String::new(),
@@ -154,18 +220,23 @@ pub(super) async fn new_form(
         allowed_ips: String::new(),
         nonce: new_nonce()?,
     };
-    let form = token_form(&current, &policy, today, &input, &[]);
+    let form = token_form(target, &policy, today, &input, &[]);
     Ok(html(
         StatusCode::OK,
         render(&NewTokenPage {
-            layout: Layout::for_member(&current, "tokens"),
+            layout: Layout::for_member(current, target.nav()),
             form,
         }),
     ))
 }
 
-fn form_response(current: &CurrentMember, status: StatusCode, form: TokenForm) -> HttpResponse {
-    let layout = Layout::for_member(current, "tokens");
+fn form_response(
+    current: &CurrentMember,
+    target: &Target,
+    status: StatusCode,
+    form: TokenForm,
+) -> HttpResponse {
+    let layout = Layout::for_member(current, target.nav());
     let body = if current.htmx {
         render(&TokenFormPartial { layout, form })
     } else {
@@ -308,30 +379,34 @@ impl TryFrom<&Submitted> for GenerateRequest {
 async fn form_again(
     service: &web::Data<Latchkey>,
     current: &CurrentMember,
+    target: &Target,
     input: &Submitted,
     errors: &[FieldError],
     status: StatusCode,
 ) -> Result<HttpResponse, WebError> {
     let policy = policy_of(service, current).await?;
-    let form = token_form(current, &policy, service.clock().today(), input, errors);
-    Ok(form_response(current, status, form))
+    let form = token_form(target, &policy, service.clock().today(), input, errors);
+    Ok(form_response(current, target, status, form))
 }
 
-fn reveal_response(current: &CurrentMember, reveal: Reveal) -> HttpResponse {
+fn reveal_response(current: &CurrentMember, target: &Target, reveal: Reveal) -> HttpResponse {
     if current.htmx {
         // The address no longer says "new": reloading shows the list, never
         // a second token.
+        let back = reveal.back.clone();
         let mut res = html(StatusCode::OK, render(&RevealPartial { reveal }));
-        res.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("hx-replace-url"),
-            actix_web::http::header::HeaderValue::from_static("/settings/api-tokens"),
-        );
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&back) {
+            res.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static("hx-replace-url"),
+                value,
+            );
+        }
         return res;
     }
     html(
         StatusCode::OK,
         render(&RevealPage {
-            layout: Layout::for_member(current, "tokens"),
+            layout: Layout::for_member(current, target.nav()),
             reveal,
         }),
     )
@@ -345,17 +420,29 @@ pub(super) async fn create(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let form = current.form(&req, &body)?;
-    let input = Submitted::from(&form);
+    let target = Target::me(&current);
+    generate(&service, &current, &target, &form).await
+}
+
+/// Reads a submitted form and creates the token for `target`, or shows
+/// the form again with what is wrong.
+pub(in crate::web) async fn generate(
+    service: &web::Data<Latchkey>,
+    current: &CurrentMember,
+    target: &Target,
+    form: &FormData,
+) -> Result<HttpResponse, WebError> {
+    let input = Submitted::from(form);
     let request = match GenerateRequest::try_from(&input) {
         Ok(request) => request,
         Err(Unusable::Forged(message)) => return Err(WebError::forbidden(message)),
         Err(Unusable::Mistakes(errors)) => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            return form_again(&service, &current, &input, &errors, status).await;
+            return form_again(service, current, target, &input, &errors, status).await;
         }
     };
     let choice = request.expiry;
-    let (svc, actor, owner) = (service.clone(), current.actor(), current.member.clone());
+    let (svc, actor, owner) = (service.clone(), current.actor(), target.owner.clone());
     let new = NewToken {
         expiry: request.expiry.on(service.clock().today()),
         name: request.name,
@@ -366,8 +453,9 @@ pub(super) async fn create(
     };
     match web::block(move || svc.create_token(&actor, &owner, new)).await? {
         Ok(created) => Ok(reveal_response(
-            &current,
-            reveal(created, service.clock().now()),
+            current,
+            target,
+            reveal(created, service.clock().now(), target),
         )),
         Err(Error::Invalid(mut field)) => {
             // The policy refused the expiry: beside the control used.
@@ -375,14 +463,22 @@ pub(super) async fn create(
                 field.field = choice.field();
             }
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            form_again(&service, &current, &input, &[field], status).await
+            form_again(service, current, target, &input, &[field], status).await
         }
         Err(Error::Conflict(duplicate @ Conflict::DuplicateSubmit)) => {
             Err(WebError::new(StatusCode::CONFLICT, duplicate.to_string()))
         }
         Err(Error::Conflict(conflict)) => {
             let errors = [FieldError::new("form", conflict.to_string())];
-            form_again(&service, &current, &input, &errors, StatusCode::CONFLICT).await
+            form_again(
+                service,
+                current,
+                target,
+                &input,
+                &errors,
+                StatusCode::CONFLICT,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -447,7 +543,7 @@ pub(super) async fn rotate(
         let at = service.clock().now() + Duration::minutes(minutes);
         format!("keeps working until {}", format::moment(at))
     };
-    let mut reveal = reveal(created, service.clock().now());
+    let mut reveal = reveal(created, service.clock().now(), &Target::me(&current));
     reveal.replaces = Some(format!("“{}” …{}, which {stops}", old.name, old.hint));
     Ok(html(
         StatusCode::OK,

@@ -2,7 +2,7 @@
 //! reveal (`generate`), revoke one or many (`revoke`).
 
 mod detail;
-mod generate;
+pub(super) mod generate;
 mod revoke;
 
 use super::error::WebError;
@@ -53,14 +53,15 @@ impl Filters {
         let owner = match form.get("owner").filter(|s| !s.is_empty()) {
             None | Some("me") => OwnerFilter::Me,
             Some("all") if current.member.is_admin() => OwnerFilter::All,
-            Some("all") => {
+            Some("service") if current.member.is_admin() => OwnerFilter::Services,
+            Some("all" | "service") => {
                 return Err(WebError::forbidden(
                     "Only admins can see every token in the organisation.",
                 ));
             }
             Some(o) => {
                 return Err(WebError::bad_request(format!(
-                    "Unknown owner filter “{o}”: use me or all."
+                    "Unknown owner filter “{o}”: use me, all or service."
                 )));
             }
         };
@@ -84,6 +85,7 @@ impl Filters {
     pub(super) fn owner_str(&self) -> &'static str {
         match self.owner {
             OwnerFilter::All => "all",
+            OwnerFilter::Services => "service",
             _ => "me",
         }
     }
@@ -223,7 +225,7 @@ pub(super) async fn token_list(
         None
     };
     let now = service.clock().now();
-    let show_owner = filters.owner == OwnerFilter::All;
+    let show_owner = matches!(filters.owner, OwnerFilter::All | OwnerFilter::Services);
     let first_shown = if page.total == 0 {
         0
     } else {
