@@ -163,7 +163,7 @@ async fn add(
     match web::block(move || svc.add_service_account(&actor, &name, role)).await? {
         Ok(account) => {
             let done = format!(
-                "Service account {} added as {}. Generate its first token below.",
+                "Service account {} added as {}. Generate its first token when you are ready.",
                 account.email, account.role
             );
             current.flash(&service, done).await?;

@@ -268,6 +268,8 @@ browser_flows!(
     token_page_shows_a_labelled_usage_chart,
     rotation_in_the_list_and_a_narrower_policy,
     the_console_fits_and_guides_the_keyboard,
+    an_admin_adds_and_retires_a_scope,
+    a_service_account_gets_its_token_once_with_and_without_javascript,
 );
 
 fn admin_signs_in_with_the_printed_password(f: &Flow) {
@@ -585,6 +587,117 @@ fn generate_and_revoke_without_javascript(f: &Flow) {
     b.click(&b.button("Revoke 2 tokens"));
     b.wait_for_text("Revoked 2 tokens");
     assert!(b.has_text("No tokens yet") || b.count("//tbody/tr") == 0);
+}
+
+fn an_admin_adds_and_retires_a_scope(f: &Flow) {
+    f.app.add_member("dev@example.com", Role::Developer);
+    let a = f.browser();
+    f.sign_in(&a, &f.app.admin_email, &f.app.admin_password);
+    a.click(&a.link("Scopes"));
+    a.wait_for_text("Add a scope");
+    f.look(&a, "scopes");
+    // A bad name is explained beside its field, the rest kept.
+    a.type_into(&a.field("Name"), "Billing Read");
+    a.type_into(&a.field("What it allows"), "Read invoices");
+    a.type_into(&a.field("Group (optional)"), "Billing");
+    a.click(&a.button("Add scope"));
+    a.wait_for_text("is not a scope name");
+    assert_eq!(
+        a.attribute(&a.field("Name"), "aria-invalid"),
+        Some("true".to_owned())
+    );
+    f.look(&a, "scopes-error");
+    set_value(&a, &a.field("Name"), "billing:read");
+    a.click(&a.button("Add scope"));
+    a.wait_for_text("Scope billing:read added");
+    let token = f.app.create_token(
+        "dev@example.com",
+        "invoices",
+        &["billing:read", "reports:read"],
+        30,
+    );
+    // The scope's page states what retiring it stops; the dialog asks.
+    a.click(&a.link("billing:read"));
+    a.wait_for_text("1 active token loses");
+    f.look(&a, "scope-edit");
+    a.click(&a.button("Retire scope"));
+    a.wait_until("the dialog", |b| b.has_text("Retire this scope?"));
+    a.click(&a.find("//button[@id='confirm-ok']"));
+    a.wait_for_text("Scope billing:read retired: 1 active token lost it.");
+    let scopes =
+        f.app.client().api("GET", "/api/v1/me", Some(&token)).json()["token"]["scopes"].clone();
+    assert_eq!(scopes, json!(["reports:read"]));
+
+    // Without JavaScript: edit a minimum role, and the page says it.
+    let plain = Browser::start(false);
+    f.sign_in(&plain, &f.app.admin_email, &f.app.admin_password);
+    plain.goto(&f.url("/settings/scopes/reports:read"));
+    plain.wait_for_text("Minimum role");
+    plain.select(&plain.field("Minimum role"), "admin");
+    plain.click(&plain.button("Save scope"));
+    plain.wait_for_text("Scope reports:read saved.");
+    let scopes =
+        f.app.client().api("GET", "/api/v1/me", Some(&token)).json()["token"]["scopes"].clone();
+    assert_eq!(scopes, json!([]));
+}
+
+fn a_service_account_gets_its_token_once_with_and_without_javascript(f: &Flow) {
+    for javascript in [true, false] {
+        let b = Browser::start(javascript);
+        let name = if javascript { "ci-bot" } else { "nightly" };
+        f.sign_in(&b, &f.app.admin_email, &f.app.admin_password);
+        b.click(&b.link("Service accounts"));
+        b.wait_for_text("Add a service account");
+        f.look(
+            &b,
+            if javascript {
+                "service-accounts-empty"
+            } else {
+                "service-accounts-nojs"
+            },
+        );
+        b.type_into(&b.field("Name"), name);
+        b.select(&b.field("Role"), "developer");
+        b.click(&b.button("Add service account"));
+        b.wait_for_text(&format!("Service account {name} added"));
+        f.look(&b, "service-account");
+        b.click(&b.link("Generate token"));
+        b.wait_for_text(&format!("New token for {name}"));
+        f.look(&b, "service-account-token-form");
+        b.type_into(&b.field("Name"), "deploys");
+        b.click(&b.field("datastore:write"));
+        b.click(&b.button("Generate token"));
+        b.wait_for_text("Copy your token now");
+        assert!(b.has_text(&format!("New token “deploys” for {name}")));
+        assert!(b.has_text("Owned by"));
+        let token = b.text(&b.find("//code[@id='new-token']"));
+        f.look(
+            &b,
+            if javascript {
+                "service-account-reveal"
+            } else {
+                "service-account-reveal-nojs"
+            },
+        );
+        assert_eq!(
+            f.count_copy_buttons(&b),
+            usize::from(javascript),
+            "a copy button only with script"
+        );
+        assert_eq!(f.api_status(&token), 200);
+        // Reloading shows the account's page (htmx replaced the address),
+        // never the token again.
+        if javascript {
+            b.refresh();
+            b.wait_for_text("Role and access");
+            assert!(!b.source().contains(&token));
+        }
+        b.goto(&f.url("/settings/service-accounts"));
+        b.click(&b.link(name));
+        b.wait_for_text("deploys");
+        assert!(!b.source().contains(&token));
+        assert!(b.has_text(&f.app.admin_email), "created by the admin");
+    }
 }
 
 impl Flow {
