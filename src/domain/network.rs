@@ -97,6 +97,11 @@ impl IpRange {
         };
         ip.is_ipv4() == self.network.is_ipv4() && self.masked(ip) == self.network
     }
+
+    /// Every address of `other` is in this range.
+    pub fn covers(&self, other: &IpRange) -> bool {
+        other.prefix >= self.prefix && self.contains(other.network)
+    }
 }
 
 impl fmt::Display for IpRange {
@@ -180,6 +185,16 @@ impl IpAllowList {
 
     /// Whether a request from `ip` may use the token; an unknown address
     /// passes only an empty list.
+    /// Every address `other` lets in, this list lets in too (an empty
+    /// list lets in everything).
+    pub fn covers(&self, other: &IpAllowList) -> bool {
+        self.is_empty()
+            || (!other.is_empty()
+                && other
+                    .ranges()
+                    .all(|r| self.ranges().any(|mine| mine.covers(r))))
+    }
+
     pub fn permits(&self, ip: Option<IpAddr>) -> bool {
         self.0.is_empty() || ip.is_some_and(|ip| self.contains(ip))
     }
@@ -268,5 +283,16 @@ mod tests {
         assert!(err.message.contains("“nonsense”"), "{}", err.message);
         let many = vec!["10.0.0.1"; MAX_ALLOWED_RANGES + 1].join(",");
         assert!(IpAllowList::parse_input(&many).is_err());
+    }
+
+    #[test]
+    fn a_list_covers_narrower_lists_only() {
+        let list = |s: &str| IpAllowList::parse_input(s).expect("ranges");
+        assert!(list("10.0.0.0/8").covers(&list("10.1.0.0/16, 10.2.3.4")));
+        assert!(!list("10.0.0.0/8").covers(&list("10.0.0.0/7")));
+        assert!(!list("10.0.0.0/8").covers(&list("192.0.2.1")));
+        assert!(!list("10.0.0.0/8").covers(&IpAllowList::default()));
+        assert!(IpAllowList::default().covers(&list("192.0.2.1")));
+        assert!(!list("2001:db8::/32").covers(&list("10.0.0.1")));
     }
 }

@@ -14,7 +14,22 @@ use time::PrimitiveDateTime;
 /// A scope's name: `^[a-z][a-z0-9_-]{0,31}(:[a-z][a-z0-9_-]{0,31}){0,3}$`.
 /// Whether it is offered, and to whom, is the catalogue's to say.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Scope(Cow<'static, str>);
+pub struct Scope {
+    name: Cow<'static, str>,
+    /// Position in the seeded catalogue (added scopes: after them), kept
+    /// so that ordering a set costs no lookups.
+    rank: u8,
+}
+
+/// Added scopes sort after every seeded one, by name.
+const ADDED: u8 = u8::MAX;
+
+const fn named(name: &'static str, rank: u8) -> Scope {
+    Scope {
+        name: Cow::Borrowed(name),
+        rank,
+    }
+}
 
 /// One seeded scope: name, description, group, minimum role, system.
 pub struct Seed {
@@ -26,14 +41,14 @@ pub struct Seed {
 }
 
 const fn seed(
-    name: &'static str,
+    scope: Scope,
     description: &'static str,
     group: &'static str,
     min_role: Role,
     system: bool,
 ) -> Seed {
     Seed {
-        scope: Scope(Cow::Borrowed(name)),
+        scope,
         description,
         group,
         min_role,
@@ -42,101 +57,101 @@ const fn seed(
 }
 
 impl Scope {
-    pub const DATASTORE_READ: Scope = Scope(Cow::Borrowed("datastore:read"));
-    pub const REPORTS_READ: Scope = Scope(Cow::Borrowed("reports:read"));
-    pub const TOKENS_READ: Scope = Scope(Cow::Borrowed("tokens:read"));
-    pub const DATASTORE_WRITE: Scope = Scope(Cow::Borrowed("datastore:write"));
-    pub const REPORTS_WRITE: Scope = Scope(Cow::Borrowed("reports:write"));
-    pub const TOKENS_REVOKE: Scope = Scope(Cow::Borrowed("tokens:revoke"));
-    pub const MEMBERS_READ: Scope = Scope(Cow::Borrowed("members:read"));
-    pub const INTEGRATIONS_MANAGE: Scope = Scope(Cow::Borrowed("integrations:manage"));
-    pub const TOKENS_INTROSPECT: Scope = Scope(Cow::Borrowed("tokens:introspect"));
-    pub const ORG_ADMIN: Scope = Scope(Cow::Borrowed("org:admin"));
-    pub const TOKENS_CREATE: Scope = Scope(Cow::Borrowed("tokens:create"));
-    pub const AUDIT_READ: Scope = Scope(Cow::Borrowed("audit:read"));
+    pub const DATASTORE_READ: Scope = named("datastore:read", 0);
+    pub const REPORTS_READ: Scope = named("reports:read", 1);
+    pub const TOKENS_READ: Scope = named("tokens:read", 2);
+    pub const DATASTORE_WRITE: Scope = named("datastore:write", 3);
+    pub const REPORTS_WRITE: Scope = named("reports:write", 4);
+    pub const TOKENS_REVOKE: Scope = named("tokens:revoke", 5);
+    pub const MEMBERS_READ: Scope = named("members:read", 6);
+    pub const INTEGRATIONS_MANAGE: Scope = named("integrations:manage", 7);
+    pub const TOKENS_INTROSPECT: Scope = named("tokens:introspect", 8);
+    pub const ORG_ADMIN: Scope = named("org:admin", 9);
+    pub const TOKENS_CREATE: Scope = named("tokens:create", 10);
+    pub const AUDIT_READ: Scope = named("audit:read", 11);
 
     /// What a fresh database holds, in the order the SPEC lists it (also
     /// the order these scopes are shown in, before any added ones).
     pub const SEED: [Seed; 12] = [
         seed(
-            "datastore:read",
+            Scope::DATASTORE_READ,
             "Read data from the data store",
             "Data store",
             Role::Viewer,
             false,
         ),
         seed(
-            "reports:read",
+            Scope::REPORTS_READ,
             "Read dashboards and reports",
             "Reports",
             Role::Viewer,
             false,
         ),
         seed(
-            "tokens:read",
+            Scope::TOKENS_READ,
             "List your own tokens through the API",
             "Tokens",
             Role::Viewer,
             true,
         ),
         seed(
-            "datastore:write",
+            Scope::DATASTORE_WRITE,
             "Write and import data into the data store",
             "Data store",
             Role::Developer,
             false,
         ),
         seed(
-            "reports:write",
+            Scope::REPORTS_WRITE,
             "Create and edit reports",
             "Reports",
             Role::Developer,
             false,
         ),
         seed(
-            "tokens:revoke",
+            Scope::TOKENS_REVOKE,
             "Revoke tokens through the API (your own; admins: any in the organisation)",
             "Tokens",
             Role::Developer,
             true,
         ),
         seed(
-            "members:read",
+            Scope::MEMBERS_READ,
             "List organisation members",
             "Organisation",
             Role::Admin,
             true,
         ),
         seed(
-            "integrations:manage",
+            Scope::INTEGRATIONS_MANAGE,
             "Connect and disconnect integrations",
             "Organisation",
             Role::Admin,
             false,
         ),
         seed(
-            "tokens:introspect",
+            Scope::TOKENS_INTROSPECT,
             "Validate other tokens (for resource servers)",
             "Tokens",
             Role::Admin,
             true,
         ),
         seed(
-            "org:admin",
+            Scope::ORG_ADMIN,
             "Manage organisation settings",
             "Organisation",
             Role::Admin,
             true,
         ),
         seed(
-            "tokens:create",
+            Scope::TOKENS_CREATE,
             "Create tokens through the API, for yourself, with at most the scopes the presenting token holds",
             "Tokens",
             Role::Developer,
             true,
         ),
         seed(
-            "audit:read",
+            Scope::AUDIT_READ,
             "Read the organisation audit log through the API",
             "Organisation",
             Role::Admin,
@@ -145,29 +160,21 @@ impl Scope {
     ];
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.name
     }
 
     /// Scopes Latchkey itself checks: never retired, never added by hand.
     pub fn is_system(&self) -> bool {
-        self.0.starts_with("tokens:")
-            || matches!(&*self.0, "members:read" | "org:admin" | "audit:read")
-    }
-
-    /// Position in the seeded catalogue; added scopes come after, by name.
-    fn rank(&self) -> usize {
-        Scope::SEED
-            .iter()
-            .position(|s| s.scope.0 == self.0)
-            .unwrap_or(Scope::SEED.len())
+        self.name.starts_with("tokens:")
+            || matches!(&*self.name, "members:read" | "org:admin" | "audit:read")
     }
 }
 
 impl Ord for Scope {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.rank()
-            .cmp(&other.rank())
-            .then_with(|| self.0.cmp(&other.0))
+        self.rank
+            .cmp(&other.rank)
+            .then_with(|| self.name.cmp(&other.name))
     }
 }
 
@@ -195,7 +202,7 @@ impl FromStr for Scope {
     /// Exact names only: a scope arriving with spaces or another case was
     /// not offered by any form of ours. Seeded names borrow their text.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if let Some(seeded) = Scope::SEED.iter().find(|seed| seed.scope.0 == s) {
+        if let Some(seeded) = Scope::SEED.iter().find(|seed| seed.scope.name == s) {
             return Ok(seeded.scope.clone());
         }
         let parts: Vec<&str> = s.split(':').collect();
@@ -205,7 +212,10 @@ impl FromStr for Scope {
                 super::audit_text(s)
             )));
         }
-        Ok(Scope(Cow::Owned(s.to_owned())))
+        Ok(Scope {
+            name: Cow::Owned(s.to_owned()),
+            rank: ADDED,
+        })
     }
 }
 

@@ -38,8 +38,9 @@ pub struct Verified {
     pub token_id: TokenId,
     pub name: String,
     pub owner: Member,
-    /// Effective scopes: stored ∩ what the owner's current role allows.
-    pub scopes: ScopeSet,
+    /// Effective scopes: stored ∩ what the owner's current role allows
+    /// (shared with the cached token: no copy per request).
+    pub scopes: Arc<ScopeSet>,
     pub expires_at: Option<PrimitiveDateTime>,
     pub created_at: PrimitiveDateTime,
     /// Where the token may be used from (empty: anywhere).
@@ -92,7 +93,7 @@ pub enum Door {
 #[derive(Debug)]
 pub struct Known {
     pub token: Credential,
-    pub usable: ScopeSet,
+    pub usable: Arc<ScopeSet>,
 }
 
 /// A token as found: shared by the cache and the requests it answers.
@@ -103,7 +104,10 @@ impl Known {
         let usable = token
             .scopes
             .intersect(&catalogue.allowed_for(token.owner_role));
-        Known { token, usable }
+        Known {
+            token,
+            usable: Arc::new(usable),
+        }
     }
 }
 

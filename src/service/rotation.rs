@@ -8,7 +8,9 @@ use super::authenticate::audited_lately;
 use super::tokens::{CreatedToken, may_touch, view};
 use super::{Actor, Latchkey, Member, OrgPolicy, load_policy};
 use crate::db;
-use crate::domain::{MemberId, RevokeReason, TokenId, TokenStatus, expires_at, status_at};
+use crate::domain::{
+    MemberId, MemberKind, RevokeReason, TokenId, TokenStatus, expires_at, status_at,
+};
 use crate::error::{Conflict, Error, Result};
 use diesel::QueryResult;
 use time::{Duration, PrimitiveDateTime};
@@ -50,9 +52,12 @@ fn rotatable(
 fn new_expiry(
     old: &db::TokenRow,
     policy: &OrgPolicy,
+    kind: MemberKind,
     now: PrimitiveDateTime,
 ) -> Option<PrimitiveDateTime> {
-    let max_days = i64::from(policy.expiry.max_lifetime_days);
+    // A service account's tokens may have a shorter maximum of their own.
+    let rules = policy.expiry_for(kind);
+    let max_days = i64::from(rules.max_lifetime_days);
     match old.expires_at {
         Some(at) => {
             let lifetime = (at.date() - old.created_at.date()).whole_days().max(1);
@@ -60,7 +65,7 @@ fn new_expiry(
                 now.date() + Duration::days(lifetime.min(max_days)),
             ))
         }
-        None if policy.expiry.allow_no_expiry => None,
+        None if rules.allow_no_expiry => None,
         None => Some(expires_at(now.date() + Duration::days(max_days))),
     }
 }
@@ -137,7 +142,7 @@ impl Latchkey {
                     hash: &secret.hash(),
                     hint: &secret.hint(),
                     scopes: old.scopes.clone(),
-                    expires_at: new_expiry(&old, &policy, now),
+                    expires_at: new_expiry(&old, &policy, owner.kind, now),
                     created_at: now,
                     created_by: actor.id(),
                     allowed_ips: &old.allowed_ips,

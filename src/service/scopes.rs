@@ -106,7 +106,8 @@ impl Latchkey {
         fields: ScopeFields,
     ) -> Result<ScopeEntry> {
         require_admin(actor)?;
-        if scope.is_system() || scope.as_str().starts_with("tokens:") {
+        if scope.is_system() || scope.as_str() == "tokens" || scope.as_str().starts_with("tokens:")
+        {
             return Err(Error::invalid(
                 "name",
                 format!(
@@ -159,6 +160,22 @@ impl Latchkey {
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
             let before = db::scopes::find(conn, scope)?.ok_or(Error::NotFound("scope"))?;
+            // Latchkey's own checks rely on who holds its scopes.
+            if before.system && before.min_role != fields.min_role {
+                return Err(Error::invalid(
+                    "min_role",
+                    format!(
+                        "{scope} is a system scope: its minimum role stays {}; you can change its description and group.",
+                        before.min_role
+                    ),
+                ));
+            }
+            if !before.is_active() {
+                return Err(Error::invalid(
+                    "name",
+                    format!("{scope} is retired: it cannot be changed."),
+                ));
+            }
             let after = ScopeEntry {
                 description: fields.description.clone(),
                 group: fields.group.clone(),

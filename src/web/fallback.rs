@@ -16,7 +16,7 @@ const PAGE_AND_FORM: &str = "GET, HEAD, OPTIONS, POST";
 
 /// Every console and operational route with its methods, most specific
 /// first (`…/revoke` before `…/{id}`). The API answers for itself.
-const ROUTES: [(&str, &str); 17] = [
+const ROUTES: [(&str, &str); 25] = [
     ("/", PAGE),
     ("/healthz", PAGE),
     ("/readyz", PAGE),
@@ -34,6 +34,14 @@ const ROUTES: [(&str, &str); 17] = [
     ("/settings/audit", PAGE),
     ("/settings/audit.{format}", PAGE),
     ("/settings/policy", PAGE_AND_FORM),
+    ("/settings/scopes", PAGE_AND_FORM),
+    ("/settings/scopes/{name}/retire", FORM),
+    ("/settings/scopes/{name}", PAGE_AND_FORM),
+    ("/settings/service-accounts", PAGE_AND_FORM),
+    ("/settings/service-accounts/{id}/tokens/new", PAGE),
+    ("/settings/service-accounts/{id}/tokens", FORM),
+    ("/settings/service-accounts/{id}/{action}", FORM),
+    ("/settings/service-accounts/{id}", PAGE),
 ];
 
 /// The methods a path answers, when it is a route.
@@ -95,6 +103,17 @@ mod tests {
         assert_eq!(allowed("/settings/api-tokens/12"), Some(PAGE));
         assert_eq!(allowed("/settings/api-tokens/12/rotate"), Some(FORM));
         assert_eq!(allowed("/settings/audit.csv"), Some(PAGE));
+        assert_eq!(
+            allowed("/settings/scopes/billing:read"),
+            Some(PAGE_AND_FORM)
+        );
+        assert_eq!(allowed("/settings/scopes/billing:read/retire"), Some(FORM));
+        assert_eq!(
+            allowed("/settings/service-accounts/3/tokens/new"),
+            Some(PAGE)
+        );
+        assert_eq!(allowed("/settings/service-accounts/3/tokens"), Some(FORM));
+        assert_eq!(allowed("/settings/service-accounts/3"), Some(PAGE));
         assert_eq!(allowed("/nowhere"), None);
     }
 }

@@ -204,6 +204,12 @@ async fn change(
     current.require_admin("Only admins can manage members.")?;
     let (id, action) = path.into_inner();
     let id = id.parse::<MemberId>().map_err(|_| WebError::not_found())?;
+    // Service accounts have their own page; here they are no member.
+    let svc = service.clone();
+    let target = web::block(move || svc.member_by_id(id)).await?;
+    if target.is_ok_and(|m| m.kind == crate::domain::MemberKind::Service) {
+        return Err(WebError::not_found());
+    }
     if action == "disable" && form.get("confirm") != Some("yes") {
         return confirm_disable(&current, &service, id).await;
     }

@@ -58,6 +58,8 @@ pub struct ScopeForm {
     pub description_error: Option<String>,
     pub group_error: Option<String>,
     pub role_error: Option<String>,
+    /// A system scope: its minimum role is shown, not offered.
+    pub role_fixed: bool,
 }
 
 impl ScopeForm {
@@ -116,6 +118,13 @@ struct ScopesPage {
     scopes: Vec<ScopeRow>,
     form: ScopeForm,
     notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/confirm_retire.html")]
+struct ConfirmRetirePage {
+    layout: Layout,
+    scope: ScopeRow,
 }
 
 #[derive(Template)]
@@ -217,13 +226,14 @@ async fn one_page(
     let svc = service.clone();
     let found = web::block(move || svc.scope_use(&scope)).await??;
     let row = ScopeRow::from(found);
-    let form = form.unwrap_or_else(|| ScopeForm {
+    let mut form = form.unwrap_or_else(|| ScopeForm {
         name: row.name.clone(),
         description: row.description.clone(),
         group: row.group.clone(),
         min_role: row.min_role.clone(),
         ..ScopeForm::default()
     });
+    form.role_fixed = row.system;
     Ok(html(
         status,
         render(&ScopePage {
@@ -290,9 +300,23 @@ async fn retire(
     service: web::Data<Latchkey>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    current.form(&req, &body)?;
+    let form = current.form(&req, &body)?;
     current.require_admin(ADMINS_ONLY)?;
     let scope = scope_in(&path)?;
+    let svc = service.clone();
+    let which = scope.clone();
+    let found = web::block(move || svc.scope_use(&which)).await??;
+    let retirable = !found.entry.system && found.entry.is_active();
+    if retirable && form.get("confirm") != Some("yes") {
+        // Without script no dialog asked: a page that does, first.
+        return Ok(html(
+            StatusCode::OK,
+            render(&ConfirmRetirePage {
+                layout: Layout::for_member(&current, "scopes"),
+                scope: ScopeRow::from(found),
+            }),
+        ));
+    }
     let (svc, actor, which) = (service.clone(), current.actor(), scope.clone());
     match web::block(move || svc.retire_scope(&actor, &which)).await? {
         Ok(lost) => {

@@ -769,7 +769,7 @@ fn real_answers_match_the_documented_schemas(db: &TestDb) {
     let doc = c.get("/api/openapi.json").json();
     // The checker itself catches drift: an undocumented field, a wrong type.
     let me = serde_json::json!({"$ref": "#/components/schemas/Me"});
-    let drifted = serde_json::json!({"owner": {"id": "1", "email": "a", "role": "admin", "extra": 1}, "token": {}});
+    let drifted = serde_json::json!({"owner": {"id": "1", "email": "a", "role": "admin", "kind": "person", "extra": 1}, "token": {}});
     assert_eq!(
         mismatches(&doc, &me, &drifted, "me").len(),
         6,

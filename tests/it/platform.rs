@@ -9,6 +9,7 @@ both_backends!(
     a_token_mints_a_token_with_at_most_its_own_scopes,
     bad_mint_requests_are_refused_and_change_nothing,
     collectors_page_the_audit_log_oldest_first,
+    a_minted_token_never_reaches_further_than_its_parent,
 );
 
 fn mint(
@@ -107,7 +108,7 @@ fn bad_mint_requests_are_refused_and_change_nothing(db: &TestDb) {
         }
         body
     };
-    let long = "x".repeat(201);
+    let long = "x".repeat(501);
     let cases: Vec<(&str, serde_json::Value, u16, &str)> = vec![
         (
             "no expiry given",
@@ -116,10 +117,10 @@ fn bad_mint_requests_are_refused_and_change_nothing(db: &TestDb) {
             "expires_on is required",
         ),
         (
-            "no expiry where the policy forbids it",
+            "no expiry from a token that expires",
             ok(json!({"expires_on": null})),
             422,
-            "every token to expire",
+            "cannot outlive the token that mints it",
         ),
         (
             "a date in words",
@@ -128,10 +129,10 @@ fn bad_mint_requests_are_refused_and_change_nothing(db: &TestDb) {
             "YYYY-MM-DD",
         ),
         (
-            "a date past the maximum",
-            ok(json!({"expires_on": in_days(400)})),
+            "a date past the presenting token's expiry",
+            ok(json!({"expires_on": in_days(31)})),
             422,
-            "at most 365 days",
+            "cannot outlive the token that mints it",
         ),
         (
             "yesterday",
@@ -168,7 +169,7 @@ fn bad_mint_requests_are_refused_and_change_nothing(db: &TestDb) {
             "a long description",
             ok(json!({"description": long})),
             422,
-            "at most 200",
+            "at most 500",
         ),
         (
             "an unknown field",
@@ -250,4 +251,78 @@ fn collectors_page_the_audit_log_oldest_first(db: &TestDb) {
         .assert_status(400);
     let dev = app.create_token("dev@example.com", "dev", &["datastore:read"], 30);
     c.api("GET", "/api/v1/audit", Some(&dev)).assert_status(403);
+}
+
+fn a_minted_token_never_reaches_further_than_its_parent(db: &TestDb) {
+    let app = spawn_app(db);
+    app.add_member("ci@example.com", Role::Developer);
+    let parent = db
+        .cli(&[
+            "token",
+            "create",
+            "--email",
+            "ci@example.com",
+            "--name",
+            "locked",
+            "--expires-on",
+            &in_days(2),
+            "--scope",
+            "tokens:create",
+            "--scope",
+            "datastore:read",
+            "--allow-ip",
+            "127.0.0.0/8",
+        ])
+        .ok();
+    let parent = parent.trim();
+    let before = app.token_count();
+    for (body, says) in [
+        (
+            json!({"name": "far", "expires_on": in_days(2), "scopes": ["datastore:read"], "allowed_ips": ["10.0.0.0/8"]}),
+            "inside the presenting token's allow-list",
+        ),
+        (
+            json!({"name": "wide", "expires_on": in_days(2), "scopes": ["datastore:read"], "allowed_ips": ["0.0.0.0/0"]}),
+            "inside the presenting token's allow-list",
+        ),
+        (
+            json!({"name": "long", "expires_on": in_days(3), "scopes": ["datastore:read"]}),
+            "cannot outlive the token that mints it",
+        ),
+        (
+            json!({"name": "never", "expires_on": null, "scopes": ["datastore:read"]}),
+            "cannot outlive the token that mints it",
+        ),
+    ] {
+        mint(&app, parent, body)
+            .assert_status(422)
+            .assert_contains(says);
+    }
+    assert_eq!(app.token_count(), before);
+    // Left out, the allow-list is inherited; a narrower one is kept.
+    let admin = app.create_token(&app.admin_email, "rs", &["tokens:introspect"], 30);
+    let allowed = |token: &str| {
+        app.client()
+            .api_post(
+                "/api/v1/introspect",
+                Some(&admin),
+                "application/json",
+                format!(r#"{{"token": "{token}"}}"#).as_bytes(),
+            )
+            .json()["allowed_ips"]
+            .clone()
+    };
+    for (name, asked, kept) in [
+        ("inherits", json!([]), json!(["127.0.0.0/8"])),
+        ("narrower", json!(["127.0.0.1"]), json!(["127.0.0.1/32"])),
+    ] {
+        let made = mint(
+            &app,
+            parent,
+            json!({"name": name, "expires_on": in_days(2), "scopes": ["datastore:read"], "allowed_ips": asked}),
+        );
+        made.assert_status(201);
+        let child = made.json()["token"].as_str().expect("token").to_owned();
+        assert_eq!(allowed(&child), kept, "{name}");
+    }
 }

@@ -41,14 +41,14 @@ fn scope_roles_narrow_and_widen_at_use_time(db: &TestDb) {
         .assert_status(422)
         .assert_contains("Choose viewer, developer or admin.");
     edit("datastore:write", "admin").assert_status(303);
-    edit("members:read", "developer").assert_status(303);
+    edit("integrations:manage", "developer").assert_status(303);
     admin
         .get("/settings/scopes/datastore:write")
         .assert_contains("<option value=\"admin\" selected>admin</option>");
     admin
         .get("/settings/audit?action=scope.changed")
         .assert_contains("datastore:write: minimum role developer → admin")
-        .assert_contains("members:read: minimum role admin → developer");
+        .assert_contains("integrations:manage: minimum role admin → developer");
     // The existing token narrows on its next request.
     assert_eq!(scopes(&token), serde_json::json!(["datastore:read"]));
     // The form offers what the policy allows, and a forged scope is refused.
@@ -56,7 +56,7 @@ fn scope_roles_narrow_and_widen_at_use_time(db: &TestDb) {
     dev.sign_in("dev@example.com", crate::helpers::PASSWORD);
     let form = dev.get("/settings/api-tokens/new");
     assert!(!form.body.contains("value=\"datastore:write\""));
-    form.assert_contains("value=\"members:read\"");
+    form.assert_contains("value=\"integrations:manage\"");
     dev.generate(&[
         ("name", "x"),
         ("expires_in", "30"),
@@ -66,7 +66,7 @@ fn scope_roles_narrow_and_widen_at_use_time(db: &TestDb) {
     dev.generate(&[
         ("name", "y"),
         ("expires_in", "30"),
-        ("scopes", "members:read"),
+        ("scopes", "integrations:manage"),
     ])
     .assert_status(200);
     db.cli(&[

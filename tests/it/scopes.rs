@@ -83,16 +83,38 @@ fn an_added_scope_is_granted_and_a_retired_one_stops_at_once(db: &TestDb) {
         )
         .assert_status(409)
         .assert_contains("system scope");
+    // A system scope's minimum role stays; its description may change.
+    admin
+        .post(
+            "/settings/scopes/tokens:introspect",
+            &[
+                ("csrf_token", &csrf),
+                ("description", "Validate tokens"),
+                ("min_role", "viewer"),
+            ],
+        )
+        .assert_status(422)
+        .assert_contains("its minimum role stays admin");
     dev.post(
         "/settings/scopes/billing:read/retire",
         &[("csrf_token", &dev.csrf())],
     )
     .assert_status(403);
     dev.get("/settings/scopes").assert_status(403);
+    // Asked first (a page, without script), then done.
     admin
         .post(
             "/settings/scopes/billing:read/retire",
             &[("csrf_token", &csrf)],
+        )
+        .assert_status(200)
+        .assert_contains("Retire this scope?")
+        .assert_contains("1 active token loses");
+    assert_eq!(app.audit_count("scope.retired"), 0);
+    admin
+        .post(
+            "/settings/scopes/billing:read/retire",
+            &[("csrf_token", &csrf), ("confirm", "yes")],
         )
         .assert_status(303);
     admin
@@ -161,6 +183,7 @@ fn bad_scope_input_is_refused_beside_its_field(db: &TestDb) {
             "Choose viewer, developer or admin.",
         ),
         ("tokens:mint", "ok", "viewer", 422, "is reserved"),
+        ("tokens", "ok", "viewer", 422, "is reserved"),
         ("datastore:read", "ok", "viewer", 409, "already exists"),
     ] {
         admin

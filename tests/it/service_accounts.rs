@@ -172,6 +172,19 @@ fn an_admin_gives_a_service_account_a_token_that_outlives_the_admin(db: &TestDb)
     admin
         .get(&format!("/settings/service-accounts/{id}"))
         .assert_contains("ci-bot is now viewer");
+    // The members' routes do not reach a service account.
+    for action in ["role", "disable", "enable", "sign-out"] {
+        admin
+            .post(
+                &format!("/settings/members/{id}/{action}"),
+                &[
+                    ("csrf_token", &admin_csrf),
+                    ("role", "admin"),
+                    ("confirm", "yes"),
+                ],
+            )
+            .assert_status(404);
+    }
     // Service accounts are not members who sign in.
     assert!(!admin.get("/settings/members").body.contains("ci-bot"));
 }
@@ -249,10 +262,6 @@ fn service_tokens_can_have_a_shorter_maximum_lifetime(db: &TestDb) {
     policy("ten")
         .assert_status(422)
         .assert_contains("for service accounts must be a number");
-    policy("10").assert_status(303);
-    admin
-        .get("/settings/audit?action=policy.changed")
-        .assert_contains("service accounts at most 10 days");
     db.cli(&[
         "service-account",
         "add",
@@ -262,6 +271,35 @@ fn service_tokens_can_have_a_shorter_maximum_lifetime(db: &TestDb) {
         "developer",
     ])
     .ok();
+    // A token made before the policy narrowed: rotating it obeys the new rule.
+    db.cli(&[
+        "token",
+        "create",
+        "--service-account",
+        "worker",
+        "--name",
+        "early",
+        "--expires-on",
+        &in_days(30),
+        "--scope",
+        "datastore:read",
+    ])
+    .ok();
+    policy("10").assert_status(303);
+    let early = app.token_id("early").to_string();
+    let rotated = db.cli(&["token", "rotate", &early]).ok();
+    let me = app
+        .client()
+        .api("GET", "/api/v1/me", Some(rotated.trim()))
+        .json();
+    let expires = me["token"]["expires_at"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(expires.starts_with(&in_days(10)), "{expires}");
+    admin
+        .get("/settings/audit?action=policy.changed")
+        .assert_contains("service accounts at most 10 days");
     let create = |who: &[&str], days: i64| {
         let mut args = vec!["token", "create"];
         args.extend_from_slice(who);

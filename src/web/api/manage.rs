@@ -6,14 +6,14 @@ use super::{Bearer, content_type, json_object, read_body, rfc3339, unsupported};
 use crate::domain::{
     Catalogue, Expiry, IpAllowList, IpRange, Scope, ScopeSet, TokenName, parse_date,
 };
-use crate::service::{Actor, Latchkey, NewToken};
+use crate::service::{Actor, Latchkey, NewToken, Verified};
 use crate::web::client::client_ip;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Deserializer};
 
 /// The longest description a token may carry.
-const MAX_DESCRIPTION_CHARS: usize = 200;
+const MAX_DESCRIPTION_CHARS: usize = 500;
 /// The most audit events one page may ask for.
 const MAX_AUDIT_PAGE: i64 = 1000;
 
@@ -45,9 +45,10 @@ fn unprocessable(detail: impl Into<String>) -> ApiError {
 /// does not hold is refused as the scope it lacks.
 fn new_token(
     req: CreateRequest,
-    held: &ScopeSet,
+    parent: &Verified,
     catalogue: &Catalogue,
 ) -> Result<NewToken, ApiError> {
+    let held = &parent.scopes;
     let name = TokenName::parse(&req.name).map_err(|e| unprocessable(e.message))?;
     let expiry = match req.expires_on {
         None => {
@@ -84,8 +85,29 @@ fn new_token(
         .map(|r| IpRange::parse(r))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| unprocessable(format!("allowed_ips: {e}")))?;
-    let allowed_ips = IpAllowList::from_ranges(ranges)
+    let mut allowed_ips = IpAllowList::from_ranges(ranges)
         .map_err(|e| unprocessable(format!("allowed_ips: {}", e.message)))?;
+    // A minted token never reaches further than the token minting it: not
+    // from more addresses, not for longer.
+    if allowed_ips.is_empty() {
+        allowed_ips = parent.allowed_ips.clone();
+    } else if !parent.allowed_ips.covers(&allowed_ips) {
+        return Err(unprocessable(
+            "allowed_ips: every range must lie inside the presenting token's allow-list (leave it out to inherit that list).",
+        ));
+    }
+    if let Some(limit) = parent.expires_at {
+        let outlives = match expiry {
+            Expiry::Never => true,
+            Expiry::On(date) => crate::domain::expires_at(date) > limit,
+        };
+        if outlives {
+            return Err(unprocessable(format!(
+                "expires_on: a minted token cannot outlive the token that mints it (at most {}).",
+                limit.date()
+            )));
+        }
+    }
     Ok(NewToken {
         name,
         expiry,
@@ -130,7 +152,7 @@ pub(super) async fn create(
     let asked = json_object::<CreateRequest>(&body)?;
     let svc = service.clone();
     let catalogue = web::block(move || svc.catalogue()).await??;
-    let request = new_token(asked, &bearer.0.scopes, &catalogue)?;
+    let request = new_token(asked, &bearer.0, &catalogue)?;
     let owner = bearer.0.owner.clone();
     let actor = Actor::member(owner.clone(), client_ip(&req));
     let svc = service.clone();

@@ -140,6 +140,8 @@ struct Me<'a> {
 struct MeOwner<'a> {
     email: &'a str,
     id: MemberId,
+    /// `person` or `service`.
+    kind: &'static str,
     role: Role,
 }
 
@@ -148,7 +150,7 @@ struct MeToken<'a> {
     expires_at: Option<String>,
     id: TokenId,
     name: &'a str,
-    scopes: Vec<String>,
+    scopes: Vec<&'a str>,
 }
 
 async fn me(bearer: Bearer) -> HttpResponse {
@@ -157,13 +159,14 @@ async fn me(bearer: Bearer) -> HttpResponse {
         owner: MeOwner {
             email: &v.owner.email,
             id: v.owner.id,
+            kind: v.owner.kind.as_str(),
             role: v.owner.role,
         },
         token: MeToken {
             expires_at: v.expires_at.map(rfc3339),
             id: v.token_id,
             name: &v.name,
-            scopes: v.scopes.names(),
+            scopes: v.scopes.iter().map(|s| s.as_str()).collect(),
         },
     };
     match serde_json::to_vec(&body) {
