@@ -33,7 +33,9 @@ def main():
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 4
     tmp = tempfile.mkdtemp(prefix="latchkey-compare-")
     seeded = os.path.join(tmp, "seeded.db")
-    bench.BIN = after
+    # Seeded by the older build: the newer one migrates its copy forward,
+    # while the older one refuses a database a newer build migrated.
+    bench.BIN = before
     server = bench.Server(f"sqlite://{seeded}")
     bench.seed(server, "sqlite", seeded)
     until = (date.today() + timedelta(days=30)).isoformat()
@@ -48,7 +50,7 @@ def main():
             results[binary].append((health, me, rss))
             print(f"round {n + 1} {os.path.basename(binary)}: healthz {health:,.0f}, me {me:,.0f}, "
                   f"ratio {me / health:.2f}, peak {rss:.1f} MiB", flush=True)
-    print(f"\n{date.today()}, {os.cpu_count()} cores, wrk -t1 -c32 for {bench.DURATION}s, {rounds} rounds\n")
+    print(f"\n{date.today()}, {os.cpu_count()} cores, wrk -t2 -c32 for {bench.DURATION}s, {rounds} rounds\n")
     print("| build | healthz requests/s | /api/v1/me requests/s | verify / healthz | peak MiB |")
     print("|---|---|---|---|---|")
     for binary, runs in results.items():
