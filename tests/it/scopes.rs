@@ -8,6 +8,7 @@ both_backends!(
     an_added_scope_is_granted_and_a_retired_one_stops_at_once,
     bad_scope_input_is_refused_beside_its_field,
     the_cli_manages_the_catalogue,
+    an_upgrade_carries_the_old_minimum_roles_over,
 );
 
 fn me_scopes(app: &crate::helpers::TestApp, token: &str) -> serde_json::Value {
@@ -288,4 +289,48 @@ fn the_cli_manages_the_catalogue(db: &TestDb) {
     );
     assert_eq!(app.audit_count("scope.added"), 1);
     assert_eq!(app.audit_count("scope.retired"), 1);
+}
+
+/// A database from before scopes were data: the seeded rows are missing
+/// and the organisation holds the old `scope=role` overrides.
+fn an_upgrade_carries_the_old_minimum_roles_over(db: &TestDb) {
+    use diesel::prelude::*;
+    db.cli(&["migrate"]).ok();
+    let statements = [
+        "DELETE FROM scopes",
+        "UPDATE organisations SET scope_min_roles = 'datastore:write=admin reports:read=developer'",
+    ];
+    match db.sqlite_path() {
+        Some(path) => {
+            let mut conn =
+                SqliteConnection::establish(&path.display().to_string()).expect("open sqlite");
+            for sql in statements {
+                diesel::sql_query(sql).execute(&mut conn).expect(sql);
+            }
+        }
+        None => {
+            let mut conn = PgConnection::establish(&db.url).expect("open pg");
+            for sql in statements {
+                diesel::sql_query(sql).execute(&mut conn).expect(sql);
+            }
+        }
+    }
+    db.cli(&["migrate"]).ok();
+    let listed: serde_json::Value =
+        serde_json::from_str(&db.cli(&["scope", "list", "--json"]).ok()).expect("json");
+    let role = |name: &str| {
+        listed
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["name"] == name))
+            .map(|s| s["min_role"].clone())
+    };
+    assert_eq!(listed.as_array().map(Vec::len), Some(12));
+    assert_eq!(role("datastore:write"), Some(serde_json::json!("admin")));
+    assert_eq!(role("reports:read"), Some(serde_json::json!("developer")));
+    assert_eq!(role("datastore:read"), Some(serde_json::json!("viewer")));
+    // Carried over once: a second start changes nothing.
+    db.cli(&["migrate"]).ok();
+    let again: serde_json::Value =
+        serde_json::from_str(&db.cli(&["scope", "list", "--json"]).ok()).expect("json");
+    assert_eq!(again, listed);
 }
