@@ -22,6 +22,8 @@ pub struct Application {
     /// flushes.
     webhook_sender: Option<Periodic>,
     usage_flusher: Periodic,
+    /// Reads revocation announcements for the feed's clients.
+    revocation_feed: Periodic,
     service: Latchkey,
 }
 
@@ -58,6 +60,9 @@ impl Application {
         // query is in flight the next batch gathers (measured: one thread
         // answers more requests than two or four, whose batches are smaller).
         let batcher = web::Data::from(crate::web::api::Batcher::start(&service, 1));
+        let (feed, feed_thread) = crate::web::api::RevocationFeed::start(&service)
+            .map_err(|e| starting("cannot start the revocation feed")(e.into()))?;
+        let feed = web::Data::new(feed);
         let service = match config.webhook {
             Some(_) => service.with_webhooks(),
             None => service,
@@ -77,6 +82,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(metrics.clone())
                 .app_data(batcher.clone())
+                .app_data(feed.clone())
                 .app_data(proxies.clone())
                 .wrap(from_fn(crate::web::security::same_origin_only))
                 .wrap(from_fn(crate::web::error_pages))
@@ -115,6 +121,7 @@ impl Application {
             metrics: metrics_server,
             webhook_sender,
             usage_flusher,
+            revocation_feed: feed_thread,
             service: sender,
         })
     }
@@ -146,7 +153,9 @@ impl Application {
             metrics.stop(true).await;
         }
         let (sender, flusher, service) = (self.webhook_sender, self.usage_flusher, self.service);
+        let feed = self.revocation_feed;
         let _ = actix_web::rt::task::spawn_blocking(move || {
+            feed.stop();
             if let Some(sender) = sender {
                 sender.stop();
                 tracing::info!("webhook sender stopped");

@@ -153,6 +153,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    revocation_events (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        reason -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(members -> organisations (org_id));
 diesel::joinable!(sessions -> members (member_id));
 diesel::joinable!(api_tokens -> organisations (org_id));
@@ -172,4 +181,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     rate_limits,
     scopes,
+    revocation_events,
 );

@@ -240,13 +240,21 @@ pub fn revoke(
     by: Option<MemberId>,
     reason: RevokeReason,
 ) -> QueryResult<usize> {
-    diesel::update(t::table.filter(t::id.eq_any(ids)).filter(unrevoked_at(now)))
+    let working: Vec<i64> = t::table
+        .filter(t::id.eq_any(ids))
+        .filter(unrevoked_at(now))
+        .select(t::id)
+        .load(conn)?;
+    let updated = diesel::update(t::table.filter(t::id.eq_any(&working)))
         .set((
             t::revoked_at.eq(now),
             t::revoked_by.eq(by.map(|m| m.0)),
             t::revoked_reason.eq(Some(reason.as_str())),
         ))
-        .execute(conn)
+        .execute(conn)?;
+    // Every revoke is announced on the revocation feed, in its transaction.
+    super::revocations::announce_ids(conn, &working, reason.as_str(), now)?;
+    Ok(updated)
 }
 
 /// (id, organisation, owner) of the tokens with these hashes still
@@ -271,15 +279,20 @@ pub fn mark_replaced(
     new: TokenId,
     stops: PrimitiveDateTime,
     by: Option<MemberId>,
+    now: PrimitiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(t::table.find(old.0))
+    let updated = diesel::update(t::table.find(old.0))
         .set((
             t::revoked_at.eq(Some(stops)),
             t::revoked_by.eq(by.map(|m| m.0)),
             t::replaced_by.eq(Some(new.0)),
             t::revoked_reason.eq(Some(RevokeReason::Rotated.as_str())),
         ))
-        .execute(conn)
+        .execute(conn)?;
+    // Caches drop it now; during an overlap it still introspects active.
+    let reason = RevokeReason::Rotated.as_str();
+    super::revocations::announce_ids(conn, &[old.0], reason, now)?;
+    Ok(updated)
 }
 
 /// Revokes every working token of the chain rooted at `root`.
@@ -289,16 +302,49 @@ pub fn revoke_chain(
     now: PrimitiveDateTime,
     reason: RevokeReason,
 ) -> QueryResult<usize> {
-    diesel::update(
-        t::table
-            .filter(t::id.eq(root).or(t::chain_id.eq(root)))
-            .filter(unrevoked_at(now)),
-    )
-    .set((
-        t::revoked_at.eq(Some(now)),
-        t::revoked_reason.eq(Some(reason.as_str())),
-    ))
-    .execute(conn)
+    let working: Vec<i64> = t::table
+        .filter(t::id.eq(root).or(t::chain_id.eq(root)))
+        .filter(unrevoked_at(now))
+        .select(t::id)
+        .load(conn)?;
+    let updated = diesel::update(t::table.filter(t::id.eq_any(&working)))
+        .set((
+            t::revoked_at.eq(Some(now)),
+            t::revoked_reason.eq(Some(reason.as_str())),
+        ))
+        .execute(conn)?;
+    super::revocations::announce_ids(conn, &working, reason.as_str(), now)?;
+    Ok(updated)
+}
+
+/// Ids of a member's tokens working at `now`.
+pub fn active_ids_of(
+    conn: &mut DbConnection,
+    owner: MemberId,
+    now: PrimitiveDateTime,
+) -> QueryResult<Vec<i64>> {
+    t::table
+        .filter(t::owner_id.eq(owner.0))
+        .filter(active_at(now))
+        .select(t::id)
+        .load(conn)
+}
+
+/// Ids of the tokens working at `now` that hold `scope`.
+pub fn active_ids_with_scope(
+    conn: &mut DbConnection,
+    scope: &str,
+    now: PrimitiveDateTime,
+) -> QueryResult<Vec<i64>> {
+    let rows: Vec<(i64, String)> = t::table
+        .filter(active_at(now))
+        .select((t::id, t::scopes))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, scopes)| scopes.split_whitespace().any(|s| s == scope))
+        .map(|(id, _)| id)
+        .collect())
 }
 
 /// The newest `limit` tokens of the chain rooted at `root`, oldest first.

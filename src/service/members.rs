@@ -221,6 +221,9 @@ impl Latchkey {
                 return Err(Conflict::LastAdmin { action: "demoted" }.into());
             }
             db::members::set_role(conn, member.id, role)?;
+            // What its tokens may do changed: resource servers re-check.
+            let ids = db::tokens::active_ids_of(conn, member.id, now)?;
+            db::revocations::announce_ids(conn, &ids, "role_changed", now)?;
             audit::record(
                 conn,
                 now,
@@ -257,6 +260,8 @@ impl Latchkey {
             db::members::set_disabled(conn, member.id, disabled)?;
             if disabled {
                 sessions::delete_for_member(conn, member.id.0, None)?;
+                let ids = db::tokens::active_ids_of(conn, member.id, now)?;
+                db::revocations::announce_ids(conn, &ids, "owner_disabled", now)?;
             }
             audit::record(
                 conn,

@@ -9,6 +9,7 @@ mod credentials;
 mod insight;
 mod members;
 mod policy;
+mod revocations;
 mod rotation;
 mod scopes;
 mod service_accounts;
@@ -27,6 +28,7 @@ pub use clock::Clock;
 pub use insight::{TOKEN_TRAIL_LIMIT, TokenDetail};
 pub use members::{Actor, Member};
 pub use policy::PolicyChange;
+pub use revocations::{Revocation, RevocationWaiter};
 pub use rotation::MAX_OVERLAP;
 pub use scopes::{ScopeFields, ScopeUse};
 pub use sessions::{ClientInfo, IDLE_TIMEOUT, MAX_SESSION_AGE, SessionView};
@@ -106,6 +108,8 @@ pub struct Latchkey {
     /// Whether an SQLite database changed (`None`: PostgreSQL, or a
     /// short-lived command that keeps no cache).
     watch: Option<std::sync::Arc<db::changes::SqliteWatch>>,
+    /// PostgreSQL: where the revocation feed listens for `NOTIFY`.
+    listen_url: Option<std::sync::Arc<str>>,
 }
 
 impl Latchkey {
@@ -135,6 +139,10 @@ impl Latchkey {
             dampener: Default::default(),
             credentials: Default::default(),
             watch: None,
+            listen_url: match url {
+                DbUrl::Postgres { url } => Some(url.as_str().into()),
+                DbUrl::Sqlite { .. } => None,
+            },
         };
         service.migrate()?;
         if let (DbUrl::Sqlite { path }, true) = (url, keep_idle) {

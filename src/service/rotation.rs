@@ -151,7 +151,8 @@ impl Latchkey {
                     description: old.description.as_deref(),
                 },
             )?;
-            db::tokens::mark_replaced(conn, TokenId(old.id), new_id, now + overlap, actor.id())?;
+            let stops = now + overlap;
+            db::tokens::mark_replaced(conn, TokenId(old.id), new_id, stops, actor.id(), now)?;
             let stops = (!overlap.is_zero()).then_some(now + overlap);
             audit::record(conn, now, rotated_event(actor, &owner, &old, new_id, stops))?;
             Ok::<_, Error>((new_id, owner))

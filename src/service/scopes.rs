@@ -186,6 +186,10 @@ impl Latchkey {
                 return Ok(after);
             }
             db::scopes::update(conn, &after)?;
+            if before.min_role != after.min_role {
+                let ids = db::tokens::active_ids_with_scope(conn, scope.as_str(), now)?;
+                db::revocations::announce_ids(conn, &ids, "scope_changed", now)?;
+            }
             let mut changes = Vec::new();
             if before.min_role != after.min_role {
                 changes.push(format!(
@@ -232,6 +236,8 @@ impl Latchkey {
                 ));
             }
             db::scopes::retire(conn, scope, now)?;
+            let ids = db::tokens::active_ids_with_scope(conn, scope.as_str(), now)?;
+            db::revocations::announce_ids(conn, &ids, "scope_retired", now)?;
             let lists = db::tokens::active_scope_lists(conn, now)?;
             let lost = holding(&lists, scope);
             let detail = format!("{scope}: {lost} active token(s) lose it");

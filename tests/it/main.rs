@@ -19,6 +19,7 @@ mod operations;
 mod platform;
 mod policy;
 mod polish;
+mod revocations;
 mod rotation;
 mod schema;
 mod scopes;

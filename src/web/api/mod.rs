@@ -4,10 +4,12 @@ mod bearer;
 mod lookup;
 mod manage;
 mod problem;
+mod revocations;
 
 pub use bearer::{Bearer, bearer_token};
 pub use lookup::Batcher;
 pub use problem::ApiError;
+pub use revocations::RevocationFeed;
 
 use crate::domain::{MemberId, MemberKind, Role, Scope, TokenId};
 use crate::service::{Actor, Latchkey, OwnerFilter, StatusFilter, TokenQuery};
@@ -64,6 +66,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(list))
                     .route(web::post().to(manage::create))
                     .default_service(only("GET, POST")),
+            )
+            .service(
+                web::resource("/v1/revocations")
+                    .route(web::get().to(revocations::feed))
+                    .default_service(only("GET")),
             )
             .service(
                 web::resource("/v1/scopes")
