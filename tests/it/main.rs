@@ -24,4 +24,5 @@ mod rotation;
 mod schema;
 mod scopes;
 mod service_accounts;
+mod verify;
 mod webhooks;
