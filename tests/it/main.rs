@@ -15,6 +15,7 @@ mod export;
 mod hardening;
 mod insight;
 mod instances;
+mod integrations;
 mod operations;
 mod platform;
 mod policy;
