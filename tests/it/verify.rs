@@ -12,6 +12,7 @@ both_backends!(
     a_resource_server_accepts_refuses_and_fails_closed,
     a_revoke_reaches_a_caching_resource_server_within_a_second,
     a_revoke_through_one_instance_reaches_a_server_following_another,
+    a_tower_stack_answers_as_latchkey_does,
 );
 
 async fn report(who: Authenticated) -> Result<HttpResponse, Refusal> {
@@ -219,4 +220,89 @@ fn a_revoke_through_one_instance_reaches_a_server_following_another(db: &TestDb)
         took < Duration::from_secs(1),
         "took {took:?} across instances"
     );
+}
+
+/// The handler behind the layer: says who the token acts for.
+#[derive(Clone)]
+struct Hello;
+
+impl tower_service::Service<http::Request<String>> for Hello {
+    type Response = http::Response<String>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<http::Response<String>, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<String>) -> Self::Future {
+        let who = req
+            .extensions()
+            .get::<latchkey_verify::Principal>()
+            .map(|p| p.username.clone())
+            .unwrap_or_default();
+        std::future::ready(Ok(http::Response::new(format!("report for {who}"))))
+    }
+}
+
+fn a_tower_stack_answers_as_latchkey_does(db: &TestDb) {
+    use tower_layer::Layer;
+    use tower_service::Service;
+    let app = spawn_app(db);
+    app.add_member("dev@example.com", Role::Developer);
+    let verifier = Verifier::new(&app.base, &service_token(db));
+    let mut stack = latchkey_verify::tower::LatchkeyLayer::new(verifier)
+        .require_scope("reports:read")
+        .layer(Hello);
+    let reader = app.create_token("dev@example.com", "reader", &["reports:read"], 30);
+    let writer = app.create_token("dev@example.com", "writer", &["datastore:write"], 30);
+    let mut ask = |token: Option<&str>| {
+        let mut req = http::Request::builder().uri("/report");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = req.body(String::new()).expect("a request");
+        let res = actix_web::rt::System::new()
+            .block_on(stack.call(req))
+            .expect("infallible");
+        let challenge = res
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (res.status().as_u16(), res.into_body(), challenge)
+    };
+    let (status, body, _) = ask(Some(&reader));
+    assert_eq!((status, body.as_str()), (200, "report for dev@example.com"));
+    let (status, _, challenge) = ask(Some(&writer));
+    assert_eq!(status, 403);
+    assert!(challenge.contains(r#"scope="reports:read""#), "{challenge}");
+    for token in [None, Some("lk_garbage")] {
+        let (status, _, challenge) = ask(token);
+        assert_eq!(status, 401);
+        assert!(challenge.contains("invalid_token"), "{challenge}");
+    }
+    // Latchkey down: 503, the handler never runs.
+    let down = Verifier::with_options(
+        "http://127.0.0.1:9",
+        "lk_unused",
+        Options {
+            revocation_feed: false,
+            ..Options::default()
+        },
+    );
+    let mut closed = latchkey_verify::tower::LatchkeyLayer::new(down).layer(Hello);
+    let req = http::Request::builder()
+        .header("authorization", format!("Bearer {reader}"))
+        .body(String::new())
+        .expect("a request");
+    let res = actix_web::rt::System::new()
+        .block_on(closed.call(req))
+        .expect("infallible");
+    assert_eq!(res.status().as_u16(), 503);
+    assert_eq!(res.into_body(), "");
 }

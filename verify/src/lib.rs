@@ -27,13 +27,16 @@
 //! whatever the TTL.
 //!
 //! With the `actix-web` feature, [`actix::Authenticated`] is an extractor
-//! that answers 401 and 403 as Latchkey's own API does.
+//! that answers 401 and 403 as Latchkey's own API does; with the `tower`
+//! feature, [`tower::LatchkeyLayer`] does the same for any tower stack.
 
 #[cfg(feature = "actix-web")]
 pub mod actix;
 mod cache;
 mod feed;
 mod format;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 use cache::Cache;
 use serde::Deserialize;
