@@ -20,6 +20,10 @@ async fn report(who: Authenticated) -> Result<HttpResponse, Refusal> {
     Ok(HttpResponse::Ok().body(format!("report for {}", who.username)))
 }
 
+async fn guarded(who: Authenticated) -> HttpResponse {
+    HttpResponse::Ok().body(format!("guarded report for {}", who.username))
+}
+
 /// A resource server on a free port; its base URL.
 fn resource_server(verifier: Verifier) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -30,6 +34,15 @@ fn resource_server(verifier: Verifier) -> String {
                 App::new()
                     .app_data(data.clone())
                     .route("/report", web::get().to(report))
+                    // The middleware guards a whole scope; handlers take
+                    // the principal it found.
+                    .service(
+                        web::scope("/guarded")
+                            .wrap(actix_web::middleware::from_fn(
+                                latchkey_verify::actix::require(Some("reports:read")),
+                            ))
+                            .route("/report", web::get().to(guarded)),
+                    )
             })
             .workers(1)
             .bind("127.0.0.1:0")
@@ -43,11 +56,15 @@ fn resource_server(verifier: Verifier) -> String {
 }
 
 fn get(base: &str, token: Option<&str>) -> (u16, String, Option<String>) {
+    get_path(base, "/report", token)
+}
+
+fn get_path(base: &str, path: &str, token: Option<&str>) -> (u16, String, Option<String>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
-    let mut request = agent.get(&format!("{base}/report"));
+    let mut request = agent.get(&format!("{base}{path}"));
     if let Some(t) = token {
         request = request.header("Authorization", &format!("Bearer {t}"));
     }
@@ -118,6 +135,17 @@ fn a_resource_server_accepts_refuses_and_fails_closed(db: &TestDb) {
             && challenge.contains(r#"scope="reports:read""#),
         "{challenge}"
     );
+    // The same through the middleware.
+    let (status, body, _) = get_path(&server, "/guarded/report", Some(&reader));
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "guarded report for dev@example.com")
+    );
+    let (status, _, challenge) = get_path(&server, "/guarded/report", Some(&writer));
+    assert_eq!(status, 403);
+    assert!(challenge.is_some_and(|c| c.contains("insufficient_scope")));
+    let (status, _, _) = get_path(&server, "/guarded/report", None);
+    assert_eq!(status, 401);
     // No token, garbage, an unknown token: 401 invalid_token.
     let unknown = format!("{}X", &reader[..reader.len() - 1]);
     for token in [None, Some("lk_garbage"), Some(unknown.as_str())] {

@@ -18,9 +18,11 @@
 //! ```
 
 use crate::{Principal, Refusal, Verifier};
-use actix_web::dev::Payload;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -53,6 +55,10 @@ impl FromRequest for Authenticated {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Refusal>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Already verified by the middleware: no second look.
+        if let Some(done) = req.extensions().get::<Authenticated>().cloned() {
+            return Box::pin(async move { Ok(done) });
+        }
         let verifier = req
             .app_data::<web::Data<Verifier>>()
             .map(|v| v.get_ref().clone());
@@ -66,6 +72,50 @@ impl FromRequest for Authenticated {
                 .await
                 .map_err(|e| Refusal::Unavailable(e.to_string()))?
                 .map(Authenticated)
+        })
+    }
+}
+
+/// The future a [`require`] middleware returns.
+pub type Guarded<B> =
+    Pin<Box<dyn Future<Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>>>;
+
+/// Middleware (for `actix_web::middleware::from_fn`) that verifies every
+/// request of a scope or app, refusing tokens without `scope` (any valid
+/// token when `None`); handlers then take [`Authenticated`] for free.
+///
+/// ```no_run
+/// use actix_web::{App, middleware::from_fn, web};
+/// use latchkey_verify::actix::require;
+/// # let verifier = web::Data::new(latchkey_verify::Verifier::new("http://l", "lk_"));
+/// let app = App::new()
+///     .app_data(verifier)
+///     .service(web::scope("/reports").wrap(from_fn(require(Some("reports:read")))));
+/// ```
+pub fn require<B: MessageBody + 'static>(
+    scope: Option<&str>,
+) -> impl Fn(ServiceRequest, Next<B>) -> Guarded<B> + Clone + 'static {
+    let scope = scope.map(str::to_owned);
+    move |req: ServiceRequest, next: Next<B>| {
+        let scope = scope.clone();
+        Box::pin(async move {
+            let judged = Authenticated::extract(req.request())
+                .await
+                .and_then(|who| match &scope {
+                    Some(s) => who.require(s).map(|()| who),
+                    None => Ok(who),
+                });
+            match judged {
+                Ok(who) => {
+                    req.extensions_mut().insert(who);
+                    next.call(req)
+                        .await
+                        .map(ServiceResponse::map_into_left_body)
+                }
+                Err(refusal) => Ok(req
+                    .into_response(refusal.error_response())
+                    .map_into_right_body()),
+            }
         })
     }
 }

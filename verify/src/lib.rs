@@ -30,6 +30,8 @@
 //! that answers 401 and 403 as Latchkey's own API does; with the `tower`
 //! feature, [`tower::LatchkeyLayer`] does the same for any tower stack.
 
+#![warn(missing_docs)]
+
 #[cfg(feature = "actix-web")]
 pub mod actix;
 mod cache;
@@ -94,6 +96,7 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// Whether the token may use `scope` now.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }
@@ -220,6 +223,7 @@ impl Verifier {
         Verifier::with_options(base_url, service_token, Options::default())
     }
 
+    /// As [`Verifier::new`], with these [`Options`].
     pub fn with_options(base_url: &str, service_token: &str, options: Options) -> Verifier {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(options.timeout))

@@ -27,6 +27,7 @@ pub struct LatchkeyLayer {
 }
 
 impl LatchkeyLayer {
+    /// A layer verifying with `verifier` (any valid token passes).
     pub fn new(verifier: Verifier) -> LatchkeyLayer {
         LatchkeyLayer {
             verifier,
