@@ -12,6 +12,9 @@ use time::PrimitiveDateTime;
 /// The PostgreSQL channel the feed listens on.
 pub const CHANNEL: &str = "latchkey_revocations";
 
+/// Serialises announcements on PostgreSQL (any constant of our own).
+const ANNOUNCE_LOCK_KEY: i64 = 0x1a7c_4e70_0000_0003;
+
 /// One announcement: a token's SHA-256 (hex) and why.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct RevocationRow {
@@ -63,6 +66,14 @@ pub fn announce_hashes(
             )
         })
         .collect();
+    // PostgreSQL hands out ids when rows are inserted, not when they
+    // commit: without one writer at a time, a later id could commit first
+    // and the feed (which reads "after the last id") would skip the
+    // earlier one for good. The lock is held until this transaction ends.
+    if let DbConnection::Postgres(c) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({ANNOUNCE_LOCK_KEY})"))
+            .execute(c)?;
+    }
     let mut written = 0;
     // Within SQLite's limit on bound parameters per statement.
     for chunk in rows.chunks(200) {

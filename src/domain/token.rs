@@ -175,6 +175,11 @@ impl TokenHash {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
+
+    /// Lowercase hex, as the revocation feed names a token.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 impl fmt::Debug for TokenHash {

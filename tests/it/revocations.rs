@@ -13,6 +13,7 @@ both_backends!(
     the_feed_announces_every_way_a_token_stops,
     a_reconnecting_client_gets_what_it_missed,
     another_instance_announces_a_revoke_made_through_the_first,
+    a_feed_ends_when_its_own_token_goes_and_flushes_an_unknown_position,
 );
 
 fn sha256_hex(token: &str) -> String {
@@ -206,4 +207,47 @@ fn another_instance_announces_a_revoke_made_through_the_first(db: &TestDb) {
         .api("DELETE", &format!("/api/v1/tokens/{id}"), Some(&token))
         .assert_status(200);
     on_b.wait_for(&sha256_hex(&token));
+}
+
+fn a_feed_ends_when_its_own_token_goes_and_flushes_an_unknown_position(db: &TestDb) {
+    let app = spawn_app(db);
+    app.add_member("dev@example.com", Role::Developer);
+    let watcher = introspector(&app);
+    // A position this database never gave (a restored one, say): flush.
+    let mut ahead = Feed::open(&app, &watcher, Some(1_000_000));
+    ahead.wait_for("event: flush");
+    // …and from then on, what comes.
+    let token = app.create_token("dev@example.com", "later", &["datastore:read"], 30);
+    db.cli(&["token", "revoke", &app.token_id("later").to_string()])
+        .ok();
+    ahead.wait_for(&sha256_hex(&token));
+    // The feed's own token revoked: announced, then the stream ends.
+    db.cli(&[
+        "token",
+        "revoke",
+        &app.token_id("resource server").to_string(),
+    ])
+    .ok();
+    ahead.wait_for(&sha256_hex(&watcher));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 1024];
+    loop {
+        match ahead.stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let more = String::from_utf8_lossy(&buf[..n]).into_owned();
+                ahead.seen.push_str(&more);
+                // The chunked body's last chunk: the server ended it.
+                if ahead.seen.ends_with("0\r\n\r\n") {
+                    break;
+                }
+            }
+            Err(_) => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stream did not end: {}",
+            ahead.seen
+        );
+    }
 }

@@ -147,8 +147,10 @@ fn a_resource_server_accepts_refuses_and_fails_closed(db: &TestDb) {
     let (status, _, _) = get_path(&server, "/guarded/report", None);
     assert_eq!(status, 401);
     // No token, garbage, an unknown token: 401 invalid_token.
-    let unknown = format!("{}X", &reader[..reader.len() - 1]);
-    for token in [None, Some("lk_garbage"), Some(unknown.as_str())] {
+    // The last character changed (to one it is not): a checksum mismatch.
+    let other = if reader.ends_with('X') { 'Y' } else { 'X' };
+    let unknown = format!("{}{other}", &reader[..reader.len() - 1]);
+    for token in [Some("lk_garbage"), Some(unknown.as_str())] {
         let (status, _, challenge) = get(&server, token);
         assert_eq!(status, 401, "{token:?}");
         assert!(
@@ -156,6 +158,10 @@ fn a_resource_server_accepts_refuses_and_fails_closed(db: &TestDb) {
             "{token:?}"
         );
     }
+    // No credentials at all: a challenge without an error code (RFC 6750).
+    let (status, _, challenge) = get(&server, None);
+    assert_eq!(status, 401);
+    assert_eq!(challenge.as_deref(), Some(r#"Bearer realm="latchkey""#));
     // Garbage never reaches Latchkey, even one that cannot be reached.
     let nowhere = Verifier::with_options(
         "http://127.0.0.1:9",
@@ -309,11 +315,12 @@ fn a_tower_stack_answers_as_latchkey_does(db: &TestDb) {
     let (status, _, challenge) = ask(Some(&writer));
     assert_eq!(status, 403);
     assert!(challenge.contains(r#"scope="reports:read""#), "{challenge}");
-    for token in [None, Some("lk_garbage")] {
-        let (status, _, challenge) = ask(token);
-        assert_eq!(status, 401);
-        assert!(challenge.contains("invalid_token"), "{challenge}");
-    }
+    let (status, _, challenge) = ask(Some("lk_garbage"));
+    assert_eq!(status, 401);
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    let (status, _, challenge) = ask(None);
+    assert_eq!(status, 401);
+    assert_eq!(challenge, r#"Bearer realm="latchkey""#);
     // Latchkey down: 503, the handler never runs.
     let down = Verifier::with_options(
         "http://127.0.0.1:9",

@@ -66,7 +66,7 @@ impl FromRequest for Authenticated {
         Box::pin(async move {
             let verifier = verifier
                 .ok_or_else(|| Refusal::Unavailable("no Verifier in the app's data".to_owned()))?;
-            let token = token.ok_or(Refusal::Malformed)?;
+            let token = token.ok_or(Refusal::Missing)?;
             // Blocking at most `Options::timeout`: off the async threads.
             web::block(move || verifier.verify(&token))
                 .await
@@ -127,7 +127,7 @@ impl ResponseError for Refusal {
 
     fn error_response(&self) -> HttpResponse {
         let (error, detail) = match self {
-            Refusal::Malformed | Refusal::Invalid => (
+            Refusal::Missing | Refusal::Malformed | Refusal::Invalid => (
                 "invalid_token",
                 "The token is missing, malformed, unknown, expired or revoked.".to_owned(),
             ),

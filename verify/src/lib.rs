@@ -115,7 +115,9 @@ impl Principal {
 /// Why a request is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// No token, or not a Latchkey token at all (found without a request).
+    /// No `Authorization: Bearer` token at all.
+    Missing,
+    /// Not a Latchkey token at all (found without a request).
     Malformed,
     /// Unknown, revoked, expired, or its owner disabled (Latchkey does not
     /// say which, and neither does this).
@@ -130,7 +132,7 @@ impl Refusal {
     /// The HTTP status to answer with: 401, 403 or 503.
     pub fn status(&self) -> u16 {
         match self {
-            Refusal::Malformed | Refusal::Invalid => 401,
+            Refusal::Missing | Refusal::Malformed | Refusal::Invalid => 401,
             Refusal::InsufficientScope(_) => 403,
             Refusal::Unavailable(_) => 503,
         }
@@ -139,12 +141,14 @@ impl Refusal {
     /// The `WWW-Authenticate` header to answer with (RFC 6750), if any.
     pub fn www_authenticate(&self) -> Option<String> {
         match self {
+            // No credentials: no error code (RFC 6750 §3.1).
+            Refusal::Missing => Some(r#"Bearer realm="latchkey""#.to_owned()),
             Refusal::Malformed | Refusal::Invalid => Some(
-                r#"Bearer error="invalid_token", error_description="The token is missing, malformed, unknown, expired or revoked.""#
+                r#"Bearer realm="latchkey", error="invalid_token", error_description="The token is malformed, unknown, expired or revoked.""#
                     .to_owned(),
             ),
             Refusal::InsufficientScope(scope) => Some(format!(
-                r#"Bearer error="insufficient_scope", scope="{scope}", error_description="This request needs the scope {scope}.""#
+                r#"Bearer realm="latchkey", error="insufficient_scope", scope="{scope}", error_description="This request needs the scope {scope}.""#
             )),
             Refusal::Unavailable(_) => None,
         }
@@ -154,6 +158,7 @@ impl Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Refusal::Missing => f.write_str("no bearer token"),
             Refusal::Malformed => f.write_str("not a Latchkey token"),
             Refusal::Invalid => f.write_str("the token is not valid"),
             Refusal::InsufficientScope(s) => write!(f, "the token lacks the scope {s}"),
@@ -258,6 +263,8 @@ impl Verifier {
         if let Some(answer) = self.inner.cache.get(&key) {
             return answer;
         }
+        // A revocation announced while Latchkey answers must win.
+        let generation = self.inner.cache.generation();
         let answer = self.introspect(token)?;
         let ttl = match &answer {
             Ok(p) => {
@@ -274,7 +281,7 @@ impl Verifier {
             }
             Err(_) => self.inner.options.negative_ttl,
         };
-        self.inner.cache.put(key, answer.clone(), ttl);
+        self.inner.cache.put(key, answer.clone(), ttl, generation);
         answer
     }
 

@@ -119,7 +119,7 @@ where
         let token = bearer(&req);
         Box::pin(async move {
             let judged: Result<Principal, Refusal> = match token {
-                None => Err(Refusal::Malformed),
+                None => Err(Refusal::Missing),
                 // Blocking at most `Options::timeout`: off the async threads.
                 Some(token) => tokio::task::spawn_blocking(move || verifier.verify(&token))
                     .await

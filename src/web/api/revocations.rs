@@ -115,6 +115,11 @@ pub(super) async fn feed(
 ) -> Result<HttpResponse, ApiError> {
     bearer.require(Scope::TOKENS_INTROSPECT)?;
     let resume = last_event_id(&req)?;
+    // The feed's own token: when it is announced, the stream ends (the
+    // client reconnects, and is judged again).
+    let own = super::bearer_token(&req)
+        .and_then(|raw| service.token_hash(raw).ok())
+        .map(|h| h.to_hex());
     // Listen before reading what was missed: nothing falls in between.
     let mut live = hub.sender.subscribe();
     let svc = service.clone();
@@ -132,14 +137,21 @@ pub(super) async fn feed(
         let mut sent = window.1;
         let mut first = vec![Bytes::from_static(b": connected\n\n")];
         if let Some(after) = resume {
-            // Pruned past where the client stopped, or too far behind.
+            // Pruned past where the client stopped, too far behind, or an
+            // id this database never gave (a restored or another database).
             let gap = window.0.is_some_and(|oldest| after + 1 < oldest);
-            if gap || missed.len() as i64 > MAX_REPLAY {
+            let unknown = after > window.1;
+            if unknown {
+                first.push(flush());
+                sent = window.1;
+            } else if gap || missed.len() as i64 > MAX_REPLAY {
                 first.push(flush());
             } else {
                 first.extend(missed.iter().map(event));
             }
-            sent = missed.last().map_or(sent.max(after), |r| r.id);
+            if !unknown {
+                sent = missed.last().map_or(sent.max(after), |r| r.id);
+            }
         }
         for bytes in first {
             if tx.send(bytes).await.is_err() {
@@ -151,6 +163,10 @@ pub(super) async fn feed(
             let bytes = match next {
                 Err(_) => Bytes::from_static(b": heartbeat\n\n"),
                 Ok(Ok(row)) if row.id <= sent => continue,
+                Ok(Ok(row)) if own.as_deref() == Some(row.token_sha256.as_str()) => {
+                    let _ = tx.send(event(&row)).await;
+                    return;
+                }
                 Ok(Ok(row)) => {
                     sent = row.id;
                     event(&row)
