@@ -351,7 +351,11 @@ impl Latchkey {
                     created_at: token.owner_created_at.assume_utc(),
                     kind: token.owner_kind,
                 },
-                expires_at: token.expires_at,
+                // A token in a rotation's overlap stops at its end.
+                expires_at: match (token.expires_at, token.revoked_at) {
+                    (Some(exp), Some(stops)) => Some(exp.min(stops)),
+                    (exp, stops) => stops.or(exp),
+                },
                 created_at: token.created_at,
                 allowed_ips: token.allowed_ips.clone(),
             }),

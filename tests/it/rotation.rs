@@ -118,8 +118,24 @@ fn api_rotation_honours_the_overlap_and_catches_reuse(db: &TestDb) {
         expires.starts_with(&in_30),
         "same lifetime from today: {expires}"
     );
-    // Inside the window both work.
-    api.api("GET", "/api/v1/me", Some(&old)).assert_status(200);
+    // Inside the window both work; the old one says it stops at its end
+    // (so a resource server caches it no longer).
+    let during = api.api("GET", "/api/v1/me", Some(&old));
+    during.assert_status(200);
+    let stops = during.json()["token"]["expires_at"]
+        .as_str()
+        .expect("expiry")
+        .to_owned();
+    assert!(!stops.starts_with(&in_30), "{stops}");
+    let window_end = OffsetDateTime::now_utc() + Duration::minutes(10);
+    assert!(
+        stops.starts_with(&window_end.date().to_string()),
+        "the end of the overlap: {stops}"
+    );
+    assert_eq!(
+        during.header("latchkey-token-expiration"),
+        Some(stops.as_str())
+    );
     api.api("GET", "/api/v1/me", Some(&new)).assert_status(200);
     // After it, the old one is refused, and presenting it revokes the chain.
     app.service.clock().advance(Duration::minutes(11));
