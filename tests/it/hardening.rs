@@ -12,6 +12,7 @@ use std::time::{Duration as StdDuration, Instant};
 use time::Duration;
 
 both_backends!(
+    a_body_shorter_than_announced_is_given_up_on,
     sign_out_ends_the_session_for_every_copy_of_the_cookie,
     password_change_disable_and_sign_out_everywhere_end_sessions,
     sessions_end_after_8_hours_idle_and_24_hours_at_most,
@@ -1006,4 +1007,30 @@ fn sqlite_files_are_private_and_backups_never_follow_links() {
     std::fs::remove_file(&staged).expect("unlink");
     db.cli(&["restore", copy.to_str().expect("utf-8")]).ok();
     assert_eq!(mode(&path), 0o600, "a restored database is private");
+}
+
+/// A client that announces more body than it sends holds nothing for
+/// long: 408 after a few seconds, and nothing was revoked.
+fn a_body_shorter_than_announced_is_given_up_on(db: &TestDb) {
+    use std::io::{Read, Write};
+    let app = spawn_app(db);
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("timeout");
+    write!(
+        stream,
+        "POST /api/v1/tokens/revoke-leaked HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{}}"
+    )
+    .expect("send");
+    let mut answer = String::new();
+    let mut buf = [0u8; 1024];
+    while !answer.contains("\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }

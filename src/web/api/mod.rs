@@ -314,11 +314,20 @@ async fn rotate_self(
 }
 
 /// Reads a body of at most `MAX_BODY_BYTES`.
+/// A body still arriving after this is given up on: a client announcing
+/// more than it sends holds no connection for long.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub(super) async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
-    match payload.to_bytes_limited(MAX_BODY_BYTES).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err(ApiError::bad_request("The request body could not be read.")),
+    let read = payload.to_bytes_limited(MAX_BODY_BYTES);
+    match actix_web::rt::time::timeout(BODY_TIMEOUT, read).await {
         Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "The request body did not arrive in time (it is shorter than its Content-Length?).",
+        )),
+        Ok(Ok(Ok(bytes))) => Ok(bytes),
+        Ok(Ok(Err(_))) => Err(ApiError::bad_request("The request body could not be read.")),
+        Ok(Err(_)) => Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("The body is larger than {} KiB.", MAX_BODY_BYTES / 1024),
         )),
