@@ -1,6 +1,7 @@
 //! Use cases. Each public method owns its transaction and returns domain
 //! types; the console, the API and the CLI all call these.
 
+mod account;
 mod audit;
 mod auth;
 mod authenticate;

@@ -34,7 +34,7 @@ pub struct SessionView {
     pub user_agent: String,
 }
 
-fn expired(row: &sessions::SessionRow, now: PrimitiveDateTime) -> bool {
+pub(super) fn expired(row: &sessions::SessionRow, now: PrimitiveDateTime) -> bool {
     now - row.last_seen_at > IDLE_TIMEOUT || now - row.created_at > MAX_SESSION_AGE
 }
 

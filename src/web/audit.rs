@@ -10,7 +10,7 @@ use crate::service::{AuditQuery, Latchkey, PAGE_SIZE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
-pub const ACTIONS: [&str; 17] = [
+pub const ACTIONS: [&str; 18] = [
     "token.created",
     "token.revoked",
     "token.rotated",
@@ -27,6 +27,7 @@ pub const ACTIONS: [&str; 17] = [
     "member.disabled",
     "member.enabled",
     "member.password_set",
+    "member.password_changed",
     "member.signed_out",
 ];
 

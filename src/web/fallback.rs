@@ -16,7 +16,7 @@ const PAGE_AND_FORM: &str = "GET, HEAD, OPTIONS, POST";
 
 /// Every console and operational route with its methods, most specific
 /// first (`…/revoke` before `…/{id}`). The API answers for itself.
-const ROUTES: [(&str, &str); 25] = [
+const ROUTES: [(&str, &str); 29] = [
     ("/", PAGE),
     ("/healthz", PAGE),
     ("/readyz", PAGE),
@@ -34,6 +34,10 @@ const ROUTES: [(&str, &str); 25] = [
     ("/settings/audit", PAGE),
     ("/settings/audit.{format}", PAGE),
     ("/settings/policy", PAGE_AND_FORM),
+    ("/settings/account", PAGE),
+    ("/settings/account/password", FORM),
+    ("/settings/account/sessions/end-others", FORM),
+    ("/settings/account/sessions/{handle}/{action}", FORM),
     ("/settings/scopes", PAGE_AND_FORM),
     ("/settings/scopes/{name}/retire", FORM),
     ("/settings/scopes/{name}", PAGE_AND_FORM),

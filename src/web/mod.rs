@@ -1,5 +1,6 @@
 //! HTTP: routes, extractors, views. Never builds a database query.
 
+mod account;
 pub mod api;
 mod assets;
 mod audit;
@@ -47,6 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(audit::routes)
         .configure(audit_export::routes)
         .configure(policy::routes)
+        .configure(account::routes)
         .configure(scopes::routes)
         .configure(service_accounts::routes)
         .default_service(web::to(fallback::unmatched));

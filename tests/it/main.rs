@@ -5,6 +5,7 @@
 #[macro_use]
 mod helpers;
 
+mod account;
 mod api;
 mod backup;
 mod browser;

@@ -286,6 +286,10 @@ fn admin_signs_in_with_the_printed_password(f: &Flow) {
     b.click(&b.link("Audit log"));
     b.wait_for_text("login.succeeded");
     f.look(&b, "audit");
+    b.click(&b.link("Account"));
+    b.wait_for_text("Change password");
+    assert!(b.has_text("(this one)"));
+    f.look(&b, "account");
 }
 
 fn developer_generates_copies_and_uses_a_token(f: &Flow) {
