@@ -1,10 +1,11 @@
 //! A member's own account: their password and their sessions.
 
 use super::audit::{self, NewEvent};
+use super::auth::{MAX_FAILURES, THROTTLE_WINDOW, retry_after};
 use super::members::{Member, credentials_on};
 use super::{Latchkey, SessionView};
-use crate::db::{self, sessions};
-use crate::domain::{Password, SessionSecret};
+use crate::db::{self, login_attempts, sessions};
+use crate::domain::{Password, SessionSecret, rate_limit_key};
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
 
@@ -33,6 +34,28 @@ impl Latchkey {
         let Some((_, stored)) = credentials_on(&mut conn, &member.email)? else {
             return Err(Error::NotFound("member"));
         };
+        // Guessing the current password from a borrowed session counts
+        // like guessing at the sign-in page: the same limits, the same log.
+        let client: Option<std::net::IpAddr> = ip.and_then(|a| a.parse().ok());
+        let address = rate_limit_key(client);
+        let started = self.clock.now();
+        let attempt = db::write_transaction(&mut conn, |conn| {
+            login_attempts::lock(conn)?;
+            let window = started - THROTTLE_WINDOW;
+            let failures = login_attempts::failures(conn, &member.email, &address, window)?;
+            if let Some(wait) = retry_after(&failures, MAX_FAILURES, THROTTLE_WINDOW, started) {
+                return Err(Error::Throttled {
+                    retry_after_secs: wait,
+                });
+            }
+            Ok(login_attempts::insert(
+                conn,
+                &member.email,
+                ip,
+                &address,
+                started,
+            )?)
+        })?;
         drop(conn);
         if !current.verify(&stored) {
             return Err(Error::invalid(
@@ -40,6 +63,7 @@ impl Latchkey {
                 "That is not your current password.",
             ));
         }
+        login_attempts::mark_succeeded(&mut *self.conn()?, attempt)?;
         if current.expose() == new.expose() {
             return Err(Error::invalid(
                 "new_password",

@@ -97,7 +97,7 @@ impl PendingLogin {
 }
 
 /// Seconds until the `n`-th newest of `times` leaves a window of `window`.
-fn retry_after(
+pub(super) fn retry_after(
     times: &[time::PrimitiveDateTime],
     allowed: i64,
     window: Duration,

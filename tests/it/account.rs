@@ -7,6 +7,7 @@ use latchkey::domain::Role;
 both_backends!(
     a_member_changes_their_password_and_other_sessions_end,
     a_member_ends_their_own_sessions,
+    guessing_the_current_password_meets_the_sign_in_limits,
 );
 
 const NEW: &str = "a different long password";
@@ -123,4 +124,32 @@ fn a_member_ends_their_own_sessions(db: &TestDb) {
     here.get("/settings/account")
         .assert_status(200)
         .assert_contains("1 session signed out.");
+}
+
+fn guessing_the_current_password_meets_the_sign_in_limits(db: &TestDb) {
+    let app = spawn_app(db);
+    let here = app.member("dev@example.com", Role::Developer);
+    let csrf = here.get("/settings/account").csrf();
+    let change = |current: &str| {
+        here.post(
+            "/settings/account/password",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("current_password", current),
+                ("new_password", NEW),
+            ],
+        )
+    };
+    for i in 0..5 {
+        change(&format!("guess number {i}")).assert_status(422);
+    }
+    // Locked out like a sign-in: even the right password waits.
+    let locked = change(PASSWORD);
+    locked.assert_status(429);
+    assert!(locked.header("retry-after").is_some());
+    assert_ne!(
+        app.client().try_sign_in("dev@example.com", PASSWORD).status,
+        303
+    );
+    assert_eq!(app.audit_count("member.password_changed"), 0);
 }
