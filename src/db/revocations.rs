@@ -5,6 +5,7 @@
 
 use super::DbConnection;
 use super::schema::{api_tokens as t, revocation_events as r};
+use crate::domain::bytes::to_hex;
 use diesel::prelude::*;
 use std::time::Duration;
 use time::PrimitiveDateTime;
@@ -22,10 +23,6 @@ pub struct RevocationRow {
     pub token_hash: String,
     pub reason: String,
     pub created_at: PrimitiveDateTime,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Announces the tokens with these ids (any state: a token already
@@ -60,7 +57,7 @@ pub fn announce_hashes(
         .iter()
         .map(|h| {
             (
-                r::token_hash.eq(hex(h)),
+                r::token_hash.eq(to_hex(h)),
                 r::reason.eq(reason),
                 r::created_at.eq(now),
             )

@@ -178,7 +178,7 @@ impl TokenHash {
 
     /// Lowercase hex, as the revocation feed names a token.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        super::bytes::to_hex(&self.0)
     }
 }
 

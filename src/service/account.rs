@@ -5,6 +5,7 @@ use super::auth::{MAX_FAILURES, THROTTLE_WINDOW, retry_after};
 use super::members::{Member, credentials_on};
 use super::{Latchkey, SessionView};
 use crate::db::{self, login_attempts, sessions};
+use crate::domain::bytes::to_hex;
 use crate::domain::{Password, SessionSecret, rate_limit_key};
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
@@ -12,11 +13,7 @@ use sha2::{Digest, Sha256};
 /// A session as its member may name it to end it: a digest of its stored
 /// hash (never the cookie, never what the database keeps).
 pub fn session_handle(id_hash: &[u8]) -> String {
-    Sha256::digest(id_hash)
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    to_hex(&Sha256::digest(id_hash)[..12])
 }
 
 impl Latchkey {
@@ -107,29 +104,12 @@ impl Latchkey {
     ) -> Result<Vec<(String, bool, SessionView)>> {
         let mine = session_handle(&current.hash());
         Ok(self
-            .sessions_with_handles(member)?
-            .into_iter()
-            .map(|(handle, view)| (handle.clone(), handle == mine, view))
-            .collect())
-    }
-
-    fn sessions_with_handles(&self, member: &Member) -> Result<Vec<(String, SessionView)>> {
-        let now = self.clock.now();
-        let mut conn = self.conn()?;
-        let rows = sessions::for_member(&mut conn, member.id.0)?;
-        Ok(rows
-            .into_iter()
-            .filter(|r| !super::sessions::expired(r, now))
-            .map(|r| {
-                (
-                    session_handle(&r.id_hash),
-                    SessionView {
-                        started: r.created_at,
-                        last_seen: r.last_seen_at,
-                        ip: r.ip,
-                        user_agent: r.user_agent,
-                    },
-                )
+            .live_sessions(member.id)?
+            .iter()
+            .map(|row| {
+                let handle = session_handle(&row.id_hash);
+                let is_current = handle == mine;
+                (handle, is_current, super::sessions::view(row))
             })
             .collect())
     }

@@ -91,9 +91,10 @@ impl Latchkey {
     pub fn scope_use(&self, scope: &Scope) -> Result<ScopeUse> {
         let mut conn = self.conn()?;
         let entry = db::scopes::find(&mut conn, scope)?.ok_or(Error::NotFound("scope"))?;
-        let lists = db::tokens::active_scope_lists(&mut conn, self.clock.now())?;
+        let holders =
+            db::tokens::active_ids_with_scope(&mut conn, scope.as_str(), self.clock.now())?;
         Ok(ScopeUse {
-            active_tokens: holding(&lists, scope),
+            active_tokens: holders.len(),
             entry,
         })
     }
@@ -238,8 +239,7 @@ impl Latchkey {
             db::scopes::retire(conn, scope, now)?;
             let ids = db::tokens::active_ids_with_scope(conn, scope.as_str(), now)?;
             db::revocations::announce_ids(conn, &ids, "scope_retired", now)?;
-            let lists = db::tokens::active_scope_lists(conn, now)?;
-            let lost = holding(&lists, scope);
+            let lost = ids.len();
             let detail = format!("{scope}: {lost} active token(s) lose it");
             record(conn, actor, now, "scope.retired", detail)?;
             Ok(lost)

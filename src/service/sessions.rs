@@ -34,7 +34,17 @@ pub struct SessionView {
     pub user_agent: String,
 }
 
-pub(super) fn expired(row: &sessions::SessionRow, now: PrimitiveDateTime) -> bool {
+/// A session as its member sees it.
+pub(super) fn view(row: &sessions::SessionRow) -> SessionView {
+    SessionView {
+        started: row.created_at,
+        last_seen: row.last_seen_at,
+        ip: row.ip.clone(),
+        user_agent: row.user_agent.clone(),
+    }
+}
+
+fn expired(row: &sessions::SessionRow, now: PrimitiveDateTime) -> bool {
     now - row.last_seen_at > IDLE_TIMEOUT || now - row.created_at > MAX_SESSION_AGE
 }
 
@@ -121,19 +131,15 @@ impl Latchkey {
 
     /// A member's open sessions, most recently used first.
     pub fn sessions_of(&self, member: MemberId) -> Result<Vec<SessionView>> {
+        Ok(self.live_sessions(member)?.iter().map(view).collect())
+    }
+
+    /// A member's sessions still open, most recently used first.
+    pub(super) fn live_sessions(&self, member: MemberId) -> Result<Vec<sessions::SessionRow>> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         let rows = sessions::for_member(&mut conn, member.0)?;
-        Ok(rows
-            .into_iter()
-            .filter(|r| !expired(r, now))
-            .map(|r| SessionView {
-                started: r.created_at,
-                last_seen: r.last_seen_at,
-                ip: r.ip,
-                user_agent: r.user_agent,
-            })
-            .collect())
+        Ok(rows.into_iter().filter(|r| !expired(r, now)).collect())
     }
 
     /// An admin's "sign out everywhere" for a member: every session of
