@@ -79,6 +79,15 @@ pub(super) fn run(service: &Latchkey, cmd: UserCommand) -> Result<(), Failure> {
             println!("Password of {} changed.", member.email);
             Ok(())
         }
+        UserCommand::Reset2fa { email } => {
+            let member = find_member(service, &email)?;
+            let member = service.reset_two_factor(&actor, member.id)?;
+            println!(
+                "Two-factor sign-in of {} reset: their authenticator app and recovery codes no longer work.",
+                member.email
+            );
+            Ok(())
+        }
     }
 }
 

@@ -129,6 +129,13 @@ enum UserCommand {
         #[arg(long, value_parser = parse_email)]
         email: Email,
     },
+    /// Remove a member's two-factor sign-in (a lost phone): their
+    /// authenticator app and recovery codes stop working
+    #[command(name = "reset-2fa")]
+    Reset2fa {
+        #[arg(long, value_parser = parse_email)]
+        email: Email,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -80,13 +80,14 @@ pub fn insert(
     email: &Email,
     hash: &PasswordHash,
     role: Role,
+    must_change: bool,
     now: PrimitiveDateTime,
 ) -> QueryResult<MemberId> {
     insert_kind(
         conn,
         org,
         email.as_str(),
-        hash,
+        (hash, must_change),
         role,
         MemberKind::Person,
         now,
@@ -99,7 +100,7 @@ pub fn insert_kind(
     conn: &mut DbConnection,
     org: OrgId,
     email_or_name: &str,
-    hash: &PasswordHash,
+    (hash, must_change): (&PasswordHash, bool),
     role: Role,
     kind: MemberKind,
     now: PrimitiveDateTime,
@@ -113,6 +114,7 @@ pub fn insert_kind(
             disabled: false,
             created_at: now,
             kind: kind.as_str(),
+            password_must_change: must_change,
         })
         .returning(m::id)
         .get_result(conn)
@@ -131,12 +133,68 @@ pub fn set_disabled(conn: &mut DbConnection, id: MemberId, disabled: bool) -> Qu
         .execute(conn)
 }
 
+/// A new password; `must_change` when Latchkey generated it.
 pub fn set_password_hash(
     conn: &mut DbConnection,
     id: MemberId,
     hash: &PasswordHash,
+    must_change: bool,
 ) -> QueryResult<usize> {
     diesel::update(m::table.find(id.0))
-        .set(m::password_hash.eq(hash.as_str()))
+        .set((
+            m::password_hash.eq(hash.as_str()),
+            m::password_must_change.eq(must_change),
+        ))
         .execute(conn)
+}
+
+/// The secret of a two-factor enrolment under way (none: abandoned).
+pub fn set_totp_pending(
+    conn: &mut DbConnection,
+    id: MemberId,
+    secret: Option<&str>,
+) -> QueryResult<usize> {
+    diesel::update(m::table.find(id.0))
+        .set(m::totp_pending.eq(secret))
+        .execute(conn)
+}
+
+/// Two-factor on, with the step of the code that confirmed it (used once).
+pub fn enable_totp(
+    conn: &mut DbConnection,
+    id: MemberId,
+    secret: &str,
+    step: i64,
+) -> QueryResult<usize> {
+    diesel::update(m::table.find(id.0))
+        .set((
+            m::totp_secret.eq(Some(secret)),
+            m::totp_pending.eq(None::<String>),
+            m::totp_last_step.eq(Some(step)),
+        ))
+        .execute(conn)
+}
+
+/// Two-factor off: secret, enrolment and replay mark gone.
+pub fn clear_totp(conn: &mut DbConnection, id: MemberId) -> QueryResult<usize> {
+    diesel::update(m::table.find(id.0))
+        .set((
+            m::totp_secret.eq(None::<String>),
+            m::totp_pending.eq(None::<String>),
+            m::totp_last_step.eq(None::<i64>),
+        ))
+        .execute(conn)
+}
+
+/// Accepts the code of time step `step` once: false when that step (or a
+/// later one) was already used, also by a parallel request.
+pub fn accept_totp_step(conn: &mut DbConnection, id: MemberId, step: i64) -> QueryResult<bool> {
+    let n = diesel::update(
+        m::table
+            .find(id.0)
+            .filter(m::totp_last_step.is_null().or(m::totp_last_step.lt(step))),
+    )
+    .set(m::totp_last_step.eq(Some(step)))
+    .execute(conn)?;
+    Ok(n == 1)
 }

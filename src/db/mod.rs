@@ -10,6 +10,7 @@ pub mod members;
 mod models;
 pub mod organisations;
 pub mod rate_limits;
+pub mod recovery_codes;
 pub mod revocations;
 pub mod schema;
 pub mod scopes;

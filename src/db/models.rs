@@ -18,6 +18,7 @@ pub struct OrganisationRow {
     /// `scopes` table once (see `db::scopes::seed`).
     pub scope_min_roles: String,
     pub service_max_lifetime_days: Option<i64>,
+    pub require_two_factor: bool,
 }
 
 #[derive(Insertable)]
@@ -39,6 +40,11 @@ pub struct MemberRow {
     pub created_at: PrimitiveDateTime,
     #[diesel(deserialize_as = String)]
     pub kind: MemberKind,
+    /// Latchkey generated the password: the member must replace it.
+    pub password_must_change: bool,
+    pub totp_secret: Option<String>,
+    pub totp_pending: Option<String>,
+    pub totp_last_step: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -51,6 +57,7 @@ pub struct NewMemberRow<'a> {
     pub disabled: bool,
     pub created_at: PrimitiveDateTime,
     pub kind: &'a str,
+    pub password_must_change: bool,
 }
 
 #[derive(Debug, Clone, Queryable)]

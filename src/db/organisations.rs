@@ -39,6 +39,7 @@ pub struct PolicyFields {
     pub allow_no_expiry: bool,
     pub default_expiry_days: u32,
     pub service_max_lifetime_days: Option<u32>,
+    pub require_two_factor: bool,
 }
 
 pub fn set_policy(conn: &mut DbConnection, org: OrgId, p: &PolicyFields) -> QueryResult<usize> {
@@ -48,6 +49,15 @@ pub fn set_policy(conn: &mut DbConnection, org: OrgId, p: &PolicyFields) -> Quer
             o::allow_no_expiry.eq(p.allow_no_expiry),
             o::default_expiry_days.eq(i64::from(p.default_expiry_days)),
             o::service_max_lifetime_days.eq(p.service_max_lifetime_days.map(i64::from)),
+            o::require_two_factor.eq(p.require_two_factor),
         ))
         .execute(conn)
+}
+
+/// Whether the organisation requires two-factor sign-in.
+pub fn requires_two_factor(conn: &mut DbConnection, org: OrgId) -> QueryResult<bool> {
+    o::table
+        .find(org.0)
+        .select(o::require_two_factor)
+        .first(conn)
 }

@@ -11,6 +11,7 @@ diesel::table! {
         created_at -> Timestamp,
         scope_min_roles -> Text,
         service_max_lifetime_days -> Nullable<BigInt>,
+        require_two_factor -> Bool,
     }
 }
 
@@ -36,6 +37,10 @@ diesel::table! {
         disabled -> Bool,
         created_at -> Timestamp,
         kind -> Text,
+        password_must_change -> Bool,
+        totp_secret -> Nullable<Text>,
+        totp_pending -> Nullable<Text>,
+        totp_last_step -> Nullable<BigInt>,
     }
 }
 
@@ -162,7 +167,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    recovery_codes (id) {
+        id -> BigInt,
+        member_id -> BigInt,
+        code_hash -> Binary,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(members -> organisations (org_id));
+diesel::joinable!(recovery_codes -> members (member_id));
 diesel::joinable!(sessions -> members (member_id));
 diesel::joinable!(api_tokens -> organisations (org_id));
 diesel::joinable!(api_tokens -> members (owner_id));
@@ -182,4 +197,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     rate_limits,
     scopes,
     revocation_events,
+    recovery_codes,
 );

@@ -3,11 +3,16 @@
 use rand::TryRng;
 use rand::rngs::SysRng;
 
-/// `n` bytes from the operating system's CSPRNG, as lowercase hex.
-pub fn random_hex(n: usize) -> Result<String, rand::rngs::SysError> {
+/// `n` bytes from the operating system's CSPRNG.
+pub fn random_bytes(n: usize) -> Result<Vec<u8>, rand::rngs::SysError> {
     let mut bytes = vec![0u8; n];
     SysRng.try_fill_bytes(&mut bytes)?;
-    Ok(to_hex(&bytes))
+    Ok(bytes)
+}
+
+/// `n` bytes from the operating system's CSPRNG, as lowercase hex.
+pub fn random_hex(n: usize) -> Result<String, rand::rngs::SysError> {
+    Ok(to_hex(&random_bytes(n)?))
 }
 
 pub fn to_hex(bytes: &[u8]) -> String {

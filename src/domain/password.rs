@@ -115,10 +115,25 @@ impl HashError {
 }
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
+/// The 10,000 most common passwords, most common first, one per line
+/// (the ranked list of the `zxcvbn` project, MIT licence; from the xato
+/// corpus of ten million leaked passwords).
+const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
+
+/// True when `raw` is one of the most common passwords, whatever its case.
+pub fn is_common_password(raw: &str) -> bool {
+    let lowered = raw.to_lowercase();
+    COMMON_PASSWORDS.lines().any(|common| common == lowered)
+}
 const MAX_PASSWORD_BYTES: usize = 1024;
 
 #[derive(Clone)]
-pub struct Password(String);
+pub struct Password {
+    text: String,
+    /// Made by Latchkey rather than chosen: its member must replace it at
+    /// their next sign-in.
+    generated: bool,
+}
 
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -138,12 +153,24 @@ impl Password {
         if raw.len() > MAX_PASSWORD_BYTES {
             return Err(FieldError::new("password", "The password is too long."));
         }
-        Ok(Password(raw.to_owned()))
+        if is_common_password(raw) {
+            return Err(FieldError::new(
+                "password",
+                "This is one of the 10,000 most common passwords, the first ones an attacker tries. Choose another.",
+            ));
+        }
+        Ok(Password {
+            text: raw.to_owned(),
+            generated: false,
+        })
     }
 
     /// A password typed at sign-in: never validated beyond size, only checked.
     pub fn attempt(raw: &str) -> Password {
-        Password(raw.to_owned())
+        Password {
+            text: raw.to_owned(),
+            generated: false,
+        }
     }
 
     /// A random 20-character password for first start and new members.
@@ -161,11 +188,20 @@ impl Password {
                 out.push(char::from(ALPHABET[usize::from(b) % ALPHABET.len()]));
             }
         }
-        Ok(Password(out))
+        Ok(Password {
+            text: out,
+            generated: true,
+        })
+    }
+
+    /// True when Latchkey made this password (first start, a member added
+    /// without one): it is to be replaced at the first sign-in.
+    pub fn is_generated(&self) -> bool {
+        self.generated
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.text
     }
 
     /// Slow by design: call it off the async threads.
@@ -174,7 +210,7 @@ impl Password {
         SysRng
             .try_fill_bytes(&mut salt)
             .map_err(|e| HashError::failed("no randomness for a salt", e))?;
-        let password = self.0.clone();
+        let password = self.text.clone();
         on_hashing_thread(move |memory| {
             let params = Params::default();
             let mut out = [0u8; 32];
@@ -203,7 +239,7 @@ impl Password {
 
     /// Slow by design: call it off the async threads.
     pub fn verify(&self, hash: &PasswordHash) -> bool {
-        let (password, stored) = (self.0.clone(), hash.0.clone());
+        let (password, stored) = (self.text.clone(), hash.0.clone());
         on_hashing_thread(move |memory| check(memory, &password, &stored)).unwrap_or(false)
     }
 
@@ -215,7 +251,7 @@ impl Password {
         slot: HashingSlot,
         done: impl FnOnce(bool) + Send + 'static,
     ) {
-        let (password, stored) = (self.0.clone(), hash.0.clone());
+        let (password, stored) = (self.text.clone(), hash.0.clone());
         let sent = submit(Box::new(move |memory: &mut Vec<Block>| {
             let ok = check(memory, &password, &stored);
             drop(slot);
@@ -303,6 +339,16 @@ impl fmt::Debug for PasswordHash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_most_common_passwords_are_refused_whatever_their_case() {
+        assert_eq!(COMMON_PASSWORDS.lines().count(), 10_000);
+        for common in ["qwerty123456", "QAZWSXEDCRFV", "1q2w3e4r5t6y"] {
+            let refused = Password::parse_new(common).expect_err(common);
+            assert!(refused.message.contains("most common"), "{common}");
+        }
+        assert!(Password::parse_new("qwerty1234567").is_ok());
+    }
 
     #[test]
     fn hash_and_verify() {

@@ -1,12 +1,11 @@
 //! A member's own account: their password and their sessions.
 
 use super::audit::{self, NewEvent};
-use super::auth::{MAX_FAILURES, THROTTLE_WINDOW, retry_after};
 use super::members::{Member, credentials_on};
 use super::{Latchkey, SessionView};
 use crate::db::{self, login_attempts, sessions};
 use crate::domain::bytes::to_hex;
-use crate::domain::{Password, SessionSecret, rate_limit_key};
+use crate::domain::{Password, SessionSecret};
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
 
@@ -33,26 +32,7 @@ impl Latchkey {
         };
         // Guessing the current password from a borrowed session counts
         // like guessing at the sign-in page: the same limits, the same log.
-        let client: Option<std::net::IpAddr> = ip.and_then(|a| a.parse().ok());
-        let address = rate_limit_key(client);
-        let started = self.clock.now();
-        let attempt = db::write_transaction(&mut conn, |conn| {
-            login_attempts::lock(conn)?;
-            let window = started - THROTTLE_WINDOW;
-            let failures = login_attempts::failures(conn, &member.email, &address, window)?;
-            if let Some(wait) = retry_after(&failures, MAX_FAILURES, THROTTLE_WINDOW, started) {
-                return Err(Error::Throttled {
-                    retry_after_secs: wait,
-                });
-            }
-            Ok(login_attempts::insert(
-                conn,
-                &member.email,
-                ip,
-                &address,
-                started,
-            )?)
-        })?;
+        let attempt = self.count_guess(&mut conn, &member.email, ip)?;
         drop(conn);
         if !current.verify(&stored) {
             return Err(Error::invalid(
@@ -73,7 +53,7 @@ impl Latchkey {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
-            db::members::set_password_hash(conn, member.id, &hash)?;
+            db::members::set_password_hash(conn, member.id, &hash, false)?;
             let keep = session.hash();
             let ended = sessions::delete_for_member(conn, member.id.0, Some(&keep))?;
             audit::record(

@@ -50,6 +50,8 @@ pub enum LoginError {
         retry_after_secs: u64,
         limit: Limit,
     },
+    /// A wrong (or used) two-factor code, with what to tell the member.
+    WrongCode(String),
     Failed(Error),
 }
 
@@ -215,15 +217,17 @@ impl Latchkey {
                     org,
                     // A failed sign-in is a stranger's, whoever it names.
                     actor: outcome.as_ref().ok().map(|m| m.id),
-                    action: if outcome.is_ok() {
-                        "login.succeeded"
-                    } else {
-                        "login.failed"
+                    action: match &outcome {
+                        // Signed in only once the second factor is checked.
+                        Ok(m) if m.two_factor => "login.password_accepted",
+                        Ok(_) => "login.succeeded",
+                        Err(_) => "login.failed",
                     },
                     token: None,
                     member: member.as_ref().map(|m| m.id),
                     ip: ip.as_deref(),
                     detail: match &outcome {
+                        Ok(m) if m.two_factor => format!("{shown}: two-factor code asked next"),
                         Ok(_) => shown.clone(),
                         Err(LoginError::Disabled) => format!("{shown}: member is disabled"),
                         Err(_) if member.is_none() => format!("{shown}: no such member"),
@@ -235,6 +239,31 @@ impl Latchkey {
             Ok::<_, Error>(())
         })?;
         outcome
+    }
+
+    /// Counts one guess at a member's secret (a password typed again, a
+    /// two-factor code) under the sign-in failure limit: refused while
+    /// that member's failures from this address are at the limit. The
+    /// caller marks the returned attempt succeeded when the guess is right.
+    pub(super) fn count_guess(
+        &self,
+        conn: &mut db::DbConnection,
+        email: &str,
+        ip: Option<&str>,
+    ) -> Result<i64> {
+        let client: Option<IpAddr> = ip.and_then(|a| a.parse().ok());
+        let address = rate_limit_key(client);
+        let now = self.clock.now();
+        db::write_transaction(conn, |conn| {
+            login_attempts::lock(conn)?;
+            let failures = login_attempts::failures(conn, email, &address, now - THROTTLE_WINDOW)?;
+            if let Some(wait) = retry_after(&failures, MAX_FAILURES, THROTTLE_WINDOW, now) {
+                return Err(Error::Throttled {
+                    retry_after_secs: wait,
+                });
+            }
+            Ok(login_attempts::insert(conn, email, ip, &address, now)?)
+        })
     }
 
     /// Forgets a counted sign-in whose password was never checked (the

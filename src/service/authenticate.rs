@@ -350,6 +350,9 @@ impl Latchkey {
                     disabled: false,
                     created_at: token.owner_created_at.assume_utc(),
                     kind: token.owner_kind,
+                    // Console sign-in only; a token check never asks.
+                    must_change_password: false,
+                    two_factor: false,
                 },
                 // A token in a rotation's overlap stops at its end.
                 expires_at: match (token.expires_at, token.revoked_at) {

@@ -18,6 +18,12 @@ pub struct Member {
     pub created_at: time::OffsetDateTime,
     /// A person, or a service account (no sign-in).
     pub kind: MemberKind,
+    /// Latchkey generated their password: they must choose their own
+    /// before anything else.
+    #[serde(skip)]
+    pub must_change_password: bool,
+    /// They sign in with a second factor (TOTP).
+    pub two_factor: bool,
 }
 
 impl Member {
@@ -30,6 +36,8 @@ impl Member {
             disabled: row.disabled,
             created_at: row.created_at.assume_utc(),
             kind: row.kind,
+            must_change_password: row.password_must_change,
+            two_factor: row.totp_secret.is_some(),
         })
     }
 
@@ -106,7 +114,7 @@ impl Latchkey {
             .map_err(|e| Error::unexpected("hashing a password", e))?;
         let now = self.clock.now();
         let result = db::write_transaction(&mut conn, |conn| {
-            let member = db::members::insert(conn, org, &email, &hash, Role::Admin, now)?;
+            let member = db::members::insert(conn, org, &email, &hash, Role::Admin, true, now)?;
             audit::record(
                 conn,
                 now,
@@ -185,7 +193,8 @@ impl Latchkey {
                     format!("A member with the email {email} already exists."),
                 )));
             }
-            let id = db::members::insert(conn, org, email, &hash, role, now)?;
+            let generated = password.is_generated();
+            let id = db::members::insert(conn, org, email, &hash, role, generated, now)?;
             audit::record(
                 conn,
                 now,
@@ -300,7 +309,7 @@ impl Latchkey {
                     "A service account has no password: it uses tokens only.",
                 ));
             }
-            db::members::set_password_hash(conn, member.id, &hash)?;
+            db::members::set_password_hash(conn, member.id, &hash, password.is_generated())?;
             // A new password ends every session the old one opened.
             sessions::delete_for_member(conn, member.id.0, None)?;
             audit::record(

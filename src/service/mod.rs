@@ -16,6 +16,7 @@ mod scopes;
 mod service_accounts;
 mod sessions;
 mod tokens;
+mod two_factor;
 mod usage;
 pub mod webhooks;
 
@@ -37,6 +38,7 @@ pub use tokens::{
     CreatedToken, EXPIRING_SOON_DAYS, MAX_BULK_REVOKE, NewToken, OwnerFilter, RevokeOutcome,
     StatusFilter, TokenPage, TokenQuery, TokenView,
 };
+pub use two_factor::{Enrolment, RECOVERY_CODES, RequiredStep};
 pub use usage::USAGE_DAYS;
 pub use webhooks::{MAX_ATTEMPTS, PendingWebhook, WebhookRetry, backoff};
 
@@ -76,6 +78,8 @@ pub struct OrgPolicy {
     pub service_max_lifetime_days: Option<u32>,
     pub default_expiry_days: u32,
     pub max_active_tokens: u32,
+    /// Members must sign in with a second factor.
+    pub require_two_factor: bool,
 }
 
 impl OrgPolicy {
@@ -290,5 +294,6 @@ fn load_policy(conn: &mut db::DbConnection, org: OrgId) -> Result<OrgPolicy> {
         },
         default_expiry_days: clamp(row.default_expiry_days),
         max_active_tokens: clamp(row.max_active_tokens),
+        require_two_factor: row.require_two_factor,
     })
 }

@@ -15,6 +15,8 @@ pub struct PolicyChange {
     pub default_expiry_days: u32,
     /// A shorter maximum for service accounts' tokens (`None`: the same).
     pub service_max_lifetime_days: Option<u32>,
+    /// Every member must sign in with a second factor.
+    pub require_two_factor: bool,
 }
 
 impl PolicyChange {
@@ -101,6 +103,21 @@ impl Latchkey {
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
             let before = load_policy(conn, org)?;
+            // Requiring what the admin lacks would lock them out at once.
+            if change.require_two_factor && !before.require_two_factor {
+                let admin_has_it = match &actor.member {
+                    Some(m) => {
+                        db::members::find(conn, m.id)?.is_some_and(|r| r.totp_secret.is_some())
+                    }
+                    None => true,
+                };
+                if !admin_has_it {
+                    return Err(Error::invalid(
+                        "require_two_factor",
+                        "Turn on two-factor sign-in for your own account first (Settings → Account).",
+                    ));
+                }
+            }
             db::organisations::set_policy(
                 conn,
                 org,
@@ -109,6 +126,7 @@ impl Latchkey {
                     allow_no_expiry: change.allow_no_expiry,
                     default_expiry_days: change.default_expiry_days,
                     service_max_lifetime_days: change.service_max_lifetime_days,
+                    require_two_factor: change.require_two_factor,
                 },
             )?;
             let after = load_policy(conn, org)?;
@@ -138,7 +156,16 @@ impl Latchkey {
                     token: None,
                     member: None,
                     ip: actor.ip.as_deref(),
-                    detail: format!("{} → {}", describe(&before), describe(&after)),
+                    detail: format!(
+                        "{} → {}{}",
+                        describe(&before),
+                        describe(&after),
+                        match (before.require_two_factor, after.require_two_factor) {
+                            (false, true) => "; two-factor sign-in now required",
+                            (true, false) => "; two-factor sign-in no longer required",
+                            _ => "",
+                        }
+                    ),
                 },
             )?;
             Ok(after)

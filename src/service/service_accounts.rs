@@ -41,7 +41,7 @@ impl Latchkey {
                 conn,
                 org,
                 name.as_str(),
-                &hash,
+                (&hash, false),
                 role,
                 MemberKind::Service,
                 now,

@@ -1,5 +1,5 @@
-//! Settings → Account (every member): change your password, see your
-//! sessions and end them.
+//! Settings → Account (every member): change your password, turn
+//! two-factor sign-in on or off, see your sessions and end them.
 
 use super::error::WebError;
 use super::format;
@@ -8,13 +8,16 @@ use super::views::{Layout, render};
 use super::{html, see_other};
 use crate::domain::Password;
 use crate::error::Error;
-use crate::service::Latchkey;
+use crate::service::{Enrolment, Latchkey, RequiredStep};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(page)
+        .service(enrol_page)
+        .service(confirm_enrolment)
+        .service(turn_off)
         .service(change_password)
         .service(end_others)
         .service(end_one);
@@ -42,21 +45,59 @@ struct AccountPage {
     sessions: Vec<SessionLine>,
     form: PasswordForm,
     notice: Option<String>,
+    /// Latchkey generated their password: they must choose one now.
+    must_change: bool,
+    two_factor: bool,
+    codes_left: i64,
+    off_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/account_2fa.html")]
+struct EnrolPage {
+    layout: Layout,
+    /// The organisation requires it: nothing else until it is done.
+    required: bool,
+    secret: String,
+    qr_svg: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/recovery_codes.html")]
+struct RecoveryCodesPage {
+    layout: Layout,
+    codes: Vec<String>,
+}
+
+/// What the account page shows besides the sessions.
+#[derive(Default)]
+struct Shown {
+    form: PasswordForm,
+    notice: Option<String>,
+    off_error: Option<String>,
 }
 
 async fn show(
     service: &web::Data<Latchkey>,
     current: &CurrentMember,
     status: StatusCode,
-    form: PasswordForm,
-    notice: Option<String>,
+    shown: Shown,
 ) -> Result<HttpResponse, WebError> {
     let (svc, member, secret) = (
         service.clone(),
         current.member.clone(),
         current.secret.clone(),
     );
-    let sessions = web::block(move || svc.own_sessions(&member, &secret)).await??;
+    let (sessions, codes_left) = web::block(move || {
+        let codes_left = if member.two_factor {
+            svc.recovery_codes_left(&member)?
+        } else {
+            0
+        };
+        Ok::<_, Error>((svc.own_sessions(&member, &secret)?, codes_left))
+    })
+    .await??;
     let sessions = sessions
         .into_iter()
         .map(|(handle, is_current, s)| SessionLine {
@@ -77,8 +118,12 @@ async fn show(
         render(&AccountPage {
             layout: Layout::for_member(current, "account"),
             sessions,
-            form,
-            notice,
+            form: shown.form,
+            notice: shown.notice,
+            must_change: current.member.must_change_password,
+            two_factor: current.member.two_factor,
+            codes_left,
+            off_error: shown.off_error,
         }),
     ))
 }
@@ -89,14 +134,11 @@ async fn page(
     service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, WebError> {
     let notice = current.take_flash(&service).await?;
-    show(
-        &service,
-        &current,
-        StatusCode::OK,
-        PasswordForm::default(),
+    let shown = Shown {
         notice,
-    )
-    .await
+        ..Shown::default()
+    };
+    show(&service, &current, StatusCode::OK, shown).await
 }
 
 #[post("/settings/account/password")]
@@ -117,7 +159,11 @@ async fn change_password(
         .map_err(|e| errors.new_error = Some(e.message))
         .ok();
     let Some(new) = new.filter(|_| errors.current_error.is_none()) else {
-        return show(&service, &current, refused, errors, None).await;
+        let shown = Shown {
+            form: errors,
+            ..Shown::default()
+        };
+        return show(&service, &current, refused, shown).await;
     };
     let attempt = Password::attempt(typed_current);
     let (svc, member, secret, ip) = (
@@ -138,6 +184,10 @@ async fn change_password(
                 n => format!("Password changed. Your {n} other sessions were signed out."),
             };
             current.flash(&service, done).await?;
+            // A generated password replaced: on to what they came for.
+            if current.member.must_change_password {
+                return Ok(see_other("/settings/api-tokens"));
+            }
             Ok(see_other("/settings/account"))
         }
         Err(Error::Invalid(field)) => {
@@ -146,7 +196,11 @@ async fn change_password(
             } else {
                 errors.new_error = Some(field.message);
             }
-            show(&service, &current, refused, errors, None).await
+            let shown = Shown {
+                form: errors,
+                ..Shown::default()
+            };
+            show(&service, &current, refused, shown).await
         }
         Err(e) => Err(e.into()),
     }
@@ -201,4 +255,124 @@ async fn end_one(
         return Err(WebError::not_found());
     }
     end(req, current, service, body, Some(handle)).await
+}
+
+/// The authenticator address as a QR code, drawn on the server as SVG.
+fn qr_svg(uri: &str) -> Result<String, WebError> {
+    let code = qrcode::QrCode::new(uri.as_bytes()).map_err(|_| WebError::internal())?;
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .build();
+    // Inline in HTML: no XML declaration, and a name for screen readers.
+    let start = svg.find("<svg").ok_or_else(WebError::internal)?;
+    Ok(svg[start..].replacen(
+        "<svg ",
+        "<svg role=\"img\" aria-label=\"QR code for your authenticator app\" class=\"qr\" ",
+        1,
+    ))
+}
+
+async fn show_enrolment(
+    service: &web::Data<Latchkey>,
+    current: &CurrentMember,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let (svc, member) = (service.clone(), current.member.clone());
+    let (enrolment, step): (Enrolment, _) = web::block(move || {
+        Ok::<_, Error>((
+            svc.two_factor_enrolment(&member)?,
+            svc.required_step(&member)?,
+        ))
+    })
+    .await??;
+    let enrol = EnrolPage {
+        layout: Layout::for_member(current, "account"),
+        required: step == Some(RequiredStep::EnrolTwoFactor),
+        qr_svg: qr_svg(&enrolment.uri)?,
+        secret: enrolment.secret,
+        error,
+    };
+    Ok(html(status, render(&enrol)))
+}
+
+#[get("/settings/account/2fa")]
+async fn enrol_page(
+    current: CurrentMember,
+    service: web::Data<Latchkey>,
+) -> Result<HttpResponse, WebError> {
+    if current.member.two_factor {
+        return Ok(see_other("/settings/account"));
+    }
+    show_enrolment(&service, &current, StatusCode::OK, None).await
+}
+
+#[post("/settings/account/2fa")]
+async fn confirm_enrolment(
+    req: HttpRequest,
+    current: CurrentMember,
+    service: web::Data<Latchkey>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let form = current.form(&req, &body)?;
+    if current.member.two_factor {
+        return Ok(see_other("/settings/account"));
+    }
+    let code = form.text("code").trim().to_owned();
+    let refused = StatusCode::UNPROCESSABLE_ENTITY;
+    if code.is_empty() || code.len() > 64 {
+        let message = "Enter the 6-digit code your authenticator app shows.";
+        return show_enrolment(&service, &current, refused, Some(message.into())).await;
+    }
+    let (svc, member, ip) = (service.clone(), current.member.clone(), current.ip.clone());
+    match web::block(move || svc.confirm_two_factor(&member, &code, ip.as_deref())).await? {
+        Ok(codes) => {
+            let codes_page = RecoveryCodesPage {
+                layout: Layout::for_member(&current, "account"),
+                codes,
+            };
+            let mut res = html(StatusCode::OK, render(&codes_page));
+            res.headers_mut().insert(
+                actix_web::http::header::CACHE_CONTROL,
+                actix_web::http::header::HeaderValue::from_static("no-store"),
+            );
+            Ok(res)
+        }
+        Err(Error::Invalid(field)) => {
+            show_enrolment(&service, &current, refused, Some(field.message)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[post("/settings/account/2fa/off")]
+async fn turn_off(
+    req: HttpRequest,
+    current: CurrentMember,
+    service: web::Data<Latchkey>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let form = current.form(&req, &body)?;
+    if !current.member.two_factor {
+        return Ok(see_other("/settings/account"));
+    }
+    let code = form.text("code").trim().to_owned();
+    let (svc, member, ip) = (service.clone(), current.member.clone(), current.ip.clone());
+    match web::block(move || svc.turn_off_two_factor(&member, &code, ip.as_deref())).await? {
+        Ok(()) => {
+            current
+                .flash(&service, "Two-factor sign-in is off.".into())
+                .await?;
+            Ok(see_other("/settings/account"))
+        }
+        Err(Error::Invalid(field)) => {
+            let shown = Shown {
+                off_error: Some(field.message),
+                ..Shown::default()
+            };
+            show(&service, &current, StatusCode::UNPROCESSABLE_ENTITY, shown).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }

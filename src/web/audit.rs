@@ -10,7 +10,7 @@ use crate::service::{AuditQuery, Latchkey, PAGE_SIZE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
-pub const ACTIONS: [&str; 18] = [
+pub const ACTIONS: [&str; 23] = [
     "token.created",
     "token.revoked",
     "token.rotated",
@@ -22,6 +22,7 @@ pub const ACTIONS: [&str; 18] = [
     "scope.retired",
     "login.succeeded",
     "login.failed",
+    "login.password_accepted",
     "member.added",
     "member.role_changed",
     "member.disabled",
@@ -29,6 +30,10 @@ pub const ACTIONS: [&str; 18] = [
     "member.password_set",
     "member.password_changed",
     "member.signed_out",
+    "member.2fa_enrolled",
+    "member.2fa_disabled",
+    "member.2fa_reset",
+    "member.recovery_code_used",
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -4,7 +4,7 @@ use super::client::client_addr;
 use super::error::WebError;
 use super::forms::FormData;
 use super::session;
-use super::views::{Layout, LoginPage, render};
+use super::views::{Layout, LoginPage, SecondFactorPage, render};
 use super::{html, see_other};
 use crate::domain::{HashingSlot, Password};
 use crate::service::{Latchkey, Limit, LoginError};
@@ -13,7 +13,11 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(login_page).service(login).service(logout);
+    cfg.service(login_page)
+        .service(login)
+        .service(second_factor_page)
+        .service(second_factor)
+        .service(logout);
 }
 
 fn login_view(
@@ -72,7 +76,7 @@ fn plural(n: u64, unit: &str) -> String {
 /// What a refused sign-in answers.
 fn login_refusal(e: LoginError, csrf: String, email: String) -> Result<HttpResponse, WebError> {
     Ok(match e {
-        LoginError::InvalidCredentials => refused(
+        LoginError::InvalidCredentials | LoginError::WrongCode(_) => refused(
             StatusCode::UNAUTHORIZED,
             csrf,
             email,
@@ -149,11 +153,94 @@ async fn login(
     let password_ok = rx.await.unwrap_or(false);
     let svc = service.clone();
     match web::block(move || svc.finish_login(pending, password_ok)).await? {
+        Ok(member) if member.two_factor => {
+            session::await_second_factor(&session, member.id)?;
+            Ok(see_other("/login/2fa"))
+        }
         Ok(member) => {
             session::sign_in(&req, &session, &service, member).await?;
             Ok(see_other("/settings/api-tokens"))
         }
         Err(e) => login_refusal(e, csrf, email),
+    }
+}
+
+fn second_factor_view(status: StatusCode, csrf: String, error: Option<String>) -> HttpResponse {
+    let page = SecondFactorPage {
+        layout: Layout {
+            csrf,
+            ..Layout::anonymous()
+        },
+        error,
+    };
+    html(status, render(&page))
+}
+
+#[get("/login/2fa")]
+async fn second_factor_page(session: Session) -> Result<HttpResponse, WebError> {
+    if session::awaiting_second_factor(&session).is_none() {
+        session::forget_second_factor(&session);
+        return Ok(see_other("/login"));
+    }
+    let csrf = session::csrf_token(&session)?;
+    Ok(second_factor_view(StatusCode::OK, csrf, None))
+}
+
+#[post("/login/2fa")]
+async fn second_factor(
+    req: HttpRequest,
+    session: Session,
+    service: web::Data<Latchkey>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let form = FormData::parse(&body).map_err(|e| WebError::bad_request(e.to_string()))?;
+    session::check_csrf(&req, &session, form.get("csrf_token"))?;
+    let Some(member) = session::awaiting_second_factor(&session) else {
+        session::forget_second_factor(&session);
+        return Ok(see_other("/login"));
+    };
+    let csrf = session::csrf_token(&session)?;
+    let code = form.text("code").trim().to_owned();
+    if code.is_empty() || code.len() > 64 {
+        let message = "Enter the 6-digit code from your authenticator app, or a recovery code.";
+        return Ok(second_factor_view(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            csrf,
+            Some(message.into()),
+        ));
+    }
+    let (svc, ip) = (
+        service.clone(),
+        client_addr(&req).map(|a| a.to_canonical().to_string()),
+    );
+    match web::block(move || svc.finish_second_factor(member, &code, ip.as_deref())).await? {
+        Ok(member) => {
+            session::sign_in(&req, &session, &service, member).await?;
+            Ok(see_other("/settings/api-tokens"))
+        }
+        Err(LoginError::WrongCode(message)) => Ok(second_factor_view(
+            StatusCode::UNAUTHORIZED,
+            csrf,
+            Some(message),
+        )),
+        Err(LoginError::Throttled {
+            retry_after_secs, ..
+        }) => {
+            let message = format!(
+                "Too many wrong codes. Try again in {}.",
+                plural(retry_after_secs.div_ceil(60), "minute")
+            );
+            Ok(with_retry_after(
+                second_factor_view(StatusCode::TOO_MANY_REQUESTS, csrf, Some(message)),
+                retry_after_secs,
+            ))
+        }
+        Err(LoginError::Failed(e)) => Err(e.into()),
+        // Disabled or gone meanwhile: the sign-in starts again.
+        Err(_) => {
+            session::forget_second_factor(&session);
+            Ok(see_other("/login"))
+        }
     }
 }
 

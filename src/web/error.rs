@@ -12,6 +12,9 @@ use std::fmt;
 pub enum WebError {
     /// Not signed in (or the session ended): go to the sign-in page.
     SignInRequired,
+    /// Signed in, but a step comes first (a new password, two-factor
+    /// enrolment): go to its page.
+    StepFirst(&'static str),
     Status {
         status: StatusCode,
         message: String,
@@ -64,6 +67,7 @@ impl fmt::Display for WebError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WebError::SignInRequired => f.write_str("sign-in required"),
+            WebError::StepFirst(path) => write!(f, "a step comes first: {path}"),
             WebError::Status {
                 status, message, ..
             } => write!(f, "{status}: {message}"),
@@ -132,13 +136,14 @@ impl From<actix_web::error::BlockingError> for WebError {
 #[derive(Debug, Clone)]
 pub enum ErrorShown {
     SignInRequired,
+    StepFirst(&'static str),
     Page { status: StatusCode, message: String },
 }
 
 impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {
-            WebError::SignInRequired => StatusCode::SEE_OTHER,
+            WebError::SignInRequired | WebError::StepFirst(_) => StatusCode::SEE_OTHER,
             WebError::Status { status, .. } => *status,
         }
     }
@@ -150,6 +155,13 @@ impl ResponseError for WebError {
                     .insert_header((header::LOCATION, "/login"))
                     .finish(),
                 ErrorShown::SignInRequired,
+            ),
+            WebError::StepFirst(path) => (
+                HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, *path))
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .finish(),
+                ErrorShown::StepFirst(path),
             ),
             WebError::Status {
                 status,

@@ -26,7 +26,10 @@ pub async fn error_pages(
         ErrorShown::SignInRequired if is_htmx(&req) => HttpResponse::Unauthorized()
             .insert_header(("HX-Redirect", "/login"))
             .finish(),
-        ErrorShown::SignInRequired => {
+        ErrorShown::StepFirst(path) if is_htmx(&req) => HttpResponse::Ok()
+            .insert_header(("HX-Redirect", path))
+            .finish(),
+        ErrorShown::SignInRequired | ErrorShown::StepFirst(_) => {
             return Ok(ServiceResponse::new(req, response).map_into_left_body());
         }
         ErrorShown::Page { status, message } if is_htmx(&req) => {

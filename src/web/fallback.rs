@@ -16,13 +16,14 @@ const PAGE_AND_FORM: &str = "GET, HEAD, OPTIONS, POST";
 
 /// Every console and operational route with its methods, most specific
 /// first (`…/revoke` before `…/{id}`). The API answers for itself.
-const ROUTES: [(&str, &str); 29] = [
+const ROUTES: [(&str, &str); 32] = [
     ("/", PAGE),
     ("/healthz", PAGE),
     ("/readyz", PAGE),
     ("/favicon.ico", PAGE),
     ("/static/{name}", PAGE),
     ("/login", PAGE_AND_FORM),
+    ("/login/2fa", PAGE_AND_FORM),
     ("/logout", FORM),
     ("/settings/api-tokens", PAGE_AND_FORM),
     ("/settings/api-tokens/new", PAGE),
@@ -36,6 +37,8 @@ const ROUTES: [(&str, &str); 29] = [
     ("/settings/policy", PAGE_AND_FORM),
     ("/settings/account", PAGE),
     ("/settings/account/password", FORM),
+    ("/settings/account/2fa", PAGE_AND_FORM),
+    ("/settings/account/2fa/off", FORM),
     ("/settings/account/sessions/end-others", FORM),
     ("/settings/account/sessions/{handle}/{action}", FORM),
     ("/settings/scopes", PAGE_AND_FORM),

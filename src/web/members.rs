@@ -42,6 +42,7 @@ async fn render_page(
             email: m.email,
             role: m.role.to_string(),
             disabled: m.disabled,
+            two_factor: m.two_factor,
             created: m.created_at.date().to_string(),
         })
         .collect();
@@ -219,7 +220,7 @@ async fn change(
                 .parse::<Role>()
                 .map_err(|e| WebError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?,
         ),
-        "disable" | "enable" | "sign-out" => None,
+        "disable" | "enable" | "sign-out" | "reset-2fa" => None,
         _ => return Err(WebError::not_found()),
     };
     let svc = service.clone();
@@ -228,6 +229,7 @@ async fn change(
     let result = web::block(move || match (action2.as_str(), role) {
         ("role", Some(role)) => svc.set_role(&actor, id, role).map(|m| m.email),
         ("disable", _) => svc.set_disabled(&actor, id, true).map(|m| m.email),
+        ("reset-2fa", _) => svc.reset_two_factor(&actor, id).map(|m| m.email),
         ("sign-out", _) => {
             svc.end_member_sessions(&actor, id)?;
             svc.member_by_id(id).map(|m| m.email)
@@ -244,6 +246,9 @@ async fn change(
                 "disable" => {
                     format!("Disabled {email}. They cannot sign in and their tokens stop working.")
                 }
+                "reset-2fa" => format!(
+                    "Two-factor sign-in of {email} reset: they set it up again after their next sign-in, or may sign in with their password alone."
+                ),
                 "sign-out" => {
                     format!("Every session of {email} ended: they must sign in again, everywhere.")
                 }

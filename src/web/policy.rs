@@ -60,6 +60,8 @@ async fn page(
         default_expiry_days: policy.default_expiry_days,
         max_error: None,
         default_error: None,
+        require_two_factor: policy.require_two_factor,
+        two_factor_error: None,
     };
     Ok(view(&current, StatusCode::OK, form, saved))
 }
@@ -104,6 +106,7 @@ fn read_change(form: &FormData) -> (PolicyChange, Vec<FieldError>) {
         allow_no_expiry: form.get("allow_no_expiry") == Some("on"),
         default_expiry_days: default,
         service_max_lifetime_days,
+        require_two_factor: form.get("require_two_factor") == Some("on"),
     }
     .adapted();
     if errors.is_empty() {
@@ -136,6 +139,8 @@ async fn save(
         default_expiry_days: form.text("default_expiry_days").trim().parse().unwrap_or(0),
         max_error: message("max_lifetime_days"),
         default_error: message("default_expiry_days"),
+        require_two_factor: change.require_two_factor,
+        two_factor_error: None,
     };
     let refused = StatusCode::UNPROCESSABLE_ENTITY;
     if !errors.is_empty() {
@@ -146,6 +151,10 @@ async fn save(
         Ok(_) => {
             current.flash(&service, "Policy saved.".into()).await?;
             Ok(see_other("/settings/policy"))
+        }
+        Err(Error::Invalid(field)) if field.field == "require_two_factor" => {
+            input.two_factor_error = Some(field.message);
+            Ok(view(&current, refused, input, false))
         }
         Err(Error::Invalid(field)) if field.field == "service_max_lifetime_days" => {
             input.service_max_error = Some(field.message);

@@ -5,8 +5,8 @@
 
 use super::client::client_ip;
 use super::error::WebError;
-use crate::domain::SessionSecret;
-use crate::service::{ClientInfo, Latchkey, Member};
+use crate::domain::{MemberId, SessionSecret};
+use crate::service::{ClientInfo, Latchkey, Member, RequiredStep};
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -18,6 +18,11 @@ use subtle::ConstantTimeEq;
 const SID_KEY: &str = "sid";
 const NOTICE_KEY: &str = "notice";
 const SIGNED_OUT: &str = "signed_out";
+/// A sign-in whose password was right, waiting for its second factor:
+/// `member id:unix time`, in the encrypted cookie only.
+const SECOND_FACTOR_KEY: &str = "second_factor";
+/// How long the second factor may take after the password.
+const SECOND_FACTOR_SECS: i64 = 300;
 
 pub fn is_htmx(req: &HttpRequest) -> bool {
     req.headers().contains_key("HX-Request")
@@ -120,6 +125,32 @@ pub async fn sign_out(session: &Session, service: &web::Data<Latchkey>) -> Resul
     Ok(())
 }
 
+/// Remembers, in this browser only, that `member` gave the right password
+/// and is to give a second factor next.
+pub fn await_second_factor(session: &Session, member: MemberId) -> Result<(), WebError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    session
+        .insert(SECOND_FACTOR_KEY, format!("{}:{now}", member.0))
+        .map_err(|_| WebError::internal())
+}
+
+/// The member whose second factor this browser is to give, unless that
+/// wait is over (five minutes).
+pub fn awaiting_second_factor(session: &Session) -> Option<MemberId> {
+    let raw = session.get::<String>(SECOND_FACTOR_KEY).ok().flatten()?;
+    let (id, since) = raw.split_once(':')?;
+    let (id, since) = (id.parse::<i64>().ok()?, since.parse::<i64>().ok()?);
+    let age = time::OffsetDateTime::now_utc().unix_timestamp() - since;
+    (0..=SECOND_FACTOR_SECS)
+        .contains(&age)
+        .then_some(MemberId(id))
+}
+
+/// Forgets a waiting second factor (expired, or the sign-in restarted).
+pub fn forget_second_factor(session: &Session) {
+    session.remove(SECOND_FACTOR_KEY);
+}
+
 /// The sign-in page's one-time note, if sign-out left one.
 pub fn take_signed_out_notice(session: &Session) -> bool {
     session
@@ -205,6 +236,7 @@ impl FromRequest for CurrentMember {
         let service = req.app_data::<web::Data<Latchkey>>().cloned();
         let htmx = is_htmx(req);
         let ip = client_ip(req);
+        let path = req.path().to_owned();
         Box::pin(async move {
             let service = service.ok_or_else(WebError::internal)?;
             let signed_out = WebError::SignInRequired;
@@ -212,12 +244,26 @@ impl FromRequest for CurrentMember {
                 return Err(signed_out);
             };
             let (svc, seen_from, resumed) = (service.clone(), ip.clone(), secret.clone());
-            let member =
-                web::block(move || svc.resume_session(&resumed, seen_from.as_deref())).await??;
-            let Some(member) = member else {
-                session.purge();
+            let resumed = web::block(move || {
+                let Some(member) = svc.resume_session(&resumed, seen_from.as_deref())? else {
+                    return Ok(None);
+                };
+                let step = svc.required_step(&member)?;
+                Ok::<_, crate::error::Error>(Some((member, step)))
+            })
+            .await??;
+            let Some((member, step)) = resumed else {
+                // A sign-in waiting for its second factor keeps its cookie.
+                if awaiting_second_factor(&session).is_none() {
+                    session.purge();
+                }
                 return Err(signed_out);
             };
+            if let Some(step) = step
+                && !step_allows(step, &path)
+            {
+                return Err(WebError::StepFirst(step_page(step)));
+            }
             Ok(CurrentMember {
                 member,
                 csrf: secret.csrf_token(),
@@ -227,5 +273,23 @@ impl FromRequest for CurrentMember {
                 secret,
             })
         })
+    }
+}
+
+/// Where a member takes `step`.
+pub fn step_page(step: RequiredStep) -> &'static str {
+    match step {
+        RequiredStep::ChangePassword => "/settings/account",
+        RequiredStep::EnrolTwoFactor => "/settings/account/2fa",
+    }
+}
+
+/// The console pages a member may use while `step` is still to be taken:
+/// the ones that take it.
+fn step_allows(step: RequiredStep, path: &str) -> bool {
+    let password = ["/settings/account", "/settings/account/password"];
+    match step {
+        RequiredStep::ChangePassword => password.contains(&path),
+        RequiredStep::EnrolTwoFactor => password.contains(&path) || path == "/settings/account/2fa",
     }
 }

@@ -116,6 +116,13 @@ pub struct LoginPage {
     pub notice: Option<String>,
 }
 
+#[derive(Template)]
+#[template(path = "pages/login_2fa.html")]
+pub struct SecondFactorPage {
+    pub layout: Layout,
+    pub error: Option<String>,
+}
+
 pub struct TokenRow {
     pub id: i64,
     pub name: String,
@@ -339,6 +346,7 @@ pub struct MemberRow {
     pub is_self: bool,
     /// Said in the disable dialog: what stops working.
     pub active_tokens: i64,
+    pub two_factor: bool,
 }
 
 pub struct NewMemberForm {
@@ -378,6 +386,8 @@ pub struct PolicyForm {
     pub default_expiry_days: u32,
     pub max_error: Option<String>,
     pub default_error: Option<String>,
+    pub require_two_factor: bool,
+    pub two_factor_error: Option<String>,
 }
 
 #[derive(Template)]

@@ -621,6 +621,21 @@ fn first_serve_prints_the_admin_password_once(db: &TestDb) {
     client.get("/healthz").assert_status(200);
     client.get("/readyz").assert_status(200);
     client.sign_in("admin@latchkey.local", &password);
+    // A generated password is replaced before anything else.
+    let gated = client.get("/settings/api-tokens");
+    gated.assert_status(303);
+    assert_eq!(gated.header("location"), Some("/settings/account"));
+    let csrf = client.get("/settings/account").csrf();
+    client
+        .post(
+            "/settings/account/password",
+            &[
+                ("csrf_token", &csrf),
+                ("current_password", &password),
+                ("new_password", "the admin's chosen password"),
+            ],
+        )
+        .assert_status(303);
     client.get("/settings/api-tokens").assert_status(200);
     let _ = child.kill();
     let _ = child.wait();

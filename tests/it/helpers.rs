@@ -250,19 +250,39 @@ pub fn spawn_app(db: &TestDb) -> TestApp {
 /// As `spawn_app`, with this configuration (its bind address is replaced
 /// by a free port).
 pub fn spawn_app_with(db: &TestDb, config: ServerConfig) -> TestApp {
+    spawn(db, config, false)
+}
+
+/// The first admin's password in most tests: set as an operator would
+/// with `latchkey user set-password`, so it is the admin's own and
+/// sign-in goes straight to the console.
+pub const ADMIN_PASSWORD: &str = "the first admin's own password";
+
+/// As `spawn_app`, but the first admin keeps the password Latchkey
+/// generated (and must change it after signing in).
+pub fn spawn_app_as_shipped(db: &TestDb) -> TestApp {
+    spawn(db, ServerConfig::default(), true)
+}
+
+fn spawn(db: &TestDb, config: ServerConfig, keep_generated: bool) -> TestApp {
     let url = DbUrl::parse(&db.url).expect("test url");
     let service =
         Latchkey::open(&url, 4, Clock::default(), TokenFormat::default()).expect("open service");
-    let (email, password) = service
+    let (email, generated) = service
         .bootstrap_admin()
         .expect("bootstrap")
         .expect("a fresh database has no admin");
-    start(
-        service,
-        config,
-        email.to_string(),
-        password.expose().to_owned(),
-    )
+    let password = if keep_generated {
+        generated.expose().to_owned()
+    } else {
+        let own = Password::parse_new(ADMIN_PASSWORD).expect("a good password");
+        let admin = service.member_by_email(&email).expect("the first admin");
+        service
+            .set_password(&latchkey::service::Actor::cli(), admin.id, &own)
+            .expect("set the admin's password");
+        ADMIN_PASSWORD.to_owned()
+    };
+    start(service, config, email.to_string(), password)
 }
 
 /// A second instance on the database of `first`, as another process on

@@ -26,5 +26,6 @@ mod rotation;
 mod schema;
 mod scopes;
 mod service_accounts;
+mod sign_in;
 mod verify;
 mod webhooks;

@@ -270,6 +270,7 @@ browser_flows!(
     the_console_fits_and_guides_the_keyboard,
     an_admin_adds_and_retires_a_scope,
     a_service_account_gets_its_token_once_with_and_without_javascript,
+    a_new_member_chooses_a_password_and_sets_up_two_factor_without_javascript,
 );
 
 fn admin_signs_in_with_the_printed_password(f: &Flow) {
@@ -290,6 +291,75 @@ fn admin_signs_in_with_the_printed_password(f: &Flow) {
     b.wait_for_text("Change password");
     assert!(b.has_text("(this one)"));
     f.look(&b, "account");
+}
+
+fn a_new_member_chooses_a_password_and_sets_up_two_factor_without_javascript(f: &Flow) {
+    // Added as the console does: with a password Latchkey generated.
+    let generated = latchkey::domain::Password::generate().expect("password");
+    f.app
+        .service
+        .add_member(
+            &latchkey::service::Actor::cli(),
+            &latchkey::domain::Email::parse("new@example.com").expect("email"),
+            Role::Developer,
+            &generated,
+        )
+        .expect("add member");
+    let b = Browser::start(false);
+    b.goto(&f.url("/login"));
+    b.type_into(&b.field("Email"), "new@example.com");
+    b.type_into(&b.field("Password"), generated.expose());
+    b.click(&b.button("Sign in"));
+    // Straight to choosing a password: nothing else is open yet.
+    b.wait_until("the account page", |b| {
+        b.url().ends_with("/settings/account")
+    });
+    assert!(b.has_text("Choose your own to continue"));
+    f.look(&b, "account-must-change");
+    b.type_into(&b.field("Current password"), generated.expose());
+    b.type_into(&b.field("New password"), "qwerty123456");
+    b.click(&b.button("Change password"));
+    b.wait_for_text("most common passwords, the first ones");
+    b.type_into(&b.field("Current password"), generated.expose());
+    b.type_into(&b.field("New password"), "a password of my own");
+    b.click(&b.button("Change password"));
+    b.wait_until("the token list", |b| {
+        b.url().ends_with("/settings/api-tokens")
+    });
+
+    // Two-factor: a QR code drawn on the server, the key as text.
+    b.click(&b.link("Account"));
+    b.click(&b.link("Set up two-factor sign-in"));
+    b.wait_for_text("Add Latchkey to your authenticator app");
+    assert_eq!(
+        b.count("//svg[@role='img'] | //*[local-name()='svg' and @role='img']"),
+        1
+    );
+    f.look(&b, "two-factor-enrol");
+    let secret = b.text(&b.find("//*[@id='totp-secret']"));
+    b.type_into(&b.field("Code"), &crate::sign_in::code_at(&secret, 0));
+    b.click(&b.button("Turn on two-factor sign-in"));
+    b.wait_for_text("Keep these recovery codes somewhere safe");
+    assert_eq!(b.count("//*[@id='recovery-codes']/li"), 10);
+    f.look(&b, "recovery-codes");
+    b.click(&b.link("I have saved them"));
+    b.wait_until("the token list", |b| {
+        b.url().ends_with("/settings/api-tokens")
+    });
+    b.click(&b.button("Sign out"));
+    b.wait_for_text("You are signed out.");
+
+    // Signing in now takes a code after the password.
+    b.type_into(&b.field("Email"), "new@example.com");
+    b.type_into(&b.field("Password"), "a password of my own");
+    b.click(&b.button("Sign in"));
+    b.wait_until("the code page", |b| b.url().ends_with("/login/2fa"));
+    f.look(&b, "login-2fa");
+    b.type_into(&b.field("Code"), &crate::sign_in::code_at(&secret, 30));
+    b.click(&b.button("Sign in"));
+    b.wait_until("the token list", |b| {
+        b.url().ends_with("/settings/api-tokens")
+    });
 }
 
 fn developer_generates_copies_and_uses_a_token(f: &Flow) {
