@@ -4,7 +4,8 @@
 //! Precedence: flag > environment > file > default (the file is merged in
 //! `cli::parse`).
 
-use crate::domain::{IpRange, Malformed, parse_ranges};
+use crate::domain::{IpRange, Malformed, Role, parse_ranges};
+use crate::service::SsoConfig;
 use crate::service::webhooks::delivery::WebhookConfig;
 use clap::Args;
 use std::time::Duration;
@@ -94,6 +95,62 @@ pub struct ServeSettings {
           value_parser = parse_poll_ms, help_heading = "Webhooks")]
     pub webhook_poll_ms: u64,
 
+    /// OpenID Connect issuer (e.g. https://keycloak.example.com/realms/acme):
+    /// the sign-in page then offers single sign-on; none unless set
+    #[arg(
+        long,
+        env = "LATCHKEY_OIDC_ISSUER",
+        value_name = "URL",
+        help_heading = "Single sign-on"
+    )]
+    pub oidc_issuer: Option<String>,
+
+    /// The client id Latchkey has at the identity provider
+    #[arg(
+        long,
+        env = "LATCHKEY_OIDC_CLIENT_ID",
+        value_name = "ID",
+        help_heading = "Single sign-on"
+    )]
+    pub oidc_client_id: Option<String>,
+
+    /// The client's secret at the identity provider
+    #[arg(
+        long,
+        env = "LATCHKEY_OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET",
+        help_heading = "Single sign-on"
+    )]
+    pub oidc_client_secret: Option<String>,
+
+    /// Role of people who sign in with single sign-on but are no member
+    /// yet (viewer, developer or admin); unset: they are refused
+    #[arg(long, env = "LATCHKEY_OIDC_DEFAULT_ROLE", value_name = "ROLE",
+          value_parser = parse_role, help_heading = "Single sign-on")]
+    pub oidc_default_role: Option<Role>,
+
+    /// What the sign-in button names: "Sign in with LABEL"
+    #[arg(
+        long,
+        env = "LATCHKEY_OIDC_LABEL",
+        default_value = "single sign-on",
+        value_name = "LABEL",
+        help_heading = "Single sign-on"
+    )]
+    pub oidc_label: String,
+
+    /// The address people open Latchkey at (e.g. https://latchkey.example.com),
+    /// for the redirect URI <URL>/login/oidc/callback [default: from each
+    /// request's Host]
+    #[arg(
+        long,
+        env = "LATCHKEY_PUBLIC_URL",
+        value_name = "URL",
+        help_heading = "Single sign-on"
+    )]
+    pub public_url: Option<String>,
+
     /// Log filter, e.g. `latchkey=debug,actix_web=info`
     #[arg(long, env = "LATCHKEY_LOG", default_value = "info", value_name = "FILTER",
           value_parser = parse_log_filter, help_heading = "Logging")]
@@ -170,6 +227,10 @@ fn parse_range_list(s: &str) -> Result<RangeList, Malformed> {
     parse_ranges(s).map(RangeList)
 }
 
+fn parse_role(s: &str) -> Result<Role, Malformed> {
+    s.parse::<Role>()
+}
+
 fn parse_log_filter(s: &str) -> Result<String, Malformed> {
     tracing_subscriber::EnvFilter::builder()
         .parse(s)
@@ -195,6 +256,8 @@ pub struct ServerConfig {
     pub usage_flush: Duration,
     /// A second listener serving only `/metrics` (none unless set).
     pub metrics_bind: Option<String>,
+    /// Single sign-on through an OpenID Connect provider.
+    pub sso: Option<SsoConfig>,
 }
 
 impl Default for ServerConfig {
@@ -208,6 +271,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             usage_flush: Duration::from_secs(60),
             metrics_bind: None,
+            sso: None,
         }
     }
 }
@@ -229,7 +293,16 @@ impl ServerConfig {
                 Duration::from_millis(settings.webhook_poll_ms),
             )?),
         };
+        let sso = SsoConfig::from_settings(
+            settings.oidc_issuer.as_deref(),
+            settings.oidc_client_id.as_deref(),
+            settings.oidc_client_secret.as_deref(),
+            settings.oidc_default_role,
+            &settings.oidc_label,
+            settings.public_url.as_deref(),
+        )?;
         Ok(ServerConfig {
+            sso,
             bind: settings.bind.clone(),
             session_key: settings.session_key.clone(),
             secure_cookies: settings.secure_cookies,

@@ -75,6 +75,12 @@ impl Application {
         let proxies = web::Data::new(crate::web::client::TrustedProxies(
             config.trusted_proxies.clone(),
         ));
+        let sso = web::Data::new(crate::web::SsoDoor(
+            config
+                .sso
+                .clone()
+                .map(|c| std::sync::Arc::new(crate::service::Sso::new(c))),
+        ));
         let secure = config.secure_cookies;
         let mut server = HttpServer::new(move || {
             let sessions = session_middleware(key.clone(), secure);
@@ -84,6 +90,7 @@ impl Application {
                 .app_data(batcher.clone())
                 .app_data(feed.clone())
                 .app_data(proxies.clone())
+                .app_data(sso.clone())
                 .wrap(from_fn(crate::web::security::same_origin_only))
                 .wrap(from_fn(crate::web::error_pages))
                 .wrap(sessions)

@@ -15,6 +15,7 @@ mod rotation;
 mod scopes;
 mod service_accounts;
 mod sessions;
+mod sso;
 mod tokens;
 mod two_factor;
 mod usage;
@@ -34,6 +35,7 @@ pub use revocations::{Revocation, RevocationWaiter};
 pub use rotation::MAX_OVERLAP;
 pub use scopes::{ScopeFields, ScopeUse};
 pub use sessions::{ClientInfo, IDLE_TIMEOUT, MAX_SESSION_AGE, SessionView};
+pub use sso::{PendingSso, Sso, SsoConfig, SsoError, SsoIdentity};
 pub use tokens::{
     CreatedToken, EXPIRING_SOON_DAYS, MAX_BULK_REVOKE, NewToken, OwnerFilter, RevokeOutcome,
     StatusFilter, TokenPage, TokenQuery, TokenView,

@@ -10,7 +10,7 @@ use crate::service::{AuditQuery, Latchkey, PAGE_SIZE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
-pub const ACTIONS: [&str; 23] = [
+pub const ACTIONS: [&str; 24] = [
     "token.created",
     "token.revoked",
     "token.rotated",
@@ -23,6 +23,7 @@ pub const ACTIONS: [&str; 23] = [
     "login.succeeded",
     "login.failed",
     "login.password_accepted",
+    "login.sso_succeeded",
     "member.added",
     "member.role_changed",
     "member.disabled",

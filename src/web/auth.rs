@@ -4,6 +4,7 @@ use super::client::client_addr;
 use super::error::WebError;
 use super::forms::FormData;
 use super::session;
+use super::sso::SsoDoor;
 use super::views::{Layout, LoginPage, SecondFactorPage, render};
 use super::{html, see_other};
 use crate::domain::{HashingSlot, Password};
@@ -20,20 +21,37 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(logout);
 }
 
+/// What every drawing of the sign-in page carries: the form's CSRF token
+/// and, when single sign-on is set up, its button's label.
+pub(super) struct LoginFrame {
+    pub csrf: String,
+    pub sso: Option<String>,
+}
+
+impl LoginFrame {
+    pub fn of(session: &Session, sso: &SsoDoor) -> Result<LoginFrame, WebError> {
+        Ok(LoginFrame {
+            csrf: session::csrf_token(session)?,
+            sso: sso.0.as_ref().map(|s| s.label().to_owned()),
+        })
+    }
+}
+
 fn login_view(
-    csrf: String,
+    frame: LoginFrame,
     email: String,
     error: Option<String>,
     notice: Option<String>,
 ) -> String {
     render(&LoginPage {
         layout: Layout {
-            csrf,
+            csrf: frame.csrf,
             ..Layout::anonymous()
         },
         email,
         error,
         notice,
+        sso_label: frame.sso,
     })
 }
 
@@ -42,6 +60,7 @@ async fn login_page(
     req: HttpRequest,
     session: Session,
     service: web::Data<Latchkey>,
+    sso: web::Data<SsoDoor>,
 ) -> Result<HttpResponse, WebError> {
     if session::signed_in_member(&req, &session, &service)
         .await?
@@ -51,16 +70,21 @@ async fn login_page(
     }
     let notice =
         session::take_signed_out_notice(&session).then(|| "You are signed out.".to_owned());
-    let csrf = session::csrf_token(&session)?;
+    let frame = LoginFrame::of(&session, &sso)?;
     Ok(html(
         StatusCode::OK,
-        login_view(csrf, String::new(), None, notice),
+        login_view(frame, String::new(), None, notice),
     ))
 }
 
 /// The sign-in form again, with `message` beside it.
-fn refused(status: StatusCode, csrf: String, email: String, message: String) -> HttpResponse {
-    html(status, login_view(csrf, email, Some(message), None))
+pub(super) fn refused(
+    status: StatusCode,
+    frame: LoginFrame,
+    email: String,
+    message: String,
+) -> HttpResponse {
+    html(status, login_view(frame, email, Some(message), None))
 }
 
 fn with_retry_after(mut res: HttpResponse, secs: u64) -> HttpResponse {
@@ -74,7 +98,7 @@ fn plural(n: u64, unit: &str) -> String {
 }
 
 /// What a refused sign-in answers.
-fn login_refusal(e: LoginError, csrf: String, email: String) -> Result<HttpResponse, WebError> {
+fn login_refusal(e: LoginError, csrf: LoginFrame, email: String) -> Result<HttpResponse, WebError> {
     Ok(match e {
         LoginError::InvalidCredentials | LoginError::WrongCode(_) => refused(
             StatusCode::UNAUTHORIZED,
@@ -123,13 +147,14 @@ async fn login(
     req: HttpRequest,
     session: Session,
     service: web::Data<Latchkey>,
+    sso: web::Data<SsoDoor>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let form = FormData::parse(&body).map_err(|e| WebError::bad_request(e.to_string()))?;
     session::check_csrf(&req, &session, form.get("csrf_token"))?;
     let email = form.text("email").trim().to_owned();
     let password = Password::attempt(form.text("password"));
-    let csrf = session::csrf_token(&session)?;
+    let csrf = LoginFrame::of(&session, &sso)?;
     // Checked before anything else: a flood of sign-ins is refused at once
     // and never queues behind the hashing thread.
     let Some(slot) = HashingSlot::try_acquire() else {

@@ -16,7 +16,7 @@ const PAGE_AND_FORM: &str = "GET, HEAD, OPTIONS, POST";
 
 /// Every console and operational route with its methods, most specific
 /// first (`…/revoke` before `…/{id}`). The API answers for itself.
-const ROUTES: [(&str, &str); 32] = [
+const ROUTES: [(&str, &str); 34] = [
     ("/", PAGE),
     ("/healthz", PAGE),
     ("/readyz", PAGE),
@@ -24,6 +24,8 @@ const ROUTES: [(&str, &str); 32] = [
     ("/static/{name}", PAGE),
     ("/login", PAGE_AND_FORM),
     ("/login/2fa", PAGE_AND_FORM),
+    ("/login/oidc", PAGE),
+    ("/login/oidc/callback", PAGE),
     ("/logout", FORM),
     ("/settings/api-tokens", PAGE_AND_FORM),
     ("/settings/api-tokens/new", PAGE),

@@ -20,12 +20,14 @@ mod scopes;
 pub mod security;
 mod service_accounts;
 mod session;
+mod sso;
 mod tokens;
 mod views;
 
 pub use error::WebError;
 pub use error_pages::error_pages;
 pub use fallback::head_as_get;
+pub use sso::SsoDoor;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, get, web};
@@ -43,6 +45,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(api::routes)
         .configure(assets::routes)
         .configure(auth::routes)
+        .configure(sso::routes)
         .configure(tokens::routes)
         .configure(members::routes)
         .configure(audit::routes)

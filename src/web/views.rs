@@ -114,6 +114,8 @@ pub struct LoginPage {
     pub email: String,
     pub error: Option<String>,
     pub notice: Option<String>,
+    /// "Sign in with …", when single sign-on is set up.
+    pub sso_label: Option<String>,
 }
 
 #[derive(Template)]

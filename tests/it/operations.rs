@@ -7,7 +7,7 @@ use crate::helpers::{BIN, CliOutput, Client, ServeProcess, TestDb, in_days};
 use std::process::{Command, Stdio};
 
 /// Every setting `serve` reads, as `--help` must list it.
-const SETTINGS: [&str; 15] = [
+const SETTINGS: [&str; 21] = [
     "DATABASE_URL",
     "LATCHKEY_BIND",
     "LATCHKEY_WORKERS",
@@ -19,6 +19,12 @@ const SETTINGS: [&str; 15] = [
     "LATCHKEY_WEBHOOK_URL",
     "LATCHKEY_WEBHOOK_SECRET",
     "LATCHKEY_WEBHOOK_POLL_MS",
+    "LATCHKEY_OIDC_ISSUER",
+    "LATCHKEY_OIDC_CLIENT_ID",
+    "LATCHKEY_OIDC_CLIENT_SECRET",
+    "LATCHKEY_OIDC_DEFAULT_ROLE",
+    "LATCHKEY_OIDC_LABEL",
+    "LATCHKEY_PUBLIC_URL",
     "LATCHKEY_LOG",
     "LATCHKEY_LOG_FORMAT",
     "LATCHKEY_TOKEN_PREFIX",
@@ -52,6 +58,7 @@ fn serve_help_documents_every_setting() {
         "Database:",
         "Security:",
         "Webhooks:",
+        "Single sign-on:",
         "Logging:",
     ] {
         assert!(help.contains(heading), "{heading}");
@@ -68,7 +75,7 @@ fn bad_settings_are_one_line_naming_the_setting() {
     let db = TestDb::sqlite();
     let dir = db.dir().expect("dir");
     let url = db.url.as_str();
-    let cases: [BadSetting; 7] = [
+    let cases: [BadSetting; 10] = [
         (
             &[("LATCHKEY_POOL_SIZE", "0")],
             &["serve"],
@@ -98,6 +105,25 @@ fn bad_settings_are_one_line_naming_the_setting() {
             &[("LATCHKEY_LOG_FORMAT", "xml")],
             &["serve"],
             "LATCHKEY_LOG_FORMAT",
+        ),
+        (
+            &[("LATCHKEY_OIDC_ISSUER", "https://id.example.com")],
+            &["serve"],
+            "LATCHKEY_OIDC_ISSUER, LATCHKEY_OIDC_CLIENT_ID and LATCHKEY_OIDC_CLIENT_SECRET go together",
+        ),
+        (
+            &[
+                ("LATCHKEY_OIDC_ISSUER", "id.example.com"),
+                ("LATCHKEY_OIDC_CLIENT_ID", "latchkey"),
+                ("LATCHKEY_OIDC_CLIENT_SECRET", "s3cret"),
+            ],
+            &["serve"],
+            "is not an http(s) URL",
+        ),
+        (
+            &[("LATCHKEY_OIDC_DEFAULT_ROLE", "owner")],
+            &["serve"],
+            "--oidc-default-role (LATCHKEY_OIDC_DEFAULT_ROLE)",
         ),
         (
             &[("LATCHKEY_TOKEN_PREFIX", "no spaces")],
