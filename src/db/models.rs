@@ -19,6 +19,7 @@ pub struct OrganisationRow {
     pub scope_min_roles: String,
     pub service_max_lifetime_days: Option<i64>,
     pub require_two_factor: bool,
+    pub sso_only: bool,
 }
 
 #[derive(Insertable)]

@@ -40,6 +40,7 @@ pub struct PolicyFields {
     pub default_expiry_days: u32,
     pub service_max_lifetime_days: Option<u32>,
     pub require_two_factor: bool,
+    pub sso_only: bool,
 }
 
 pub fn set_policy(conn: &mut DbConnection, org: OrgId, p: &PolicyFields) -> QueryResult<usize> {
@@ -50,6 +51,7 @@ pub fn set_policy(conn: &mut DbConnection, org: OrgId, p: &PolicyFields) -> Quer
             o::default_expiry_days.eq(i64::from(p.default_expiry_days)),
             o::service_max_lifetime_days.eq(p.service_max_lifetime_days.map(i64::from)),
             o::require_two_factor.eq(p.require_two_factor),
+            o::sso_only.eq(p.sso_only),
         ))
         .execute(conn)
 }

@@ -12,6 +12,7 @@ diesel::table! {
         scope_min_roles -> Text,
         service_max_lifetime_days -> Nullable<BigInt>,
         require_two_factor -> Bool,
+        sso_only -> Bool,
     }
 }
 

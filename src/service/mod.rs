@@ -82,6 +82,8 @@ pub struct OrgPolicy {
     pub max_active_tokens: u32,
     /// Members must sign in with a second factor.
     pub require_two_factor: bool,
+    /// Password sign-in is off: single sign-on only (while it is set up).
+    pub sso_only: bool,
 }
 
 impl OrgPolicy {
@@ -297,5 +299,6 @@ fn load_policy(conn: &mut db::DbConnection, org: OrgId) -> Result<OrgPolicy> {
         default_expiry_days: clamp(row.default_expiry_days),
         max_active_tokens: clamp(row.max_active_tokens),
         require_two_factor: row.require_two_factor,
+        sso_only: row.sso_only,
     })
 }

@@ -17,6 +17,9 @@ pub struct PolicyChange {
     pub service_max_lifetime_days: Option<u32>,
     /// Every member must sign in with a second factor.
     pub require_two_factor: bool,
+    /// Password sign-in off: single sign-on only. Offered only while
+    /// single sign-on is set up.
+    pub sso_only: bool,
 }
 
 impl PolicyChange {
@@ -84,6 +87,13 @@ impl PolicyChange {
 impl Latchkey {
     /// Changes the policy of the actor's organisation (admins, or the CLI).
     /// It applies at once: the generate form, the CLI and the API follow it.
+    /// Whether password sign-in is off (single sign-on only).
+    pub fn passwords_off(&self) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let org = db::organisations::first_id(&mut conn)?;
+        Ok(db::organisations::find(&mut conn, org)?.sso_only)
+    }
+
     pub fn update_policy(&self, actor: &Actor, change: PolicyChange) -> Result<OrgPolicy> {
         if let Some(m) = &actor.member
             && !m.is_admin()
@@ -118,6 +128,28 @@ impl Latchkey {
                     ));
                 }
             }
+            // Passwords go off only once single sign-on has worked for
+            // the admin turning them off.
+            if change.sso_only && !before.sso_only {
+                let proven = match &actor.member {
+                    Some(m) => {
+                        let filter = db::audit::Filter {
+                            org,
+                            action: Some("login.sso_succeeded"),
+                            actor: Some(m.id),
+                            before: None,
+                        };
+                        db::audit::count(conn, &filter)? > 0
+                    }
+                    None => true,
+                };
+                if !proven {
+                    return Err(Error::invalid(
+                        "sso_only",
+                        "Sign in with single sign-on yourself first, so you know it works before passwords stop.",
+                    ));
+                }
+            }
             db::organisations::set_policy(
                 conn,
                 org,
@@ -127,6 +159,7 @@ impl Latchkey {
                     default_expiry_days: change.default_expiry_days,
                     service_max_lifetime_days: change.service_max_lifetime_days,
                     require_two_factor: change.require_two_factor,
+                    sso_only: change.sso_only,
                 },
             )?;
             let after = load_policy(conn, org)?;
@@ -157,12 +190,17 @@ impl Latchkey {
                     member: None,
                     ip: actor.ip.as_deref(),
                     detail: format!(
-                        "{} → {}{}",
+                        "{} → {}{}{}",
                         describe(&before),
                         describe(&after),
                         match (before.require_two_factor, after.require_two_factor) {
                             (false, true) => "; two-factor sign-in now required",
                             (true, false) => "; two-factor sign-in no longer required",
+                            _ => "",
+                        },
+                        match (before.sso_only, after.sso_only) {
+                            (false, true) => "; password sign-in off (single sign-on only)",
+                            (true, false) => "; password sign-in on again",
                             _ => "",
                         }
                     ),

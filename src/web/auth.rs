@@ -26,13 +26,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub(super) struct LoginFrame {
     pub csrf: String,
     pub sso: Option<String>,
+    /// Single sign-on only: no password form.
+    pub passwords_off: bool,
 }
 
 impl LoginFrame {
-    pub fn of(session: &Session, sso: &SsoDoor) -> Result<LoginFrame, WebError> {
+    pub async fn of(
+        session: &Session,
+        sso: &SsoDoor,
+        service: &web::Data<Latchkey>,
+    ) -> Result<LoginFrame, WebError> {
+        let passwords_off = match sso.0 {
+            Some(_) => {
+                let svc = service.clone();
+                web::block(move || svc.passwords_off()).await??
+            }
+            // Without single sign-on, passwords are the way in, whatever
+            // the policy says (the way back after losing the provider).
+            None => false,
+        };
         Ok(LoginFrame {
             csrf: session::csrf_token(session)?,
             sso: sso.0.as_ref().map(|s| s.label().to_owned()),
+            passwords_off,
         })
     }
 }
@@ -52,6 +68,7 @@ fn login_view(
         error,
         notice,
         sso_label: frame.sso,
+        passwords_off: frame.passwords_off,
     })
 }
 
@@ -70,7 +87,7 @@ async fn login_page(
     }
     let notice =
         session::take_signed_out_notice(&session).then(|| "You are signed out.".to_owned());
-    let frame = LoginFrame::of(&session, &sso)?;
+    let frame = LoginFrame::of(&session, &sso, &service).await?;
     Ok(html(
         StatusCode::OK,
         login_view(frame, String::new(), None, notice),
@@ -154,7 +171,11 @@ async fn login(
     session::check_csrf(&req, &session, form.get("csrf_token"))?;
     let email = form.text("email").trim().to_owned();
     let password = Password::attempt(form.text("password"));
-    let csrf = LoginFrame::of(&session, &sso)?;
+    let csrf = LoginFrame::of(&session, &sso, &service).await?;
+    if csrf.passwords_off {
+        let message = "Your organisation signs in with single sign-on only.";
+        return Ok(refused(StatusCode::FORBIDDEN, csrf, email, message.into()));
+    }
     // Checked before anything else: a flood of sign-ins is refused at once
     // and never queues behind the hashing thread.
     let Some(slot) = HashingSlot::try_acquire() else {

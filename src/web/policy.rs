@@ -4,6 +4,7 @@
 use super::error::WebError;
 use super::forms::FormData;
 use super::session::CurrentMember;
+use super::sso::SsoDoor;
 use super::views::{Layout, PolicyForm, PolicyPage, render};
 use super::{html, see_other};
 use crate::domain::{FieldError, PRESETS};
@@ -42,6 +43,7 @@ fn view(
 async fn page(
     current: CurrentMember,
     service: web::Data<Latchkey>,
+    sso: web::Data<SsoDoor>,
 ) -> Result<HttpResponse, WebError> {
     current.require_admin("Only admins can change the policy.")?;
     let svc = service.clone();
@@ -62,13 +64,16 @@ async fn page(
         default_error: None,
         require_two_factor: policy.require_two_factor,
         two_factor_error: None,
+        sso_configured: sso.0.is_some(),
+        sso_only: policy.sso_only,
+        sso_only_error: None,
     };
     Ok(view(&current, StatusCode::OK, form, saved))
 }
 
 /// The policy form read into a change (adapted as the service would) and
 /// every mistake in it, by field.
-fn read_change(form: &FormData) -> (PolicyChange, Vec<FieldError>) {
+fn read_change(form: &FormData, sso_configured: bool) -> (PolicyChange, Vec<FieldError>) {
     let mut errors: Vec<FieldError> = Vec::new();
     let max = form
         .text("max_lifetime_days")
@@ -107,6 +112,7 @@ fn read_change(form: &FormData) -> (PolicyChange, Vec<FieldError>) {
         default_expiry_days: default,
         service_max_lifetime_days,
         require_two_factor: form.get("require_two_factor") == Some("on"),
+        sso_only: sso_configured && form.get("sso_only") == Some("on"),
     }
     .adapted();
     if errors.is_empty() {
@@ -120,11 +126,13 @@ async fn save(
     req: HttpRequest,
     current: CurrentMember,
     service: web::Data<Latchkey>,
+    sso: web::Data<SsoDoor>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let form: FormData = current.form(&req, &body)?;
     current.require_admin("Only admins can change the policy.")?;
-    let (change, errors) = read_change(&form);
+    let sso_configured = sso.0.is_some();
+    let (change, errors) = read_change(&form, sso_configured);
     let message = |field: &str| {
         errors
             .iter()
@@ -141,6 +149,9 @@ async fn save(
         default_error: message("default_expiry_days"),
         require_two_factor: change.require_two_factor,
         two_factor_error: None,
+        sso_configured,
+        sso_only: change.sso_only,
+        sso_only_error: None,
     };
     let refused = StatusCode::UNPROCESSABLE_ENTITY;
     if !errors.is_empty() {
@@ -151,6 +162,10 @@ async fn save(
         Ok(_) => {
             current.flash(&service, "Policy saved.".into()).await?;
             Ok(see_other("/settings/policy"))
+        }
+        Err(Error::Invalid(field)) if field.field == "sso_only" => {
+            input.sso_only_error = Some(field.message);
+            Ok(view(&current, refused, input, false))
         }
         Err(Error::Invalid(field)) if field.field == "require_two_factor" => {
             input.two_factor_error = Some(field.message);

@@ -39,7 +39,12 @@ fn sso_of(door: &SsoDoor) -> Result<Arc<Sso>, WebError> {
 }
 
 /// The sign-in page again, saying why single sign-on did not work.
-fn refusal(session: &Session, door: &SsoDoor, e: &SsoError) -> Result<HttpResponse, WebError> {
+async fn refusal(
+    session: &Session,
+    door: &SsoDoor,
+    service: &web::Data<Latchkey>,
+    e: &SsoError,
+) -> Result<HttpResponse, WebError> {
     let status = match e {
         SsoError::Unavailable(cause) => {
             tracing::warn!(cause = %cause, "single sign-on: the identity provider failed");
@@ -51,7 +56,7 @@ fn refusal(session: &Session, door: &SsoDoor, e: &SsoError) -> Result<HttpRespon
         }
         SsoError::Refused(_) => StatusCode::FORBIDDEN,
     };
-    let frame = LoginFrame::of(session, door)?;
+    let frame = LoginFrame::of(session, door, service).await?;
     Ok(refused(status, frame, String::new(), e.to_string()))
 }
 
@@ -60,13 +65,14 @@ async fn start(
     req: HttpRequest,
     session: Session,
     door: web::Data<SsoDoor>,
+    service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, WebError> {
     let sso = sso_of(&door)?;
     let redirect = redirect_uri(&req, &sso);
     let started = web::block(move || sso.start(&redirect)).await?;
     let (url, pending) = match started {
         Ok(started) => started,
-        Err(e) => return refusal(&session, &door, &e),
+        Err(e) => return refusal(&session, &door, &service, &e).await,
     };
     session
         .insert(PENDING_KEY, pending)
@@ -101,11 +107,19 @@ async fn callback(
         return refusal(
             &session,
             &door,
+            &service,
             &rejected("this sign-in was already used or has expired"),
-        );
+        )
+        .await;
     };
     let Some(answer) = answer else {
-        return refusal(&session, &door, &rejected("the answer could not be read"));
+        return refusal(
+            &session,
+            &door,
+            &service,
+            &rejected("the answer could not be read"),
+        )
+        .await;
     };
     if let Some(error) = answer.error.filter(|e| !e.is_empty()) {
         let error: String = error
@@ -116,18 +130,28 @@ async fn callback(
         return refusal(
             &session,
             &door,
+            &service,
             &rejected(&format!("the identity provider said “{error}”")),
-        );
+        )
+        .await;
     }
     let (Some(code), Some(state)) = (answer.code, answer.state) else {
         return refusal(
             &session,
             &door,
+            &service,
             &rejected("the answer lacks a code or state"),
-        );
+        )
+        .await;
     };
     if code.len() > 4096 || state.len() > 512 {
-        return refusal(&session, &door, &rejected("the answer is too long"));
+        return refusal(
+            &session,
+            &door,
+            &service,
+            &rejected("the answer is too long"),
+        )
+        .await;
     }
     let ip = client_addr(&req).map(|a| a.to_canonical().to_string());
     let (svc, relying) = (service.clone(), sso.clone());
@@ -141,6 +165,6 @@ async fn callback(
             session::sign_in(&req, &session, &service, member).await?;
             Ok(see_other("/settings/api-tokens"))
         }
-        Err(e) => refusal(&session, &door, &e),
+        Err(e) => refusal(&session, &door, &service, &e).await,
     }
 }

@@ -116,6 +116,7 @@ pub struct LoginPage {
     pub notice: Option<String>,
     /// "Sign in with …", when single sign-on is set up.
     pub sso_label: Option<String>,
+    pub passwords_off: bool,
 }
 
 #[derive(Template)]
@@ -390,6 +391,10 @@ pub struct PolicyForm {
     pub default_error: Option<String>,
     pub require_two_factor: bool,
     pub two_factor_error: Option<String>,
+    /// Offered only while single sign-on is set up.
+    pub sso_configured: bool,
+    pub sso_only: bool,
+    pub sso_only_error: Option<String>,
 }
 
 #[derive(Template)]

@@ -12,6 +12,7 @@ both_backends!(
     members_sign_in_through_the_identity_provider,
     wrong_answers_sign_no_one_in,
     only_verified_members_come_in_unless_a_default_role_lets_them,
+    passwords_turn_off_once_single_sign_on_works,
 );
 
 fn sso_config(idp: &Idp, default_role: Option<Role>) -> SsoConfig {
@@ -204,4 +205,65 @@ fn only_verified_members_come_in_unless_a_default_role_lets_them(db: &TestDb) {
     idp.sign_in_as("other@example.com", false);
     let (_, answer, _) = through_the_provider(&joining);
     assert_refused(&answer, 403, "not verified");
+}
+
+fn passwords_turn_off_once_single_sign_on_works(db: &TestDb) {
+    let idp = Idp::start();
+    let app = app_with_sso(db, &idp, None);
+    let policy = |c: &Client, sso_only: bool| {
+        let csrf = c.csrf();
+        let mut form = vec![
+            ("csrf_token", csrf.as_str()),
+            ("max_lifetime_days", "365"),
+            ("default_expiry_days", "30"),
+        ];
+        if sso_only {
+            form.push(("sso_only", "on"));
+        }
+        c.post("/settings/policy", &form)
+    };
+    // Not before the admin has seen single sign-on work.
+    let by_password = app.admin();
+    by_password
+        .get("/settings/policy")
+        .assert_contains("Sign in with single sign-on only");
+    policy(&by_password, true)
+        .assert_status(422)
+        .assert_contains("Sign in with single sign-on yourself first");
+    idp.sign_in_as(&app.admin_email, true);
+    let (admin, answer, _) = through_the_provider(&app);
+    answer.assert_status(303);
+    policy(&admin, true).assert_status(303);
+    admin
+        .get("/settings/audit?action=policy.changed")
+        .assert_contains("password sign-in off");
+
+    // Passwords no longer sign in; the page offers single sign-on only.
+    let login = app.client().get("/login");
+    login.assert_contains("single sign-on only");
+    assert!(!login.body.contains("name=\"password\""));
+    // The way back if the provider is gone: start without it.
+    let plain = crate::helpers::spawn_second(db, &app);
+    plain
+        .client()
+        .sign_in(&app.admin_email, &app.admin_password);
+    // A password posted anyway (a form from that instance: cookies do not
+    // tell ports apart) is refused here.
+    let c = plain.client();
+    let csrf = c.get("/login").csrf();
+    assert_refused(
+        &c.at(&app.base).post(
+            "/login",
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("email", app.admin_email.as_str()),
+                ("password", app.admin_password.as_str()),
+            ],
+        ),
+        403,
+        "single sign-on only",
+    );
+    // And an admin can turn passwords on again.
+    policy(&admin, false).assert_status(303);
+    app.client().sign_in(&app.admin_email, &app.admin_password);
 }

@@ -1,4 +1,5 @@
 DROP TABLE recovery_codes;
+ALTER TABLE organisations DROP COLUMN sso_only;
 ALTER TABLE organisations DROP COLUMN require_two_factor;
 ALTER TABLE members DROP COLUMN totp_last_step;
 ALTER TABLE members DROP COLUMN totp_pending;

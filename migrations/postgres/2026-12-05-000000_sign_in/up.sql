@@ -7,8 +7,10 @@ ALTER TABLE members ADD COLUMN totp_secret TEXT;
 ALTER TABLE members ADD COLUMN totp_pending TEXT;
 ALTER TABLE members ADD COLUMN totp_last_step BIGINT;
 
--- Admins may require two-factor for everyone in the organisation.
+-- Admins may require two-factor for everyone in the organisation, and,
+-- once single sign-on works, turn password sign-in off.
 ALTER TABLE organisations ADD COLUMN require_two_factor BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE organisations ADD COLUMN sso_only BOOLEAN NOT NULL DEFAULT FALSE;
 
 -- One-time recovery codes, kept as SHA-256 digests; a used one stays,
 -- marked, so the account page can say how many are left.
