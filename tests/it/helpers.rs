@@ -292,7 +292,12 @@ pub fn spawn_second(db: &TestDb, first: &TestApp) -> TestApp {
 }
 
 pub fn spawn_second_with(db: &TestDb, first: &TestApp, config: ServerConfig) -> TestApp {
-    let url = DbUrl::parse(&db.url).expect("test url");
+    spawn_beside(&db.url, first, config)
+}
+
+/// A second instance on the database at `url` (as `spawn_second_with`).
+pub fn spawn_beside(url: &str, first: &TestApp, config: ServerConfig) -> TestApp {
+    let url = DbUrl::parse(url).expect("test url");
     let service =
         Latchkey::open(&url, 4, Clock::default(), TokenFormat::default()).expect("open service");
     assert!(service.bootstrap_admin().expect("bootstrap").is_none());

@@ -15,7 +15,7 @@ both_backends!(
     passwords_turn_off_once_single_sign_on_works,
 );
 
-fn sso_config(idp: &Idp, default_role: Option<Role>) -> SsoConfig {
+pub(crate) fn sso_config(idp: &Idp, default_role: Option<Role>) -> SsoConfig {
     SsoConfig {
         issuer: idp.base.clone(),
         client_id: CLIENT_ID.into(),

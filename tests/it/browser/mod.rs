@@ -271,6 +271,7 @@ browser_flows!(
     an_admin_adds_and_retires_a_scope,
     a_service_account_gets_its_token_once_with_and_without_javascript,
     a_new_member_chooses_a_password_and_sets_up_two_factor_without_javascript,
+    members_sign_in_with_single_sign_on_with_and_without_javascript,
 );
 
 fn admin_signs_in_with_the_printed_password(f: &Flow) {
@@ -356,6 +357,40 @@ fn a_new_member_chooses_a_password_and_sets_up_two_factor_without_javascript(f: 
     b.wait_until("the code page", |b| b.url().ends_with("/login/2fa"));
     f.look(&b, "login-2fa");
     b.type_into(&b.field("Code"), &crate::sign_in::code_at(&secret, 30));
+    b.click(&b.button("Sign in"));
+    b.wait_until("the token list", |b| {
+        b.url().ends_with("/settings/api-tokens")
+    });
+}
+
+fn members_sign_in_with_single_sign_on_with_and_without_javascript(f: &Flow) {
+    let idp = crate::idp::Idp::start();
+    let config = latchkey::config::ServerConfig {
+        sso: Some(crate::sso::sso_config(&idp, None)),
+        ..latchkey::config::ServerConfig::default()
+    };
+    let app = crate::helpers::spawn_beside(&f.db_url, &f.app, config);
+    f.app.add_member("dev@example.com", Role::Developer);
+    for javascript in [true, false] {
+        let b = Browser::start(javascript);
+        b.goto(&format!("{}/login", app.base));
+        f.look(&b, "login-with-sso");
+        b.click(&b.link("Sign in with Test IdP"));
+        b.wait_until("the token list", |b| {
+            b.url().ends_with("/settings/api-tokens")
+        });
+        assert!(b.has_text("dev@example.com"));
+    }
+    // A refusal is said on the sign-in page, which still works.
+    idp.sign_in_as("dev@example.com", false);
+    let b = Browser::start(false);
+    b.goto(&format!("{}/login", app.base));
+    b.click(&b.link("Sign in with Test IdP"));
+    b.wait_for_text("has not verified your email address");
+    f.look(&b, "login-sso-refused");
+    assert!(b.url().contains("/login/oidc/callback"));
+    b.type_into(&b.field("Email"), "dev@example.com");
+    b.type_into(&b.field("Password"), PASSWORD);
     b.click(&b.button("Sign in"));
     b.wait_until("the token list", |b| {
         b.url().ends_with("/settings/api-tokens")
