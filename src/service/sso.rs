@@ -397,6 +397,17 @@ impl Latchkey {
         let member = match found {
             Some(m) if m.kind == MemberKind::Service => return refuse("a service account", None),
             Some(m) if m.disabled => return refuse("member is disabled", Some(&m)),
+            // A generated one-time password was never theirs: it retires
+            // (else they would be asked for it to choose their own).
+            Some(m) if m.must_change_password => {
+                let hash = PasswordHash::from_stored(NO_PASSWORD.to_owned());
+                db::members::set_password_hash(&mut conn, m.id, &hash, false)
+                    .map_err(|e| failed(e.into()))?;
+                Member {
+                    must_change_password: false,
+                    ..m
+                }
+            }
             Some(m) => m,
             None => match default_role {
                 None => return refuse("no such member", None),

@@ -83,6 +83,27 @@ fn members_sign_in_through_the_identity_provider(db: &TestDb) {
     assert_refused(&replay.get(&callback), 401, "already used");
     assert_refused(&c.get(&callback), 401, "already used");
     assert_eq!(app.audit_count("login.sso_succeeded"), 1);
+    // A member added with a generated password who signs in this way is
+    // not asked for it: it retires.
+    let generated = latchkey::domain::Password::generate().expect("password");
+    app.service
+        .add_member(
+            &latchkey::service::Actor::cli(),
+            &latchkey::domain::Email::parse("new@example.com").expect("email"),
+            Role::Viewer,
+            &generated,
+        )
+        .expect("add");
+    idp.sign_in_as("new@example.com", true);
+    let (newcomer, answer, _) = through_the_provider(&app);
+    answer.assert_status(303);
+    newcomer.get("/settings/api-tokens").assert_status(200);
+    assert_eq!(
+        app.client()
+            .try_sign_in("new@example.com", generated.expose())
+            .status,
+        401
+    );
     // Without SSO configured, its pages do not exist.
     let plain = crate::helpers::spawn_second(db, &app);
     plain.client().get("/login/oidc").assert_status(404);
