@@ -26,6 +26,10 @@ pub enum Flaw {
     WrongAudience,
     /// Expired a minute ago.
     Expired,
+    /// Issued in another provider's name.
+    WrongIssuer,
+    /// Carrying a nonce of another sign-in.
+    WrongNonce,
 }
 
 struct Issued {
@@ -248,13 +252,23 @@ async fn token(
         CLIENT_ID
     };
     let header = serde_json::json!({ "alg": "EdDSA", "kid": "k1", "typ": "JWT" });
+    let iss = if s.flaw == Flaw::WrongIssuer {
+        "https://impostor.example.com".to_owned()
+    } else {
+        s.base.clone()
+    };
+    let nonce = if s.flaw == Flaw::WrongNonce {
+        "another sign-in's nonce".to_owned()
+    } else {
+        issued.nonce.clone()
+    };
     let claims = serde_json::json!({
-        "iss": s.base,
+        "iss": iss,
         "sub": format!("user-{}", s.email),
         "aud": aud,
         "exp": exp,
         "iat": now,
-        "nonce": issued.nonce,
+        "nonce": nonce,
         "email": s.email,
         "email_verified": s.email_verified,
     });

@@ -118,6 +118,8 @@ fn wrong_answers_sign_no_one_in(db: &TestDb) {
         (Flaw::BadSignature, "ID token is not valid"),
         (Flaw::WrongAudience, "ID token is not valid"),
         (Flaw::Expired, "ID token is not valid"),
+        (Flaw::WrongIssuer, "ID token is not valid"),
+        (Flaw::WrongNonce, "ID token is not valid"),
     ] {
         idp.set_flaw(flaw);
         let (c, answer, _) = through_the_provider(&app);
