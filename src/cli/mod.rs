@@ -161,6 +161,9 @@ enum TokenCommand {
         /// token; repeat the flag for several. Default: any address
         #[arg(long = "allow-ip", value_name = "CIDR", value_parser = parse_range)]
         allow_ips: Vec<IpRange>,
+        /// What the token is for (up to 500 characters)
+        #[arg(long, value_name = "TEXT", value_parser = parse_description_flag)]
+        description: Option<String>,
     },
     /// List tokens (never secrets)
     List {

@@ -29,6 +29,17 @@ pub fn parse_scope(s: &str) -> Result<Scope, Malformed> {
     s.parse::<Scope>()
 }
 
+/// `--description`: the console's rule; an empty one is none.
+pub fn parse_description_flag(s: &str) -> Result<String, Malformed> {
+    match crate::domain::parse_description(s) {
+        Ok(Some(text)) => Ok(text),
+        Ok(None) => Err(Malformed(
+            "the description is empty: leave the flag out".into(),
+        )),
+        Err(e) => Err(Malformed(e.message)),
+    }
+}
+
 pub fn parse_range(s: &str) -> Result<IpRange, Malformed> {
     if s.contains(',') {
         return Err(Malformed(format!(

@@ -18,6 +18,7 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
             expires_on,
             scopes,
             allow_ips,
+            description,
         } => {
             let owner = match (email, service_account) {
                 (Some(email), _) => find_member(service, &email)?,
@@ -45,7 +46,7 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
                 scopes: scopes.into_iter().collect::<ScopeSet>(),
                 nonce: None,
                 allowed_ips,
-                description: None,
+                description,
             };
             let created = service.create_token(&actor, &owner, request)?;
             print_secret(&created)

@@ -29,7 +29,7 @@ impl From<Malformed> for String {
 }
 pub use expiry::{Expiry, ExpiryError, ExpiryPolicy, PRESETS, expires_at, parse_date, status_at};
 pub use ids::{MemberId, OrgId, TokenId};
-pub use name::{ServiceName, TokenName};
+pub use name::{MAX_DESCRIPTION_CHARS, ServiceName, TokenName, parse_description};
 pub use network::{IpAllowList, IpRange, MAX_ALLOWED_RANGES, parse_ranges, rate_limit_key};
 pub use password::{HashingSlot, Password, PasswordHash, SIGN_IN_QUEUE};
 pub use revocation::RevokeReason;

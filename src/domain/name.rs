@@ -3,6 +3,32 @@ use super::text::{has_invisible_or_control, nfc};
 use std::fmt;
 
 pub const MAX_NAME_CHARS: usize = 100;
+/// The longest description a token may carry.
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+
+/// What a token is for, in its maker's words: optional (empty is none),
+/// trimmed, at most 500 characters; new lines are kept, other control and
+/// invisible characters refused.
+pub fn parse_description(raw: &str) -> Result<Option<String>, FieldError> {
+    let composed = nfc(raw).replace("\r\n", "\n");
+    let text = composed.trim();
+    if text
+        .chars()
+        .any(|c| c != '\n' && super::text::is_invisible_or_control(c))
+    {
+        return Err(FieldError::new(
+            "description",
+            "The description cannot contain control characters (other than new lines) or invisible ones.",
+        ));
+    }
+    if text.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(FieldError::new(
+            "description",
+            format!("The description must be at most {MAX_DESCRIPTION_CHARS} characters."),
+        ));
+    }
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
 
 /// A token's name: 1–100 characters after trimming, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -268,6 +268,8 @@ pub struct TokenForm {
     pub scopes_error: Option<String>,
     pub allowed_ips: String,
     pub allowed_ips_error: Option<String>,
+    pub description: String,
+    pub description_error: Option<String>,
     pub form_error: Option<String>,
 }
 

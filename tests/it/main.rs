@@ -13,6 +13,7 @@ mod cli;
 mod console;
 mod corpus;
 mod export;
+mod guard_rails;
 mod hardening;
 mod idp;
 mod insight;

@@ -12,8 +12,6 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Deserializer};
 
-/// The longest description a token may carry.
-const MAX_DESCRIPTION_CHARS: usize = 500;
 /// The most audit events one page may ask for.
 const MAX_AUDIT_PAGE: i64 = 1000;
 
@@ -118,22 +116,11 @@ fn new_token(
     })
 }
 
-/// Trimmed, at most `MAX_DESCRIPTION_CHARS`, no control characters; an
-/// empty one is none.
+/// The console's rule for descriptions (`domain::parse_description`).
 fn description(raw: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(raw) = raw else { return Ok(None) };
-    let text = raw.trim();
-    if text.chars().any(crate::domain::is_invisible_or_control) {
-        return Err(unprocessable(
-            "description: control and invisible characters are not allowed.",
-        ));
-    }
-    if text.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(unprocessable(format!(
-            "description: at most {MAX_DESCRIPTION_CHARS} characters."
-        )));
-    }
-    Ok((!text.is_empty()).then(|| text.to_owned()))
+    crate::domain::parse_description(&raw)
+        .map_err(|e| unprocessable(format!("description: {}", e.message)))
 }
 
 /// Mints a token for the presenting token's owner, under every rule the

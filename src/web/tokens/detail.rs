@@ -232,6 +232,7 @@ pub struct TokenDetailPage {
     pub last_used_ip: String,
     pub revoked: String,
     pub allowed_ips: Vec<String>,
+    pub description: Option<String>,
     pub scopes: Vec<ScopeLine>,
     pub chain: Vec<ChainLink>,
     pub trail: Vec<TrailLine>,
@@ -331,6 +332,7 @@ fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) ->
         revoked: super::revoked_note(t.revoked_at, t.revoked_reason, t.revoked_by_email, now)
             .unwrap_or_default(),
         allowed_ips: t.allowed_ips,
+        description: t.description,
         scopes,
         chain: detail
             .chain

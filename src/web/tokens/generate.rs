@@ -9,6 +9,7 @@ use super::super::views::*;
 use crate::domain::bytes::random_hex;
 use crate::domain::{
     Expiry, FieldError, IpAllowList, MemberKind, PRESETS, Scope, ScopeSet, TokenName, parse_date,
+    parse_description,
 };
 use crate::error::{Conflict, Error};
 use crate::service::{Latchkey, Member, NewToken, OrgPolicy};
@@ -92,6 +93,7 @@ struct Submitted {
     expires_on: String,
     scopes: Vec<String>,
     allowed_ips: String,
+    description: String,
     nonce: String,
 }
 
@@ -172,6 +174,8 @@ fn token_form(
         scopes_error: error("scopes"),
         allowed_ips: input.allowed_ips.clone(),
         allowed_ips_error: error("allowed_ips"),
+        description: input.description.clone(),
+        description_error: error("description"),
         form_error: error("form"),
     }
 }
@@ -218,6 +222,7 @@ pub(in crate::web) async fn blank_form(
         expires_on,
         scopes: Vec::new(),
         allowed_ips: String::new(),
+        description: String::new(),
         nonce: new_nonce()?,
     };
     let form = token_form(target, &policy, today, &input, &[]);
@@ -253,6 +258,7 @@ impl From<&FormData> for Submitted {
             expires_on: form.text("expires_on").to_owned(),
             scopes: form.all("scopes").into_iter().map(str::to_owned).collect(),
             allowed_ips: form.text("allowed_ips").to_owned(),
+            description: form.text("description").to_owned(),
             nonce: form.text("form_nonce").to_owned(),
         }
     }
@@ -320,6 +326,7 @@ struct GenerateRequest {
     expiry: ExpiryChoice,
     scopes: ScopeSet,
     allowed_ips: IpAllowList,
+    description: Option<String>,
     nonce: String,
 }
 
@@ -360,13 +367,19 @@ impl TryFrom<&Submitted> for GenerateRequest {
         let allowed_ips = IpAllowList::parse_input(&input.allowed_ips)
             .map_err(|e| errors.push(e))
             .ok();
-        match (name, expiry, allowed_ips) {
-            (Some(name), Some(expiry), Some(allowed_ips)) if errors.is_empty() => {
+        let description = parse_description(&input.description)
+            .map_err(|e| errors.push(e))
+            .ok();
+        match (name, expiry, allowed_ips, description) {
+            (Some(name), Some(expiry), Some(allowed_ips), Some(description))
+                if errors.is_empty() =>
+            {
                 Ok(GenerateRequest {
                     name,
                     expiry,
                     scopes,
                     allowed_ips,
+                    description,
                     nonce: input.nonce.clone(),
                 })
             }
@@ -449,7 +462,7 @@ pub(in crate::web) async fn generate(
         scopes: request.scopes,
         nonce: Some(request.nonce),
         allowed_ips: request.allowed_ips,
-        description: None,
+        description: request.description,
     };
     match web::block(move || svc.create_token(&actor, &owner, new)).await? {
         Ok(created) => Ok(reveal_response(
