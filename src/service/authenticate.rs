@@ -353,6 +353,7 @@ impl Latchkey {
                     // Console sign-in only; a token check never asks.
                     must_change_password: false,
                     two_factor: false,
+                    has_password: true,
                 },
                 // A token in a rotation's overlap stops at its end.
                 expires_at: match (token.expires_at, token.revoked_at) {

@@ -24,6 +24,10 @@ pub struct Member {
     pub must_change_password: bool,
     /// They sign in with a second factor (TOTP).
     pub two_factor: bool,
+    /// They have a password (people who joined through single sign-on
+    /// have none).
+    #[serde(skip)]
+    pub has_password: bool,
 }
 
 impl Member {
@@ -38,6 +42,8 @@ impl Member {
             kind: row.kind,
             must_change_password: row.password_must_change,
             two_factor: row.totp_secret.is_some(),
+            // Stored "hashes" that no password matches start with `!`.
+            has_password: !row.password_hash.starts_with('!'),
         })
     }
 

@@ -283,8 +283,21 @@ impl Sso {
             .map_err(|e| SsoError::Unavailable(format!("token endpoint: {e}")))?
             .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()))
             .request(&http)
-            .map_err(|e| {
-                SsoError::Rejected(format!("the code was not accepted ({})", error_chain(&e)))
+            .map_err(|e| match e {
+                // The provider's own error code, nothing it echoed.
+                openidconnect::RequestTokenError::ServerResponse(r) => SsoError::Rejected(format!(
+                    "the code was not accepted ({})",
+                    r.error().as_ref()
+                )),
+                openidconnect::RequestTokenError::Request(e) => {
+                    SsoError::Unavailable(format!("token endpoint: {}", error_chain(&e)))
+                }
+                openidconnect::RequestTokenError::Parse(..) => {
+                    SsoError::Rejected("the token answer could not be read".into())
+                }
+                openidconnect::RequestTokenError::Other(_) => {
+                    SsoError::Rejected("the token answer was unexpected".into())
+                }
             })?;
         let _ = tokens.access_token();
         let id_token = tokens
@@ -309,10 +322,11 @@ impl Sso {
                 )));
             }
         };
-        let email = claims
-            .email()
-            .map(|e| e.as_str().to_owned())
-            .ok_or_else(|| SsoError::Refused("The identity provider did not say your email address. Ask your admin to release the email claim to Latchkey.".into()))?;
+        let email = claims.email().map(|e| e.as_str().to_owned()).ok_or_else(|| {
+            SsoError::Rejected(
+                "the identity provider did not release your email address to Latchkey (ask your admin)".into(),
+            )
+        })?;
         Ok(SsoIdentity {
             email,
             email_verified: claims.email_verified() == Some(true),
@@ -405,6 +419,7 @@ impl Latchkey {
                     .map_err(|e| failed(e.into()))?;
                 Member {
                     must_change_password: false,
+                    has_password: false,
                     ..m
                 }
             }
@@ -429,6 +444,27 @@ impl Latchkey {
         )
         .map_err(|e| failed(e.into()))?;
         Ok(member)
+    }
+
+    /// Records an answer from the provider (or one claiming to be) that
+    /// was refused before anyone was identified.
+    pub fn sso_rejected(&self, why: &str, ip: Option<&str>) -> Result<()> {
+        let mut conn = self.conn()?;
+        let org = default_org_on(&mut conn)?;
+        audit::record(
+            &mut conn,
+            self.clock.now(),
+            NewEvent {
+                org,
+                actor: None,
+                action: "login.failed",
+                token: None,
+                member: None,
+                ip,
+                detail: audit_text(&format!("single sign-on answer rejected: {why}")),
+            },
+        )?;
+        Ok(())
     }
 
     /// A person the provider vouched for becomes a member, without a

@@ -239,6 +239,13 @@ impl Latchkey {
             if member.kind == MemberKind::Service {
                 return Err(Error::NotFound("member"));
             }
+            // One's own goes off with a code (Account), never by reset: a
+            // borrowed session must not swap the owner's authenticator.
+            if actor.id() == Some(member.id) {
+                return Err(Error::Forbidden(
+                    "Turn your own two-factor sign-in off on the Account page, with a code.".into(),
+                ));
+            }
             if !member.two_factor {
                 return Err(Error::invalid(
                     "email",

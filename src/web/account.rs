@@ -47,6 +47,8 @@ struct AccountPage {
     notice: Option<String>,
     /// Latchkey generated their password: they must choose one now.
     must_change: bool,
+    /// People who joined through single sign-on have no password here.
+    has_password: bool,
     two_factor: bool,
     codes_left: i64,
     off_error: Option<String>,
@@ -121,6 +123,7 @@ async fn show(
             form: shown.form,
             notice: shown.notice,
             must_change: current.member.must_change_password,
+            has_password: current.member.has_password,
             two_factor: current.member.two_factor,
             codes_left,
             off_error: shown.off_error,

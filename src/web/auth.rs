@@ -237,6 +237,7 @@ async fn second_factor(
     req: HttpRequest,
     session: Session,
     service: web::Data<Latchkey>,
+    sso: web::Data<SsoDoor>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let form = FormData::parse(&body).map_err(|e| WebError::bad_request(e.to_string()))?;
@@ -245,6 +246,14 @@ async fn second_factor(
         session::forget_second_factor(&session);
         return Ok(see_other("/login"));
     };
+    // Passwords turned off meanwhile: a password step no longer leads in.
+    if LoginFrame::of(&session, &sso, &service)
+        .await?
+        .passwords_off
+    {
+        session::forget_second_factor(&session);
+        return Ok(see_other("/login"));
+    }
     let csrf = session::csrf_token(&session)?;
     let code = form.text("code").trim().to_owned();
     if code.is_empty() || code.len() > 64 {

@@ -40,6 +40,7 @@ fn sso_of(door: &SsoDoor) -> Result<Arc<Sso>, WebError> {
 
 /// The sign-in page again, saying why single sign-on did not work.
 async fn refusal(
+    req: &HttpRequest,
     session: &Session,
     door: &SsoDoor,
     service: &web::Data<Latchkey>,
@@ -52,6 +53,10 @@ async fn refusal(
         }
         SsoError::Rejected(why) => {
             tracing::info!(why = %why, "single sign-on: answer rejected");
+            // Audited too: forged or replayed answers are what admins look for.
+            let (svc, why) = (service.clone(), why.clone());
+            let ip = client_addr(req).map(|a| a.to_canonical().to_string());
+            web::block(move || svc.sso_rejected(&why, ip.as_deref())).await??;
             StatusCode::UNAUTHORIZED
         }
         SsoError::Refused(_) => StatusCode::FORBIDDEN,
@@ -72,7 +77,7 @@ async fn start(
     let started = web::block(move || sso.start(&redirect)).await?;
     let (url, pending) = match started {
         Ok(started) => started,
-        Err(e) => return refusal(&session, &door, &service, &e).await,
+        Err(e) => return refusal(&req, &session, &door, &service, &e).await,
     };
     session
         .insert(PENDING_KEY, pending)
@@ -105,6 +110,7 @@ async fn callback(
     let rejected = |why: &str| SsoError::Rejected(why.to_owned());
     let Some(pending) = pending else {
         return refusal(
+            &req,
             &session,
             &door,
             &service,
@@ -114,6 +120,7 @@ async fn callback(
     };
     let Some(answer) = answer else {
         return refusal(
+            &req,
             &session,
             &door,
             &service,
@@ -128,6 +135,7 @@ async fn callback(
             .take(64)
             .collect();
         return refusal(
+            &req,
             &session,
             &door,
             &service,
@@ -137,6 +145,7 @@ async fn callback(
     }
     let (Some(code), Some(state)) = (answer.code, answer.state) else {
         return refusal(
+            &req,
             &session,
             &door,
             &service,
@@ -146,6 +155,7 @@ async fn callback(
     };
     if code.len() > 4096 || state.len() > 512 {
         return refusal(
+            &req,
             &session,
             &door,
             &service,
@@ -165,6 +175,6 @@ async fn callback(
             session::sign_in(&req, &session, &service, member).await?;
             Ok(see_other("/settings/api-tokens"))
         }
-        Err(e) => refusal(&session, &door, &service, &e).await,
+        Err(e) => refusal(&req, &session, &door, &service, &e).await,
     }
 }

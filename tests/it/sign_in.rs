@@ -394,6 +394,17 @@ fn an_organisation_requires_two_factor_and_an_admin_resets_it(db: &TestDb) {
         "/settings/members",
     );
     assert_eq!(app.audit_count("member.2fa_reset"), 1);
+    // Nobody resets their own (that takes a code, on the Account page):
+    // a borrowed session must not swap the owner's authenticator.
+    let admin_id = app.member_id(&app.admin_email);
+    let csrf = admin.csrf();
+    admin
+        .post(
+            &format!("/settings/members/{}/reset-2fa", admin_id.0),
+            &[("csrf_token", csrf.as_str())],
+        )
+        .assert_status(403);
+    assert_eq!(app.audit_count("member.2fa_reset"), 1);
     // The password now leads straight in, and on to enrolment again.
     let back = app.client();
     back.sign_in("dev@example.com", PASSWORD);

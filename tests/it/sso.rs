@@ -131,6 +131,8 @@ fn wrong_answers_sign_no_one_in(db: &TestDb) {
         );
     }
     idp.set_flaw(Flaw::None);
+    // Each forged answer is in the audit log, for the admins.
+    assert_eq!(app.audit_count("login.failed"), 5);
     // A state that is not this browser's.
     let c = app.client();
     let to_idp = c
@@ -206,6 +208,8 @@ fn only_verified_members_come_in_unless_a_default_role_lets_them(db: &TestDb) {
     let (c, answer, _) = through_the_provider(&joining);
     answer.assert_status(303);
     c.get("/settings/api-tokens").assert_status(200);
+    c.get("/settings/account")
+        .assert_contains("have no Latchkey password");
     let listed = db.cli(&["user", "list", "--json"]).ok();
     assert!(listed.contains("stranger@example.com"), "{listed}");
     assert_eq!(
