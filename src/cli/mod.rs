@@ -164,6 +164,10 @@ enum TokenCommand {
         /// What the token is for (up to 500 characters)
         #[arg(long, value_name = "TEXT", value_parser = parse_description_flag)]
         description: Option<String>,
+        /// A canary token: it never works, and every use is reported (audit
+        /// log, webhook)
+        #[arg(long)]
+        canary: bool,
     },
     /// List tokens (never secrets)
     List {

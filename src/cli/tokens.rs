@@ -19,6 +19,7 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
             scopes,
             allow_ips,
             description,
+            canary,
         } => {
             let owner = match (email, service_account) {
                 (Some(email), _) => find_member(service, &email)?,
@@ -47,6 +48,7 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
                 nonce: None,
                 allowed_ips,
                 description,
+                canary,
             };
             let created = service.create_token(&actor, &owner, request)?;
             print_secret(&created)

@@ -63,6 +63,15 @@ pub fn page(
         .load(conn)
 }
 
+/// How many events of `action` a token has.
+pub fn count_for_token(conn: &mut DbConnection, token: TokenId, action: &str) -> QueryResult<i64> {
+    ae::table
+        .filter(ae::token_id.eq(token.0))
+        .filter(ae::action.eq(action))
+        .count()
+        .get_result(conn)
+}
+
 /// A token's own events, and its replacement by rotation (recorded on the
 /// token that replaced it), newest first.
 pub fn for_token(

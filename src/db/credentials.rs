@@ -34,6 +34,7 @@ pub struct Credential {
     pub owner_created_at: PrimitiveDateTime,
     #[diesel(deserialize_as = String)]
     pub owner_kind: MemberKind,
+    pub canary: bool,
 }
 
 macro_rules! credentials {
@@ -57,6 +58,7 @@ macro_rules! credentials {
             m::disabled,
             m::created_at,
             m::kind,
+            t::canary,
         ))
     };
 }

@@ -92,6 +92,8 @@ pub struct TokenRow {
     pub name_folded: String,
     /// What it is for, when its maker said (the management API).
     pub description: Option<String>,
+    /// Made to be found: never authorizes, every use is reported.
+    pub canary: bool,
 }
 
 impl TokenRow {
@@ -118,6 +120,7 @@ pub struct NewTokenRow<'a> {
     pub chain_id: Option<i64>,
     pub name_folded: &'a str,
     pub description: Option<&'a str>,
+    pub canary: bool,
 }
 
 #[derive(Debug, Clone, Queryable)]

@@ -68,6 +68,7 @@ diesel::table! {
         revoked_reason -> Nullable<Text>,
         name_folded -> Text,
         description -> Nullable<Text>,
+        canary -> Bool,
     }
 }
 

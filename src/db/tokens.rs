@@ -50,6 +50,7 @@ pub struct NewToken<'a> {
     pub rotated_from: Option<TokenId>,
     pub chain: Option<TokenId>,
     pub description: Option<&'a str>,
+    pub canary: bool,
 }
 
 pub fn insert(conn: &mut DbConnection, new: &NewToken<'_>) -> QueryResult<TokenId> {
@@ -71,6 +72,7 @@ pub fn insert(conn: &mut DbConnection, new: &NewToken<'_>) -> QueryResult<TokenI
             chain_id: new.chain.map(|id| id.0),
             name_folded: &crate::domain::fold(new.name),
             description: new.description,
+            canary: new.canary,
         })
         .returning(t::id)
         .get_result(conn)
@@ -182,7 +184,11 @@ fn filtered<'a>(f: &'a ListFilter<'a>, now: PrimitiveDateTime) -> t::BoxedQuery<
     q = match f.state {
         State::Active => q.filter(active_at(now)),
         State::ActiveEndingBy(at) => q.filter(active_at(now)).filter(t::expires_at.le(at)),
-        State::ActiveEndingBefore(at) => q.filter(active_at(now)).filter(t::expires_at.lt(at)),
+        // A canary's end is no notice anyone needs.
+        State::ActiveEndingBefore(at) => q
+            .filter(active_at(now))
+            .filter(t::expires_at.lt(at))
+            .filter(t::canary.eq(false)),
         State::Expired => q.filter(unrevoked_at(now)).filter(t::expires_at.le(now)),
         State::Revoked => q.filter(t::revoked_at.le(now)),
         State::All => q,

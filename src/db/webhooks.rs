@@ -25,8 +25,8 @@ pub fn insert_once(conn: &mut DbConnection, row: &NewWebhookEventRow<'_>) -> Que
     }
 }
 
-/// Working tokens of enabled members, not replaced, ending after `now`
-/// and by `horizon`, with their owner's email.
+/// Working tokens of enabled members, not replaced and not canaries,
+/// ending after `now` and by `horizon`, with their owner's email.
 pub fn expiring_tokens(
     conn: &mut DbConnection,
     now: PrimitiveDateTime,
@@ -36,6 +36,7 @@ pub fn expiring_tokens(
         .inner_join(m::table)
         .filter(t::revoked_at.is_null().or(t::revoked_at.gt(now)))
         .filter(t::replaced_by.is_null())
+        .filter(t::canary.eq(false))
         .filter(t::expires_at.gt(now).and(t::expires_at.le(horizon)))
         .filter(m::disabled.eq(false))
         .select((t::all_columns, m::email))

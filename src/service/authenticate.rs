@@ -118,11 +118,27 @@ pub struct Effects {
     last_use: Option<(TokenId, Option<IpAddr>)>,
     reuse: Option<(TokenId, Option<IpAddr>)>,
     refused_address: Option<(TokenId, OrgId, MemberId, Option<IpAddr>)>,
+    /// A canary was presented: report it (with the caller's user agent,
+    /// which the door adds).
+    canary: Option<(TokenId, OrgId, MemberId, Option<IpAddr>)>,
+    user_agent: Option<String>,
 }
 
 impl Effects {
     pub fn is_empty(&self) -> bool {
-        self.last_use.is_none() && self.reuse.is_none() && self.refused_address.is_none()
+        self.last_use.is_none()
+            && self.reuse.is_none()
+            && self.refused_address.is_none()
+            && self.canary.is_none()
+    }
+
+    /// Whether the door should add the caller's user agent.
+    pub fn wants_user_agent(&self) -> bool {
+        self.canary.is_some()
+    }
+
+    pub fn set_user_agent(&mut self, user_agent: &str) {
+        self.user_agent = Some(super::super::domain::audit_text(user_agent));
     }
 
     /// The next request must see these done (a revoked chain): finish them
@@ -299,6 +315,15 @@ impl Latchkey {
             return Ok(refused(Refusal::Unknown, effects));
         };
         let id = TokenId(token.id);
+        // A canary never authorizes: answered as unknown, reported once a
+        // minute per address (a flood costs no writes).
+        if token.canary {
+            if self.dampener.first_in_a_while("canary", id, client, now) {
+                let (owner, org) = (MemberId(token.owner_id), OrgId(token.org_id));
+                effects.canary = Some((id, org, owner, client));
+            }
+            return Ok(refused(Refusal::Unknown, effects));
+        }
         let revoked = token.revoked_at.is_some_and(|r| r <= now);
         match status_at(revoked, token.expires_at, now) {
             TokenStatus::Revoked if is_replaced(token) => {
@@ -375,6 +400,16 @@ impl Latchkey {
         if let Some((token, org, member, ip)) = effects.refused_address {
             self.record_refused_address(token, org, member, ip)?;
         }
+        if let Some((token, org, member, ip)) = effects.canary {
+            let ip = ip.map(|a| a.to_canonical().to_string());
+            self.record_canary_use(
+                token,
+                org,
+                member,
+                ip.as_deref(),
+                effects.user_agent.as_deref(),
+            )?;
+        }
         if let Some((id, ip)) = effects.last_use {
             self.record_use(id, ip.map(|a| a.to_string()).as_deref())?;
         }
@@ -412,6 +447,45 @@ impl Latchkey {
 
     /// Audits a valid token presented from outside its allow-list, unless
     /// another instance did within the minute.
+    /// A canary was used: audited with where from and what client, and
+    /// sent to the webhook at once (its own event, never merged).
+    fn record_canary_use(
+        &self,
+        token: TokenId,
+        org: OrgId,
+        member: MemberId,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        let webhooks = self.webhooks_enabled();
+        db::write_transaction(&mut conn, |conn| {
+            audit::record(
+                conn,
+                now,
+                NewEvent {
+                    org,
+                    actor: None,
+                    action: "token.canary_used",
+                    token: Some(token),
+                    member: Some(member),
+                    ip,
+                    detail: format!(
+                        "canary token #{} used from {} with user agent “{}”",
+                        token.0,
+                        ip.unwrap_or("an unknown address"),
+                        user_agent.unwrap_or("")
+                    ),
+                },
+            )?;
+            if webhooks && let Some(row) = db::tokens::find(conn, token)? {
+                super::webhooks::enqueue_canary(conn, now, &row, ip)?;
+            }
+            Ok::<_, crate::error::Error>(())
+        })
+    }
+
     fn record_refused_address(
         &self,
         token: TokenId,

@@ -27,6 +27,8 @@ pub struct TokenDetail {
     pub trail: Vec<AuditEvent>,
     /// Successful requests per UTC day, oldest first (`USAGE_DAYS` days).
     pub usage: Vec<(Date, i64)>,
+    /// For a canary: the uses reported (once a minute per address).
+    pub canary_uses: i64,
 }
 
 /// Addresses a member who is not an admin may see in their token's trail:
@@ -82,6 +84,11 @@ impl Latchkey {
         let mut trail = events_from_rows(&mut conn, trail_rows)?;
         hide_others_addresses(viewer, &mut trail);
         let usage = self.usage_by_day(&mut conn, id)?;
+        let canary_uses = if row.canary {
+            db::audit::count_for_token(&mut conn, id, "token.canary_used")?
+        } else {
+            0
+        };
         let role = owner.role;
         let token = TokenView {
             revoked_by_email: revoker,
@@ -97,6 +104,7 @@ impl Latchkey {
             chain,
             trail,
             usage,
+            canary_uses,
         })
     }
 }

@@ -149,6 +149,8 @@ impl Latchkey {
                     rotated_from: Some(TokenId(old.id)),
                     chain: Some(TokenId(old.chain_root())),
                     description: old.description.as_deref(),
+                    // A canary's replacement is a canary too.
+                    canary: old.canary,
                 },
             )?;
             let stops = now + overlap;

@@ -24,8 +24,10 @@ pub struct NewToken {
     pub nonce: Option<String>,
     /// Where the token may be used from; empty allows anywhere.
     pub allowed_ips: IpAllowList,
-    /// What it is for (checked at the edge: at most 200 characters).
+    /// What it is for (checked at the edge: at most 500 characters).
     pub description: Option<String>,
+    /// A canary: never authorizes; every use is reported.
+    pub canary: bool,
 }
 
 /// The one moment the plaintext exists outside the caller's hands.
@@ -66,6 +68,8 @@ pub struct TokenView {
     pub revoked_reason: Option<RevokeReason>,
     /// What it is for, when its maker said.
     pub description: Option<String>,
+    /// Never authorizes; every use is reported.
+    pub canary: bool,
     /// Who revoked it, when a member did (shown in the console only).
     #[serde(skip)]
     pub revoked_by_email: Option<String>,
@@ -182,6 +186,7 @@ pub(super) fn view(row: db::TokenRow, owner_email: String, now: PrimitiveDateTim
         revoked_by: row.revoked_by.map(MemberId),
         owner_disabled: false,
         description: row.description,
+        canary: row.canary,
         rotated_from: row.rotated_from.map(TokenId),
         replaced_by: row.replaced_by.map(TokenId),
         created_by: row.created_by.map(MemberId),
@@ -370,6 +375,7 @@ impl Latchkey {
                     rotated_from: None,
                     chain: None,
                     description: req.description.as_deref(),
+                    canary: req.canary,
                 },
             )?;
             if let Some(nonce) = &req.nonce {

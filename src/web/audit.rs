@@ -10,12 +10,13 @@ use crate::service::{AuditQuery, Latchkey, PAGE_SIZE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
-pub const ACTIONS: [&str; 24] = [
+pub const ACTIONS: [&str; 25] = [
     "token.created",
     "token.revoked",
     "token.rotated",
     "token.reuse_detected",
     "token.ip_refused",
+    "token.canary_used",
     "policy.changed",
     "scope.added",
     "scope.changed",

@@ -129,6 +129,8 @@ pub struct SecondFactorPage {
 pub struct TokenRow {
     pub id: i64,
     pub name: String,
+    /// Never authorizes; shown with a badge.
+    pub canary: bool,
     pub hint: String,
     pub owner_email: String,
     pub show_owner: bool,
@@ -270,6 +272,7 @@ pub struct TokenForm {
     pub allowed_ips_error: Option<String>,
     pub description: String,
     pub description_error: Option<String>,
+    pub canary: bool,
     pub form_error: Option<String>,
 }
 

@@ -581,6 +581,7 @@ fn list_filters_search_and_pages(db: &TestDb) {
                     nonce: None,
                     allowed_ips: Default::default(),
                     description: None,
+                    canary: false,
                 },
             )
             .expect("create");

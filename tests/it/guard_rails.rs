@@ -1,11 +1,133 @@
-//! Guard rails (SPEC §14), as far as they go: a token's description, set
-//! in the console, the CLI and the API, shown on the token page and in
-//! every listing. Both backends.
+//! Guard rails (SPEC §14), as far as they go: canary tokens, and a
+//! token's description, set in the console, the CLI and the API, shown on
+//! the token page and in every listing. Both backends.
 
 use crate::helpers::{TestDb, in_days, spawn_app};
 use latchkey::domain::Role;
 
-both_backends!(a_description_travels_from_every_door_to_the_page_and_the_listings,);
+both_backends!(
+    a_description_travels_from_every_door_to_the_page_and_the_listings,
+    a_canary_never_works_and_every_use_is_reported,
+);
+
+/// Waits (5 s at most) for `n` events of `action`: reports are written
+/// after the answer, so the answer's timing says nothing.
+fn wait_for_audit(app: &crate::helpers::TestApp, action: &str, n: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while app.audit_count(action) < n {
+        assert!(std::time::Instant::now() < deadline, "no {action} recorded");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn a_canary_never_works_and_every_use_is_reported(db: &TestDb) {
+    let app = spawn_app(db);
+    let dev = app.member("dev@example.com", Role::Developer);
+    let page = dev.generate(&[
+        ("name", "planted in the repo"),
+        ("expires_in", "30"),
+        ("scopes", "tokens:read"),
+        ("canary", "on"),
+    ]);
+    page.assert_status(200);
+    let canary = page.revealed_token().expect("revealed once, as any token");
+    // Answered exactly as an unknown token of the same shape.
+    let unknown = app.create_token("dev@example.com", "gone", &["tokens:read"], 30);
+    let gone_id = app.token_id("gone");
+    db.cli(&["token", "revoke", &gone_id.to_string()]).ok();
+    let api = app.client();
+    let used = api.get_with(
+        "/api/v1/me",
+        &[
+            ("Authorization", &format!("Bearer {canary}")),
+            ("User-Agent", "leaked-key-scanner/1.0"),
+        ],
+    );
+    let other = api.api("GET", "/api/v1/me", Some(&unknown));
+    used.assert_status(401);
+    assert_eq!(used.body, other.body);
+    assert_eq!(
+        used.header("www-authenticate"),
+        other.header("www-authenticate")
+    );
+    // Introspection says inactive, nothing more.
+    let service = app.create_token(&app.admin_email, "rs", &["tokens:introspect"], 30);
+    let looked = api.api_post(
+        "/api/v1/introspect",
+        Some(&service),
+        "application/x-www-form-urlencoded",
+        format!("token={canary}").as_bytes(),
+    );
+    looked.assert_status(200);
+    assert_eq!(looked.json(), serde_json::json!({ "active": false }));
+    // Reported: the audit log names the address and the client.
+    wait_for_audit(&app, "token.canary_used", 1);
+    let admin = app.admin();
+    admin
+        .get("/settings/audit?action=token.canary_used")
+        .assert_contains("leaked-key-scanner/1.0")
+        .assert_contains("127.0.0.1");
+    // The list shows the badge; the token page the uses.
+    let id = app.token_id("planted in the repo");
+    dev.get("/settings/api-tokens")
+        .assert_contains("status-canary");
+    dev.get(&format!("/settings/api-tokens/{id}"))
+        .assert_contains("id=\"canary-uses\"")
+        .assert_contains("Used once");
+
+    // The CLI and the API make canaries too; listings say which.
+    let expires = in_days(3);
+    db.cli(&[
+        "token",
+        "create",
+        "--email",
+        "dev@example.com",
+        "--name",
+        "cli canary",
+        "--expires-on",
+        &expires,
+        "--scope",
+        "tokens:read",
+        "--canary",
+    ])
+    .ok();
+    let parent = app.create_token(
+        "dev@example.com",
+        "parent",
+        &["tokens:create", "tokens:read"],
+        30,
+    );
+    app.client()
+        .api_post(
+            "/api/v1/tokens",
+            Some(&parent),
+            "application/json",
+            serde_json::json!({
+                "name": "api canary",
+                "scopes": ["tokens:read"],
+                "expires_on": in_days(7),
+                "canary": true,
+            })
+            .to_string()
+            .as_bytes(),
+        )
+        .assert_status(201);
+    let listed: serde_json::Value =
+        serde_json::from_str(&db.cli(&["token", "list", "--json"]).ok()).expect("json");
+    let canaries: Vec<&str> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|t| t["canary"] == true)
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(canaries.len(), 3, "{canaries:?}");
+    // Ending in 3 days, yet not "expiring": no one needs that notice.
+    let expiring = db
+        .cli(&["token", "list", "--status", "expiring", "--json"])
+        .ok();
+    assert!(!expiring.contains("cli canary"), "{expiring}");
+}
 
 fn a_description_travels_from_every_door_to_the_page_and_the_listings(db: &TestDb) {
     let app = spawn_app(db);

@@ -658,6 +658,7 @@ pub fn new_token(
                 nonce: None,
                 allowed_ips: Default::default(),
                 description: None,
+                canary: false,
             },
         )
         .expect("create token")

@@ -20,6 +20,7 @@ both_backends!(
     failed_deliveries_are_retried_with_back_off,
     two_instances_send_each_notice_once,
     reuse_of_a_rotated_token_is_sent,
+    a_canary_use_is_sent_at_once,
     the_sender_stops_with_the_server,
 );
 
@@ -323,6 +324,46 @@ fn reuse_of_a_rotated_token_is_sent(db: &TestDb) {
     assert_eq!(event["revoked_tokens"], 1);
     // Presented again: the chain is already down, nothing new to say.
     api.api("GET", "/api/v1/me", Some(&old)).assert_status(401);
+    assert_eq!(receiver.settled_count(), 1);
+}
+
+fn a_canary_use_is_sent_at_once(db: &TestDb) {
+    let receiver = Receiver::start(&[]);
+    let app = spawn_app_with(db, receiver.config());
+    app.add_member("dev@example.com", latchkey::domain::Role::Developer);
+    let expires = crate::helpers::in_days(3);
+    let canary = db
+        .cli(&[
+            "token",
+            "create",
+            "--email",
+            "dev@example.com",
+            "--name",
+            "planted",
+            "--expires-on",
+            &expires,
+            "--scope",
+            "tokens:read",
+            "--canary",
+        ])
+        .ok();
+    let canary = canary.trim();
+    app.client()
+        .get_with(
+            "/api/v1/me",
+            &[
+                ("Authorization", &format!("Bearer {canary}")),
+                ("User-Agent", "curl/8.5"),
+            ],
+        )
+        .assert_status(401);
+    let got = receiver.wait_for(1);
+    assert_signed(&got[0]);
+    let event = got[0].json();
+    assert_eq!(event["type"], "token.canary_used");
+    assert_eq!(event["token"]["name"], "planted");
+    assert_eq!(event["ip"], "127.0.0.1");
+    // Due in 3 days, yet no expiry notice: a canary's end concerns no one.
     assert_eq!(receiver.settled_count(), 1);
 }
 

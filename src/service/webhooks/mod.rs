@@ -165,6 +165,29 @@ pub(super) fn enqueue_reuse(
     insert_event(conn, now, token.org_id, token.id, &key, &body)
 }
 
+/// Within the transaction that audits it: tell the webhook a canary was
+/// used. One event per reported use, due at once.
+pub(super) fn enqueue_canary(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    token: &db::TokenRow,
+    ip: Option<&str>,
+) -> Result<usize> {
+    let owner_email = db::members::email(conn, token.owner_id)?.unwrap_or_default();
+    let id = new_event_id()?;
+    let key = format!("token.canary_used:{}:{id}", token.id);
+    let body = EventBody {
+        id: &id,
+        kind: "token.canary_used",
+        created_at: now,
+        threshold_days: None,
+        ip,
+        revoked_tokens: None,
+        token: TokenRef::of(token, &owner_email),
+    };
+    insert_event(conn, now, token.org_id, token.id, &key, &body)
+}
+
 impl Latchkey {
     /// Makes this instance record webhook events (set when `serve` has a
     /// webhook URL).

@@ -82,14 +82,21 @@ pub async fn authenticate(
     door: Door,
     client: Option<IpAddr>,
     batcher: Option<&Batcher>,
+    req: &HttpRequest,
 ) -> Result<Result<Verified, Refusal>, ApiError> {
     let hash = match service.token_hash(raw) {
         Ok(hash) => hash,
         Err(refusal) => return Ok(Err(refusal)),
     };
     let found = lookup::find(service, hash, batcher).await?;
-    let Authentication { outcome, effects } =
-        service.authenticate(found.as_deref(), door, client)?;
+    let Authentication {
+        outcome,
+        mut effects,
+    } = service.authenticate(found.as_deref(), door, client)?;
+    if effects.wants_user_agent() {
+        let agent = req.headers().get(actix_web::http::header::USER_AGENT);
+        effects.set_user_agent(agent.and_then(|v| v.to_str().ok()).unwrap_or(""));
+    }
     if matches!(outcome, Err(Refusal::Reused)) {
         tracing::warn!("a token replaced by rotation was presented after its window");
     }
@@ -135,7 +142,7 @@ impl FromRequest for Bearer {
                 return Err(ApiError::InvalidToken);
             };
             let batcher = batcher.as_ref().map(|b| b.get_ref());
-            match authenticate(&service, &raw, Door::Bearer, client, batcher).await? {
+            match authenticate(&service, &raw, Door::Bearer, client, batcher, &req).await? {
                 Ok(verified) => {
                     count("valid");
                     if let Some(at) = verified.expires_at {

@@ -28,6 +28,9 @@ struct CreateRequest {
     allowed_ips: Vec<String>,
     #[serde(default)]
     description: Option<String>,
+    /// A canary token: never authorizes, every use reported.
+    #[serde(default)]
+    canary: bool,
 }
 
 /// Tells `"expires_on": null` (no expiry) from a missing key.
@@ -113,6 +116,7 @@ fn new_token(
         nonce: None,
         allowed_ips,
         description: description(req.description)?,
+        canary: req.canary,
     })
 }
 

@@ -415,6 +415,7 @@ async fn introspect(
         crate::service::Door::Introspection,
         caller,
         batcher,
+        &req,
     )
     .await?;
     let inactive = json!({ "active": false });

@@ -233,6 +233,8 @@ pub struct TokenDetailPage {
     pub revoked: String,
     pub allowed_ips: Vec<String>,
     pub description: Option<String>,
+    /// Uses reported, when it is a canary.
+    pub canary: Option<i64>,
     pub scopes: Vec<ScopeLine>,
     pub chain: Vec<ChainLink>,
     pub trail: Vec<TrailLine>,
@@ -333,6 +335,7 @@ fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) ->
             .unwrap_or_default(),
         allowed_ips: t.allowed_ips,
         description: t.description,
+        canary: t.canary.then_some(detail.canary_uses),
         scopes,
         chain: detail
             .chain

@@ -94,6 +94,7 @@ struct Submitted {
     scopes: Vec<String>,
     allowed_ips: String,
     description: String,
+    canary: bool,
     nonce: String,
 }
 
@@ -176,6 +177,7 @@ fn token_form(
         allowed_ips_error: error("allowed_ips"),
         description: input.description.clone(),
         description_error: error("description"),
+        canary: input.canary,
         form_error: error("form"),
     }
 }
@@ -223,6 +225,7 @@ pub(in crate::web) async fn blank_form(
         scopes: Vec::new(),
         allowed_ips: String::new(),
         description: String::new(),
+        canary: false,
         nonce: new_nonce()?,
     };
     let form = token_form(target, &policy, today, &input, &[]);
@@ -259,6 +262,7 @@ impl From<&FormData> for Submitted {
             scopes: form.all("scopes").into_iter().map(str::to_owned).collect(),
             allowed_ips: form.text("allowed_ips").to_owned(),
             description: form.text("description").to_owned(),
+            canary: form.get("canary") == Some("on"),
             nonce: form.text("form_nonce").to_owned(),
         }
     }
@@ -327,6 +331,7 @@ struct GenerateRequest {
     scopes: ScopeSet,
     allowed_ips: IpAllowList,
     description: Option<String>,
+    canary: bool,
     nonce: String,
 }
 
@@ -380,6 +385,7 @@ impl TryFrom<&Submitted> for GenerateRequest {
                     scopes,
                     allowed_ips,
                     description,
+                    canary: input.canary,
                     nonce: input.nonce.clone(),
                 })
             }
@@ -463,6 +469,7 @@ pub(in crate::web) async fn generate(
         nonce: Some(request.nonce),
         allowed_ips: request.allowed_ips,
         description: request.description,
+        canary: request.canary,
     };
     match web::block(move || svc.create_token(&actor, &owner, new)).await? {
         Ok(created) => Ok(reveal_response(

@@ -153,7 +153,8 @@ pub(super) fn row(
             format::expiry(t.expires_at, now)
         },
         expires_machine: ends_at.map(format::machine).unwrap_or_default(),
-        expires_soon: active && !replaced && format::expires_soon(t.expires_at, now),
+        expires_soon: active && !replaced && !t.canary && format::expires_soon(t.expires_at, now),
+        canary: t.canary,
         last_used: t
             .last_used_at
             .map_or("Never used".to_owned(), |at| format::since(at, now)),
