@@ -272,6 +272,7 @@ browser_flows!(
     a_service_account_gets_its_token_once_with_and_without_javascript,
     a_new_member_chooses_a_password_and_sets_up_two_factor_without_javascript,
     members_sign_in_with_single_sign_on_with_and_without_javascript,
+    a_canary_token_is_made_in_the_console_with_and_without_javascript,
 );
 
 fn admin_signs_in_with_the_printed_password(f: &Flow) {
@@ -395,6 +396,50 @@ fn members_sign_in_with_single_sign_on_with_and_without_javascript(f: &Flow) {
     b.wait_until("the token list", |b| {
         b.url().ends_with("/settings/api-tokens")
     });
+}
+
+fn a_canary_token_is_made_in_the_console_with_and_without_javascript(f: &Flow) {
+    f.app.add_member("dev@example.com", Role::Developer);
+    for javascript in [true, false] {
+        let name = if javascript {
+            "Planted"
+        } else {
+            "Planted, no script"
+        };
+        let b = Browser::start(javascript);
+        f.sign_in(&b, "dev@example.com", PASSWORD);
+        b.click(&b.link("Generate New API Token"));
+        b.wait_for_text("Canary token");
+        b.type_into(&b.field("Name"), name);
+        b.click(&b.field("30 days"));
+        b.click(&b.field("tokens:read"));
+        b.type_into(&b.field("Description"), "Sits in the old deploy README");
+        b.click(&b.field("Canary token"));
+        b.click(&b.button("Generate token"));
+        let token = b.text(&b.find("//*[@id='new-token']"));
+        assert_eq!(f.api_status(&token), 401, "a canary never works");
+        b.click(&b.link("Done — back to API tokens"));
+        b.wait_for_text(name);
+        assert!(b.count("//span[contains(@class,'status-canary')]") >= 1);
+        if javascript {
+            f.look(&b, "tokens-with-canary");
+        }
+        let id = f.app.token_id(name);
+        b.goto(&f.url(&format!("/settings/api-tokens/{id}")));
+        b.wait_for_text("Sits in the old deploy README");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !b.has_text("Used once") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the use was not counted"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            b.refresh();
+        }
+        if javascript {
+            f.look(&b, "canary-token-page");
+        }
+    }
 }
 
 fn developer_generates_copies_and_uses_a_token(f: &Flow) {
