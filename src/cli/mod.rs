@@ -204,6 +204,16 @@ enum TokenCommand {
         #[arg(value_name = "ID", required = true, value_parser = parse_token_id)]
         ids: Vec<TokenId>,
     },
+    /// Suspend a token: refused until resumed (revoking stays final)
+    Suspend {
+        #[arg(value_name = "ID", value_parser = parse_token_id)]
+        id: TokenId,
+    },
+    /// Resume a suspended token
+    Resume {
+        #[arg(value_name = "ID", value_parser = parse_token_id)]
+        id: TokenId,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -81,6 +81,24 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
             print_secret(&created)
         }
         TokenCommand::Revoke { ids } => revoke(service, &actor, &ids),
+        TokenCommand::Suspend { id } => {
+            let said = if service.set_token_suspended(&actor, id, true)? {
+                "is suspended: it is refused until resumed"
+            } else {
+                "was already suspended; nothing changed"
+            };
+            println!("Token {id} {said}.");
+            Ok(())
+        }
+        TokenCommand::Resume { id } => {
+            let said = if service.set_token_suspended(&actor, id, false)? {
+                "is resumed: it works again"
+            } else {
+                "was not suspended; nothing changed"
+            };
+            println!("Token {id} {said}.");
+            Ok(())
+        }
     }
 }
 

@@ -35,6 +35,7 @@ pub struct Credential {
     #[diesel(deserialize_as = String)]
     pub owner_kind: MemberKind,
     pub canary: bool,
+    pub suspended_at: Option<PrimitiveDateTime>,
 }
 
 macro_rules! credentials {
@@ -59,6 +60,7 @@ macro_rules! credentials {
             m::created_at,
             m::kind,
             t::canary,
+            t::suspended_at,
         ))
     };
 }

@@ -94,6 +94,8 @@ pub struct TokenRow {
     pub description: Option<String>,
     /// Made to be found: never authorizes, every use is reported.
     pub canary: bool,
+    /// Stopped until resumed.
+    pub suspended_at: Option<PrimitiveDateTime>,
 }
 
 impl TokenRow {

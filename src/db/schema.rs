@@ -69,6 +69,7 @@ diesel::table! {
         name_folded -> Text,
         description -> Nullable<Text>,
         canary -> Bool,
+        suspended_at -> Nullable<Timestamp>,
     }
 }
 

@@ -157,6 +157,8 @@ pub enum State {
     ActiveEndingBefore(PrimitiveDateTime),
     Expired,
     Revoked,
+    /// Working but for a suspension.
+    Suspended,
     All,
 }
 
@@ -182,13 +184,20 @@ fn filtered<'a>(f: &'a ListFilter<'a>, now: PrimitiveDateTime) -> t::BoxedQuery<
         q = q.filter(t::owner_id.eq_any(of_kind));
     }
     q = match f.state {
-        State::Active => q.filter(active_at(now)),
-        State::ActiveEndingBy(at) => q.filter(active_at(now)).filter(t::expires_at.le(at)),
+        State::Active => q.filter(active_at(now)).filter(t::suspended_at.is_null()),
+        State::ActiveEndingBy(at) => q
+            .filter(active_at(now))
+            .filter(t::suspended_at.is_null())
+            .filter(t::expires_at.le(at)),
         // A canary's end is no notice anyone needs.
         State::ActiveEndingBefore(at) => q
             .filter(active_at(now))
+            .filter(t::suspended_at.is_null())
             .filter(t::expires_at.lt(at))
             .filter(t::canary.eq(false)),
+        State::Suspended => q
+            .filter(active_at(now))
+            .filter(t::suspended_at.is_not_null()),
         State::Expired => q.filter(unrevoked_at(now)).filter(t::expires_at.le(now)),
         State::Revoked => q.filter(t::revoked_at.le(now)),
         State::All => q,
@@ -260,6 +269,30 @@ pub fn revoke(
         .execute(conn)?;
     // Every revoke is announced on the revocation feed, in its transaction.
     super::revocations::announce_ids(conn, &working, reason.as_str(), now)?;
+    Ok(updated)
+}
+
+/// Suspends (`Some(now)`) or resumes (`None`) a token still working or
+/// suspended; a suspension is announced on the revocation feed in its
+/// transaction. Returns how many changed.
+pub fn set_suspended(
+    conn: &mut DbConnection,
+    id: TokenId,
+    at: Option<PrimitiveDateTime>,
+    now: PrimitiveDateTime,
+) -> QueryResult<usize> {
+    let q = t::table.filter(t::id.eq(id.0)).filter(unrevoked_at(now));
+    let updated = match at {
+        Some(at) => diesel::update(q.filter(t::suspended_at.is_null()))
+            .set(t::suspended_at.eq(Some(at)))
+            .execute(conn)?,
+        None => diesel::update(q.filter(t::suspended_at.is_not_null()))
+            .set(t::suspended_at.eq(None::<PrimitiveDateTime>))
+            .execute(conn)?,
+    };
+    if updated > 0 && at.is_some() {
+        super::revocations::announce_ids(conn, &[id.0], "suspended", now)?;
+    }
     Ok(updated)
 }
 

@@ -198,6 +198,8 @@ pub enum TokenStatus {
     Active,
     Expired,
     Revoked,
+    /// Working but for a suspension, until resumed.
+    Suspended,
 }
 
 impl TokenStatus {
@@ -206,6 +208,7 @@ impl TokenStatus {
             TokenStatus::Active => "active",
             TokenStatus::Expired => "expired",
             TokenStatus::Revoked => "revoked",
+            TokenStatus::Suspended => "suspended",
         }
     }
 
@@ -215,6 +218,7 @@ impl TokenStatus {
             TokenStatus::Active => "Active",
             TokenStatus::Expired => "Expired",
             TokenStatus::Revoked => "Revoked",
+            TokenStatus::Suspended => "Suspended",
         }
     }
 }

@@ -60,6 +60,8 @@ pub enum Refusal {
     Reused,
     /// A valid token used from outside its IP allow-list.
     OutsideAllowList,
+    /// Suspended until resumed.
+    Suspended,
 }
 
 impl Refusal {
@@ -72,6 +74,7 @@ impl Refusal {
             Refusal::OwnerDisabled => "owner_disabled",
             Refusal::Reused => "reused",
             Refusal::OutsideAllowList => "outside_allow_list",
+            Refusal::Suspended => "suspended",
         }
     }
 }
@@ -336,7 +339,11 @@ impl Latchkey {
             }
             TokenStatus::Revoked => return Ok(refused(Refusal::Revoked, effects)),
             TokenStatus::Expired => return Ok(refused(Refusal::Expired, effects)),
-            TokenStatus::Active => {}
+            // `status_at` never says so: a suspension is its own column.
+            TokenStatus::Suspended | TokenStatus::Active => {}
+        }
+        if token.suspended_at.is_some() {
+            return Ok(refused(Refusal::Suspended, effects));
         }
         if token.owner_disabled {
             return Ok(refused(Refusal::OwnerDisabled, effects));

@@ -70,6 +70,9 @@ pub struct TokenView {
     pub description: Option<String>,
     /// Never authorizes; every use is reported.
     pub canary: bool,
+    /// Stopped until resumed (shown as status `suspended`).
+    #[serde(with = "opt_rfc3339")]
+    pub suspended_at: Option<PrimitiveDateTime>,
     /// Who revoked it, when a member did (shown in the console only).
     #[serde(skip)]
     pub revoked_by_email: Option<String>,
@@ -114,6 +117,7 @@ pub enum StatusFilter {
     Expiring,
     Expired,
     Revoked,
+    Suspended,
     All,
 }
 
@@ -127,6 +131,7 @@ impl StatusFilter {
             "expiring" => Some(StatusFilter::Expiring),
             "expired" => Some(StatusFilter::Expired),
             "revoked" => Some(StatusFilter::Revoked),
+            "suspended" => Some(StatusFilter::Suspended),
             "all" => Some(StatusFilter::All),
             _ => None,
         }
@@ -138,6 +143,7 @@ impl StatusFilter {
             StatusFilter::ExpiringWithin(_) | StatusFilter::Expiring => "expiring",
             StatusFilter::Expired => "expired",
             StatusFilter::Revoked => "revoked",
+            StatusFilter::Suspended => "suspended",
             StatusFilter::All => "all",
         }
     }
@@ -200,11 +206,15 @@ pub(super) fn view(row: db::TokenRow, owner_email: String, now: PrimitiveDateTim
         created_at: row.created_at,
         last_used_at: row.last_used_at,
         last_used_ip: row.last_used_ip,
-        status: status_at(
+        status: match status_at(
             row.revoked_at.is_some_and(|r| r <= now),
             row.expires_at,
             now,
-        ),
+        ) {
+            TokenStatus::Active if row.suspended_at.is_some() => TokenStatus::Suspended,
+            status => status,
+        },
+        suspended_at: row.suspended_at,
         revoked_at: row.revoked_at,
     }
 }
@@ -546,6 +556,51 @@ impl Latchkey {
         })
     }
 
+    /// Suspends (`true`) or resumes a token of the actor's (or, for an
+    /// admin, of their organisation). A suspended token is refused like a
+    /// revoked one and announced on the revocation feed; resuming restores
+    /// it as it was (rotation chain, expiry). Revoked tokens stay revoked.
+    /// Returns false when there was nothing to change.
+    pub fn set_token_suspended(&self, actor: &Actor, id: TokenId, suspend: bool) -> Result<bool> {
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        db::write_transaction(&mut conn, |conn| {
+            let row = db::tokens::find(conn, id)?.ok_or(Error::NotFound("token"))?;
+            if !may_touch(actor, row.owner_id, row.org_id) {
+                return Err(Error::NotFound("token"));
+            }
+            if row.revoked_at.is_some_and(|r| r <= now) {
+                return Err(Error::Conflict(Conflict::AlreadyRevoked));
+            }
+            let changed = db::tokens::set_suspended(conn, id, suspend.then_some(now), now)?;
+            if changed == 0 {
+                return Ok(false);
+            }
+            audit::record(
+                conn,
+                now,
+                NewEvent {
+                    org: crate::domain::OrgId(row.org_id),
+                    actor: actor.id(),
+                    action: if suspend {
+                        "token.suspended"
+                    } else {
+                        "token.resumed"
+                    },
+                    token: Some(id),
+                    member: Some(MemberId(row.owner_id)),
+                    ip: actor.ip.as_deref(),
+                    detail: format!(
+                        "token “{}” {}",
+                        row.name,
+                        if suspend { "suspended" } else { "resumed" }
+                    ),
+                },
+            )?;
+            Ok(true)
+        })
+    }
+
     /// Revokes tokens reported as leaked, by value. Malformed and unknown
     /// strings are ignored; returns only how many were active until now.
     pub fn revoke_leaked(&self, raws: &[String], ip: Option<&str>) -> Result<usize> {
@@ -629,6 +684,7 @@ fn state_of(status: StatusFilter, now: PrimitiveDateTime) -> db::tokens::State {
         )),
         StatusFilter::Expired => State::Expired,
         StatusFilter::Revoked => State::Revoked,
+        StatusFilter::Suspended => State::Suspended,
         StatusFilter::All => State::All,
     }
 }

@@ -10,13 +10,15 @@ use crate::service::{AuditQuery, Latchkey, PAGE_SIZE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
-pub const ACTIONS: [&str; 25] = [
+pub const ACTIONS: [&str; 27] = [
     "token.created",
     "token.revoked",
     "token.rotated",
     "token.reuse_detected",
     "token.ip_refused",
     "token.canary_used",
+    "token.suspended",
+    "token.resumed",
     "policy.changed",
     "scope.added",
     "scope.changed",

@@ -8,6 +8,7 @@ use latchkey::domain::Role;
 both_backends!(
     a_description_travels_from_every_door_to_the_page_and_the_listings,
     a_canary_never_works_and_every_use_is_reported,
+    a_suspended_token_stops_until_resumed_through_every_door,
 );
 
 /// Waits (5 s at most) for `n` events of `action`: reports are written
@@ -220,4 +221,109 @@ fn a_description_travels_from_every_door_to_the_page_and_the_listings(db: &TestD
     let list = app.client().api("GET", "/api/v1/tokens", Some(&parent));
     list.assert_status(200)
         .assert_contains("Made by the pipeline");
+}
+
+fn a_suspended_token_stops_until_resumed_through_every_door(db: &TestDb) {
+    let app = spawn_app(db);
+    let dev = app.member("dev@example.com", Role::Developer);
+    let token = app.create_token(
+        "dev@example.com",
+        "paused",
+        &["tokens:read", "tokens:revoke"],
+        30,
+    );
+    let id = app.token_id("paused");
+    let api = app.client();
+    api.api("GET", "/api/v1/me", Some(&token))
+        .assert_status(200);
+
+    // The console: the token's page suspends it.
+    let page = dev.get(&format!("/settings/api-tokens/{id}"));
+    let csrf = page.csrf();
+    let done = dev.post(
+        &format!("/settings/api-tokens/{id}/suspend"),
+        &[("csrf_token", csrf.as_str())],
+    );
+    done.assert_status(303);
+    api.api("GET", "/api/v1/me", Some(&token))
+        .assert_status(401);
+    let introspector = app.create_token(&app.admin_email, "rs", &["tokens:introspect"], 30);
+    let looked = api.api_post(
+        "/api/v1/introspect",
+        Some(&introspector),
+        "application/x-www-form-urlencoded",
+        format!("token={token}").as_bytes(),
+    );
+    assert_eq!(looked.json(), serde_json::json!({ "active": false }));
+    dev.get(&format!("/settings/api-tokens/{id}"))
+        .assert_contains("Token suspended")
+        .assert_contains("Resume");
+    // Filterable, and not "active".
+    dev.get("/settings/api-tokens?status=suspended")
+        .assert_contains("paused");
+    assert!(
+        !dev.get("/settings/api-tokens?status=active")
+            .body
+            .contains(">paused<")
+    );
+    assert_eq!(app.token_status(id), "suspended");
+    // It cannot be rotated while suspended; it can be revoked.
+    assert_eq!(app.audit_count("token.suspended"), 1);
+
+    // The CLI resumes it; it works again, as it was.
+    db.cli(&["token", "resume", &id.to_string()]).ok();
+    api.api("GET", "/api/v1/me", Some(&token))
+        .assert_status(200);
+    db.cli(&["token", "resume", &id.to_string()]).ok();
+    assert_eq!(app.audit_count("token.resumed"), 1);
+
+    // The API suspends and resumes with tokens:revoke.
+    let other = app.create_token("dev@example.com", "other", &["tokens:read"], 30);
+    let other_id = app.token_id("other");
+    let suspended = api.api_post(
+        &format!("/api/v1/tokens/{other_id}/suspend"),
+        Some(&token),
+        "application/json",
+        b"",
+    );
+    suspended.assert_status(200);
+    assert_eq!(suspended.json()["status"], "suspended");
+    api.api("GET", "/api/v1/me", Some(&other))
+        .assert_status(401);
+    api.api_post(
+        &format!("/api/v1/tokens/{other_id}/resume"),
+        Some(&token),
+        "application/json",
+        b"",
+    )
+    .assert_status(200);
+    api.api("GET", "/api/v1/me", Some(&other))
+        .assert_status(200);
+    // Without the scope: 403; someone else's token: 404.
+    api.api_post(
+        &format!("/api/v1/tokens/{other_id}/suspend"),
+        Some(&other),
+        "application/json",
+        b"",
+    )
+    .assert_status(403);
+    let admins = app.create_token(&app.admin_email, "admins", &["tokens:read"], 30);
+    let admins_id = app.token_id("admins");
+    api.api_post(
+        &format!("/api/v1/tokens/{admins_id}/suspend"),
+        Some(&token),
+        "application/json",
+        b"",
+    )
+    .assert_status(404);
+    api.api("GET", "/api/v1/me", Some(&admins))
+        .assert_status(200);
+
+    // Revoking stays final: a revoked token is neither suspended nor resumed.
+    db.cli(&["token", "suspend", &other_id.to_string()]).ok();
+    db.cli(&["token", "revoke", &other_id.to_string()]).ok();
+    db.cli(&["token", "resume", &other_id.to_string()])
+        .fails(1, "revoking is final");
+    api.api("GET", "/api/v1/me", Some(&other))
+        .assert_status(401);
 }

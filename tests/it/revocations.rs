@@ -14,7 +14,20 @@ both_backends!(
     a_reconnecting_client_gets_what_it_missed,
     another_instance_announces_a_revoke_made_through_the_first,
     a_feed_ends_when_its_own_token_goes_and_flushes_an_unknown_position,
+    a_suspension_is_announced,
 );
+
+fn a_suspension_is_announced(db: &TestDb) {
+    let app = spawn_app(db);
+    app.add_member("dev@example.com", latchkey::domain::Role::Developer);
+    let token = app.create_token("dev@example.com", "paused", &["tokens:read"], 30);
+    let mut feed = Feed::open(&app, &introspector(&app), None);
+    let id = app.token_id("paused");
+    db.cli(&["token", "suspend", &id.to_string()]).ok();
+    let hash = sha256_hex(&token);
+    let seen = feed.wait_for(&hash).to_owned();
+    assert!(seen.contains("\"reason\":\"suspended\""), "{seen}");
+}
 
 fn sha256_hex(token: &str) -> String {
     Sha256::digest(token.as_bytes())

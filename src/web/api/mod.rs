@@ -93,6 +93,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .default_service(only("POST")),
             )
             .service(
+                web::resource("/v1/tokens/{id}/{action}")
+                    .route(web::post().to(suspend_or_resume))
+                    .default_service(only("POST")),
+            )
+            .service(
                 web::resource("/v1/tokens/{id}")
                     .route(web::delete().to(revoke))
                     .default_service(only("DELETE")),
@@ -244,6 +249,42 @@ async fn revoke(
             "id": id,
             "status": "revoked",
             "already_revoked": outcome == crate::service::RevokeOutcome::AlreadyRevoked,
+        }))),
+        Err(crate::error::Error::Forbidden(_) | crate::error::Error::NotFound(_)) => {
+            Err(not_found())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /api/v1/tokens/{id}/suspend` and `…/resume`, as the console's
+/// buttons (scope `tokens:revoke`).
+async fn suspend_or_resume(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    bearer: Bearer,
+    service: web::Data<Latchkey>,
+) -> Result<HttpResponse, ApiError> {
+    bearer.require(Scope::TOKENS_REVOKE)?;
+    let not_found = || ApiError::not_found("No token with this id that this token may suspend.");
+    let (id, action) = path.into_inner();
+    let stop = match action.as_str() {
+        "suspend" => true,
+        "resume" => false,
+        _ => {
+            return Err(ApiError::not_found(
+                "No such API route; see /api/openapi.json.",
+            ));
+        }
+    };
+    let id = id.parse::<TokenId>().map_err(|_| not_found())?;
+    let actor = Actor::member(bearer.0.owner.clone(), client_ip(&req));
+    let svc = service.clone();
+    match web::block(move || svc.set_token_suspended(&actor, id, stop)).await? {
+        Ok(changed) => Ok(json_ok(json!({
+            "id": id,
+            "status": if stop { "suspended" } else { "active" },
+            "changed": changed,
         }))),
         Err(crate::error::Error::Forbidden(_) | crate::error::Error::NotFound(_)) => {
             Err(not_found())

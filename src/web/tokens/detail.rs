@@ -220,6 +220,8 @@ pub struct TokenDetailPage {
     pub status: &'static str,
     pub status_label: &'static str,
     pub active: bool,
+    /// Refused until resumed.
+    pub suspended: bool,
     /// Rotation is offered to the owner, on a token not replaced already.
     pub rotatable: bool,
     pub owner_email: String,
@@ -306,7 +308,9 @@ fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) ->
     } else {
         "Greyed scopes are retired, or above what the owner's role may use now; the token cannot use them.".to_owned()
     };
-    let active = t.status == TokenStatus::Active;
+    let suspended = t.status == TokenStatus::Suspended;
+    // Revocable and suspendable: working, or working but for a suspension.
+    let active = t.status == TokenStatus::Active || suspended;
     let replaced = super::is_replaced(&t);
     let (status, status_label) = super::shown_status(&t);
     let (expires, ends_at) = ending(&t, now);
@@ -318,7 +322,8 @@ fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) ->
         status,
         status_label,
         active,
-        rotatable: active && !replaced && t.owner_id == current.member.id,
+        suspended,
+        rotatable: active && !suspended && !replaced && t.owner_id == current.member.id,
         owner_email: t.owner_email,
         owner_role_note,
         created: format!("{} ({})", exact(t.created_at), relative(t.created_at, now)),

@@ -4,6 +4,7 @@
 mod detail;
 pub(super) mod generate;
 mod revoke;
+mod suspend;
 
 use super::error::WebError;
 use super::format;
@@ -27,7 +28,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(generate::create)
         .service(generate::rotate)
         .service(revoke::bulk_revoke)
-        .service(revoke::revoke_one);
+        .service(revoke::revoke_one)
+        .service(suspend::suspend)
+        .service(suspend::resume);
 }
 
 /// The list's filters, read strictly from the query string.
