@@ -273,6 +273,7 @@ browser_flows!(
     a_new_member_chooses_a_password_and_sets_up_two_factor_without_javascript,
     members_sign_in_with_single_sign_on_with_and_without_javascript,
     a_canary_token_is_made_in_the_console_with_and_without_javascript,
+    a_token_is_suspended_and_resumed_from_its_page_with_and_without_javascript,
 );
 
 fn admin_signs_in_with_the_printed_password(f: &Flow) {
@@ -439,6 +440,33 @@ fn a_canary_token_is_made_in_the_console_with_and_without_javascript(f: &Flow) {
         if javascript {
             f.look(&b, "canary-token-page");
         }
+    }
+}
+
+fn a_token_is_suspended_and_resumed_from_its_page_with_and_without_javascript(f: &Flow) {
+    f.app.add_member("dev@example.com", Role::Developer);
+    for javascript in [true, false] {
+        let name = if javascript {
+            "paused"
+        } else {
+            "paused, no script"
+        };
+        let token = f
+            .app
+            .create_token("dev@example.com", name, &["tokens:read"], 30);
+        let id = f.app.token_id(name);
+        let b = Browser::start(javascript);
+        f.sign_in(&b, "dev@example.com", PASSWORD);
+        b.goto(&f.url(&format!("/settings/api-tokens/{id}")));
+        b.click(&b.button("Suspend"));
+        b.wait_for_text("Token suspended");
+        assert_eq!(f.api_status(&token), 401);
+        if javascript {
+            f.look(&b, "token-suspended");
+        }
+        b.click(&b.button("Resume"));
+        b.wait_for_text("Token resumed");
+        assert_eq!(f.api_status(&token), 200);
     }
 }
 
