@@ -524,6 +524,8 @@ fn openapi_lists_every_route_and_each_answers_as_documented(db: &TestDb) {
         ("/api/v1/scopes", "get"),
         ("/api/v1/revocations", "get"),
         ("/api/v1/tokens/{id}", "delete"),
+        ("/api/v1/tokens/{id}/suspend", "post"),
+        ("/api/v1/tokens/{id}/resume", "post"),
         ("/api/v1/introspect", "post"),
         ("/api/v1/tokens/revoke-leaked", "post"),
         ("/api/v1/tokens/self/rotate", "post"),
