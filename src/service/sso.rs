@@ -14,8 +14,8 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -299,7 +299,6 @@ impl Sso {
                     SsoError::Rejected("the token answer was unexpected".into())
                 }
             })?;
-        let _ = tokens.access_token();
         let id_token = tokens
             .id_token()
             .ok_or_else(|| SsoError::Rejected("no ID token came back".into()))?;
