@@ -214,6 +214,21 @@ enum TokenCommand {
         #[arg(value_name = "ID", value_parser = parse_token_id)]
         id: TokenId,
     },
+    /// Revoke every token issued before now, of one member, one service
+    /// account or the whole organisation; tokens made afterwards work
+    #[command(name = "revoke-all")]
+    #[command(group(clap::ArgGroup::new("whose").required(true).args(["email", "service_account", "org"])))]
+    RevokeAll {
+        /// A member's tokens
+        #[arg(long, value_parser = parse_email)]
+        email: Option<Email>,
+        /// A service account's tokens
+        #[arg(long, value_name = "NAME", value_parser = parse_service_name)]
+        service_account: Option<ServiceName>,
+        /// Every token of the organisation
+        #[arg(long)]
+        org: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

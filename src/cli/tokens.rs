@@ -5,7 +5,9 @@ use super::members::find_member;
 use super::{Failure, TokenCommand};
 use crate::domain::{Expiry, IpAllowList, RevokeReason, ScopeSet};
 use crate::error::Error;
-use crate::service::{Actor, Latchkey, NewToken, OwnerFilter, StatusFilter, TokenQuery};
+use crate::service::{
+    Actor, Latchkey, NewToken, OwnerFilter, RevokeAllTarget, StatusFilter, TokenQuery,
+};
 use std::io::Write;
 
 pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> {
@@ -88,6 +90,30 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
                 "was already suspended; nothing changed"
             };
             println!("Token {id} {said}.");
+            Ok(())
+        }
+        TokenCommand::RevokeAll {
+            email,
+            service_account,
+            org,
+        } => {
+            let target = match (email, service_account, org) {
+                (Some(email), _, _) => RevokeAllTarget::Member(find_member(service, &email)?.id),
+                (None, Some(name), _) => {
+                    RevokeAllTarget::Member(super::service_accounts::find(service, &name)?.id)
+                }
+                (None, None, true) => RevokeAllTarget::Organisation,
+                (None, None, false) => {
+                    return Err(Failure::Usage(
+                        "give --email, --service-account or --org: whose tokens?".into(),
+                    ));
+                }
+            };
+            let done = service.revoke_all(&actor, target)?;
+            println!(
+                "Every token of {} issued before now stops: {} working token(s) revoked. Tokens made from now on work.",
+                done.subject, done.tokens
+            );
             Ok(())
         }
         TokenCommand::Resume { id } => {

@@ -3,8 +3,8 @@
 //! The scope catalogue is read apart (`db::scopes`), once per change.
 
 use super::DbConnection;
-use super::schema::{api_tokens as t, members as m};
-use crate::domain::{IpAllowList, MemberKind, Role, ScopeSet};
+use super::schema::{api_tokens as t, members as m, organisations as o};
+use crate::domain::{ExpiryPolicy, IpAllowList, MemberKind, Role, ScopeSet};
 use diesel::prelude::*;
 use time::PrimitiveDateTime;
 
@@ -36,32 +36,75 @@ pub struct Credential {
     pub owner_kind: MemberKind,
     pub canary: bool,
     pub suspended_at: Option<PrimitiveDateTime>,
+    /// Tokens created before either watermark stop.
+    pub owner_valid_after: Option<PrimitiveDateTime>,
+    pub org_valid_after: Option<PrimitiveDateTime>,
+    /// The policy's maximum lifetime, when it applies to existing tokens
+    /// too (see `LifetimeRule`).
+    pub lifetime_applies_to_existing: bool,
+    pub max_lifetime_days: i64,
+    pub allow_no_expiry: bool,
+    pub service_max_lifetime_days: Option<i64>,
+}
+
+impl Credential {
+    /// Created before the owner's or the organisation's watermark.
+    pub fn issued_before_watermark(&self) -> bool {
+        [self.owner_valid_after, self.org_valid_after]
+            .into_iter()
+            .flatten()
+            .any(|cut| self.created_at < cut)
+    }
+
+    /// Lives longer than the policy allows, when the policy applies to
+    /// existing tokens.
+    pub fn exceeds_lifetime_policy(&self) -> bool {
+        if !self.lifetime_applies_to_existing {
+            return false;
+        }
+        let days = |d: i64| u32::try_from(d.max(0)).unwrap_or(u32::MAX);
+        ExpiryPolicy {
+            max_lifetime_days: days(self.max_lifetime_days),
+            allow_no_expiry: self.allow_no_expiry,
+        }
+        .for_kind(self.owner_kind, self.service_max_lifetime_days.map(days))
+        .exceeded_by(self.created_at, self.expires_at)
+    }
 }
 
 macro_rules! credentials {
     () => {
-        t::table.inner_join(m::table).select((
-            t::id,
-            t::org_id,
-            t::owner_id,
-            t::name,
-            t::token_hash,
-            t::scopes,
-            t::expires_at,
-            t::created_at,
-            t::last_used_at,
-            t::revoked_at,
-            t::replaced_by,
-            t::revoked_reason,
-            t::allowed_ips,
-            m::email,
-            m::role,
-            m::disabled,
-            m::created_at,
-            m::kind,
-            t::canary,
-            t::suspended_at,
-        ))
+        t::table
+            .inner_join(m::table)
+            .inner_join(o::table.on(o::id.eq(t::org_id)))
+            .select((
+                t::id,
+                t::org_id,
+                t::owner_id,
+                t::name,
+                t::token_hash,
+                t::scopes,
+                t::expires_at,
+                t::created_at,
+                t::last_used_at,
+                t::revoked_at,
+                t::replaced_by,
+                t::revoked_reason,
+                t::allowed_ips,
+                m::email,
+                m::role,
+                m::disabled,
+                m::created_at,
+                m::kind,
+                t::canary,
+                t::suspended_at,
+                m::tokens_valid_after,
+                o::tokens_valid_after,
+                o::lifetime_applies_to_existing,
+                o::max_lifetime_days,
+                o::allow_no_expiry,
+                o::service_max_lifetime_days,
+            ))
     };
 }
 

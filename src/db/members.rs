@@ -198,3 +198,15 @@ pub fn accept_totp_step(conn: &mut DbConnection, id: MemberId, step: i64) -> Que
     .execute(conn)?;
     Ok(n == 1)
 }
+
+/// Tokens of this member created before `at` stop ("revoke every token
+/// issued before now").
+pub fn set_tokens_valid_after(
+    conn: &mut DbConnection,
+    id: MemberId,
+    at: PrimitiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(m::table.find(id.0))
+        .set(m::tokens_valid_after.eq(Some(at)))
+        .execute(conn)
+}

@@ -20,6 +20,10 @@ pub struct OrganisationRow {
     pub service_max_lifetime_days: Option<i64>,
     pub require_two_factor: bool,
     pub sso_only: bool,
+    /// Tokens created before this stop ("revoke every token issued before").
+    pub tokens_valid_after: Option<PrimitiveDateTime>,
+    pub inactive_after_days: Option<i64>,
+    pub lifetime_applies_to_existing: bool,
 }
 
 #[derive(Insertable)]
@@ -46,6 +50,8 @@ pub struct MemberRow {
     pub totp_secret: Option<String>,
     pub totp_pending: Option<String>,
     pub totp_last_step: Option<i64>,
+    /// This member's tokens created before this stop.
+    pub tokens_valid_after: Option<PrimitiveDateTime>,
 }
 
 #[derive(Insertable)]

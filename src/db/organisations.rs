@@ -63,3 +63,14 @@ pub fn requires_two_factor(conn: &mut DbConnection, org: OrgId) -> QueryResult<b
         .select(o::require_two_factor)
         .first(conn)
 }
+
+/// Every token of the organisation created before `at` stops.
+pub fn set_tokens_valid_after(
+    conn: &mut DbConnection,
+    org: OrgId,
+    at: PrimitiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(o::table.find(org.0))
+        .set(o::tokens_valid_after.eq(Some(at)))
+        .execute(conn)
+}

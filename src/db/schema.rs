@@ -13,6 +13,9 @@ diesel::table! {
         service_max_lifetime_days -> Nullable<BigInt>,
         require_two_factor -> Bool,
         sso_only -> Bool,
+        tokens_valid_after -> Nullable<Timestamp>,
+        inactive_after_days -> Nullable<BigInt>,
+        lifetime_applies_to_existing -> Bool,
     }
 }
 
@@ -42,6 +45,7 @@ diesel::table! {
         totp_secret -> Nullable<Text>,
         totp_pending -> Nullable<Text>,
         totp_last_step -> Nullable<BigInt>,
+        tokens_valid_after -> Nullable<Timestamp>,
     }
 }
 

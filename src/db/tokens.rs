@@ -356,6 +356,28 @@ pub fn revoke_chain(
     Ok(updated)
 }
 
+/// Ids of the working tokens made before `now`, of one owner or of the
+/// whole organisation, that a "revoke every token" stops. Canaries are
+/// left: they never work, and keep reporting.
+pub fn working_ids_before(
+    conn: &mut DbConnection,
+    org: OrgId,
+    owner: Option<MemberId>,
+    now: PrimitiveDateTime,
+) -> QueryResult<Vec<i64>> {
+    let mut q = t::table
+        .filter(t::org_id.eq(org.0))
+        .filter(active_at(now))
+        .filter(t::canary.eq(false))
+        .filter(t::created_at.lt(now))
+        .select(t::id)
+        .into_boxed();
+    if let Some(owner) = owner {
+        q = q.filter(t::owner_id.eq(owner.0));
+    }
+    q.load(conn)
+}
+
 /// Ids of a member's tokens working at `now`.
 pub fn active_ids_of(
     conn: &mut DbConnection,

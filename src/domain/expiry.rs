@@ -1,6 +1,6 @@
 //! Expiry dates: a token stops working at 00:00:00 UTC on its date.
 
-use super::TokenStatus;
+use super::{MemberKind, TokenStatus};
 use time::macros::format_description;
 use time::{Date, Duration, PrimitiveDateTime};
 
@@ -64,6 +64,44 @@ impl ExpiryPolicy {
             Expiry::On(_) => Ok(expiry),
         }
     }
+
+    /// The rules for a member of `kind`: service accounts may have a
+    /// shorter maximum (`service_max_days`), and then no "never".
+    pub fn for_kind(self, kind: MemberKind, service_max_days: Option<u32>) -> ExpiryPolicy {
+        match (kind, service_max_days) {
+            (MemberKind::Service, Some(days)) => ExpiryPolicy {
+                max_lifetime_days: days.min(self.max_lifetime_days),
+                allow_no_expiry: false,
+            },
+            _ => self,
+        }
+    }
+
+    /// Whether a token made at `created_at` to stop at `expires_at` lives
+    /// longer than these rules allow today (applied to existing tokens
+    /// when an admin asks).
+    pub fn exceeded_by(
+        &self,
+        created_at: PrimitiveDateTime,
+        expires_at: Option<PrimitiveDateTime>,
+    ) -> bool {
+        match expires_at {
+            None => !self.allow_no_expiry,
+            Some(at) => at - created_at > Duration::days(i64::from(self.max_lifetime_days)),
+        }
+    }
+
+    /// The lifetime of a token, in whole days rounded up (`None`: never
+    /// expires), for messages.
+    pub fn lifetime_days(
+        created_at: PrimitiveDateTime,
+        expires_at: Option<PrimitiveDateTime>,
+    ) -> Option<i64> {
+        expires_at.map(|at| {
+            let secs = (at - created_at).whole_seconds().max(0);
+            (secs + 86_399) / 86_400
+        })
+    }
 }
 
 /// Strict `YYYY-MM-DD`: no time, no zone.
@@ -102,6 +140,32 @@ mod tests {
     use time::macros::{date, datetime};
 
     const TODAY: Date = date!(2026 - 03 - 10);
+
+    #[test]
+    fn lifetimes_longer_than_the_maximum_exceed_it() {
+        let p = ExpiryPolicy {
+            max_lifetime_days: 30,
+            allow_no_expiry: false,
+        };
+        let made = datetime!(2026-03-10 22:00);
+        assert!(!p.exceeded_by(made, Some(datetime!(2026-04-09 00:00))));
+        assert!(!p.exceeded_by(made, Some(made + Duration::days(30))));
+        assert!(p.exceeded_by(made, Some(made + Duration::days(30) + Duration::seconds(1))));
+        assert!(p.exceeded_by(made, None));
+        let never_ok = ExpiryPolicy {
+            allow_no_expiry: true,
+            ..p
+        };
+        assert!(!never_ok.exceeded_by(made, None));
+        let service = never_ok.for_kind(MemberKind::Service, Some(7));
+        assert_eq!(service.max_lifetime_days, 7);
+        assert!(service.exceeded_by(made, None));
+        assert_eq!(never_ok.for_kind(MemberKind::Person, Some(7)), never_ok);
+        assert_eq!(
+            ExpiryPolicy::lifetime_days(made, Some(made + Duration::hours(25))),
+            Some(2)
+        );
+    }
 
     #[test]
     fn dates_between_tomorrow_and_the_maximum() {

@@ -21,10 +21,13 @@ pub enum RevokeReason {
     Policy,
     /// Unused for longer than the policy allows.
     Inactivity,
+    /// "Revoke every token issued before now" (a member, a service
+    /// account or the organisation).
+    RevokeAll,
 }
 
 impl RevokeReason {
-    pub const ALL: [RevokeReason; 7] = [
+    pub const ALL: [RevokeReason; 8] = [
         RevokeReason::Manual,
         RevokeReason::Bulk,
         RevokeReason::Rotated,
@@ -32,6 +35,7 @@ impl RevokeReason {
         RevokeReason::Leak,
         RevokeReason::Policy,
         RevokeReason::Inactivity,
+        RevokeReason::RevokeAll,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +47,7 @@ impl RevokeReason {
             RevokeReason::Leak => "leak",
             RevokeReason::Policy => "policy",
             RevokeReason::Inactivity => "inactivity",
+            RevokeReason::RevokeAll => "revoke_all",
         }
     }
 
@@ -56,6 +61,7 @@ impl RevokeReason {
             RevokeReason::Leak => "leak report",
             RevokeReason::Policy => "policy",
             RevokeReason::Inactivity => "inactivity",
+            RevokeReason::RevokeAll => "revoke all",
         }
     }
 

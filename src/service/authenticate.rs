@@ -62,6 +62,11 @@ pub enum Refusal {
     OutsideAllowList,
     /// Suspended until resumed.
     Suspended,
+    /// Created before its owner's or organisation's "revoke every token
+    /// issued before" watermark.
+    RevokedBefore,
+    /// Lives longer than the policy's maximum, applied to existing tokens.
+    PolicyBlocked,
 }
 
 impl Refusal {
@@ -75,6 +80,8 @@ impl Refusal {
             Refusal::Reused => "reused",
             Refusal::OutsideAllowList => "outside_allow_list",
             Refusal::Suspended => "suspended",
+            Refusal::RevokedBefore => "revoked_before",
+            Refusal::PolicyBlocked => "policy_blocked",
         }
     }
 }
@@ -344,6 +351,12 @@ impl Latchkey {
         }
         if token.suspended_at.is_some() {
             return Ok(refused(Refusal::Suspended, effects));
+        }
+        if token.issued_before_watermark() {
+            return Ok(refused(Refusal::RevokedBefore, effects));
+        }
+        if token.exceeds_lifetime_policy() {
+            return Ok(refused(Refusal::PolicyBlocked, effects));
         }
         if token.owner_disabled {
             return Ok(refused(Refusal::OwnerDisabled, effects));

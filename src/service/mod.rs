@@ -11,6 +11,7 @@ mod insight;
 mod members;
 mod policy;
 mod revocations;
+mod revoke_all;
 mod rotation;
 mod scopes;
 mod service_accounts;
@@ -32,6 +33,7 @@ pub use insight::{TOKEN_TRAIL_LIMIT, TokenDetail};
 pub use members::{Actor, Member};
 pub use policy::PolicyChange;
 pub use revocations::{Revocation, RevocationWaiter};
+pub use revoke_all::{RevokeAllEffect, RevokeAllTarget};
 pub use rotation::MAX_OVERLAP;
 pub use scopes::{ScopeFields, ScopeUse};
 pub use sessions::{ClientInfo, IDLE_TIMEOUT, MAX_SESSION_AGE, SessionView};
@@ -84,19 +86,19 @@ pub struct OrgPolicy {
     pub require_two_factor: bool,
     /// Password sign-in is off: single sign-on only (while it is set up).
     pub sso_only: bool,
+    /// The maximum lifetime also stops existing tokens that exceed it.
+    pub lifetime_applies_to_existing: bool,
+    /// Tokens unused this many days are revoked (`None`: never).
+    pub inactive_after_days: Option<u32>,
+    /// Every token created before this stopped ("revoke every token").
+    pub tokens_valid_after: Option<time::PrimitiveDateTime>,
 }
 
 impl OrgPolicy {
     /// The lifetime rules for tokens of a member of this kind: service
     /// accounts may have a shorter maximum, and then no "never".
     pub fn expiry_for(&self, kind: MemberKind) -> ExpiryPolicy {
-        match (kind, self.service_max_lifetime_days) {
-            (MemberKind::Service, Some(days)) => ExpiryPolicy {
-                max_lifetime_days: days.min(self.expiry.max_lifetime_days),
-                allow_no_expiry: false,
-            },
-            _ => self.expiry,
-        }
+        self.expiry.for_kind(kind, self.service_max_lifetime_days)
     }
 }
 
@@ -300,5 +302,8 @@ fn load_policy(conn: &mut db::DbConnection, org: OrgId) -> Result<OrgPolicy> {
         max_active_tokens: clamp(row.max_active_tokens),
         require_two_factor: row.require_two_factor,
         sso_only: row.sso_only,
+        lifetime_applies_to_existing: row.lifetime_applies_to_existing,
+        inactive_after_days: row.inactive_after_days.map(clamp),
+        tokens_valid_after: row.tokens_valid_after,
     })
 }

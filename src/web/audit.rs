@@ -10,7 +10,7 @@ use crate::service::{AuditQuery, Latchkey, PAGE_SIZE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
-pub const ACTIONS: [&str; 27] = [
+pub const ACTIONS: [&str; 29] = [
     "token.created",
     "token.revoked",
     "token.rotated",
@@ -19,6 +19,8 @@ pub const ACTIONS: [&str; 27] = [
     "token.canary_used",
     "token.suspended",
     "token.resumed",
+    "token.policy_blocked",
+    "tokens.revoked_before",
     "policy.changed",
     "scope.added",
     "scope.changed",

@@ -16,7 +16,7 @@ const PAGE_AND_FORM: &str = "GET, HEAD, OPTIONS, POST";
 
 /// Every console and operational route with its methods, most specific
 /// first (`…/revoke` before `…/{id}`). The API answers for itself.
-const ROUTES: [(&str, &str); 34] = [
+const ROUTES: [(&str, &str); 36] = [
     ("/", PAGE),
     ("/healthz", PAGE),
     ("/readyz", PAGE),
@@ -37,8 +37,10 @@ const ROUTES: [(&str, &str); 34] = [
     ("/settings/audit", PAGE),
     ("/settings/audit.{format}", PAGE),
     ("/settings/policy", PAGE_AND_FORM),
+    ("/settings/policy/revoke-all", FORM),
     ("/settings/account", PAGE),
     ("/settings/account/password", FORM),
+    ("/settings/account/revoke-all", FORM),
     ("/settings/account/2fa", PAGE_AND_FORM),
     ("/settings/account/2fa/off", FORM),
     ("/settings/account/sessions/end-others", FORM),

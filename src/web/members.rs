@@ -214,6 +214,16 @@ async fn change(
     if action == "disable" && form.get("confirm") != Some("yes") {
         return confirm_disable(&current, &service, id).await;
     }
+    if action == "revoke-all" {
+        let origin = super::revoke_all::Origin {
+            action: format!("/settings/members/{id}/revoke-all"),
+            back: "/settings/members".into(),
+            nav: "members",
+            whose: "this member's".into(),
+        };
+        let target = crate::service::RevokeAllTarget::Member(id);
+        return super::revoke_all::revoke_all(&current, &service, &form, target, origin).await;
+    }
     let role = match action.as_str() {
         "role" => Some(
             form.text("role")

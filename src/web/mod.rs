@@ -16,6 +16,7 @@ mod health;
 mod members;
 pub mod observe;
 mod policy;
+mod revoke_all;
 mod scopes;
 pub mod security;
 mod service_accounts;
@@ -51,6 +52,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(audit::routes)
         .configure(audit_export::routes)
         .configure(policy::routes)
+        .configure(revoke_all::routes)
         .configure(account::routes)
         .configure(scopes::routes)
         .configure(service_accounts::routes)

@@ -316,6 +316,16 @@ async fn change(
     let form = current.form(&req, &body)?;
     let (id, action) = path.into_inner();
     let account = account_in(&service, &current, &id).await?;
+    if action == "revoke-all" {
+        let origin = super::revoke_all::Origin {
+            action: format!("/settings/service-accounts/{}/revoke-all", account.id),
+            back: format!("/settings/service-accounts/{}", account.id),
+            nav: "service-accounts",
+            whose: "this service account's".into(),
+        };
+        let target = crate::service::RevokeAllTarget::Member(account.id);
+        return super::revoke_all::revoke_all(&current, &service, &form, target, origin).await;
+    }
     let role = match action.as_str() {
         "role" => Some(form.text("role").parse::<Role>().map_err(|_| {
             WebError::new(

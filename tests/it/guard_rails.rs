@@ -9,6 +9,8 @@ both_backends!(
     a_description_travels_from_every_door_to_the_page_and_the_listings,
     a_canary_never_works_and_every_use_is_reported,
     a_suspended_token_stops_until_resumed_through_every_door,
+    revoke_all_stops_every_earlier_token_of_a_member_and_no_later_one,
+    revoke_all_for_a_service_account_and_the_organisation,
 );
 
 /// Waits (5 s at most) for `n` events of `action`: reports are written
@@ -326,4 +328,210 @@ fn a_suspended_token_stops_until_resumed_through_every_door(db: &TestDb) {
         .fails(1, "revoking is final");
     api.api("GET", "/api/v1/me", Some(&other))
         .assert_status(401);
+}
+
+fn revoke_all_stops_every_earlier_token_of_a_member_and_no_later_one(db: &TestDb) {
+    let app = spawn_app(db);
+    let dev = app.member("dev@example.com", Role::Developer);
+    let first = app.create_token("dev@example.com", "laptop", &["tokens:read"], 30);
+    let second = app.create_token("dev@example.com", "ci", &["tokens:read"], 30);
+    let canary = dev.generate(&[
+        ("name", "tripwire"),
+        ("expires_in", "30"),
+        ("scopes", "tokens:read"),
+        ("canary", "on"),
+    ]);
+    let canary = canary.revealed_token().expect("the canary, once");
+    let others = app.create_token(&app.admin_email, "admins", &["tokens:read"], 30);
+    let api = app.client();
+
+    // The member's own account page: the first post only says what it
+    // will do, and changes nothing.
+    let account = dev.get("/settings/account");
+    account.assert_contains("Revoke every token issued before now");
+    let csrf = account.csrf();
+    let preview = dev.post(
+        "/settings/account/revoke-all",
+        &[("csrf_token", csrf.as_str())],
+    );
+    preview
+        .assert_status(200)
+        .assert_contains("2 working tokens</strong> of <strong>dev@example.com");
+    api.api("GET", "/api/v1/me", Some(&first))
+        .assert_status(200);
+    assert_eq!(app.audit_count("tokens.revoked_before"), 0);
+
+    // Confirmed: both stop, the canary is left, the admin's token works.
+    let done = dev.post(
+        "/settings/account/revoke-all",
+        &[("csrf_token", csrf.as_str()), ("confirm", "yes")],
+    );
+    done.assert_status(303);
+    for token in [&first, &second] {
+        api.api("GET", "/api/v1/me", Some(token)).assert_status(401);
+    }
+    api.api("GET", "/api/v1/me", Some(&others))
+        .assert_status(200);
+    assert_eq!(app.token_status(app.token_id("laptop")), "revoked");
+    assert_eq!(app.token_status(app.token_id("tripwire")), "active");
+    api.api("GET", "/api/v1/me", Some(&canary))
+        .assert_status(401);
+    wait_for_audit(&app, "token.canary_used", 1);
+    assert_eq!(app.audit_count("tokens.revoked_before"), 1);
+    dev.get("/settings/account")
+        .assert_contains("2 working tokens revoked");
+    dev.get(&format!("/settings/api-tokens/{}", app.token_id("laptop")))
+        .assert_contains("revoke all");
+
+    // A token made afterwards works.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let later = app.create_token("dev@example.com", "new laptop", &["tokens:read"], 30);
+    api.api("GET", "/api/v1/me", Some(&later))
+        .assert_status(200);
+
+    // Another member may not do it for them; an admin may, from the
+    // members page; the CLI too.
+    let viewer = app.member("viewer@example.com", Role::Viewer);
+    let dev_id = app.member_id("dev@example.com");
+    let vcsrf = viewer.get("/settings/account").csrf();
+    let refused = viewer.post(
+        &format!("/settings/members/{dev_id}/revoke-all"),
+        &[("csrf_token", vcsrf.as_str()), ("confirm", "yes")],
+    );
+    assert_eq!(refused.status, 403);
+    api.api("GET", "/api/v1/me", Some(&later))
+        .assert_status(200);
+    let admin = app.admin();
+    let members = admin.get("/settings/members");
+    members.assert_contains(&format!("/settings/members/{dev_id}/revoke-all"));
+    let acsrf = members.csrf();
+    admin
+        .post(
+            &format!("/settings/members/{dev_id}/revoke-all"),
+            &[("csrf_token", acsrf.as_str())],
+        )
+        .assert_status(200)
+        .assert_contains("1 working token</strong> of <strong>dev@example.com");
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let out = db
+        .cli(&["token", "revoke-all", "--email", "dev@example.com"])
+        .ok();
+    assert!(out.contains("1 working token(s) revoked"), "{out}");
+    api.api("GET", "/api/v1/me", Some(&later))
+        .assert_status(401);
+    api.api("GET", "/api/v1/me", Some(&others))
+        .assert_status(200);
+
+    // Mistakes change nothing.
+    db.cli(&["token", "revoke-all"]).fails(2, "--email");
+    db.cli(&["token", "revoke-all", "--email", "nobody@example.com"])
+        .fails(1, "nobody@example.com");
+    db.cli(&["token", "revoke-all", "--email", "x@example.com", "--org"])
+        .fails(2, "cannot be used with");
+    api.api("GET", "/api/v1/me", Some(&others))
+        .assert_status(200);
+}
+
+fn revoke_all_for_a_service_account_and_the_organisation(db: &TestDb) {
+    let app = spawn_app(db);
+    db.cli(&[
+        "service-account",
+        "add",
+        "--name",
+        "deployer",
+        "--role",
+        "developer",
+    ])
+    .ok();
+    let machine = db
+        .cli(&[
+            "token",
+            "create",
+            "--service-account",
+            "deployer",
+            "--name",
+            "deploy",
+            "--expires-on",
+            &in_days(30),
+            "--scope",
+            "tokens:read",
+        ])
+        .ok();
+    let machine = machine.trim().to_owned();
+    let person = app.create_token(&app.admin_email, "mine", &["tokens:read"], 30);
+    let api = app.client();
+    api.api("GET", "/api/v1/me", Some(&machine))
+        .assert_status(200);
+
+    // The service account's page.
+    let admin = app.admin();
+    let id = app.member_id_of_service("deployer");
+    let page = admin.get(&format!("/settings/service-accounts/{id}"));
+    let csrf = page.csrf();
+    admin
+        .post(
+            &format!("/settings/service-accounts/{id}/revoke-all"),
+            &[("csrf_token", csrf.as_str())],
+        )
+        .assert_status(200)
+        .assert_contains("1 working token</strong> of <strong>deployer");
+    admin
+        .post(
+            &format!("/settings/service-accounts/{id}/revoke-all"),
+            &[("csrf_token", csrf.as_str()), ("confirm", "yes")],
+        )
+        .assert_status(303);
+    api.api("GET", "/api/v1/me", Some(&machine))
+        .assert_status(401);
+    api.api("GET", "/api/v1/me", Some(&person))
+        .assert_status(200);
+
+    // The organisation: the policy page names the count first; only
+    // admins; then every earlier token stops, the actor's own included.
+    let dev = app.member("dev@example.com", Role::Developer);
+    let dev_token = app.create_token("dev@example.com", "dev's", &["tokens:read"], 30);
+    let dcsrf = dev.get("/settings/account").csrf();
+    let refused = dev.post(
+        "/settings/policy/revoke-all",
+        &[("csrf_token", dcsrf.as_str()), ("confirm", "yes")],
+    );
+    assert_eq!(refused.status, 403);
+    api.api("GET", "/api/v1/me", Some(&dev_token))
+        .assert_status(200);
+    let policy = admin.get("/settings/policy");
+    policy.assert_contains("/settings/policy/revoke-all");
+    let pcsrf = policy.csrf();
+    admin
+        .post(
+            "/settings/policy/revoke-all",
+            &[("csrf_token", pcsrf.as_str())],
+        )
+        .assert_status(200)
+        .assert_contains("2 working tokens</strong> of <strong>the organisation");
+    let out = db.cli(&["token", "revoke-all", "--org"]).ok();
+    assert!(out.contains("2 working token(s) revoked"), "{out}");
+    for token in [&person, &dev_token] {
+        api.api("GET", "/api/v1/me", Some(token)).assert_status(401);
+    }
+    assert_eq!(app.audit_count("tokens.revoked_before"), 2);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let after = app.create_token("dev@example.com", "after", &["tokens:read"], 30);
+    api.api("GET", "/api/v1/me", Some(&after))
+        .assert_status(200);
+    admin
+        .get("/settings/audit?action=tokens.revoked_before")
+        .assert_contains("2 working tokens stopped");
+
+    // The watermark itself is checked at use time: a token stamped before
+    // it but written after (an instance whose clock runs behind) is
+    // refused although its row was never revoked.
+    app.service.clock().advance(time::Duration::minutes(-10));
+    let skewed = app.create_token("dev@example.com", "skewed", &["tokens:read"], 30);
+    api.api("GET", "/api/v1/me", Some(&skewed))
+        .assert_status(401);
+    app.service.clock().advance(time::Duration::minutes(10));
+    api.api("GET", "/api/v1/me", Some(&skewed))
+        .assert_status(401);
+    api.api("GET", "/api/v1/me", Some(&after))
+        .assert_status(200);
 }
