@@ -254,6 +254,9 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpRange>,
     /// How often usage counts are written (a minute; shorter in tests).
     pub usage_flush: Duration,
+    /// How often tokens unused for longer than the policy allows are
+    /// looked for (ten minutes; shorter in tests).
+    pub inactivity_sweep: Duration,
     /// A second listener serving only `/metrics` (none unless set).
     pub metrics_bind: Option<String>,
     /// Single sign-on through an OpenID Connect provider.
@@ -270,6 +273,7 @@ impl Default for ServerConfig {
             webhook: None,
             trusted_proxies: Vec::new(),
             usage_flush: Duration::from_secs(60),
+            inactivity_sweep: Duration::from_secs(600),
             metrics_bind: None,
             sso: None,
         }
@@ -310,6 +314,7 @@ impl ServerConfig {
             webhook,
             trusted_proxies: settings.trusted_proxies.clone().unwrap_or_default().0,
             usage_flush: Duration::from_secs(60),
+            inactivity_sweep: Duration::from_secs(600),
             metrics_bind: settings.metrics_bind.clone(),
         })
     }

@@ -22,6 +22,8 @@ pub struct Application {
     /// flushes.
     webhook_sender: Option<Periodic>,
     usage_flusher: Periodic,
+    /// Revokes tokens unused for longer than the policy allows.
+    inactivity_sweep: Periodic,
     /// Reads revocation announcements for the feed's clients.
     revocation_feed: Periodic,
     service: Latchkey,
@@ -121,13 +123,15 @@ impl Application {
             )?),
             None => None,
         };
-        let (webhook_sender, usage_flusher) = background(config, &sender, webhook_counters)?;
+        let (webhook_sender, usage_flusher, inactivity_sweep) =
+            background(config, &sender, webhook_counters)?;
         Ok(Application {
             port,
             server,
             metrics: metrics_server,
             webhook_sender,
             usage_flusher,
+            inactivity_sweep,
             revocation_feed: feed_thread,
             service: sender,
         })
@@ -160,9 +164,10 @@ impl Application {
             metrics.stop(true).await;
         }
         let (sender, flusher, service) = (self.webhook_sender, self.usage_flusher, self.service);
-        let feed = self.revocation_feed;
+        let (feed, sweep) = (self.revocation_feed, self.inactivity_sweep);
         let _ = actix_web::rt::task::spawn_blocking(move || {
             feed.stop();
+            sweep.stop();
             if let Some(sender) = sender {
                 sender.stop();
                 tracing::info!("webhook sender stopped");
@@ -202,7 +207,7 @@ fn session_middleware(key: Key, secure: bool) -> SessionMiddleware<CookieSession
         .build()
 }
 
-type Background = (Option<Periodic>, Periodic);
+type Background = (Option<Periodic>, Periodic, Periodic);
 
 /// The work beside the requests: webhook deliveries (when configured) and
 /// writing usage counts once a minute.
@@ -229,7 +234,20 @@ fn background(
         }
     })
     .map_err(|e| starting("cannot start the usage flusher")(e.into()))?;
-    Ok((webhook_sender, usage_flusher))
+    let sweeping = service.clone();
+    let inactivity_sweep = Periodic::start(
+        "inactivity-sweep",
+        config.inactivity_sweep,
+        move |_| match sweeping.sweep_inactive() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tokens = n, "unused tokens revoked (inactivity policy)"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not revoke unused tokens; trying again later")
+            }
+        },
+    )
+    .map_err(|e| starting("cannot start the inactivity sweep")(e.into()))?;
+    Ok((webhook_sender, usage_flusher, inactivity_sweep))
 }
 
 /// A listener for Prometheus alone, meant for a private network.

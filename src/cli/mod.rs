@@ -214,6 +214,19 @@ enum TokenCommand {
         #[arg(value_name = "ID", value_parser = parse_token_id)]
         id: TokenId,
     },
+    /// Revoke tokens unused (or never used) for N days
+    #[command(name = "prune-inactive")]
+    PruneInactive {
+        /// 1 to 3650
+        #[arg(long, value_parser = parse_days)]
+        days: u32,
+        /// Only list what would be revoked
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke every token issued before now, of one member, one service
     /// account or the whole organisation; tokens made afterwards work
     #[command(name = "revoke-all")]

@@ -92,6 +92,14 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
             println!("Token {id} {said}.");
             Ok(())
         }
+        TokenCommand::PruneInactive {
+            days,
+            dry_run,
+            json,
+        } => {
+            let idle = service.prune_inactive(&actor, days, !dry_run)?;
+            print_idle(&idle, days, dry_run, json)
+        }
         TokenCommand::RevokeAll {
             email,
             service_account,
@@ -126,6 +134,38 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
             Ok(())
         }
     }
+}
+
+/// What `prune-inactive` revoked (or would).
+fn print_idle(
+    idle: &[crate::service::IdleToken],
+    days: u32,
+    dry_run: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        let body = serde_json::json!({ "days": days, "dry_run": dry_run, "tokens": idle });
+        writeln!(out, "{body}")
+    } else {
+        let verb = if dry_run { "Would revoke" } else { "Revoked" };
+        let mut text = format!(
+            "{verb} {} token(s) unused for {days} days or more.\n",
+            idle.len()
+        );
+        for t in idle {
+            let last = t.last_used_at.map_or_else(
+                || "never used".to_owned(),
+                |at| format!("last used {}", at.date()),
+            );
+            text.push_str(&format!(
+                "{}\t{}\t…{}\t{}\t{last}\n",
+                t.id, t.name, t.hint, t.owner_email
+            ));
+        }
+        write!(out, "{text}")
+    };
+    written.map_err(|e| Failure::Failed(e.to_string()))
 }
 
 /// The new token, alone on standard output.

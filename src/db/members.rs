@@ -46,6 +46,17 @@ pub fn people(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<HashMap<i64, 
         .collect())
 }
 
+/// Kinds (person, service account) of members by id.
+pub fn kinds(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<HashMap<i64, MemberKind>> {
+    Ok(m::table
+        .filter(m::id.eq_any(ids))
+        .select((m::id, m::kind))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .filter_map(|(id, kind)| MemberKind::try_from(kind).ok().map(|k| (id, k)))
+        .collect())
+}
+
 /// Emails of members by id.
 pub fn emails(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<HashMap<i64, String>> {
     Ok(m::table
@@ -209,4 +220,15 @@ pub fn set_tokens_valid_after(
     diesel::update(m::table.find(id.0))
         .set(m::tokens_valid_after.eq(Some(at)))
         .execute(conn)
+}
+
+/// People of an organisation, enabled, without two-factor sign-in.
+pub fn count_without_two_factor(conn: &mut DbConnection, org: OrgId) -> QueryResult<i64> {
+    m::table
+        .filter(m::org_id.eq(org.0))
+        .filter(m::kind.eq(MemberKind::Person.as_str()))
+        .filter(m::disabled.eq(false))
+        .filter(m::totp_secret.is_null())
+        .count()
+        .get_result(conn)
 }

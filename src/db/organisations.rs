@@ -41,6 +41,8 @@ pub struct PolicyFields {
     pub service_max_lifetime_days: Option<u32>,
     pub require_two_factor: bool,
     pub sso_only: bool,
+    pub inactive_after_days: Option<u32>,
+    pub lifetime_applies_to_existing: bool,
 }
 
 pub fn set_policy(conn: &mut DbConnection, org: OrgId, p: &PolicyFields) -> QueryResult<usize> {
@@ -52,6 +54,8 @@ pub fn set_policy(conn: &mut DbConnection, org: OrgId, p: &PolicyFields) -> Quer
             o::service_max_lifetime_days.eq(p.service_max_lifetime_days.map(i64::from)),
             o::require_two_factor.eq(p.require_two_factor),
             o::sso_only.eq(p.sso_only),
+            o::inactive_after_days.eq(p.inactive_after_days.map(i64::from)),
+            o::lifetime_applies_to_existing.eq(p.lifetime_applies_to_existing),
         ))
         .execute(conn)
 }
@@ -73,4 +77,16 @@ pub fn set_tokens_valid_after(
     diesel::update(o::table.find(org.0))
         .set(o::tokens_valid_after.eq(Some(at)))
         .execute(conn)
+}
+
+/// Organisations that revoke unused tokens, with their number of days.
+pub fn with_inactivity(conn: &mut DbConnection) -> QueryResult<Vec<(OrgId, i64)>> {
+    let rows: Vec<(i64, Option<i64>)> = o::table
+        .filter(o::inactive_after_days.is_not_null())
+        .select((o::id, o::inactive_after_days))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, days)| days.map(|d| (OrgId(id), d)))
+        .collect())
 }

@@ -378,6 +378,76 @@ pub fn working_ids_before(
     q.load(conn)
 }
 
+/// Working tokens of an organisation last active (used, or made when
+/// never used) at or before `cutoff` and, when `after` is given, after it.
+/// Canaries (never used by design) and suspended tokens (held for an
+/// investigation) are left out.
+pub fn idle_since(
+    conn: &mut DbConnection,
+    org: OrgId,
+    cutoff: PrimitiveDateTime,
+    after: Option<PrimitiveDateTime>,
+    now: PrimitiveDateTime,
+) -> QueryResult<Vec<TokenRow>> {
+    let mut q = t::table
+        .filter(t::org_id.eq(org.0))
+        .filter(active_at(now))
+        .filter(t::canary.eq(false))
+        .filter(t::suspended_at.is_null())
+        .filter(
+            t::last_used_at
+                .le(cutoff)
+                .or(t::last_used_at.is_null().and(t::created_at.le(cutoff))),
+        )
+        .order(t::id.asc())
+        .into_boxed();
+    if let Some(after) = after {
+        q = q.filter(
+            t::last_used_at
+                .gt(after)
+                .or(t::last_used_at.is_null().and(t::created_at.gt(after))),
+        );
+    }
+    q.load(conn)
+}
+
+/// (id, created, expires, owner's kind) of a token: what a lifetime rule
+/// is judged on.
+pub type Lifetime = (
+    i64,
+    PrimitiveDateTime,
+    Option<PrimitiveDateTime>,
+    MemberKind,
+);
+
+/// The lifetimes of an organisation's working tokens, canaries left out.
+pub fn working_lifetimes(
+    conn: &mut DbConnection,
+    org: OrgId,
+    now: PrimitiveDateTime,
+) -> QueryResult<Vec<Lifetime>> {
+    use super::schema::members as m;
+    let rows: Vec<(i64, PrimitiveDateTime, Option<PrimitiveDateTime>, String)> = t::table
+        .inner_join(m::table)
+        .filter(t::org_id.eq(org.0))
+        .filter(t::revoked_at.is_null().or(t::revoked_at.gt(now)))
+        .filter(t::expires_at.is_null().or(t::expires_at.gt(now)))
+        .filter(t::canary.eq(false))
+        .select((t::id, t::created_at, t::expires_at, m::kind))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, made, ends, kind)| {
+            (
+                id,
+                made,
+                ends,
+                MemberKind::try_from(kind).unwrap_or(MemberKind::Person),
+            )
+        })
+        .collect())
+}
+
 /// Ids of a member's tokens working at `now`.
 pub fn active_ids_of(
     conn: &mut DbConnection,

@@ -5,6 +5,7 @@ pub mod bytes;
 mod email;
 mod expiry;
 mod ids;
+mod inactivity;
 mod name;
 mod network;
 mod password;
@@ -29,6 +30,9 @@ impl From<Malformed> for String {
 }
 pub use expiry::{Expiry, ExpiryError, ExpiryPolicy, PRESETS, expires_at, parse_date, status_at};
 pub use ids::{MemberId, OrgId, TokenId};
+pub use inactivity::{
+    INACTIVE_DAYS_MAX, INACTIVE_DAYS_MIN, INACTIVE_NOTICE_DAYS, Inactivity, parse_inactive_days,
+};
 pub use name::{MAX_DESCRIPTION_CHARS, ServiceName, TokenName, parse_description};
 pub use network::{IpAllowList, IpRange, MAX_ALLOWED_RANGES, parse_ranges, rate_limit_key};
 pub use password::{HashingSlot, Password, PasswordHash, SIGN_IN_QUEUE};

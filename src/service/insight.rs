@@ -94,7 +94,8 @@ impl Latchkey {
             revoked_by_email: revoker,
             owner_disabled: owner.disabled,
             ..view(row, owner.email, now)
-        };
+        }
+        .judged(&policy, owner.kind, now);
         let effective_scopes = token.scopes.intersect(&policy.scopes.allowed_for(role));
         Ok(TokenDetail {
             token,

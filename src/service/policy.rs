@@ -3,9 +3,13 @@
 
 use super::audit::{self, NewEvent};
 use super::{Actor, Latchkey, OrgPolicy, load_policy};
-use crate::db;
-use crate::domain::{FieldError, PRESETS};
+use crate::db::{self, DbConnection};
+use crate::domain::{
+    ExpiryPolicy, FieldError, INACTIVE_DAYS_MAX, INACTIVE_DAYS_MIN, Inactivity, OrgId, PRESETS,
+    RevokeReason,
+};
 use crate::error::{Error, Result};
+use time::PrimitiveDateTime;
 
 /// A policy change, already parsed at the edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +24,32 @@ pub struct PolicyChange {
     /// Password sign-in off: single sign-on only. Offered only while
     /// single sign-on is set up.
     pub sso_only: bool,
+    /// Revoke tokens unused this many days (7–3650; `None`: never).
+    pub inactive_after_days: Option<u32>,
+    /// The maximum lifetime also stops existing tokens that exceed it.
+    pub lifetime_applies_to_existing: bool,
+}
+
+/// What a policy change does to what exists, beyond the forms: computed
+/// by the code that applies it, so a preview says exactly what a save
+/// does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyEffect {
+    /// Working tokens that stop now: longer-lived than the new maximum,
+    /// which applies to existing tokens.
+    pub tokens_stopped: usize,
+    /// Working tokens revoked now for being unused longer than the new
+    /// inactivity rule allows.
+    pub tokens_idle: usize,
+    /// People sent to set up two-factor sign-in after their next sign-in.
+    pub members_to_enrol: usize,
+}
+
+impl PolicyEffect {
+    /// Whether the change stops tokens: such a save is confirmed first.
+    pub fn stops_tokens(&self) -> bool {
+        self.tokens_stopped + self.tokens_idle > 0
+    }
 }
 
 impl PolicyChange {
@@ -50,6 +80,17 @@ impl PolicyChange {
     /// Every rule at once, so a form can show each message by its field.
     pub fn check(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
+        if self
+            .inactive_after_days
+            .is_some_and(|d| !(INACTIVE_DAYS_MIN..=INACTIVE_DAYS_MAX).contains(&d))
+        {
+            errors.push(FieldError::new(
+                "inactive_after_days",
+                format!(
+                    "Revoke unused tokens after {INACTIVE_DAYS_MIN} to {INACTIVE_DAYS_MAX} days, or leave it empty for never."
+                ),
+            ));
+        }
         if !(1..=3650).contains(&self.max_lifetime_days) {
             errors.push(FieldError::new(
                 "max_lifetime_days",
@@ -94,16 +135,40 @@ impl Latchkey {
         Ok(db::organisations::find(&mut conn, org)?.sso_only)
     }
 
-    pub fn update_policy(&self, actor: &Actor, change: PolicyChange) -> Result<OrgPolicy> {
+    /// What `update_policy` would do now, by the same code, in a
+    /// transaction that is rolled back.
+    pub fn preview_policy(&self, actor: &Actor, change: PolicyChange) -> Result<PolicyEffect> {
+        match self.change_policy(actor, change, false) {
+            Ok((_, effect)) | Err(Outcome::Preview(effect)) => Ok(effect),
+            Err(Outcome::Failed(e)) => Err(e),
+        }
+    }
+
+    pub fn update_policy(
+        &self,
+        actor: &Actor,
+        change: PolicyChange,
+    ) -> Result<(OrgPolicy, PolicyEffect)> {
+        self.change_policy(actor, change, true)
+            .map_err(|e| match e {
+                Outcome::Failed(e) => e,
+                Outcome::Preview(_) => Error::unexpected("saving the policy", "rolled back"),
+            })
+    }
+
+    fn change_policy(
+        &self,
+        actor: &Actor,
+        change: PolicyChange,
+        apply: bool,
+    ) -> std::result::Result<(OrgPolicy, PolicyEffect), Outcome> {
         if let Some(m) = &actor.member
             && !m.is_admin()
         {
-            return Err(Error::Forbidden(
-                "Only admins can change the policy.".into(),
-            ));
+            return Err(Error::Forbidden("Only admins can change the policy.".into()).into());
         }
         if let Some(first) = change.check().into_iter().next() {
-            return Err(Error::Invalid(first));
+            return Err(Error::Invalid(first).into());
         }
         let org = match &actor.member {
             Some(m) => m.org_id,
@@ -112,101 +177,243 @@ impl Latchkey {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
-            let before = load_policy(conn, org)?;
-            // Requiring what the admin lacks would lock them out at once.
-            if change.require_two_factor && !before.require_two_factor {
-                let admin_has_it = match &actor.member {
-                    Some(m) => {
-                        db::members::find(conn, m.id)?.is_some_and(|r| r.totp_secret.is_some())
-                    }
-                    None => true,
-                };
-                if !admin_has_it {
-                    return Err(Error::invalid(
-                        "require_two_factor",
-                        "Turn on two-factor sign-in for your own account first (Settings → Account).",
-                    ));
-                }
+            let (after, effect) = save_policy(conn, actor, org, change, now)?;
+            if apply {
+                Ok((after, effect))
+            } else {
+                Err(Outcome::Preview(effect))
             }
-            // Passwords go off only once single sign-on has worked for
-            // the admin turning them off.
-            if change.sso_only && !before.sso_only {
-                let proven = match &actor.member {
-                    Some(m) => {
-                        let filter = db::audit::Filter {
-                            org,
-                            action: Some("login.sso_succeeded"),
-                            actor: Some(m.id),
-                            before: None,
-                        };
-                        db::audit::count(conn, &filter)? > 0
-                    }
-                    None => true,
-                };
-                if !proven {
-                    return Err(Error::invalid(
-                        "sso_only",
-                        "Sign in with single sign-on yourself first, so you know it works before passwords stop.",
-                    ));
-                }
-            }
-            db::organisations::set_policy(
-                conn,
-                org,
-                &db::organisations::PolicyFields {
-                    max_lifetime_days: change.max_lifetime_days,
-                    allow_no_expiry: change.allow_no_expiry,
-                    default_expiry_days: change.default_expiry_days,
-                    service_max_lifetime_days: change.service_max_lifetime_days,
-                    require_two_factor: change.require_two_factor,
-                    sso_only: change.sso_only,
-                },
-            )?;
-            let after = load_policy(conn, org)?;
-            let describe = |p: &OrgPolicy| {
-                format!(
-                    "max lifetime {} days, no expiry {}, default {} days, service accounts {}",
-                    p.expiry.max_lifetime_days,
-                    if p.expiry.allow_no_expiry {
-                        "allowed"
-                    } else {
-                        "not allowed"
-                    },
-                    p.default_expiry_days,
-                    match p.service_max_lifetime_days {
-                        Some(days) => format!("at most {days} days"),
-                        None => "as everyone".to_owned(),
-                    }
-                )
-            };
-            audit::record(
-                conn,
-                now,
-                NewEvent {
-                    org,
-                    actor: actor.id(),
-                    action: "policy.changed",
-                    token: None,
-                    member: None,
-                    ip: actor.ip.as_deref(),
-                    detail: format!(
-                        "{} → {}{}{}",
-                        describe(&before),
-                        describe(&after),
-                        match (before.require_two_factor, after.require_two_factor) {
-                            (false, true) => "; two-factor sign-in now required",
-                            (true, false) => "; two-factor sign-in no longer required",
-                            _ => "",
-                        },
-                        match (before.sso_only, after.sso_only) {
-                            (false, true) => "; password sign-in off (single sign-on only)",
-                            (true, false) => "; password sign-in on again",
-                            _ => "",
-                        }
-                    ),
-                },
-            )?;
-            Ok(after)
         })
     }
+}
+
+/// A policy transaction's way out: a preview ends in a rollback that
+/// carries the effect.
+enum Outcome {
+    Preview(PolicyEffect),
+    Failed(Error),
+}
+
+impl From<Error> for Outcome {
+    fn from(e: Error) -> Self {
+        Outcome::Failed(e)
+    }
+}
+
+impl From<diesel::result::Error> for Outcome {
+    fn from(e: diesel::result::Error) -> Self {
+        Outcome::Failed(e.into())
+    }
+}
+
+/// The whole change, inside the caller's transaction.
+fn save_policy(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    org: OrgId,
+    change: PolicyChange,
+    now: PrimitiveDateTime,
+) -> Result<(OrgPolicy, PolicyEffect)> {
+    db::lock_organisation(conn, org.0)?;
+    let before = load_policy(conn, org)?;
+    check_sign_in_rules(conn, actor, org, &before, &change)?;
+    db::organisations::set_policy(
+        conn,
+        org,
+        &db::organisations::PolicyFields {
+            max_lifetime_days: change.max_lifetime_days,
+            allow_no_expiry: change.allow_no_expiry,
+            default_expiry_days: change.default_expiry_days,
+            service_max_lifetime_days: change.service_max_lifetime_days,
+            require_two_factor: change.require_two_factor,
+            sso_only: change.sso_only,
+            inactive_after_days: change.inactive_after_days,
+            lifetime_applies_to_existing: change.lifetime_applies_to_existing,
+        },
+    )?;
+    let after = load_policy(conn, org)?;
+    let tokens_stopped = stop_overlong(conn, actor, org, &before, &after, now)?;
+    let tokens_idle = match after.inactive_after_days {
+        Some(days) => {
+            super::inactivity::revoke_idle(conn, org, Inactivity { days }, now, actor.id())?.len()
+        }
+        None => 0,
+    };
+    let members_to_enrol = if after.require_two_factor && !before.require_two_factor {
+        usize::try_from(db::members::count_without_two_factor(conn, org)?).unwrap_or(0)
+    } else {
+        0
+    };
+    let effect = PolicyEffect {
+        tokens_stopped,
+        tokens_idle,
+        members_to_enrol,
+    };
+    audit::record(
+        conn,
+        now,
+        NewEvent {
+            org,
+            actor: actor.id(),
+            action: "policy.changed",
+            token: None,
+            member: None,
+            ip: actor.ip.as_deref(),
+            detail: describe_change(&before, &after, &effect),
+        },
+    )?;
+    Ok((after, effect))
+}
+
+/// Two-factor and single-sign-on rules that would lock the admin out.
+fn check_sign_in_rules(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    org: OrgId,
+    before: &OrgPolicy,
+    change: &PolicyChange,
+) -> Result<()> {
+    // Requiring what the admin lacks would lock them out at once.
+    if change.require_two_factor && !before.require_two_factor {
+        let admin_has_it = match &actor.member {
+            Some(m) => db::members::find(conn, m.id)?.is_some_and(|r| r.totp_secret.is_some()),
+            None => true,
+        };
+        if !admin_has_it {
+            return Err(Error::invalid(
+                "require_two_factor",
+                "Turn on two-factor sign-in for your own account first (Settings → Account).",
+            ));
+        }
+    }
+    // Passwords go off only once single sign-on has worked for the admin
+    // turning them off.
+    if change.sso_only && !before.sso_only {
+        let proven = match &actor.member {
+            Some(m) => {
+                let filter = db::audit::Filter {
+                    org,
+                    action: Some("login.sso_succeeded"),
+                    actor: Some(m.id),
+                    before: None,
+                };
+                db::audit::count(conn, &filter)? > 0
+            }
+            None => true,
+        };
+        if !proven {
+            return Err(Error::invalid(
+                "sso_only",
+                "Sign in with single sign-on yourself first, so you know it works before passwords stop.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// When the maximum lifetime applies to existing tokens: the working
+/// tokens it stops now that it did not stop before (the token check
+/// refuses them from now on, by the same rule) are audited and announced
+/// on the revocation feed. Returns how many.
+fn stop_overlong(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    org: OrgId,
+    before: &OrgPolicy,
+    after: &OrgPolicy,
+    now: PrimitiveDateTime,
+) -> Result<usize> {
+    if !after.lifetime_applies_to_existing {
+        return Ok(0);
+    }
+    let stopped_by = |p: &OrgPolicy, kind, made, ends| {
+        p.lifetime_applies_to_existing && p.expiry_for(kind).exceeded_by(made, ends)
+    };
+    let newly: Vec<(i64, String)> = db::tokens::working_lifetimes(conn, org, now)?
+        .into_iter()
+        .filter(|(_, made, ends, kind)| {
+            stopped_by(after, *kind, *made, *ends) && !stopped_by(before, *kind, *made, *ends)
+        })
+        .map(|(id, made, ends, kind)| {
+            let max = after.expiry_for(kind).max_lifetime_days;
+            let why = match ExpiryPolicy::lifetime_days(made, ends) {
+                Some(days) => {
+                    format!("its lifetime of {days} days is longer than the maximum of {max} days")
+                }
+                None => "it never expires, which the policy no longer allows".to_owned(),
+            };
+            (id, why)
+        })
+        .collect();
+    if newly.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = newly.iter().map(|(id, _)| *id).collect();
+    db::revocations::announce_ids(conn, &ids, RevokeReason::Policy.as_str(), now)?;
+    let events: Vec<db::NewAuditRow<'_>> = newly
+        .iter()
+        .map(|(id, why)| db::NewAuditRow {
+            org_id: org.0,
+            actor_id: actor.id().map(|m| m.0),
+            action: "token.policy_blocked",
+            token_id: Some(*id),
+            member_id: None,
+            ip: actor.ip.as_deref(),
+            detail: why,
+            created_at: now,
+        })
+        .collect();
+    db::audit::insert_many(conn, &events)?;
+    Ok(newly.len())
+}
+
+fn describe_change(before: &OrgPolicy, after: &OrgPolicy, effect: &PolicyEffect) -> String {
+    let describe = |p: &OrgPolicy| {
+        format!(
+            "max lifetime {} days{}, no expiry {}, default {} days, service accounts {}, unused tokens {}",
+            p.expiry.max_lifetime_days,
+            if p.lifetime_applies_to_existing {
+                " (existing tokens too)"
+            } else {
+                ""
+            },
+            if p.expiry.allow_no_expiry {
+                "allowed"
+            } else {
+                "not allowed"
+            },
+            p.default_expiry_days,
+            match p.service_max_lifetime_days {
+                Some(days) => format!("at most {days} days"),
+                None => "as everyone".to_owned(),
+            },
+            match p.inactive_after_days {
+                Some(days) => format!("revoked after {days} days"),
+                None => "kept".to_owned(),
+            }
+        )
+    };
+    let mut detail = format!("{} → {}", describe(before), describe(after));
+    detail.push_str(
+        match (before.require_two_factor, after.require_two_factor) {
+            (false, true) => "; two-factor sign-in now required",
+            (true, false) => "; two-factor sign-in no longer required",
+            _ => "",
+        },
+    );
+    detail.push_str(match (before.sso_only, after.sso_only) {
+        (false, true) => "; password sign-in off (single sign-on only)",
+        (true, false) => "; password sign-in on again",
+        _ => "",
+    });
+    if effect.tokens_stopped > 0 {
+        detail.push_str(&format!(
+            "; {} working token(s) stopped by the maximum lifetime",
+            effect.tokens_stopped
+        ));
+    }
+    if effect.tokens_idle > 0 {
+        detail.push_str(&format!("; {} unused token(s) revoked", effect.tokens_idle));
+    }
+    detail
 }

@@ -81,6 +81,47 @@ pub struct TokenView {
     /// The owner is disabled: the token is refused while they are.
     #[serde(skip)]
     pub owner_disabled: bool,
+    /// Working, and revoked within a week by the inactivity policy.
+    #[serde(skip)]
+    pub inactive_soon: bool,
+    /// Refused because the maximum lifetime applies to existing tokens
+    /// and this one lives longer: why, as people read it.
+    #[serde(skip)]
+    pub stopped_by_policy: Option<String>,
+}
+
+impl TokenView {
+    /// What the organisation's policy says about this token now (the
+    /// token check applies the same rules).
+    pub(super) fn judged(
+        mut self,
+        policy: &OrgPolicy,
+        kind: MemberKind,
+        now: PrimitiveDateTime,
+    ) -> Self {
+        if self.status != TokenStatus::Active || self.canary {
+            return self;
+        }
+        let rules = policy.expiry_for(kind);
+        if policy.lifetime_applies_to_existing
+            && rules.exceeded_by(self.created_at, self.expires_at)
+        {
+            self.stopped_by_policy = Some(
+                match crate::domain::ExpiryPolicy::lifetime_days(self.created_at, self.expires_at) {
+                    Some(days) => format!(
+                        "Stopped by the policy: it was made to live {days} days, longer than the maximum of {} days that now applies to existing tokens.",
+                        rules.max_lifetime_days
+                    ),
+                    None => "Stopped by the policy: it never expires, which the policy no longer allows for existing tokens.".to_owned(),
+                },
+            );
+        }
+        if let Some(days) = policy.inactive_after_days {
+            let last = self.last_used_at.unwrap_or(self.created_at);
+            self.inactive_soon = crate::domain::Inactivity { days }.soon(last, now);
+        }
+        self
+    }
 }
 
 fn ser_scopes<S: serde::Serializer>(s: &ScopeSet, ser: S) -> std::result::Result<S::Ok, S::Error> {
@@ -191,6 +232,8 @@ pub(super) fn view(row: db::TokenRow, owner_email: String, now: PrimitiveDateTim
         revoked_by_email: None,
         revoked_by: row.revoked_by.map(MemberId),
         owner_disabled: false,
+        inactive_soon: false,
+        stopped_by_policy: None,
         description: row.description,
         canary: row.canary,
         rotated_from: row.rotated_from.map(TokenId),
@@ -428,10 +471,16 @@ impl Latchkey {
         member_ids.sort_unstable();
         member_ids.dedup();
         let people = db::members::people(&mut conn, &member_ids)?;
+        let kinds = db::members::kinds(&mut conn, &member_ids)?;
+        let policy = load_policy(&mut conn, org)?;
         let tokens = rows
             .into_iter()
             .map(|row| {
                 let (email, disabled) = people.get(&row.owner_id).cloned().unwrap_or_default();
+                let kind = kinds
+                    .get(&row.owner_id)
+                    .copied()
+                    .unwrap_or(MemberKind::Person);
                 let revoker = row
                     .revoked_by
                     .and_then(|id| people.get(&id).map(|(e, _)| e.clone()));
@@ -440,6 +489,7 @@ impl Latchkey {
                     owner_disabled: disabled,
                     ..view(row, email, now)
                 }
+                .judged(&policy, kind, now)
             })
             .collect();
         Ok(TokenPage {

@@ -9,9 +9,67 @@ use super::views::{Layout, PolicyForm, PolicyPage, render};
 use super::{html, see_other};
 use crate::domain::{FieldError, PRESETS};
 use crate::error::Error;
-use crate::service::{Latchkey, PolicyChange};
+use crate::service::{Latchkey, PolicyChange, PolicyEffect};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+
+#[derive(Template)]
+#[template(path = "pages/confirm_policy.html")]
+struct ConfirmPolicyPage {
+    layout: Layout,
+    effect: PolicyEffect,
+    change: PolicyChange,
+    /// The change again, as the form that saves it sends it.
+    fields: Vec<(&'static str, String)>,
+}
+
+/// "This change stops N tokens": the page that asks before saving.
+fn confirm(current: &CurrentMember, change: PolicyChange, effect: PolicyEffect) -> HttpResponse {
+    let mut fields = vec![
+        ("max_lifetime_days", change.max_lifetime_days.to_string()),
+        (
+            "default_expiry_days",
+            change.default_expiry_days.to_string(),
+        ),
+        (
+            "service_max_lifetime_days",
+            change
+                .service_max_lifetime_days
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "inactive_after_days",
+            change
+                .inactive_after_days
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+        ),
+    ];
+    for (name, on) in [
+        ("allow_no_expiry", change.allow_no_expiry),
+        ("require_two_factor", change.require_two_factor),
+        ("sso_only", change.sso_only),
+        (
+            "lifetime_applies_to_existing",
+            change.lifetime_applies_to_existing,
+        ),
+    ] {
+        if on {
+            fields.push((name, "on".to_owned()));
+        }
+    }
+    html(
+        StatusCode::OK,
+        render(&ConfirmPolicyPage {
+            layout: Layout::for_member(current, "policy"),
+            effect,
+            change,
+            fields,
+        }),
+    )
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(page).service(save);
@@ -67,6 +125,12 @@ async fn page(
         sso_configured: sso.0.is_some(),
         sso_only: policy.sso_only,
         sso_only_error: None,
+        inactive_after_days: policy
+            .inactive_after_days
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        inactive_error: None,
+        lifetime_applies_to_existing: policy.lifetime_applies_to_existing,
     };
     Ok(view(&current, StatusCode::OK, form, saved))
 }
@@ -106,7 +170,14 @@ fn read_change(form: &FormData, sso_configured: bool) -> (PolicyChange, Vec<Fiel
             }
         }
     };
+    let inactive_after_days = crate::domain::parse_inactive_days(form.text("inactive_after_days"))
+        .unwrap_or_else(|e| {
+            errors.push(FieldError::new("inactive_after_days", e));
+            None
+        });
     let change = PolicyChange {
+        inactive_after_days,
+        lifetime_applies_to_existing: form.get("lifetime_applies_to_existing") == Some("on"),
         max_lifetime_days: max,
         allow_no_expiry: form.get("allow_no_expiry") == Some("on"),
         default_expiry_days: default,
@@ -152,10 +223,22 @@ async fn save(
         sso_configured,
         sso_only: change.sso_only,
         sso_only_error: None,
+        inactive_after_days: form.text("inactive_after_days").trim().to_owned(),
+        inactive_error: message("inactive_after_days"),
+        lifetime_applies_to_existing: change.lifetime_applies_to_existing,
     };
     let refused = StatusCode::UNPROCESSABLE_ENTITY;
     if !errors.is_empty() {
         return Ok(view(&current, refused, input, false));
+    }
+    // A change that stops tokens says so first, by the code that saves.
+    if form.get("confirm") != Some("yes") {
+        let (svc, actor) = (service.clone(), current.actor());
+        if let Ok(effect) = web::block(move || svc.preview_policy(&actor, change)).await?
+            && effect.stops_tokens()
+        {
+            return Ok(confirm(&current, change, effect));
+        }
     }
     let (svc, actor) = (service.clone(), current.actor());
     match web::block(move || svc.update_policy(&actor, change)).await? {
@@ -169,6 +252,10 @@ async fn save(
         }
         Err(Error::Invalid(field)) if field.field == "require_two_factor" => {
             input.two_factor_error = Some(field.message);
+            Ok(view(&current, refused, input, false))
+        }
+        Err(Error::Invalid(field)) if field.field == "inactive_after_days" => {
+            input.inactive_error = Some(field.message);
             Ok(view(&current, refused, input, false))
         }
         Err(Error::Invalid(field)) if field.field == "service_max_lifetime_days" => {

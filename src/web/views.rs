@@ -131,6 +131,8 @@ pub struct TokenRow {
     pub name: String,
     /// Never authorizes; shown with a badge.
     pub canary: bool,
+    /// Revoked within a week for being unused (policy).
+    pub inactive_soon: bool,
     pub hint: String,
     pub owner_email: String,
     pub show_owner: bool,
@@ -400,6 +402,10 @@ pub struct PolicyForm {
     pub sso_configured: bool,
     pub sso_only: bool,
     pub sso_only_error: Option<String>,
+    /// Empty: unused tokens are kept.
+    pub inactive_after_days: String,
+    pub inactive_error: Option<String>,
+    pub lifetime_applies_to_existing: bool,
 }
 
 #[derive(Template)]

@@ -2,7 +2,7 @@
 //! token's description, set in the console, the CLI and the API, shown on
 //! the token page and in every listing. Both backends.
 
-use crate::helpers::{TestDb, in_days, spawn_app};
+use crate::helpers::{TestDb, in_days, spawn_app, spawn_app_with};
 use latchkey::domain::Role;
 
 both_backends!(
@@ -11,6 +11,8 @@ both_backends!(
     a_suspended_token_stops_until_resumed_through_every_door,
     revoke_all_stops_every_earlier_token_of_a_member_and_no_later_one,
     revoke_all_for_a_service_account_and_the_organisation,
+    unused_tokens_are_flagged_then_revoked_by_the_policy_and_by_hand,
+    a_lower_maximum_lifetime_can_stop_existing_tokens_after_a_preview,
 );
 
 /// Waits (5 s at most) for `n` events of `action`: reports are written
@@ -534,4 +536,225 @@ fn revoke_all_for_a_service_account_and_the_organisation(db: &TestDb) {
         .assert_status(401);
     api.api("GET", "/api/v1/me", Some(&after))
         .assert_status(200);
+}
+
+/// Posts the policy form with these fields besides the usual ones.
+fn post_policy(admin: &crate::helpers::Client, extra: &[(&str, &str)]) -> crate::helpers::Page {
+    let csrf = admin.get("/settings/policy").csrf();
+    let mut form = vec![
+        ("csrf_token", csrf.as_str()),
+        ("max_lifetime_days", "365"),
+        ("default_expiry_days", "30"),
+    ];
+    for (name, value) in extra {
+        form.retain(|(n, _)| n != name);
+        form.push((name, value));
+    }
+    admin.post("/settings/policy", &form)
+}
+
+fn unused_tokens_are_flagged_then_revoked_by_the_policy_and_by_hand(db: &TestDb) {
+    let config = latchkey::config::ServerConfig {
+        inactivity_sweep: std::time::Duration::from_millis(50),
+        ..Default::default()
+    };
+    let app = spawn_app_with(db, config);
+    let admin = app.admin();
+    let dev = app.member("dev@example.com", Role::Developer);
+    let idle = app.create_token("dev@example.com", "idle", &["tokens:read"], 300);
+    let used = app.create_token("dev@example.com", "used", &["tokens:read"], 300);
+    let held = app.create_token("dev@example.com", "held", &["tokens:read"], 300);
+    db.cli(&["token", "suspend", &app.token_id("held").to_string()])
+        .ok();
+    let api = app.client();
+    api.api("GET", "/api/v1/me", Some(&used)).assert_status(200);
+
+    // Bad days are refused by field, and change nothing.
+    for bad in ["6", "3651", "ninety", "-7"] {
+        post_policy(&admin, &[("inactive_after_days", bad)])
+            .assert_status(422)
+            .assert_contains("after 7 to 3650 days")
+            .assert_contains(&format!("value=\"{bad}\""));
+    }
+    // Nothing is unused yet: saved at once.
+    post_policy(&admin, &[("inactive_after_days", "30")]).assert_status(303);
+    admin
+        .get("/settings/policy")
+        .assert_contains("id=\"inactive_after_days\" name=\"inactive_after_days\" type=\"text\" inputmode=\"numeric\" value=\"30\"");
+    assert!(
+        !dev.get("/settings/api-tokens")
+            .body
+            .contains("Inactive soon")
+    );
+
+    // 24 days on, both unused tokens are flagged; a use clears the flag.
+    app.service.clock().advance(time::Duration::days(24));
+    dev.sign_in("dev@example.com", crate::helpers::PASSWORD);
+    let list = dev.get("/settings/api-tokens?status=all");
+    assert_eq!(
+        list.body.matches(">Inactive soon<").count(),
+        2,
+        "{}",
+        list.body
+    );
+    api.api("GET", "/api/v1/me", Some(&used)).assert_status(200);
+    // Last use is written after the answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while dev
+        .get("/settings/api-tokens?status=all")
+        .body
+        .matches(">Inactive soon<")
+        .count()
+        != 1
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the use did not clear the flag"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    dev.get(&format!("/settings/api-tokens/{}", app.token_id("idle")))
+        .assert_contains("id=\"inactive-soon\"");
+    // One webhook notice per token and idle spell.
+    assert_eq!(
+        app.service.enqueue_inactivity_notices().expect("notices"),
+        1
+    );
+    assert_eq!(
+        app.service.enqueue_inactivity_notices().expect("notices"),
+        0
+    );
+
+    // Past 30 days the background sweep revokes the unused token, once.
+    app.service.clock().advance(time::Duration::days(7));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while app.token_status(app.token_id("idle")) != "revoked" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep did not revoke it"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    api.api("GET", "/api/v1/me", Some(&idle)).assert_status(401);
+    api.api("GET", "/api/v1/me", Some(&used)).assert_status(200);
+    assert_eq!(app.token_status(app.token_id("held")), "suspended");
+    dev.sign_in("dev@example.com", crate::helpers::PASSWORD);
+    assert_eq!(app.service.sweep_inactive().expect("sweep"), 0);
+    dev.get(&format!("/settings/api-tokens/{}", app.token_id("idle")))
+        .assert_contains("inactivity");
+    db.cli(&["token", "resume", &app.token_id("held").to_string()])
+        .ok();
+    let _ = held;
+
+    // By hand (the command line runs on the real clock): a token made ten
+    // days ago and never used. A dry run lists it and changes nothing; then
+    // it is revoked.
+    app.service.clock().advance(time::Duration::days(-31 - 10));
+    let old = app.create_token("dev@example.com", "old", &["tokens:read"], 300);
+    app.service.clock().advance(time::Duration::days(10));
+    let listed = db
+        .cli(&[
+            "token",
+            "prune-inactive",
+            "--days",
+            "5",
+            "--dry-run",
+            "--json",
+        ])
+        .ok();
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(listed["dry_run"], true);
+    assert_eq!(listed["days"], 5);
+    let names: Vec<&str> = listed["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["old"]);
+    // (A use would make it used: its status tells.)
+    assert_eq!(app.token_status(app.token_id("old")), "active");
+    let out = db.cli(&["token", "prune-inactive", "--days", "5"]).ok();
+    assert!(
+        out.contains("Revoked 1 token(s) unused for 5 days or more."),
+        "{out}"
+    );
+    assert!(out.contains("\told\t"), "{out}");
+    api.api("GET", "/api/v1/me", Some(&old)).assert_status(401);
+    api.api("GET", "/api/v1/me", Some(&used)).assert_status(200);
+    db.cli(&["token", "prune-inactive", "--days", "0"])
+        .fails(2, "from 1 to 3650");
+    db.cli(&["token", "prune-inactive", "--days", "x"])
+        .fails(2, "from 1 to 3650");
+}
+
+fn a_lower_maximum_lifetime_can_stop_existing_tokens_after_a_preview(db: &TestDb) {
+    let app = spawn_app(db);
+    let admin = app.admin();
+    let dev = app.member("dev@example.com", Role::Developer);
+    let long = app.create_token("dev@example.com", "long", &["tokens:read"], 300);
+    let short = app.create_token("dev@example.com", "short", &["tokens:read"], 20);
+    let api = app.client();
+
+    // Lowering the maximum alone leaves existing tokens be: saved at once.
+    post_policy(&admin, &[("max_lifetime_days", "90")]).assert_status(303);
+    api.api("GET", "/api/v1/me", Some(&long)).assert_status(200);
+
+    // Applied to existing tokens: the first post says what it will do and
+    // changes nothing.
+    let preview = post_policy(
+        &admin,
+        &[
+            ("max_lifetime_days", "90"),
+            ("lifetime_applies_to_existing", "on"),
+        ],
+    );
+    preview
+        .assert_status(200)
+        .assert_contains("1 working token stops at once")
+        .assert_contains("name=\"lifetime_applies_to_existing\" value=\"on\"");
+    api.api("GET", "/api/v1/me", Some(&long)).assert_status(200);
+    assert_eq!(app.audit_count("token.policy_blocked"), 0);
+
+    let confirmed = post_policy(
+        &admin,
+        &[
+            ("max_lifetime_days", "90"),
+            ("lifetime_applies_to_existing", "on"),
+            ("confirm", "yes"),
+        ],
+    );
+    confirmed.assert_status(303);
+    api.api("GET", "/api/v1/me", Some(&long)).assert_status(401);
+    api.api("GET", "/api/v1/me", Some(&short))
+        .assert_status(200);
+    assert_eq!(app.audit_count("token.policy_blocked"), 1);
+    let introspector = app.create_token(&app.admin_email, "rs", &["tokens:introspect"], 30);
+    let looked = api.api_post(
+        "/api/v1/introspect",
+        Some(&introspector),
+        "application/x-www-form-urlencoded",
+        format!("token={long}").as_bytes(),
+    );
+    assert_eq!(looked.json(), serde_json::json!({ "active": false }));
+    let long_id = app.token_id("long");
+    dev.get(&format!("/settings/api-tokens/{long_id}"))
+        .assert_contains("id=\"policy-blocked\"")
+        .assert_contains("longer than the maximum of 90 days");
+    dev.get("/settings/api-tokens")
+        .assert_contains("Stopped by the policy");
+    admin
+        .get("/settings/audit?action=token.policy_blocked")
+        .assert_contains("lifetime of 300 days");
+
+    // A longer maximum lets it work again; nothing stops, so no preview.
+    post_policy(
+        &admin,
+        &[
+            ("max_lifetime_days", "365"),
+            ("lifetime_applies_to_existing", "on"),
+        ],
+    )
+    .assert_status(303);
+    api.api("GET", "/api/v1/me", Some(&long)).assert_status(200);
 }

@@ -163,6 +163,11 @@ fn tick(
             Ok(n) => tracing::info!(events = n, "expiry notices recorded"),
             Err(e) => tracing::warn!(error = %e, "could not record expiry notices"),
         }
+        match service.enqueue_inactivity_notices() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "inactivity notices recorded"),
+            Err(e) => tracing::warn!(error = %e, "could not record inactivity notices"),
+        }
     }
     while !stop.requested() {
         let pending = match service.claim_due_webhook() {

@@ -66,6 +66,9 @@ struct EventBody<'a> {
     ip: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     revoked_tokens: Option<usize>,
+    /// `token.inactive_soon`: the policy's number of days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inactive_after_days: Option<u32>,
     token: TokenRef<'a>,
 }
 
@@ -160,6 +163,7 @@ pub(super) fn enqueue_reuse(
         threshold_days: None,
         ip,
         revoked_tokens: Some(revoked),
+        inactive_after_days: None,
         token: TokenRef::of(token, &owner_email),
     };
     insert_event(conn, now, token.org_id, token.id, &key, &body)
@@ -183,6 +187,7 @@ pub(super) fn enqueue_canary(
         threshold_days: None,
         ip,
         revoked_tokens: None,
+        inactive_after_days: None,
         token: TokenRef::of(token, &owner_email),
     };
     insert_event(conn, now, token.org_id, token.id, &key, &body)
@@ -230,6 +235,45 @@ impl Latchkey {
                     threshold_days: Some(days),
                     ip: None,
                     revoked_tokens: None,
+                    inactive_after_days: None,
+                    token: TokenRef::of(row, email),
+                };
+                recorded += insert_event(&mut conn, now, row.org_id, row.id, &key, &body)?;
+            }
+        }
+        Ok(recorded)
+    }
+
+    /// Records a `token.inactive_soon` notice for every token the
+    /// inactivity policy revokes within a week; once per token and idle
+    /// spell (a use starts a new one). Returns how many were recorded.
+    pub fn enqueue_inactivity_notices(&self) -> Result<usize> {
+        let now = self.clock.now();
+        let mut conn = self.conn()?;
+        let due = self.inactive_soon(&mut conn)?;
+        let mut recorded = 0;
+        for chunk in due.chunks(SCAN_CHUNK) {
+            let ids: Vec<i64> = chunk.iter().map(|(row, _, _)| row.id).collect();
+            let known = db::webhooks::keys_for_tokens(&mut conn, &ids)?;
+            for (row, email, days) in chunk {
+                let since = row.last_used_at.unwrap_or(row.created_at);
+                let key = format!(
+                    "token.inactive_soon:{}:{}",
+                    row.id,
+                    since.assume_utc().unix_timestamp()
+                );
+                if known.contains(&key) {
+                    continue;
+                }
+                let id = new_event_id()?;
+                let body = EventBody {
+                    id: &id,
+                    kind: "token.inactive_soon",
+                    created_at: now,
+                    threshold_days: None,
+                    ip: None,
+                    revoked_tokens: None,
+                    inactive_after_days: Some(*days),
                     token: TokenRef::of(row, email),
                 };
                 recorded += insert_event(&mut conn, now, row.org_id, row.id, &key, &body)?;

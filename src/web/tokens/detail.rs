@@ -237,6 +237,9 @@ pub struct TokenDetailPage {
     pub description: Option<String>,
     /// Uses reported, when it is a canary.
     pub canary: Option<i64>,
+    /// Why the policy stops it, when it does.
+    pub stopped_by_policy: Option<String>,
+    pub inactive_soon: bool,
     pub scopes: Vec<ScopeLine>,
     pub chain: Vec<ChainLink>,
     pub trail: Vec<TrailLine>,
@@ -341,6 +344,8 @@ fn page(current: &CurrentMember, detail: TokenDetail, now: PrimitiveDateTime) ->
         allowed_ips: t.allowed_ips,
         description: t.description,
         canary: t.canary.then_some(detail.canary_uses),
+        stopped_by_policy: t.stopped_by_policy,
+        inactive_soon: t.inactive_soon,
         scopes,
         chain: detail
             .chain

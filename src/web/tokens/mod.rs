@@ -133,6 +133,8 @@ pub(super) fn row(
         ends_at.map(|at| format!("Replaced; stops {}", format::until(at, now)))
     } else if active && t.owner_disabled {
         Some("Refused while the owner is disabled".to_owned())
+    } else if active && t.stopped_by_policy.is_some() {
+        Some("Stopped by the policy: longer than the maximum lifetime".to_owned())
     } else {
         revoked_note(t.revoked_at, t.revoked_reason, t.revoked_by_email, now)
     };
@@ -158,6 +160,7 @@ pub(super) fn row(
         expires_machine: ends_at.map(format::machine).unwrap_or_default(),
         expires_soon: active && !replaced && !t.canary && format::expires_soon(t.expires_at, now),
         canary: t.canary,
+        inactive_soon: active && t.inactive_soon,
         last_used: t
             .last_used_at
             .map_or("Never used".to_owned(), |at| format::since(at, now)),
