@@ -232,3 +232,14 @@ pub fn count_without_two_factor(conn: &mut DbConnection, org: OrgId) -> QueryRes
         .count()
         .get_result(conn)
 }
+
+/// The role of every enabled member (people and service accounts).
+pub fn enabled_roles(conn: &mut DbConnection) -> QueryResult<Vec<Role>> {
+    Ok(m::table
+        .filter(m::disabled.eq(false))
+        .select(m::role)
+        .load::<String>(conn)?
+        .into_iter()
+        .filter_map(|r| Role::try_from(r).ok())
+        .collect())
+}

@@ -478,6 +478,27 @@ pub fn active_ids_with_scope(
         .collect())
 }
 
+/// The owners' roles of the tokens working at `now` that hold `scope`
+/// (one entry per token).
+pub fn active_owner_roles_with_scope(
+    conn: &mut DbConnection,
+    scope: &str,
+    now: PrimitiveDateTime,
+) -> QueryResult<Vec<crate::domain::Role>> {
+    use super::schema::members as m;
+    let rows: Vec<(String, String)> = t::table
+        .inner_join(m::table)
+        .filter(t::revoked_at.is_null().or(t::revoked_at.gt(now)))
+        .filter(t::expires_at.is_null().or(t::expires_at.gt(now)))
+        .select((t::scopes, m::role))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter(|(scopes, _)| scopes.split_whitespace().any(|s| s == scope))
+        .filter_map(|(_, role)| crate::domain::Role::try_from(role).ok())
+        .collect())
+}
+
 /// The newest `limit` tokens of the chain rooted at `root`, oldest first.
 pub fn chain(conn: &mut DbConnection, root: i64, limit: i64) -> QueryResult<Vec<TokenRow>> {
     let mut chain: Vec<TokenRow> = t::table

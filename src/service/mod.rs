@@ -11,6 +11,7 @@ mod inactivity;
 mod insight;
 mod members;
 mod policy;
+mod preview;
 mod revocations;
 mod revoke_all;
 mod rotation;
@@ -37,7 +38,7 @@ pub use policy::{PolicyChange, PolicyEffect};
 pub use revocations::{Revocation, RevocationWaiter};
 pub use revoke_all::{RevokeAllEffect, RevokeAllTarget};
 pub use rotation::MAX_OVERLAP;
-pub use scopes::{ScopeFields, ScopeUse};
+pub use scopes::{ScopeEffect, ScopeFields, ScopeUse};
 pub use sessions::{ClientInfo, IDLE_TIMEOUT, MAX_SESSION_AGE, SessionView};
 pub use sso::{PendingSso, Sso, SsoConfig, SsoError, SsoIdentity};
 pub use tokens::{

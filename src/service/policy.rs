@@ -138,10 +138,8 @@ impl Latchkey {
     /// What `update_policy` would do now, by the same code, in a
     /// transaction that is rolled back.
     pub fn preview_policy(&self, actor: &Actor, change: PolicyChange) -> Result<PolicyEffect> {
-        match self.change_policy(actor, change, false) {
-            Ok((_, effect)) | Err(Outcome::Preview(effect)) => Ok(effect),
-            Err(Outcome::Failed(e)) => Err(e),
-        }
+        self.change_policy(actor, change, false)
+            .map(|(_, effect)| effect)
     }
 
     pub fn update_policy(
@@ -150,10 +148,6 @@ impl Latchkey {
         change: PolicyChange,
     ) -> Result<(OrgPolicy, PolicyEffect)> {
         self.change_policy(actor, change, true)
-            .map_err(|e| match e {
-                Outcome::Failed(e) => e,
-                Outcome::Preview(_) => Error::unexpected("saving the policy", "rolled back"),
-            })
     }
 
     fn change_policy(
@@ -161,14 +155,16 @@ impl Latchkey {
         actor: &Actor,
         change: PolicyChange,
         apply: bool,
-    ) -> std::result::Result<(OrgPolicy, PolicyEffect), Outcome> {
+    ) -> Result<(OrgPolicy, PolicyEffect)> {
         if let Some(m) = &actor.member
             && !m.is_admin()
         {
-            return Err(Error::Forbidden("Only admins can change the policy.".into()).into());
+            return Err(Error::Forbidden(
+                "Only admins can change the policy.".into(),
+            ));
         }
         if let Some(first) = change.check().into_iter().next() {
-            return Err(Error::Invalid(first).into());
+            return Err(Error::Invalid(first));
         }
         let org = match &actor.member {
             Some(m) => m.org_id,
@@ -176,33 +172,9 @@ impl Latchkey {
         };
         let now = self.clock.now();
         let mut conn = self.conn()?;
-        db::write_transaction(&mut conn, |conn| {
-            let (after, effect) = save_policy(conn, actor, org, change, now)?;
-            if apply {
-                Ok((after, effect))
-            } else {
-                Err(Outcome::Preview(effect))
-            }
+        super::preview::run(&mut conn, apply, |conn| {
+            save_policy(conn, actor, org, change, now)
         })
-    }
-}
-
-/// A policy transaction's way out: a preview ends in a rollback that
-/// carries the effect.
-enum Outcome {
-    Preview(PolicyEffect),
-    Failed(Error),
-}
-
-impl From<Error> for Outcome {
-    fn from(e: Error) -> Self {
-        Outcome::Failed(e)
-    }
-}
-
-impl From<diesel::result::Error> for Outcome {
-    fn from(e: diesel::result::Error) -> Self {
-        Outcome::Failed(e.into())
     }
 }
 
@@ -370,7 +342,7 @@ fn stop_overlong(
 fn describe_change(before: &OrgPolicy, after: &OrgPolicy, effect: &PolicyEffect) -> String {
     let describe = |p: &OrgPolicy| {
         format!(
-            "max lifetime {} days{}, no expiry {}, default {} days, service accounts {}, unused tokens {}",
+            "max lifetime {} days{}, no expiry {}, default {} days, service accounts {}{}",
             p.expiry.max_lifetime_days,
             if p.lifetime_applies_to_existing {
                 " (existing tokens too)"
@@ -388,8 +360,8 @@ fn describe_change(before: &OrgPolicy, after: &OrgPolicy, effect: &PolicyEffect)
                 None => "as everyone".to_owned(),
             },
             match p.inactive_after_days {
-                Some(days) => format!("revoked after {days} days"),
-                None => "kept".to_owned(),
+                Some(days) => format!(", unused tokens revoked after {days} days"),
+                None => String::new(),
             }
         )
     };

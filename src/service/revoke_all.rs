@@ -63,38 +63,7 @@ impl Latchkey {
     ) -> Result<RevokeAllEffect> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
-        let outcome = db::write_transaction(&mut conn, |conn| {
-            let effect = stop_all(conn, actor, target, now)?;
-            if apply {
-                Ok(effect)
-            } else {
-                // Undo every write: the preview is the change, not saved.
-                Err(Preview::Effect(effect))
-            }
-        });
-        match outcome {
-            Ok(effect) | Err(Preview::Effect(effect)) => Ok(effect),
-            Err(Preview::Failed(e)) => Err(e),
-        }
-    }
-}
-
-/// A transaction's way out: a preview ends in a rollback that carries the
-/// effect.
-enum Preview {
-    Effect(RevokeAllEffect),
-    Failed(Error),
-}
-
-impl From<Error> for Preview {
-    fn from(e: Error) -> Self {
-        Preview::Failed(e)
-    }
-}
-
-impl From<diesel::result::Error> for Preview {
-    fn from(e: diesel::result::Error) -> Self {
-        Preview::Failed(e.into())
+        super::preview::run(&mut conn, apply, |conn| stop_all(conn, actor, target, now))
     }
 }
 

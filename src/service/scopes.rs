@@ -156,27 +156,34 @@ impl Latchkey {
         scope: &Scope,
         fields: ScopeFields,
     ) -> Result<ScopeEntry> {
+        self.change_scope(actor, scope, fields, true)
+            .map(|(entry, _)| entry)
+    }
+
+    /// What `edit_scope` would do, by the same code, rolled back.
+    pub fn preview_scope_edit(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        fields: ScopeFields,
+    ) -> Result<ScopeEffect> {
+        self.change_scope(actor, scope, fields, false)
+            .map(|(_, effect)| effect)
+    }
+
+    fn change_scope(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+        fields: ScopeFields,
+        apply: bool,
+    ) -> Result<(ScopeEntry, ScopeEffect)> {
         require_admin(actor)?;
         let now = self.clock.now();
         let mut conn = self.conn()?;
-        db::write_transaction(&mut conn, |conn| {
+        super::preview::run(&mut conn, apply, |conn| {
             let before = db::scopes::find(conn, scope)?.ok_or(Error::NotFound("scope"))?;
-            // Latchkey's own checks rely on who holds its scopes.
-            if before.system && before.min_role != fields.min_role {
-                return Err(Error::invalid(
-                    "min_role",
-                    format!(
-                        "{scope} is a system scope: its minimum role stays {}; you can change its description and group.",
-                        before.min_role
-                    ),
-                ));
-            }
-            if !before.is_active() {
-                return Err(Error::invalid(
-                    "name",
-                    format!("{scope} is retired: it cannot be changed."),
-                ));
-            }
+            check_editable(scope, &before, &fields)?;
             let after = ScopeEntry {
                 description: fields.description.clone(),
                 group: fields.group.clone(),
@@ -184,43 +191,38 @@ impl Latchkey {
                 ..before.clone()
             };
             if after == before {
-                return Ok(after);
+                return Ok((after, ScopeEffect::default()));
             }
             db::scopes::update(conn, &after)?;
+            let mut effect = ScopeEffect::default();
             if before.min_role != after.min_role {
+                effect = role_change_effect(conn, scope, before.min_role, after.min_role, now)?;
                 let ids = db::tokens::active_ids_with_scope(conn, scope.as_str(), now)?;
                 db::revocations::announce_ids(conn, &ids, "scope_changed", now)?;
             }
-            let mut changes = Vec::new();
-            if before.min_role != after.min_role {
-                changes.push(format!(
-                    "minimum role {} → {}",
-                    before.min_role, after.min_role
-                ));
-            }
-            if before.group != after.group {
-                changes.push(format!(
-                    "group {:?} → {:?}",
-                    audit_text(&before.group),
-                    audit_text(&after.group)
-                ));
-            }
-            if before.description != after.description {
-                changes.push(format!("description {:?}", audit_text(&after.description)));
-            }
-            let detail = format!("{scope}: {}", changes.join(", "));
+            let detail = describe_edit(scope, &before, &after, &effect);
             record(conn, actor, now, "scope.changed", detail)?;
-            Ok(after)
+            Ok((after, effect))
         })
+    }
+
+    /// How many active tokens `retire_scope` would take the scope from,
+    /// by the same code, rolled back.
+    pub fn preview_retire(&self, actor: &Actor, scope: &Scope) -> Result<usize> {
+        self.retire(actor, scope, false)
     }
 
     /// Retires a scope: offered to no one, and no token can use it from
     /// its next request. Returns how many active tokens held it.
     pub fn retire_scope(&self, actor: &Actor, scope: &Scope) -> Result<usize> {
+        self.retire(actor, scope, true)
+    }
+
+    fn retire(&self, actor: &Actor, scope: &Scope, apply: bool) -> Result<usize> {
         require_admin(actor)?;
         let now = self.clock.now();
         let mut conn = self.conn()?;
-        db::write_transaction(&mut conn, |conn| {
+        super::preview::run(&mut conn, apply, |conn| {
             let entry = db::scopes::find(conn, scope)?.ok_or(Error::NotFound("scope"))?;
             if entry.system {
                 return Err(Error::invalid(
@@ -245,6 +247,85 @@ impl Latchkey {
             Ok(lost)
         })
     }
+}
+
+/// What changing a scope's minimum role does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeEffect {
+    /// Active tokens whose owner's role is now below the minimum: they
+    /// lose the scope from their next request.
+    pub tokens_lose: usize,
+    /// Enabled members (people and service accounts) whose generate form
+    /// gains or loses the scope.
+    pub forms_change: usize,
+}
+
+/// A system scope keeps its minimum role; a retired one stays as it is.
+fn check_editable(scope: &Scope, before: &ScopeEntry, fields: &ScopeFields) -> Result<()> {
+    // Latchkey's own checks rely on who holds its scopes.
+    if before.system && before.min_role != fields.min_role {
+        return Err(Error::invalid(
+            "min_role",
+            format!(
+                "{scope} is a system scope: its minimum role stays {}; you can change its description and group.",
+                before.min_role
+            ),
+        ));
+    }
+    if !before.is_active() {
+        return Err(Error::invalid(
+            "name",
+            format!("{scope} is retired: it cannot be changed."),
+        ));
+    }
+    Ok(())
+}
+
+fn role_change_effect(
+    conn: &mut DbConnection,
+    scope: &Scope,
+    before: Role,
+    after: Role,
+    now: PrimitiveDateTime,
+) -> Result<ScopeEffect> {
+    let tokens_lose = db::tokens::active_owner_roles_with_scope(conn, scope.as_str(), now)?
+        .into_iter()
+        .filter(|role| *role >= before && *role < after)
+        .count();
+    let forms_change = db::members::enabled_roles(conn)?
+        .into_iter()
+        .filter(|role| (*role >= before) != (*role >= after))
+        .count();
+    Ok(ScopeEffect {
+        tokens_lose,
+        forms_change,
+    })
+}
+
+fn describe_edit(
+    scope: &Scope,
+    before: &ScopeEntry,
+    after: &ScopeEntry,
+    effect: &ScopeEffect,
+) -> String {
+    let mut changes = Vec::new();
+    if before.min_role != after.min_role {
+        changes.push(format!(
+            "minimum role {} → {} ({} active token(s) lose it, {} member(s)' forms change)",
+            before.min_role, after.min_role, effect.tokens_lose, effect.forms_change
+        ));
+    }
+    if before.group != after.group {
+        changes.push(format!(
+            "group {:?} → {:?}",
+            audit_text(&before.group),
+            audit_text(&after.group)
+        ));
+    }
+    if before.description != after.description {
+        changes.push(format!("description {:?}", audit_text(&after.description)));
+    }
+    format!("{scope}: {}", changes.join(", "))
 }
 
 fn require_admin(actor: &Actor) -> Result<()> {

@@ -8,7 +8,7 @@ use super::views::{Layout, render};
 use super::{html, see_other};
 use crate::domain::{Role, Scope};
 use crate::error::{Error, Result};
-use crate::service::{Latchkey, ScopeFields, ScopeUse};
+use crate::service::{Latchkey, ScopeEffect, ScopeFields, ScopeUse};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
@@ -125,6 +125,15 @@ struct ScopesPage {
 struct ConfirmRetirePage {
     layout: Layout,
     scope: ScopeRow,
+}
+
+#[derive(Template)]
+#[template(path = "pages/confirm_scope.html")]
+struct ConfirmScopePage {
+    layout: Layout,
+    name: String,
+    fields: ScopeFields,
+    effect: ScopeEffect,
 }
 
 #[derive(Template)]
@@ -274,6 +283,30 @@ async fn save(
     let Some(fields) = input.fields() else {
         return one_page(&service, &current, scope, refused, Some(input)).await;
     };
+    // A change that takes the scope from tokens says so first, by the
+    // code that saves it.
+    if form.get("confirm") != Some("yes") {
+        let (svc, actor, which, asked) = (
+            service.clone(),
+            current.actor(),
+            scope.clone(),
+            fields.clone(),
+        );
+        if let Ok(effect) =
+            web::block(move || svc.preview_scope_edit(&actor, &which, asked)).await?
+            && effect.tokens_lose > 0
+        {
+            return Ok(html(
+                StatusCode::OK,
+                render(&ConfirmScopePage {
+                    layout: Layout::for_member(&current, "scopes"),
+                    name: scope.to_string(),
+                    fields,
+                    effect,
+                }),
+            ));
+        }
+    }
     let (svc, actor, which) = (service.clone(), current.actor(), scope.clone());
     match web::block(move || svc.edit_scope(&actor, &which, fields)).await? {
         Ok(entry) => {
@@ -308,12 +341,18 @@ async fn retire(
     let found = web::block(move || svc.scope_use(&which)).await??;
     let retirable = !found.entry.system && found.entry.is_active();
     if retirable && form.get("confirm") != Some("yes") {
-        // Without script no dialog asked: a page that does, first.
+        // Without script no dialog asked: a page that does, first, with
+        // the count the retiring code computes.
+        let (svc, actor, which) = (service.clone(), current.actor(), scope.clone());
+        let lose = web::block(move || svc.preview_retire(&actor, &which)).await??;
         return Ok(html(
             StatusCode::OK,
             render(&ConfirmRetirePage {
                 layout: Layout::for_member(&current, "scopes"),
-                scope: ScopeRow::from(found),
+                scope: ScopeRow {
+                    active_tokens: lose,
+                    ..ScopeRow::from(found)
+                },
             }),
         ));
     }

@@ -13,6 +13,7 @@ both_backends!(
     revoke_all_for_a_service_account_and_the_organisation,
     unused_tokens_are_flagged_then_revoked_by_the_policy_and_by_hand,
     a_lower_maximum_lifetime_can_stop_existing_tokens_after_a_preview,
+    raising_a_scopes_minimum_role_says_what_it_takes_first,
 );
 
 /// Waits (5 s at most) for `n` events of `action`: reports are written
@@ -350,7 +351,7 @@ fn revoke_all_stops_every_earlier_token_of_a_member_and_no_later_one(db: &TestDb
     // The member's own account page: the first post only says what it
     // will do, and changes nothing.
     let account = dev.get("/settings/account");
-    account.assert_contains("Revoke every token issued before now");
+    account.assert_contains("Revoke all my tokens");
     let csrf = account.csrf();
     let preview = dev.post(
         "/settings/account/revoke-all",
@@ -757,4 +758,78 @@ fn a_lower_maximum_lifetime_can_stop_existing_tokens_after_a_preview(db: &TestDb
     )
     .assert_status(303);
     api.api("GET", "/api/v1/me", Some(&long)).assert_status(200);
+}
+
+fn raising_a_scopes_minimum_role_says_what_it_takes_first(db: &TestDb) {
+    let app = spawn_app(db);
+    db.cli(&[
+        "scope",
+        "add",
+        "deploy:run",
+        "--description",
+        "Run deploys",
+        "--min-role",
+        "developer",
+    ])
+    .ok();
+    let _viewer = app.member("viewer@example.com", Role::Viewer);
+    let dev = app.member("dev@example.com", Role::Developer);
+    let token = dev.generate_token("deployer", &["deploy:run", "tokens:read"]);
+    let api = app.client();
+    let scopes = |t: &str| api.api("GET", "/api/v1/me", Some(t)).json()["token"]["scopes"].clone();
+    assert_eq!(
+        scopes(&token),
+        serde_json::json!(["tokens:read", "deploy:run"])
+    );
+
+    let admin = app.admin();
+    let csrf = admin.get("/settings/scopes/deploy:run").csrf();
+    let edit = |role: &str, confirm: bool| {
+        let mut form = vec![
+            ("csrf_token", csrf.as_str()),
+            ("description", "Run deploys"),
+            ("group", ""),
+            ("min_role", role),
+        ];
+        if confirm {
+            form.push(("confirm", "yes"));
+        }
+        admin.post("/settings/scopes/deploy:run", &form)
+    };
+    // Raised to admin: the developer's token would lose it, and one
+    // member's form would change. Nothing is saved yet.
+    edit("admin", false)
+        .assert_status(200)
+        .assert_contains("1 active token loses <code>deploy:run</code>")
+        .assert_contains("1 member's form changes")
+        .assert_contains("name=\"min_role\" value=\"admin\"");
+    assert_eq!(
+        scopes(&token),
+        serde_json::json!(["tokens:read", "deploy:run"])
+    );
+    assert_eq!(app.audit_count("scope.changed"), 0);
+    edit("admin", true).assert_status(303);
+    assert_eq!(scopes(&token), serde_json::json!(["tokens:read"]));
+    admin
+        .get("/settings/audit?action=scope.changed")
+        .assert_contains("1 active token(s) lose it");
+    // Lowering it takes nothing: saved at once, and the token has it again.
+    edit("developer", false).assert_status(303);
+    assert_eq!(
+        scopes(&token),
+        serde_json::json!(["tokens:read", "deploy:run"])
+    );
+    // Retiring names the count from the code that retires.
+    let rcsrf = admin.get("/settings/scopes/deploy:run").csrf();
+    admin
+        .post(
+            "/settings/scopes/deploy:run/retire",
+            &[("csrf_token", rcsrf.as_str())],
+        )
+        .assert_status(200)
+        .assert_contains("1 active token loses <code>deploy:run</code>");
+    assert_eq!(
+        scopes(&token),
+        serde_json::json!(["tokens:read", "deploy:run"])
+    );
 }
