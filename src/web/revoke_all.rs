@@ -26,7 +26,7 @@ struct ConfirmRevokeAllPage {
     /// Where the confirmed form posts, and where Cancel goes.
     action: String,
     back: String,
-    /// "your", "this member's", …: whose tokens, in the sentence.
+    /// "yours", "this member's", …: whose tokens, in the sentence.
     whose: String,
 }
 
@@ -87,7 +87,7 @@ async fn own(
         action: "/settings/account/revoke-all".into(),
         back: "/settings/account".into(),
         nav: "account",
-        whose: "your".into(),
+        whose: "yours".into(),
     };
     revoke_all(&current, &service, &form, target, origin).await
 }

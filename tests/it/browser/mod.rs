@@ -274,6 +274,7 @@ browser_flows!(
     members_sign_in_with_single_sign_on_with_and_without_javascript,
     a_canary_token_is_made_in_the_console_with_and_without_javascript,
     a_token_is_suspended_and_resumed_from_its_page_with_and_without_javascript,
+    every_token_is_revoked_and_a_stopping_policy_is_previewed_with_and_without_javascript,
 );
 
 fn admin_signs_in_with_the_printed_password(f: &Flow) {
@@ -467,6 +468,71 @@ fn a_token_is_suspended_and_resumed_from_its_page_with_and_without_javascript(f:
         b.click(&b.button("Resume"));
         b.wait_for_text("Token resumed");
         assert_eq!(f.api_status(&token), 200);
+    }
+}
+
+fn every_token_is_revoked_and_a_stopping_policy_is_previewed_with_and_without_javascript(f: &Flow) {
+    for javascript in [true, false] {
+        let email = if javascript {
+            "dev@example.com"
+        } else {
+            "dev.noscript@example.com"
+        };
+        f.app.add_member(email, Role::Developer);
+        let mine = f.app.create_token(email, "laptop", &["tokens:read"], 30);
+        let b = Browser::start(javascript);
+        f.sign_in(&b, email, PASSWORD);
+        b.goto(&f.url("/settings/account"));
+        b.click(&b.button("Revoke all my tokens…"));
+        b.wait_for_text("Revoke every token issued before now?");
+        assert!(b.has_text("1 working token"));
+        assert_eq!(
+            f.api_status(&mine),
+            200,
+            "nothing changes before confirming"
+        );
+        if javascript {
+            f.look(&b, "revoke-all-confirm");
+        }
+        b.click(&b.button("Revoke every token"));
+        b.wait_for_text("1 working token revoked");
+        assert_eq!(f.api_status(&mine), 401);
+
+        // An admin applies a shorter maximum to existing tokens: the page
+        // says what stops before anything does.
+        let long = f
+            .app
+            .create_token(email, "long-lived", &["tokens:read"], 300);
+        let a = Browser::start(javascript);
+        f.sign_in(&a, &f.app.admin_email, &f.app.admin_password);
+        a.goto(&f.url("/settings/policy"));
+        a.wait_for_text("Token policy");
+        set_value(&a, &a.field("Maximum lifetime, in days"), "90");
+        let existing = a.field("Apply the maximum lifetime to existing tokens too");
+        if !checked(&a, &existing) {
+            a.click(&existing);
+        }
+        a.click(&a.button("Save policy"));
+        a.wait_for_text("Save this policy?");
+        // The first round's long-lived token works again and stops again.
+        let stops = if javascript {
+            "1 working token stops at once"
+        } else {
+            "2 working tokens stop at once"
+        };
+        assert!(a.has_text(stops));
+        assert_eq!(f.api_status(&long), 200);
+        if javascript {
+            f.look(&a, "policy-confirm");
+        }
+        a.click(&a.button("Save and apply"));
+        a.wait_for_text("Policy saved.");
+        assert_eq!(f.api_status(&long), 401);
+        // Back to a year: it works again, saved at once (nothing stops).
+        set_value(&a, &a.field("Maximum lifetime, in days"), "365");
+        a.click(&a.button("Save policy"));
+        a.wait_for_text("Policy saved.");
+        assert_eq!(f.api_status(&long), 200);
     }
 }
 
