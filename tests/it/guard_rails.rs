@@ -2,7 +2,7 @@
 //! token's description, set in the console, the CLI and the API, shown on
 //! the token page and in every listing. Both backends.
 
-use crate::helpers::{TestDb, in_days, spawn_app, spawn_app_with};
+use crate::helpers::{TestDb, in_days, spawn_app, spawn_app_with, spawn_second};
 use latchkey::domain::Role;
 
 both_backends!(
@@ -14,6 +14,7 @@ both_backends!(
     unused_tokens_are_flagged_then_revoked_by_the_policy_and_by_hand,
     a_lower_maximum_lifetime_can_stop_existing_tokens_after_a_preview,
     raising_a_scopes_minimum_role_says_what_it_takes_first,
+    two_instances_sweeping_at_once_revoke_each_unused_token_once,
 );
 
 /// Waits (5 s at most) for `n` events of `action`: reports are written
@@ -832,4 +833,28 @@ fn raising_a_scopes_minimum_role_says_what_it_takes_first(db: &TestDb) {
         scopes(&token),
         serde_json::json!(["tokens:read", "deploy:run"])
     );
+}
+
+fn two_instances_sweeping_at_once_revoke_each_unused_token_once(db: &TestDb) {
+    let app = spawn_app(db);
+    let second = spawn_second(db, &app);
+    app.add_member("dev@example.com", Role::Developer);
+    for n in 0..6 {
+        app.create_token(
+            "dev@example.com",
+            &format!("unused {n}"),
+            &["tokens:read"],
+            300,
+        );
+    }
+    post_policy(&app.admin(), &[("inactive_after_days", "7")]).assert_status(303);
+    for instance in [&app, &second] {
+        instance.service.clock().advance(time::Duration::days(8));
+    }
+    let (a, b) = (app.service.clone(), second.service.clone());
+    let first = std::thread::spawn(move || a.sweep_inactive().expect("sweep"));
+    let other = std::thread::spawn(move || b.sweep_inactive().expect("sweep"));
+    let revoked = first.join().expect("thread") + other.join().expect("thread");
+    assert_eq!(revoked, 6);
+    assert_eq!(app.audit_count("token.revoked"), 6);
 }
