@@ -206,6 +206,37 @@ impl Latchkey {
         })
     }
 
+    /// What saving each other minimum role would do now (none for a
+    /// system or retired scope), each by the saving code, rolled back:
+    /// the scope's page shows it before anything is saved.
+    pub fn scope_role_effects(
+        &self,
+        actor: &Actor,
+        scope: &Scope,
+    ) -> Result<Vec<(Role, ScopeEffect)>> {
+        require_admin(actor)?;
+        let entry = {
+            let mut conn = self.conn()?;
+            db::scopes::find(&mut conn, scope)?.ok_or(Error::NotFound("scope"))?
+        };
+        if entry.system || !entry.is_active() {
+            return Ok(Vec::new());
+        }
+        [Role::Viewer, Role::Developer, Role::Admin]
+            .into_iter()
+            .filter(|role| *role != entry.min_role)
+            .map(|role| {
+                let fields = ScopeFields {
+                    description: entry.description.clone(),
+                    group: entry.group.clone(),
+                    min_role: role,
+                };
+                self.preview_scope_edit(actor, scope, fields)
+                    .map(|effect| (role, effect))
+            })
+            .collect()
+    }
+
     /// How many active tokens `retire_scope` would take the scope from,
     /// by the same code, rolled back.
     pub fn preview_retire(&self, actor: &Actor, scope: &Scope) -> Result<usize> {

@@ -128,20 +128,33 @@ struct ConfirmRetirePage {
 }
 
 #[derive(Template)]
-#[template(path = "pages/confirm_scope.html")]
-struct ConfirmScopePage {
-    layout: Layout,
-    name: String,
-    fields: ScopeFields,
-    effect: ScopeEffect,
-}
-
-#[derive(Template)]
 #[template(path = "pages/scope.html")]
 struct ScopePage {
     layout: Layout,
     scope: ScopeRow,
     form: ScopeForm,
+    /// What saving each other minimum role does now, as sentences.
+    effects: Vec<String>,
+}
+
+/// "Raised to admin: 412 active tokens lose it …", for the scope's page.
+fn describe_effect(scope: &str, current: &str, role: Role, effect: &ScopeEffect) -> String {
+    let raised = current.parse::<Role>().is_ok_and(|now| role > now);
+    let forms = match effect.forms_change {
+        0 => "no member's form changes".to_owned(),
+        1 => "1 member's form changes".to_owned(),
+        n => format!("{n} members' forms change"),
+    };
+    if raised {
+        let tokens = match effect.tokens_lose {
+            0 => "no active token loses it".to_owned(),
+            1 => format!("1 active token loses {scope}"),
+            n => format!("{n} active tokens lose {scope}"),
+        };
+        format!("Raised to {role}: {tokens} on its next request; {forms}.")
+    } else {
+        format!("Lowered to {role}: no token loses it; {forms} (they may grant it).")
+    }
 }
 
 async fn list_page(
@@ -233,7 +246,8 @@ async fn one_page(
     form: Option<ScopeForm>,
 ) -> Result<HttpResponse, WebError> {
     let svc = service.clone();
-    let found = web::block(move || svc.scope_use(&scope)).await??;
+    let which = scope.clone();
+    let found = web::block(move || svc.scope_use(&which)).await??;
     let row = ScopeRow::from(found);
     let mut form = form.unwrap_or_else(|| ScopeForm {
         name: row.name.clone(),
@@ -243,12 +257,19 @@ async fn one_page(
         ..ScopeForm::default()
     });
     form.role_fixed = row.system;
+    let (svc, actor, which) = (service.clone(), current.actor(), scope.clone());
+    let effects = web::block(move || svc.scope_role_effects(&actor, &which))
+        .await??
+        .iter()
+        .map(|(role, effect)| describe_effect(&row.name, &row.min_role, *role, effect))
+        .collect();
     Ok(html(
         status,
         render(&ScopePage {
             layout: Layout::for_member(current, "scopes"),
             scope: row,
             form,
+            effects,
         }),
     ))
 }
@@ -283,30 +304,6 @@ async fn save(
     let Some(fields) = input.fields() else {
         return one_page(&service, &current, scope, refused, Some(input)).await;
     };
-    // A change that takes the scope from tokens says so first, by the
-    // code that saves it.
-    if form.get("confirm") != Some("yes") {
-        let (svc, actor, which, asked) = (
-            service.clone(),
-            current.actor(),
-            scope.clone(),
-            fields.clone(),
-        );
-        if let Ok(effect) =
-            web::block(move || svc.preview_scope_edit(&actor, &which, asked)).await?
-            && effect.tokens_lose > 0
-        {
-            return Ok(html(
-                StatusCode::OK,
-                render(&ConfirmScopePage {
-                    layout: Layout::for_member(&current, "scopes"),
-                    name: scope.to_string(),
-                    fields,
-                    effect,
-                }),
-            ));
-        }
-    }
     let (svc, actor, which) = (service.clone(), current.actor(), scope.clone());
     match web::block(move || svc.edit_scope(&actor, &which, fields)).await? {
         Ok(entry) => {

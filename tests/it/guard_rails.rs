@@ -13,7 +13,7 @@ both_backends!(
     revoke_all_for_a_service_account_and_the_organisation,
     unused_tokens_are_flagged_then_revoked_by_the_policy_and_by_hand,
     a_lower_maximum_lifetime_can_stop_existing_tokens_after_a_preview,
-    raising_a_scopes_minimum_role_says_what_it_takes_first,
+    a_scopes_page_says_what_each_minimum_role_would_take,
     two_instances_sweeping_at_once_revoke_each_unused_token_once,
 );
 
@@ -761,7 +761,7 @@ fn a_lower_maximum_lifetime_can_stop_existing_tokens_after_a_preview(db: &TestDb
     api.api("GET", "/api/v1/me", Some(&long)).assert_status(200);
 }
 
-fn raising_a_scopes_minimum_role_says_what_it_takes_first(db: &TestDb) {
+fn a_scopes_page_says_what_each_minimum_role_would_take(db: &TestDb) {
     let app = spawn_app(db);
     db.cli(&[
         "scope",
@@ -785,36 +785,34 @@ fn raising_a_scopes_minimum_role_says_what_it_takes_first(db: &TestDb) {
 
     let admin = app.admin();
     let csrf = admin.get("/settings/scopes/deploy:run").csrf();
-    let edit = |role: &str, confirm: bool| {
-        let mut form = vec![
+    let edit = |role: &str, _: bool| {
+        let form = [
             ("csrf_token", csrf.as_str()),
             ("description", "Run deploys"),
             ("group", ""),
             ("min_role", role),
         ];
-        if confirm {
-            form.push(("confirm", "yes"));
-        }
         admin.post("/settings/scopes/deploy:run", &form)
     };
-    // Raised to admin: the developer's token would lose it, and one
-    // member's form would change. Nothing is saved yet.
-    edit("admin", false)
-        .assert_status(200)
-        .assert_contains("1 active token loses <code>deploy:run</code>")
-        .assert_contains("1 member's form changes")
-        .assert_contains("name=\"min_role\" value=\"admin\"");
+    // The scope's page says what each other minimum role would do now,
+    // before anything is saved.
+    admin
+        .get("/settings/scopes/deploy:run")
+        .assert_contains("Raised to admin: 1 active token loses deploy:run on its next request; 1 member&#39;s form changes.")
+        .assert_contains("Lowered to viewer: no token loses it; 1 member&#39;s form changes");
     assert_eq!(
         scopes(&token),
         serde_json::json!(["tokens:read", "deploy:run"])
     );
     assert_eq!(app.audit_count("scope.changed"), 0);
-    edit("admin", true).assert_status(303);
+    edit("admin", false).assert_status(303);
     assert_eq!(scopes(&token), serde_json::json!(["tokens:read"]));
     admin
         .get("/settings/audit?action=scope.changed")
         .assert_contains("1 active token(s) lose it");
-    // Lowering it takes nothing: saved at once, and the token has it again.
+    admin
+        .get("/settings/scopes/deploy:run")
+        .assert_contains("Lowered to developer: no token loses it; 1 member&#39;s form changes");
     edit("developer", false).assert_status(303);
     assert_eq!(
         scopes(&token),
