@@ -153,7 +153,12 @@ fn describe_effect(scope: &str, current: &str, role: Role, effect: &ScopeEffect)
         };
         format!("Raised to {role}: {tokens} on its next request; {forms}.")
     } else {
-        format!("Lowered to {role}: no token loses it; {forms} (they may grant it).")
+        let may = if effect.forms_change > 0 {
+            " (they may grant it)"
+        } else {
+            ""
+        };
+        format!("Lowered to {role}: no token loses it; {forms}{may}.")
     }
 }
 
