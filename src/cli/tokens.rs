@@ -32,23 +32,13 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
                     ));
                 }
             };
-            let catalogue = service.catalogue()?;
-            if let Some(unknown) = scopes.iter().find(|s| !catalogue.offers(s)) {
-                let known: Vec<&str> = catalogue.active().map(|e| e.scope.as_str()).collect();
-                return Err(Failure::Usage(format!(
-                    "--scope: unknown scope {:?}; known scopes: {}",
-                    unknown.as_str(),
-                    known.join(", ")
-                )));
-            }
-            let allowed_ips = IpAllowList::from_ranges(allow_ips)
-                .map_err(|e| Failure::Usage(format!("--allow-ip: {}", e.message)))?;
             let request = NewToken {
                 name,
                 expiry: Expiry::On(expires_on),
-                scopes: scopes.into_iter().collect::<ScopeSet>(),
+                scopes: known_scopes(service, scopes)?,
                 nonce: None,
-                allowed_ips,
+                allowed_ips: IpAllowList::from_ranges(allow_ips)
+                    .map_err(|e| Failure::Usage(format!("--allow-ip: {}", e.message)))?,
                 description,
                 canary,
             };
@@ -104,26 +94,7 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
             email,
             service_account,
             org,
-        } => {
-            let target = match (email, service_account, org) {
-                (Some(email), _, _) => RevokeAllTarget::Member(find_member(service, &email)?.id),
-                (None, Some(name), _) => {
-                    RevokeAllTarget::Member(super::service_accounts::find(service, &name)?.id)
-                }
-                (None, None, true) => RevokeAllTarget::Organisation,
-                (None, None, false) => {
-                    return Err(Failure::Usage(
-                        "give --email, --service-account or --org: whose tokens?".into(),
-                    ));
-                }
-            };
-            let done = service.revoke_all(&actor, target)?;
-            println!(
-                "Every token of {} issued before now stops: {} working token(s) revoked. Tokens made from now on work.",
-                done.subject, done.tokens
-            );
-            Ok(())
-        }
+        } => revoke_all(service, &actor, email, service_account, org),
         TokenCommand::Resume { id } => {
             let said = if service.set_token_suspended(&actor, id, false)? {
                 "is resumed: it works again"
@@ -166,6 +137,52 @@ fn print_idle(
         write!(out, "{text}")
     };
     written.map_err(|e| Failure::Failed(e.to_string()))
+}
+
+/// The scopes asked for, all offered by the catalogue.
+fn known_scopes(
+    service: &Latchkey,
+    scopes: Vec<crate::domain::Scope>,
+) -> Result<ScopeSet, Failure> {
+    let catalogue = service.catalogue()?;
+    if let Some(unknown) = scopes.iter().find(|s| !catalogue.offers(s)) {
+        let known: Vec<&str> = catalogue.active().map(|e| e.scope.as_str()).collect();
+        return Err(Failure::Usage(format!(
+            "--scope: unknown scope {:?}; known scopes: {}",
+            unknown.as_str(),
+            known.join(", ")
+        )));
+    }
+    Ok(scopes.into_iter().collect())
+}
+
+/// `token revoke-all`: every token of a member, a service account or the
+/// organisation issued before now.
+fn revoke_all(
+    service: &Latchkey,
+    actor: &Actor,
+    email: Option<crate::domain::Email>,
+    service_account: Option<crate::domain::ServiceName>,
+    org: bool,
+) -> Result<(), Failure> {
+    let target = match (email, service_account, org) {
+        (Some(email), _, _) => RevokeAllTarget::Member(find_member(service, &email)?.id),
+        (None, Some(name), _) => {
+            RevokeAllTarget::Member(super::service_accounts::find(service, &name)?.id)
+        }
+        (None, None, true) => RevokeAllTarget::Organisation,
+        (None, None, false) => {
+            return Err(Failure::Usage(
+                "give --email, --service-account or --org: whose tokens?".into(),
+            ));
+        }
+    };
+    let done = service.revoke_all(actor, target)?;
+    println!(
+        "Every token of {} issued before now stops: {} working token(s) revoked. Tokens made from now on work.",
+        done.subject, done.tokens
+    );
+    Ok(())
 }
 
 /// The new token, alone on standard output.

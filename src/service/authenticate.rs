@@ -165,6 +165,36 @@ pub struct Authentication {
     pub effects: Effects,
 }
 
+/// What a token that passed every check may do now.
+fn verified(token: &Credential, usable: &Arc<ScopeSet>) -> Verified {
+    Verified {
+        token_id: TokenId(token.id),
+        name: token.name.clone(),
+        // The catalogue at the moment of use decides.
+        scopes: usable.clone(),
+        owner: Member {
+            id: MemberId(token.owner_id),
+            org_id: OrgId(token.org_id),
+            email: token.owner_email.clone(),
+            role: token.owner_role,
+            disabled: false,
+            created_at: token.owner_created_at.assume_utc(),
+            kind: token.owner_kind,
+            // Console sign-in only; a token check never asks.
+            must_change_password: false,
+            two_factor: false,
+            has_password: true,
+        },
+        // A token in a rotation's overlap stops at its end.
+        expires_at: match (token.expires_at, token.revoked_at) {
+            (Some(exp), Some(stops)) => Some(exp.min(stops)),
+            (exp, stops) => stops.or(exp),
+        },
+        created_at: token.created_at,
+        allowed_ips: token.allowed_ips.clone(),
+    }
+}
+
 /// A kind of refusal, for one token, from one address (IPv4, or IPv6 /64:
 /// a client changes the low bits of its IPv6 address at will).
 type RefusalKey = (TokenId, String, &'static str);
@@ -382,32 +412,7 @@ impl Latchkey {
             }
         }
         Ok(Authentication {
-            outcome: Ok(Verified {
-                token_id: id,
-                name: token.name.clone(),
-                // The catalogue at the moment of use decides.
-                scopes: usable.clone(),
-                owner: Member {
-                    id: owner_id,
-                    org_id,
-                    email: token.owner_email.clone(),
-                    role: token.owner_role,
-                    disabled: false,
-                    created_at: token.owner_created_at.assume_utc(),
-                    kind: token.owner_kind,
-                    // Console sign-in only; a token check never asks.
-                    must_change_password: false,
-                    two_factor: false,
-                    has_password: true,
-                },
-                // A token in a rotation's overlap stops at its end.
-                expires_at: match (token.expires_at, token.revoked_at) {
-                    (Some(exp), Some(stops)) => Some(exp.min(stops)),
-                    (exp, stops) => stops.or(exp),
-                },
-                created_at: token.created_at,
-                allowed_ips: token.allowed_ips.clone(),
-            }),
+            outcome: Ok(verified(token, usable)),
             effects,
         })
     }

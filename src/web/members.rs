@@ -193,6 +193,23 @@ async fn confirm_disable(
     ))
 }
 
+/// What the members page says after `action` on the member `email`.
+fn done_message(action: &str, email: &str) -> String {
+    match action {
+        "role" => format!("Role of {email} changed. Their tokens follow the new role at once."),
+        "disable" => {
+            format!("Disabled {email}. They cannot sign in and their tokens stop working.")
+        }
+        "reset-2fa" => format!(
+            "Two-factor sign-in of {email} reset: they set it up again after their next sign-in, or may sign in with their password alone."
+        ),
+        "sign-out" => {
+            format!("Every session of {email} ended: they must sign in again, everywhere.")
+        }
+        _ => format!("Enabled {email}. Their tokens work again until they expire."),
+    }
+}
+
 #[post("/settings/members/{id}/{action}")]
 async fn change(
     req: HttpRequest,
@@ -249,21 +266,7 @@ async fn change(
     .await?;
     match result {
         Ok(email) => {
-            let done = match action.as_str() {
-                "role" => {
-                    format!("Role of {email} changed. Their tokens follow the new role at once.")
-                }
-                "disable" => {
-                    format!("Disabled {email}. They cannot sign in and their tokens stop working.")
-                }
-                "reset-2fa" => format!(
-                    "Two-factor sign-in of {email} reset: they set it up again after their next sign-in, or may sign in with their password alone."
-                ),
-                "sign-out" => {
-                    format!("Every session of {email} ended: they must sign in again, everywhere.")
-                }
-                _ => format!("Enabled {email}. Their tokens work again until they expire."),
-            };
+            let done = done_message(&action, &email);
             current.flash(&service, done).await?;
             Ok(see_other("/settings/members"))
         }
