@@ -47,17 +47,8 @@ fn starting(
 
 impl Application {
     pub fn build(config: &ServerConfig, service: Latchkey) -> Result<Application, StartError> {
-        let key_bytes = service
-            .session_key(config.session_key.as_deref())
-            .map_err(|e| starting("reading the session key")(e.into()))?;
-        let key = Key::try_from(key_bytes.as_slice())
-            .map_err(|e| starting("reading the session key")(e.into()))?;
-        let listener = TcpListener::bind(&config.bind)
-            .map_err(|e| starting(format!("cannot listen on {}", config.bind))(e.into()))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| starting("reading the listening port")(e.into()))?
-            .port();
+        let key = cookie_key(config, &service)?;
+        let (listener, port) = listen(&config.bind)?;
         // PostgreSQL token lookups are coalesced by one thread: while its
         // query is in flight the next batch gathers (measured: one thread
         // answers more requests than two or four, whose batches are smaller).
@@ -205,6 +196,26 @@ fn session_middleware(key: Key, secure: bool) -> SessionMiddleware<CookieSession
             ),
         ))
         .build()
+}
+
+/// The key that signs and encrypts session cookies (kept in the database
+/// unless configured, so every instance shares it).
+fn cookie_key(config: &ServerConfig, service: &Latchkey) -> Result<Key, StartError> {
+    let key_bytes = service
+        .session_key(config.session_key.as_deref())
+        .map_err(|e| starting("reading the session key")(e.into()))?;
+    Key::try_from(key_bytes.as_slice()).map_err(|e| starting("reading the session key")(e.into()))
+}
+
+/// The public listener and the port it got.
+fn listen(bind: &str) -> Result<(TcpListener, u16), StartError> {
+    let listener = TcpListener::bind(bind)
+        .map_err(|e| starting(format!("cannot listen on {bind}"))(e.into()))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| starting("reading the listening port")(e.into()))?
+        .port();
+    Ok((listener, port))
 }
 
 type Background = (Option<Periodic>, Periodic, Periodic);

@@ -315,16 +315,7 @@ impl Latchkey {
         ip: Option<&str>,
     ) -> std::result::Result<Member, LoginError> {
         let mut conn = self.conn()?;
-        let Some(row) = db::members::find(&mut conn, member)? else {
-            return Err(LoginError::InvalidCredentials);
-        };
-        let found = Member::from_row(row)?;
-        if found.disabled {
-            return Err(LoginError::Disabled);
-        }
-        if found.kind == MemberKind::Service || !found.two_factor {
-            return Err(LoginError::InvalidCredentials);
-        }
+        let found = waiting_member(&mut conn, member)?;
         let attempt = match self.count_guess(&mut conn, &found.email, ip) {
             Ok(attempt) => attempt,
             Err(Error::Throttled { retry_after_secs }) => {
@@ -415,6 +406,25 @@ fn record(
         },
     )?;
     Ok(())
+}
+
+/// The member a second step waits for: enabled, a person, with a second
+/// factor.
+fn waiting_member(
+    conn: &mut DbConnection,
+    member: MemberId,
+) -> std::result::Result<Member, LoginError> {
+    let Some(row) = db::members::find(conn, member)? else {
+        return Err(LoginError::InvalidCredentials);
+    };
+    let found = Member::from_row(row)?;
+    if found.disabled {
+        return Err(LoginError::Disabled);
+    }
+    if found.kind == MemberKind::Service || !found.two_factor {
+        return Err(LoginError::InvalidCredentials);
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -92,6 +92,33 @@ struct Answer {
     error: Option<String>,
 }
 
+/// The waiting sign-in and the provider's code and state, or why the
+/// answer cannot be finished.
+fn read_answer(
+    pending: Option<PendingSso>,
+    answer: Option<Answer>,
+) -> Result<(PendingSso, String, String), SsoError> {
+    let rejected = |why: &str| SsoError::Rejected(why.to_owned());
+    let pending =
+        pending.ok_or_else(|| rejected("this sign-in was already used or has expired"))?;
+    let answer = answer.ok_or_else(|| rejected("the answer could not be read"))?;
+    if let Some(error) = answer.error.filter(|e| !e.is_empty()) {
+        let error: String = error
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(64)
+            .collect();
+        return Err(rejected(&format!("the identity provider said “{error}”")));
+    }
+    let (Some(code), Some(state)) = (answer.code, answer.state) else {
+        return Err(rejected("the answer lacks a code or state"));
+    };
+    if code.len() > 4096 || state.len() > 512 {
+        return Err(rejected("the answer is too long"));
+    }
+    Ok((pending, code, state))
+}
+
 #[get("/login/oidc/callback")]
 async fn callback(
     req: HttpRequest,
@@ -107,62 +134,10 @@ async fn callback(
     let answer = web::Query::<Answer>::from_query(req.query_string())
         .ok()
         .map(web::Query::into_inner);
-    let rejected = |why: &str| SsoError::Rejected(why.to_owned());
-    let Some(pending) = pending else {
-        return refusal(
-            &req,
-            &session,
-            &door,
-            &service,
-            &rejected("this sign-in was already used or has expired"),
-        )
-        .await;
+    let (pending, code, state) = match read_answer(pending, answer) {
+        Ok(read) => read,
+        Err(why) => return refusal(&req, &session, &door, &service, &why).await,
     };
-    let Some(answer) = answer else {
-        return refusal(
-            &req,
-            &session,
-            &door,
-            &service,
-            &rejected("the answer could not be read"),
-        )
-        .await;
-    };
-    if let Some(error) = answer.error.filter(|e| !e.is_empty()) {
-        let error: String = error
-            .chars()
-            .filter(|c| c.is_ascii_graphic())
-            .take(64)
-            .collect();
-        return refusal(
-            &req,
-            &session,
-            &door,
-            &service,
-            &rejected(&format!("the identity provider said “{error}”")),
-        )
-        .await;
-    }
-    let (Some(code), Some(state)) = (answer.code, answer.state) else {
-        return refusal(
-            &req,
-            &session,
-            &door,
-            &service,
-            &rejected("the answer lacks a code or state"),
-        )
-        .await;
-    };
-    if code.len() > 4096 || state.len() > 512 {
-        return refusal(
-            &req,
-            &session,
-            &door,
-            &service,
-            &rejected("the answer is too long"),
-        )
-        .await;
-    }
     let ip = client_addr(&req).map(|a| a.to_canonical().to_string());
     let (svc, relying) = (service.clone(), sso.clone());
     let signed_in = web::block(move || {

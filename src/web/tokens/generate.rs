@@ -98,6 +98,33 @@ struct Submitted {
     nonce: String,
 }
 
+/// The scopes the owner's role may grant, by group, the submitted ones
+/// ticked.
+fn scope_groups(
+    policy: &OrgPolicy,
+    role: crate::domain::Role,
+    ticked: &[String],
+) -> Vec<ScopeGroupView> {
+    policy
+        .scopes
+        .groups()
+        .into_iter()
+        .map(|(label, entries)| ScopeGroupView {
+            label: label.to_owned(),
+            scopes: entries
+                .into_iter()
+                .filter(|e| role >= e.min_role)
+                .map(|e| ScopeOption {
+                    name: e.scope.as_str().to_owned(),
+                    description: e.description.clone(),
+                    checked: ticked.iter().any(|c| c == e.scope.as_str()),
+                })
+                .collect(),
+        })
+        .filter(|g| !g.scopes.is_empty())
+        .collect()
+}
+
 fn token_form(
     target: &Target,
     policy: &OrgPolicy,
@@ -131,25 +158,7 @@ fn token_form(
             selected: input.expires_in == "never",
         });
     }
-    let role = target.owner.role;
-    let groups = policy
-        .scopes
-        .groups()
-        .into_iter()
-        .map(|(label, entries)| ScopeGroupView {
-            label: label.to_owned(),
-            scopes: entries
-                .into_iter()
-                .filter(|e| role >= e.min_role)
-                .map(|e| ScopeOption {
-                    name: e.scope.as_str().to_owned(),
-                    description: e.description.clone(),
-                    checked: input.scopes.iter().any(|c| c == e.scope.as_str()),
-                })
-                .collect(),
-        })
-        .filter(|g| !g.scopes.is_empty())
-        .collect();
+    let groups = scope_groups(policy, target.owner.role, &input.scopes);
     TokenForm {
         action: target.action(),
         back: target.back(),
