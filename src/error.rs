@@ -59,6 +59,8 @@ pub enum Conflict {
     },
     #[error("Only an active token that was not rotated already can be rotated.")]
     NotRotatable,
+    #[error("This token is suspended: resume it before rotating it.")]
+    Suspended,
     #[error("This token is revoked: revoking is final, so it cannot be suspended or resumed.")]
     AlreadyRevoked,
     #[error("The last active admin cannot be {action}; make another member admin first.")]

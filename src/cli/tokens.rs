@@ -66,15 +66,15 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
         } => {
             let created = service
                 .rotate_token(&actor, id, time::Duration::minutes(overlap_minutes))
-                .map_err(|e| match e {
-                    Error::NotFound(_) => Failure::Failed(format!("no token with the id {id}")),
-                    other => other.into(),
-                })?;
+                .map_err(|e| no_such_token(e, id))?;
             print_secret(&created)
         }
         TokenCommand::Revoke { ids } => revoke(service, &actor, &ids),
         TokenCommand::Suspend { id } => {
-            let said = if service.set_token_suspended(&actor, id, true)? {
+            let said = if service
+                .set_token_suspended(&actor, id, true)
+                .map_err(|e| no_such_token(e, id))?
+            {
                 "is suspended: it is refused until resumed"
             } else {
                 "was already suspended; nothing changed"
@@ -96,7 +96,10 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
             org,
         } => revoke_all(service, &actor, email, service_account, org),
         TokenCommand::Resume { id } => {
-            let said = if service.set_token_suspended(&actor, id, false)? {
+            let said = if service
+                .set_token_suspended(&actor, id, false)
+                .map_err(|e| no_such_token(e, id))?
+            {
                 "is resumed: it works again"
             } else {
                 "was not suspended; nothing changed"
@@ -139,6 +142,14 @@ fn print_idle(
     written.map_err(|e| Failure::Failed(e.to_string()))
 }
 
+/// "No token with the id N", rather than the service's generic words.
+fn no_such_token(e: Error, id: crate::domain::TokenId) -> Failure {
+    match e {
+        Error::NotFound(_) => Failure::Failed(format!("no token with the id {id}")),
+        other => other.into(),
+    }
+}
+
 /// The scopes asked for, all offered by the catalogue.
 fn known_scopes(
     service: &Latchkey,
@@ -179,7 +190,7 @@ fn revoke_all(
     };
     let done = service.revoke_all(actor, target)?;
     println!(
-        "Every token of {} issued before now stops: {} working token(s) revoked. Tokens made from now on work.",
+        "Every token of {} issued before now stops: {} token(s) revoked. Tokens made from now on work.",
         done.subject, done.tokens
     );
     Ok(())

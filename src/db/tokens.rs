@@ -356,7 +356,8 @@ pub fn revoke_chain(
     Ok(updated)
 }
 
-/// Ids of the working tokens made before `now`, of one owner or of the
+/// Ids of the unrevoked, unexpired tokens made before `now` (working,
+/// suspended, or a disabled member's), of one owner or of the
 /// whole organisation, that a "revoke every token" stops. Canaries are
 /// left: they never work, and keep reporting.
 pub fn working_ids_before(
@@ -389,9 +390,13 @@ pub fn idle_since(
     after: Option<PrimitiveDateTime>,
     now: PrimitiveDateTime,
 ) -> QueryResult<Vec<TokenRow>> {
+    // Never revoked at all: a revoke time ahead of `now` is a rotation's
+    // overlap (it stops by itself), or another instance's sweep with a
+    // clock a little ahead of ours (it must not be revoked twice).
     let mut q = t::table
         .filter(t::org_id.eq(org.0))
-        .filter(active_at(now))
+        .filter(t::revoked_at.is_null())
+        .filter(t::expires_at.is_null().or(t::expires_at.gt(now)))
         .filter(t::canary.eq(false))
         .filter(t::suspended_at.is_null())
         .filter(
@@ -420,7 +425,8 @@ pub type Lifetime = (
     MemberKind,
 );
 
-/// The lifetimes of an organisation's working tokens, canaries left out.
+/// The lifetimes of an organisation's working tokens: canaries, suspended
+/// tokens and disabled members' tokens (none of which works now) left out.
 pub fn working_lifetimes(
     conn: &mut DbConnection,
     org: OrgId,
@@ -433,6 +439,8 @@ pub fn working_lifetimes(
         .filter(t::revoked_at.is_null().or(t::revoked_at.gt(now)))
         .filter(t::expires_at.is_null().or(t::expires_at.gt(now)))
         .filter(t::canary.eq(false))
+        .filter(t::suspended_at.is_null())
+        .filter(m::disabled.eq(false))
         .select((t::id, t::created_at, t::expires_at, m::kind))
         .load(conn)?;
     Ok(rows

@@ -27,7 +27,8 @@ pub enum RevokeAllTarget {
 /// What a "revoke every token" does (or did).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevokeAllEffect {
-    /// The working tokens that stop.
+    /// The tokens revoked: working ones, and suspended or disabled
+    /// members' ones that could work again.
     pub tokens: usize,
     /// Who they belong to, as people read it: an email, a service
     /// account's name, or "the organisation".
@@ -126,7 +127,7 @@ fn stop_all(
             member: whose.as_ref().map(|m| m.id),
             ip: actor.ip.as_deref(),
             detail: format!(
-                "every token of {subject} issued before now: {revoked} working token{} stopped",
+                "every token of {subject} issued before now: {revoked} token{} revoked",
                 if revoked == 1 { "" } else { "s" }
             ),
         },

@@ -41,11 +41,11 @@ fn rotatable(
     }
     db::lock_member(conn, old.owner_id)?;
     let revoked = old.revoked_at.is_some_and(|r| r <= now);
-    if status_at(revoked, old.expires_at, now) != TokenStatus::Active
-        || old.replaced_by.is_some()
-        || old.suspended_at.is_some()
-    {
+    if status_at(revoked, old.expires_at, now) != TokenStatus::Active || old.replaced_by.is_some() {
         return Err(Conflict::NotRotatable.into());
+    }
+    if old.suspended_at.is_some() {
+        return Err(Conflict::Suspended.into());
     }
     Ok(old)
 }

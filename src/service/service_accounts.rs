@@ -90,7 +90,12 @@ impl Latchkey {
         id: crate::domain::MemberId,
     ) -> Result<Member> {
         let mut conn = self.conn()?;
-        let member = self.member_in_scope(&mut conn, actor, id)?;
+        let member = self
+            .member_in_scope(&mut conn, actor, id)
+            .map_err(|e| match e {
+                Error::NotFound(_) => Error::NotFound("service account"),
+                other => other,
+            })?;
         if member.kind != MemberKind::Service {
             return Err(Error::NotFound("service account"));
         }

@@ -62,9 +62,9 @@ pub async fn revoke_all(
     }
     let done = web::block(move || svc.revoke_all(&actor, target)).await??;
     let said = match done.tokens {
-        0 => "no working token was left to revoke".to_owned(),
-        1 => "1 working token revoked".to_owned(),
-        n => format!("{n} working tokens revoked"),
+        0 => "no token was left to revoke".to_owned(),
+        1 => "1 token revoked".to_owned(),
+        n => format!("{n} tokens revoked"),
     };
     let message = format!(
         "Every token of {} issued before now stops: {said}. Tokens made from now on work.",

@@ -360,7 +360,7 @@ fn revoke_all_stops_every_earlier_token_of_a_member_and_no_later_one(db: &TestDb
     );
     preview
         .assert_status(200)
-        .assert_contains("2 working tokens</strong> of <strong>dev@example.com");
+        .assert_contains("2 tokens</strong> of <strong>dev@example.com");
     api.api("GET", "/api/v1/me", Some(&first))
         .assert_status(200);
     assert_eq!(app.audit_count("tokens.revoked_before"), 0);
@@ -383,7 +383,7 @@ fn revoke_all_stops_every_earlier_token_of_a_member_and_no_later_one(db: &TestDb
     wait_for_audit(&app, "token.canary_used", 1);
     assert_eq!(app.audit_count("tokens.revoked_before"), 1);
     dev.get("/settings/account")
-        .assert_contains("2 working tokens revoked");
+        .assert_contains("2 tokens revoked");
     dev.get(&format!("/settings/api-tokens/{}", app.token_id("laptop")))
         .assert_contains("revoke all");
 
@@ -415,12 +415,28 @@ fn revoke_all_stops_every_earlier_token_of_a_member_and_no_later_one(db: &TestDb
             &[("csrf_token", acsrf.as_str())],
         )
         .assert_status(200)
-        .assert_contains("1 working token</strong> of <strong>dev@example.com");
+        .assert_contains("1 token</strong> of <strong>dev@example.com");
     std::thread::sleep(std::time::Duration::from_millis(5));
     let out = db
         .cli(&["token", "revoke-all", "--email", "dev@example.com"])
         .ok();
-    assert!(out.contains("1 working token(s) revoked"), "{out}");
+    assert!(out.contains("1 token(s) revoked"), "{out}");
+    // Listed with its reason, as the API schema names it.
+    let listed = db
+        .cli(&[
+            "token",
+            "list",
+            "--email",
+            "dev@example.com",
+            "--status",
+            "revoked",
+            "--json",
+        ])
+        .ok();
+    assert!(
+        listed.contains("\"revoked_reason\": \"revoke_all\""),
+        "{listed}"
+    );
     api.api("GET", "/api/v1/me", Some(&later))
         .assert_status(401);
     api.api("GET", "/api/v1/me", Some(&others))
@@ -428,6 +444,8 @@ fn revoke_all_stops_every_earlier_token_of_a_member_and_no_later_one(db: &TestDb
 
     // Mistakes change nothing.
     db.cli(&["token", "revoke-all"]).fails(2, "--email");
+    db.cli(&["token", "suspend", "99999"])
+        .fails(1, "no token with the id 99999");
     db.cli(&["token", "revoke-all", "--email", "nobody@example.com"])
         .fails(1, "nobody@example.com");
     db.cli(&["token", "revoke-all", "--email", "x@example.com", "--org"])
@@ -478,7 +496,7 @@ fn revoke_all_for_a_service_account_and_the_organisation(db: &TestDb) {
             &[("csrf_token", csrf.as_str())],
         )
         .assert_status(200)
-        .assert_contains("1 working token</strong> of <strong>deployer");
+        .assert_contains("1 token</strong> of <strong>deployer");
     admin
         .post(
             &format!("/settings/service-accounts/{id}/revoke-all"),
@@ -511,9 +529,9 @@ fn revoke_all_for_a_service_account_and_the_organisation(db: &TestDb) {
             &[("csrf_token", pcsrf.as_str())],
         )
         .assert_status(200)
-        .assert_contains("2 working tokens</strong> of <strong>the organisation");
+        .assert_contains("2 tokens</strong> of <strong>the organisation");
     let out = db.cli(&["token", "revoke-all", "--org"]).ok();
-    assert!(out.contains("2 working token(s) revoked"), "{out}");
+    assert!(out.contains("2 token(s) revoked"), "{out}");
     for token in [&person, &dev_token] {
         api.api("GET", "/api/v1/me", Some(token)).assert_status(401);
     }
@@ -524,7 +542,7 @@ fn revoke_all_for_a_service_account_and_the_organisation(db: &TestDb) {
         .assert_status(200);
     admin
         .get("/settings/audit?action=tokens.revoked_before")
-        .assert_contains("2 working tokens stopped");
+        .assert_contains("2 tokens revoked");
 
     // The watermark itself is checked at use time: a token stamped before
     // it but written after (an instance whose clock runs behind) is
@@ -696,6 +714,10 @@ fn a_lower_maximum_lifetime_can_stop_existing_tokens_after_a_preview(db: &TestDb
     let dev = app.member("dev@example.com", Role::Developer);
     let long = app.create_token("dev@example.com", "long", &["tokens:read"], 300);
     let short = app.create_token("dev@example.com", "short", &["tokens:read"], 20);
+    // A suspended token does not work now: it is not counted as stopping.
+    app.create_token("dev@example.com", "paused", &["tokens:read"], 300);
+    db.cli(&["token", "suspend", &app.token_id("paused").to_string()])
+        .ok();
     let api = app.client();
 
     // Lowering the maximum alone leaves existing tokens be: saved at once.
@@ -846,9 +868,13 @@ fn two_instances_sweeping_at_once_revoke_each_unused_token_once(db: &TestDb) {
         );
     }
     post_policy(&app.admin(), &[("inactive_after_days", "7")]).assert_status(303);
-    for instance in [&app, &second] {
-        instance.service.clock().advance(time::Duration::days(8));
-    }
+    // The second instance's clock runs a second behind the first's: its
+    // sweep must not take the first's revocations for future ones.
+    app.service.clock().advance(time::Duration::days(8));
+    second
+        .service
+        .clock()
+        .advance(time::Duration::days(8) - time::Duration::seconds(1));
     let (a, b) = (app.service.clone(), second.service.clone());
     let first = std::thread::spawn(move || a.sweep_inactive().expect("sweep"));
     let other = std::thread::spawn(move || b.sweep_inactive().expect("sweep"));

@@ -266,7 +266,8 @@ async fn suspend_or_resume(
     service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, ApiError> {
     bearer.require(Scope::TOKENS_REVOKE)?;
-    let not_found = || ApiError::not_found("No token with this id that this token may suspend.");
+    let not_found =
+        || ApiError::not_found("No token with this id that this token may suspend or resume.");
     let (id, action) = path.into_inner();
     let stop = match action.as_str() {
         "suspend" => true,

@@ -536,6 +536,12 @@ pub(super) async fn rotate(
                 "Only a token's owner can rotate it; an admin can revoke it instead.",
             ));
         }
+        if token.status == crate::domain::TokenStatus::Suspended {
+            return Err(WebError::new(
+                StatusCode::CONFLICT,
+                crate::error::Conflict::Suspended.to_string(),
+            ));
+        }
         return Ok(html(
             StatusCode::OK,
             render(&ConfirmRotatePage {
