@@ -96,15 +96,22 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
             org,
         } => revoke_all(service, &actor, email, service_account, org),
         TokenCommand::Resume { id } => {
-            let said = if service
+            if !service
                 .set_token_suspended(&actor, id, false)
                 .map_err(|e| no_such_token(e, id))?
             {
-                "is resumed: it works again"
-            } else {
-                "was not suspended; nothing changed"
-            };
-            println!("Token {id} {said}.");
+                println!("Token {id} was not suspended; nothing changed.");
+                return Ok(());
+            }
+            // Resumed, but something else may still refuse it: say what.
+            let token = service.token_detail(&actor, id)?.token;
+            match token.stopped_by_policy {
+                Some(why) => println!("Token {id} is resumed, but still refused. {why}"),
+                None if token.owner_disabled => println!(
+                    "Token {id} is resumed, but still refused while its owner is disabled."
+                ),
+                None => println!("Token {id} is resumed: it works again."),
+            }
             Ok(())
         }
     }

@@ -761,6 +761,14 @@ fn a_lower_maximum_lifetime_can_stop_existing_tokens_after_a_preview(db: &TestDb
         format!("token={long}").as_bytes(),
     );
     assert_eq!(looked.json(), serde_json::json!({ "active": false }));
+    // Resuming a token the policy stops says so.
+    let resumed = db
+        .cli(&["token", "resume", &app.token_id("paused").to_string()])
+        .ok();
+    assert!(
+        resumed.contains("is resumed, but still refused. Stopped by the policy"),
+        "{resumed}"
+    );
     let long_id = app.token_id("long");
     dev.get(&format!("/settings/api-tokens/{long_id}"))
         .assert_contains("id=\"policy-blocked\"")
