@@ -24,14 +24,19 @@ fn unrevoked_at(now: PrimitiveDateTime) -> Condition {
     Box::new(t::revoked_at.is_null().or(t::revoked_at.gt(now)).nullable())
 }
 
-/// Neither revoked nor expired at `now`.
+/// Neither revoked nor expired at `now`, as an expression that also goes
+/// into joins (a boxed one is tied to the table alone).
+#[diesel::dsl::auto_type]
+fn working_at(now: PrimitiveDateTime) -> _ {
+    t::revoked_at
+        .is_null()
+        .or(t::revoked_at.gt(now))
+        .and(t::expires_at.is_null().or(t::expires_at.gt(now)))
+}
+
+/// `working_at`, boxed for queries built in steps.
 fn active_at(now: PrimitiveDateTime) -> Condition {
-    Box::new(
-        t::revoked_at
-            .is_null()
-            .or(t::revoked_at.gt(now))
-            .and(t::expires_at.is_null().or(t::expires_at.gt(now))),
-    )
+    Box::new(working_at(now))
 }
 
 /// A token to insert.
@@ -436,8 +441,7 @@ pub fn working_lifetimes(
     let rows: Vec<(i64, PrimitiveDateTime, Option<PrimitiveDateTime>, String)> = t::table
         .inner_join(m::table)
         .filter(t::org_id.eq(org.0))
-        .filter(t::revoked_at.is_null().or(t::revoked_at.gt(now)))
-        .filter(t::expires_at.is_null().or(t::expires_at.gt(now)))
+        .filter(working_at(now))
         .filter(t::canary.eq(false))
         .filter(t::suspended_at.is_null())
         .filter(m::disabled.eq(false))
@@ -496,8 +500,7 @@ pub fn active_owner_roles_with_scope(
     use super::schema::members as m;
     let rows: Vec<(String, String)> = t::table
         .inner_join(m::table)
-        .filter(t::revoked_at.is_null().or(t::revoked_at.gt(now)))
-        .filter(t::expires_at.is_null().or(t::expires_at.gt(now)))
+        .filter(working_at(now))
         .select((t::scopes, m::role))
         .load(conn)?;
     Ok(rows

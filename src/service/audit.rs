@@ -54,6 +54,39 @@ pub(crate) fn record(
     Ok(())
 }
 
+/// What many tokens' events share: one row each, in one insert.
+pub(crate) struct PerToken<'a> {
+    pub org: OrgId,
+    pub actor: Option<MemberId>,
+    pub action: &'a str,
+    pub member: Option<MemberId>,
+    pub ip: Option<&'a str>,
+}
+
+/// One event per `(token, detail)`.
+pub(crate) fn record_per_token<'d>(
+    conn: &mut DbConnection,
+    now: PrimitiveDateTime,
+    e: PerToken<'_>,
+    tokens: impl IntoIterator<Item = (i64, &'d str)>,
+) -> QueryResult<()> {
+    let rows: Vec<db::NewAuditRow<'_>> = tokens
+        .into_iter()
+        .map(|(token, detail)| db::NewAuditRow {
+            org_id: e.org.0,
+            actor_id: e.actor.map(|m| m.0),
+            action: e.action,
+            token_id: Some(token),
+            member_id: e.member.map(|m| m.0),
+            ip: e.ip,
+            detail,
+            created_at: now,
+        })
+        .collect();
+    db::audit::insert_many(conn, &rows)?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditEvent {
     pub id: i64,

@@ -61,9 +61,7 @@ impl Latchkey {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         let mut revoked = 0;
-        for (org, days) in db::organisations::with_inactivity(&mut conn)? {
-            let days = u32::try_from(days).unwrap_or(crate::domain::INACTIVE_DAYS_MAX);
-            let rule = Inactivity { days };
+        for (org, rule) in rules(&mut conn)? {
             revoked +=
                 db::write_transaction(&mut conn, |conn| revoke_idle(conn, org, rule, now, None))?
                     .len();
@@ -79,9 +77,7 @@ impl Latchkey {
     ) -> Result<Vec<(db::TokenRow, String, u32)>> {
         let now = self.clock.now();
         let mut due = Vec::new();
-        for (org, days) in db::organisations::with_inactivity(conn)? {
-            let days = u32::try_from(days).unwrap_or(crate::domain::INACTIVE_DAYS_MAX);
-            let rule = Inactivity { days };
+        for (org, rule) in rules(conn)? {
             let rows = db::tokens::idle_since(
                 conn,
                 org,
@@ -93,11 +89,22 @@ impl Latchkey {
             let emails = db::members::emails(conn, &ids)?;
             due.extend(rows.into_iter().map(|r| {
                 let email = emails.get(&r.owner_id).cloned().unwrap_or_default();
-                (r, email, days)
+                (r, email, rule.days)
             }));
         }
         Ok(due)
     }
+}
+
+/// The organisations that revoke unused tokens, with their rule.
+fn rules(conn: &mut DbConnection) -> Result<Vec<(OrgId, Inactivity)>> {
+    Ok(db::organisations::with_inactivity(conn)?
+        .into_iter()
+        .map(|(org, days)| {
+            let days = u32::try_from(days).unwrap_or(crate::domain::INACTIVE_DAYS_MAX);
+            (org, Inactivity { days })
+        })
+        .collect())
 }
 
 fn idle_tokens(
@@ -139,19 +146,14 @@ pub(super) fn revoke_idle(
     let ids: Vec<i64> = idle.iter().map(|t| t.id).collect();
     db::tokens::revoke(conn, &ids, now, by, RevokeReason::Inactivity)?;
     let detail = format!("inactivity: unused for {} days", rule.days);
-    let events: Vec<db::NewAuditRow<'_>> = idle
-        .iter()
-        .map(|t| db::NewAuditRow {
-            org_id: org.0,
-            actor_id: by.map(|m| m.0),
-            action: "token.revoked",
-            token_id: Some(t.id),
-            member_id: None,
-            ip: None,
-            detail: &detail,
-            created_at: now,
-        })
-        .collect();
-    db::audit::insert_many(conn, &events)?;
+    let per_token = super::audit::PerToken {
+        org,
+        actor: by,
+        action: "token.revoked",
+        member: None,
+        ip: None,
+    };
+    let events = idle.iter().map(|t| (t.id, detail.as_str()));
+    super::audit::record_per_token(conn, now, per_token, events)?;
     Ok(idle)
 }

@@ -34,7 +34,7 @@ pub use clock::Clock;
 pub use inactivity::IdleToken;
 pub use insight::{TOKEN_TRAIL_LIMIT, TokenDetail};
 pub use members::{Actor, Member};
-pub use policy::{PolicyChange, PolicyEffect};
+pub use policy::{PolicyChange, PolicyEffect, PolicySave};
 pub use revocations::{Revocation, RevocationWaiter};
 pub use revoke_all::{RevokeAllEffect, RevokeAllTarget};
 pub use rotation::MAX_OVERLAP;

@@ -135,27 +135,15 @@ impl Latchkey {
         Ok(db::organisations::find(&mut conn, org)?.sso_only)
     }
 
-    /// What `update_policy` would do now, by the same code, in a
-    /// transaction that is rolled back.
-    pub fn preview_policy(&self, actor: &Actor, change: PolicyChange) -> Result<PolicyEffect> {
-        self.change_policy(actor, change, false)
-            .map(|(_, effect)| effect)
-    }
-
+    /// Saves a policy change. Unless `confirmed`, a change that stops
+    /// tokens is rolled back and its effect returned for the admin to
+    /// confirm: one transaction computes what it does and decides.
     pub fn update_policy(
         &self,
         actor: &Actor,
         change: PolicyChange,
-    ) -> Result<(OrgPolicy, PolicyEffect)> {
-        self.change_policy(actor, change, true)
-    }
-
-    fn change_policy(
-        &self,
-        actor: &Actor,
-        change: PolicyChange,
-        apply: bool,
-    ) -> Result<(OrgPolicy, PolicyEffect)> {
+        confirmed: bool,
+    ) -> Result<PolicySave> {
         if let Some(m) = &actor.member
             && !m.is_admin()
         {
@@ -172,10 +160,24 @@ impl Latchkey {
         };
         let now = self.clock.now();
         let mut conn = self.conn()?;
-        super::preview::run(&mut conn, apply, |conn| {
+        let keep = |(_, effect): &(OrgPolicy, PolicyEffect)| confirmed || !effect.stops_tokens();
+        let ((policy, effect), kept) = super::preview::run_then(&mut conn, keep, |conn| {
             save_policy(conn, actor, org, change, now)
+        })?;
+        Ok(if kept {
+            PolicySave::Saved(policy, effect)
+        } else {
+            PolicySave::Confirm(effect)
         })
     }
+}
+
+/// How a policy save ended.
+#[derive(Debug)]
+pub enum PolicySave {
+    Saved(OrgPolicy, PolicyEffect),
+    /// Not saved: it stops tokens, and was not confirmed.
+    Confirm(PolicyEffect),
 }
 
 /// The whole change, inside the caller's transaction.
@@ -322,20 +324,15 @@ fn stop_overlong(
     }
     let ids: Vec<i64> = newly.iter().map(|(id, _)| *id).collect();
     db::revocations::announce_ids(conn, &ids, RevokeReason::Policy.as_str(), now)?;
-    let events: Vec<db::NewAuditRow<'_>> = newly
-        .iter()
-        .map(|(id, why)| db::NewAuditRow {
-            org_id: org.0,
-            actor_id: actor.id().map(|m| m.0),
-            action: "token.policy_blocked",
-            token_id: Some(*id),
-            member_id: None,
-            ip: actor.ip.as_deref(),
-            detail: why,
-            created_at: now,
-        })
-        .collect();
-    db::audit::insert_many(conn, &events)?;
+    let per_token = audit::PerToken {
+        org,
+        actor: actor.id(),
+        action: "token.policy_blocked",
+        member: None,
+        ip: actor.ip.as_deref(),
+    };
+    let events = newly.iter().map(|(id, why)| (*id, why.as_str()));
+    audit::record_per_token(conn, now, per_token, events)?;
     Ok(newly.len())
 }
 

@@ -25,16 +25,28 @@ pub(super) fn run<T>(
     apply: bool,
     change: impl FnOnce(&mut DbConnection) -> Result<T>,
 ) -> Result<T> {
+    run_then(conn, |_| apply, change).map(|(value, _)| value)
+}
+
+/// As `run`, deciding on what the change did: committed when `keep`
+/// says so. Returns the result and whether it was committed, so a save
+/// that needs confirming is computed once and never half-applied.
+pub(super) fn run_then<T>(
+    conn: &mut DbConnection,
+    keep: impl FnOnce(&T) -> bool,
+    change: impl FnOnce(&mut DbConnection) -> Result<T>,
+) -> Result<(T, bool)> {
     let ended = db::write_transaction(conn, |conn| {
         let value = change(conn).map_err(Exit::Failed)?;
-        if apply {
+        if keep(&value) {
             Ok(value)
         } else {
             Err(Exit::Previewed(value))
         }
     });
     match ended {
-        Ok(value) | Err(Exit::Previewed(value)) => Ok(value),
+        Ok(value) => Ok((value, true)),
+        Err(Exit::Previewed(value)) => Ok((value, false)),
         Err(Exit::Failed(e)) => Err(e),
     }
 }

@@ -11,7 +11,7 @@
 use super::audit::{self, NewEvent};
 use super::{Actor, Latchkey, Member};
 use crate::db::{self, DbConnection};
-use crate::domain::{MemberId, MemberKind, OrgId, RevokeReason};
+use crate::domain::{MemberId, OrgId, RevokeReason};
 use crate::error::{Error, Result};
 use time::PrimitiveDateTime;
 
@@ -33,9 +33,6 @@ pub struct RevokeAllEffect {
     /// Who they belong to, as people read it: an email, a service
     /// account's name, or "the organisation".
     pub subject: String,
-    pub kind: Option<MemberKind>,
-    /// Their member, for a member's or service account's tokens.
-    pub member: Option<MemberId>,
 }
 
 impl Latchkey {
@@ -102,20 +99,15 @@ fn stop_all(
         Some(m) => m.email.clone(),
         None => "the organisation".to_owned(),
     };
-    let events: Vec<db::NewAuditRow<'_>> = ids
-        .iter()
-        .map(|id| db::NewAuditRow {
-            org_id: org.0,
-            actor_id: actor.id().map(|m| m.0),
-            action: "token.revoked",
-            token_id: Some(*id),
-            member_id: whose.as_ref().map(|m| m.id.0),
-            ip: actor.ip.as_deref(),
-            detail: RevokeReason::RevokeAll.label(),
-            created_at: now,
-        })
-        .collect();
-    db::audit::insert_many(conn, &events)?;
+    let per_token = audit::PerToken {
+        org,
+        actor: actor.id(),
+        action: "token.revoked",
+        member: whose.as_ref().map(|m| m.id),
+        ip: actor.ip.as_deref(),
+    };
+    let label = RevokeReason::RevokeAll.label();
+    audit::record_per_token(conn, now, per_token, ids.iter().map(|id| (*id, label)))?;
     audit::record(
         conn,
         now,
@@ -135,8 +127,6 @@ fn stop_all(
     Ok(RevokeAllEffect {
         tokens: revoked,
         subject,
-        kind: whose.as_ref().map(|m| m.kind),
-        member: whose.as_ref().map(|m| m.id),
     })
 }
 

@@ -9,7 +9,7 @@ use super::views::{Layout, PolicyForm, PolicyPage, render};
 use super::{html, see_other};
 use crate::domain::{FieldError, PRESETS};
 use crate::error::Error;
-use crate::service::{Latchkey, PolicyChange, PolicyEffect};
+use crate::service::{Latchkey, PolicyChange, PolicyEffect, PolicySave};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
@@ -232,17 +232,11 @@ async fn save(
         return Ok(view(&current, refused, input, false));
     }
     // A change that stops tokens says so first, by the code that saves.
-    if form.get("confirm") != Some("yes") {
-        let (svc, actor) = (service.clone(), current.actor());
-        if let Ok(effect) = web::block(move || svc.preview_policy(&actor, change)).await?
-            && effect.stops_tokens()
-        {
-            return Ok(confirm(&current, change, effect));
-        }
-    }
+    let confirmed = form.get("confirm") == Some("yes");
     let (svc, actor) = (service.clone(), current.actor());
-    match web::block(move || svc.update_policy(&actor, change)).await? {
-        Ok(_) => {
+    match web::block(move || svc.update_policy(&actor, change, confirmed)).await? {
+        Ok(PolicySave::Confirm(effect)) => Ok(confirm(&current, change, effect)),
+        Ok(PolicySave::Saved(..)) => {
             current.flash(&service, "Policy saved.".into()).await?;
             Ok(see_other("/settings/policy"))
         }
