@@ -1,7 +1,7 @@
 """Verify throughput of two builds on one machine, interleaved so that
-drift and noise fall on both alike: A, B, A, B, … each serving the same
-seeded SQLite database, `wrk -c32` on /healthz and /api/v1/me in turn.
-    python3 bench/compare.py BEFORE_BINARY AFTER_BINARY [rounds]"""
+drift and noise fall on both alike: A, B, A, B, … each serving a copy of
+the same seeded database, `wrk -c32` on /healthz and /api/v1/me in turn.
+    python3 bench/compare.py BEFORE_BINARY AFTER_BINARY [rounds] [sqlite|postgres]"""
 
 import os
 import shutil
@@ -28,29 +28,64 @@ def serve(binary, url, token):
         server.stop()
 
 
+def pg(sql):
+    bench.sh(["psql", f"{bench.PG}/postgres", "-qc", sql])
+
+
+def copies(backend, tmp):
+    """The seeded database's address, and a function making a fresh copy."""
+    if backend == "sqlite":
+        seeded = os.path.join(tmp, "seeded.db")
+
+        def copy(n):
+            db = os.path.join(tmp, f"run{n}.db")
+            shutil.copy(seeded, db)
+            return f"sqlite://{db}"
+        return seeded, f"sqlite://{seeded}", copy
+    name = f"latchkey_compare_{os.getpid()}"
+    pg(f"CREATE DATABASE {name}")
+
+    def copy(n):
+        pg(f"DROP DATABASE IF EXISTS {name}_run WITH (FORCE)")
+        pg(f"CREATE DATABASE {name}_run TEMPLATE {name}")
+        return f"{bench.PG}/{name}_run?sslmode=disable"
+    return f"{bench.PG}/{name}", f"{bench.PG}/{name}?sslmode=disable", copy
+
+
 def main():
     before, after = sys.argv[1], sys.argv[2]
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 4
+    backend = sys.argv[4] if len(sys.argv) > 4 else "sqlite"
+    assert backend in ("sqlite", "postgres"), "backend: sqlite or postgres"
     tmp = tempfile.mkdtemp(prefix="latchkey-compare-")
-    seeded = os.path.join(tmp, "seeded.db")
+    seeded, url, copy = copies(backend, tmp)
+    try:
+        run(before, after, rounds, backend, seeded, url, copy)
+    finally:
+        if backend == "postgres":
+            name = f"latchkey_compare_{os.getpid()}"
+            for db in (f"{name}_run", name):
+                bench.sh(["psql", f"{bench.PG}/postgres", "-qc",
+                          f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"], check=False)
+
+
+def run(before, after, rounds, backend, seeded, url, copy):
     # Seeded by the older build: the newer one migrates its copy forward,
     # while the older one refuses a database a newer build migrated.
     bench.BIN = before
-    server = bench.Server(f"sqlite://{seeded}")
-    bench.seed(server, "sqlite", seeded)
+    server = bench.Server(url)
+    bench.seed(server, backend, seeded)
     until = (date.today() + timedelta(days=30)).isoformat()
     token = server.cli("token", "create", "--email", "api@bench.test", "--name", "bench",
                        "--expires-on", until, "--scope", "datastore:read")
     results = {before: [], after: []}
     for n in range(rounds):
         for binary in (before, after):
-            db = os.path.join(tmp, f"run{n}.db")
-            shutil.copy(seeded, db)
-            health, me, rss = serve(binary, f"sqlite://{db}", token)
+            health, me, rss = serve(binary, copy(n), token)
             results[binary].append((health, me, rss))
             print(f"round {n + 1} {os.path.basename(binary)}: healthz {health:,.0f}, me {me:,.0f}, "
                   f"ratio {me / health:.2f}, peak {rss:.1f} MiB", flush=True)
-    print(f"\n{date.today()}, {os.cpu_count()} cores, wrk -t2 -c32 for {bench.DURATION}s, {rounds} rounds\n")
+    print(f"\n{date.today()}, {backend}, {os.cpu_count()} cores, wrk -t2 -c32 for {bench.DURATION}s, {rounds} rounds\n")
     print("| build | healthz requests/s | /api/v1/me requests/s | verify / healthz | peak MiB |")
     print("|---|---|---|---|---|")
     for binary, runs in results.items():

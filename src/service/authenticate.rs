@@ -12,6 +12,7 @@
 
 use super::audit::{self, NewEvent};
 use super::{Latchkey, Member};
+use crate::db::changes::Mark as ChangeMark;
 use crate::db::credentials::{self, Credential};
 use crate::db::{self, DbConnection};
 use crate::domain::{
@@ -253,6 +254,26 @@ impl Latchkey {
         }
         let mut conn = self.conn()?;
         self.read_credential(&mut conn, hash, mark.as_ref())
+    }
+
+    /// A found token from memory, if the database is still at `mark` (a
+    /// mark taken after the request arrived: PostgreSQL's doors take it on
+    /// their own connection). `None`: ask `find_tokens`.
+    pub fn cached_token(&self, hash: &TokenHash, mark: &ChangeMark) -> Option<Arc<Known>> {
+        self.credentials.get(hash, mark)
+    }
+
+    /// SQLite: a found token from memory if the database has not changed
+    /// (its shared-memory header, read now, says so).
+    pub fn cached_token_now(&self, hash: &TokenHash) -> Option<Arc<Known>> {
+        let mark = self.watch.as_ref()?.mark()?;
+        self.credentials.get(hash, &mark)
+    }
+
+    /// The PostgreSQL connection URL (`None` on SQLite), for a door that
+    /// takes change marks on its own connection.
+    pub fn postgres_url(&self) -> Option<&Arc<str>> {
+        self.listen_url.as_ref()
     }
 
     /// As `find_token` without waiting (SQLite): from the cache, or on a

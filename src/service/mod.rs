@@ -24,6 +24,7 @@ mod two_factor;
 mod usage;
 pub mod webhooks;
 
+pub use crate::db::changes::Mark as ChangeMark;
 pub use audit::{AuditEvent, AuditPage, AuditQuery, ReuseSince};
 pub use auth::{
     ADDRESS_WINDOW, Limit, LoginError, MAX_FAILURES, PendingLogin, SIGN_INS_PER_ADDRESS,

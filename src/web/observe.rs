@@ -23,6 +23,8 @@ pub struct Metrics {
     /// Route → status → count.
     requests: Mutex<HashMap<String, HashMap<u16, u64>>>,
     verifications: Mutex<HashMap<&'static str, u64>>,
+    /// Token lookups answered from memory, and from the database.
+    lookups: [AtomicU64; 2],
     buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_micros: AtomicU64,
@@ -33,6 +35,14 @@ impl Metrics {
         if let Ok(mut map) = self.verifications.lock() {
             *map.entry(outcome).or_default() += 1;
         }
+    }
+
+    pub fn token_lookup(&self, answered: crate::web::api::Answered) {
+        let slot = match answered {
+            crate::web::api::Answered::Memory => 0,
+            crate::web::api::Answered::Database => 1,
+        };
+        self.lookups[slot].fetch_add(1, Ordering::Relaxed);
     }
 
     fn request(&self, route: &str, status: u16, seconds: f64) {
@@ -104,6 +114,17 @@ impl Metrics {
                     "latchkey_token_verifications_total{{outcome=\"{outcome}\"}} {n}"
                 );
             }
+        }
+        out.push_str(
+            "# HELP latchkey_token_lookups_total Presented tokens found, by where the answer came from.\n",
+        );
+        out.push_str("# TYPE latchkey_token_lookups_total counter\n");
+        for (from, n) in [("memory", &self.lookups[0]), ("database", &self.lookups[1])] {
+            let _ = writeln!(
+                out,
+                "latchkey_token_lookups_total{{answered_from=\"{from}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
         }
         let (connections, idle, max) = pool;
         out.push_str("# HELP latchkey_db_pool_connections Database connections by state.\n");

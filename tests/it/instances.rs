@@ -2,12 +2,14 @@
 //! revocations, throttling (SPEC §7; PostgreSQL is the deployment that runs
 //! several, SQLite is checked too).
 
-use crate::helpers::{PASSWORD, TestDb, spawn_app, spawn_second};
+use crate::helpers::{Client, PASSWORD, TestDb, spawn_app, spawn_app_with, spawn_second};
+use latchkey::config::ServerConfig;
 use latchkey::domain::Role;
 
 both_backends!(
     two_instances_share_sessions_revocations_and_throttling,
     a_change_made_by_another_process_is_seen_on_the_next_request,
+    answers_from_memory_never_outlive_a_revoke_by_another_instance,
 );
 
 fn two_instances_share_sessions_revocations_and_throttling(db: &TestDb) {
@@ -121,4 +123,66 @@ fn a_change_made_by_another_process_is_seen_on_the_next_request(db: &TestDb) {
         .ok();
     api.api("GET", "/api/v1/me", Some(&other))
         .assert_status(401);
+}
+
+/// How many token lookups the instance answered from memory so far.
+fn lookups_from_memory(metrics: &Client) -> u64 {
+    let page = metrics.get("/metrics");
+    page.assert_status(200);
+    let page = page.body;
+    let line = page
+        .lines()
+        .find(|l| l.starts_with("latchkey_token_lookups_total{answered_from=\"memory\"}"))
+        .expect("the lookups counter");
+    line.rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count")
+}
+
+/// Once a token is answered from memory, a revoke committed through another
+/// instance is refused on the very next request, every time (PostgreSQL:
+/// each worker's own connection asks whether anything changed; SQLite: the
+/// shared-memory header says so).
+fn answers_from_memory_never_outlive_a_revoke_by_another_instance(db: &TestDb) {
+    let a = spawn_app_with(
+        db,
+        ServerConfig {
+            metrics_bind: Some("127.0.0.1:0".into()),
+            ..ServerConfig::default()
+        },
+    );
+    let b = spawn_second(db, &a);
+    a.add_member("dev@example.com", Role::Developer);
+    let metrics = Client::new(a.metrics_base.as_deref().expect("metrics listener"));
+    let api = a.client();
+    let admin = b.admin();
+    for round in 0..10 {
+        let name = format!("round {round}");
+        let token = a.create_token("dev@example.com", &name, &["datastore:read"], 30);
+        // Until a's workers answer it from memory (their connections are
+        // made on first use).
+        let before = lookups_from_memory(&metrics);
+        for _ in 0..200 {
+            api.api("GET", "/api/v1/me", Some(&token))
+                .assert_status(200);
+            if lookups_from_memory(&metrics) > before + 2 {
+                break;
+            }
+        }
+        assert!(
+            lookups_from_memory(&metrics) > before + 2,
+            "round {round}: the token was never answered from memory"
+        );
+        let id = a.token_id(&name);
+        let csrf = admin.csrf();
+        admin
+            .post(
+                &format!("/settings/api-tokens/{id}/revoke"),
+                &[("csrf_token", &csrf), ("confirm", "yes")],
+            )
+            .assert_status(303);
+        api.api("GET", "/api/v1/me", Some(&token))
+            .assert_status(401);
+    }
 }

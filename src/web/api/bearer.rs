@@ -88,7 +88,10 @@ pub async fn authenticate(
         Ok(hash) => hash,
         Err(refusal) => return Ok(Err(refusal)),
     };
-    let found = lookup::find(service, hash, batcher).await?;
+    let (found, answered) = lookup::find(service, hash, batcher).await?;
+    if let Some(metrics) = req.app_data::<web::Data<Metrics>>() {
+        metrics.token_lookup(answered);
+    }
     let Authentication {
         outcome,
         mut effects,
@@ -111,7 +114,7 @@ pub async fn authenticate(
             }
         };
         if urgent {
-            work.await;
+            Box::pin(work).await;
         } else {
             actix_web::rt::spawn(work);
         }

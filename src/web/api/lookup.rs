@@ -3,7 +3,7 @@
 
 use crate::domain::TokenHash;
 use crate::error::Error;
-use crate::service::{Found, Latchkey};
+use crate::service::{Found, Known, Latchkey};
 use actix_web::web;
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -27,6 +27,8 @@ type Reply = tokio::sync::oneshot::Sender<Answer>;
 /// committed before them.
 pub struct Batcher {
     queue: Mutex<mpsc::Sender<(TokenHash, Reply)>>,
+    /// Workers holding their own change-mark connection (`marks`).
+    mark_connections: std::sync::atomic::AtomicUsize,
 }
 
 impl Batcher {
@@ -44,7 +46,18 @@ impl Batcher {
         }
         Arc::new(Batcher {
             queue: Mutex::new(tx),
+            mark_connections: Default::default(),
         })
+    }
+
+    /// Whether one more worker may open its own change-mark connection.
+    pub(super) fn take_mark_connection(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.mark_connections
+            .fetch_update(Relaxed, Relaxed, |n| {
+                (n < super::marks::MAX_CONNECTIONS).then_some(n + 1)
+            })
+            .is_ok()
     }
 
     async fn lookup(&self, hash: TokenHash) -> Answer {
@@ -99,17 +112,52 @@ fn batch_loop(service: &Latchkey, rx: &Mutex<mpsc::Receiver<(TokenHash, Reply)>>
     }
 }
 
-/// The token with this hash: through the batch on PostgreSQL; on SQLite on
-/// this thread when a connection is idle (microseconds), else on the
-/// blocking pool.
+/// Where a lookup was answered from (counted in `/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    /// A token found earlier, the database unchanged since the request
+    /// arrived.
+    Memory,
+    Database,
+}
+
+/// The token with this hash: from memory while the database has not
+/// changed since the request arrived (SQLite: its shared-memory header;
+/// PostgreSQL: this worker's change mark), else from the database — on
+/// PostgreSQL through the batch, on SQLite on this thread when a
+/// connection is idle (microseconds), else on the blocking pool.
 pub async fn find(
+    service: &web::Data<Latchkey>,
+    hash: TokenHash,
+    batcher: Option<&Batcher>,
+) -> Result<(Found, Answered), Error> {
+    if let Some(known) = from_memory(service, &hash, batcher).await {
+        return Ok((Some(known), Answered::Memory));
+    }
+    let found = from_database(service, hash, batcher).await?;
+    Ok((found, Answered::Database))
+}
+
+async fn from_memory(
+    service: &Latchkey,
+    hash: &TokenHash,
+    batcher: Option<&Batcher>,
+) -> Option<std::sync::Arc<Known>> {
+    if service.is_sqlite() {
+        return service.cached_token_now(hash);
+    }
+    let mark = super::marks::mark_after_now(service, batcher?).await?;
+    service.cached_token(hash, &mark)
+}
+
+async fn from_database(
     service: &web::Data<Latchkey>,
     hash: TokenHash,
     batcher: Option<&Batcher>,
 ) -> Result<Found, Error> {
     if let Some(batcher) = batcher.filter(|_| !service.is_sqlite()) {
-        return batcher
-            .lookup(hash)
+        // Boxed: the common path's future stays small.
+        return Box::pin(batcher.lookup(hash))
             .await
             .map_err(|e| Error::Unavailable(e.into()));
     }
@@ -117,7 +165,7 @@ pub async fn find(
         return found;
     }
     let svc = service.clone();
-    web::block(move || svc.find_token(&hash))
+    Box::pin(web::block(move || svc.find_token(&hash)))
         .await
         .map_err(|e| Error::unexpected("a token lookup thread failed", e))?
 }

@@ -3,11 +3,12 @@
 mod bearer;
 mod lookup;
 mod manage;
+mod marks;
 mod problem;
 mod revocations;
 
 pub use bearer::{Bearer, bearer_token};
-pub use lookup::Batcher;
+pub use lookup::{Answered, Batcher};
 pub use problem::ApiError;
 pub use revocations::RevocationFeed;
 
