@@ -151,6 +151,9 @@ async fn serve_marks(
         while marks.wanted.get() <= marks.answered.get() {
             marks.demand.notified().await;
         }
+        // Once round the worker first: requests whose bytes have just
+        // arrived join this query instead of waiting for the next.
+        tokio::task::yield_now().await;
         let number = marks.started.get() + 1;
         marks.started.set(number);
         let read = rt::time::timeout(QUERY_TIMEOUT, client.query_one(&statement, &[])).await;

@@ -182,8 +182,10 @@ async fn me(bearer: Bearer) -> HttpResponse {
             scopes: v.scopes.iter().map(|s| s.as_str()).collect(),
         },
     };
-    match serde_json::to_vec(&body) {
-        Ok(bytes) => HttpResponse::Ok()
+    // Sized for the usual answer: no regrowth while writing it.
+    let mut bytes = Vec::with_capacity(320);
+    match serde_json::to_writer(&mut bytes, &body) {
+        Ok(()) => HttpResponse::Ok()
             .content_type("application/json")
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .body(bytes),
