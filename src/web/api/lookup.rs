@@ -15,7 +15,17 @@ const MAX_BATCH: usize = 256;
 /// then answers several requests (longer waits cost more than they save).
 const GATHER: std::time::Duration = std::time::Duration::from_micros(100);
 
-type Answer = Result<Found, String>;
+type Answer = Result<Found, LookupFailed>;
+
+/// Why the lookup thread gave no answer (one failed query answers a whole
+/// batch, hence the shared cause).
+#[derive(Debug, Clone, thiserror::Error)]
+enum LookupFailed {
+    #[error("the token lookup thread is gone")]
+    ThreadGone,
+    #[error("reading presented tokens")]
+    Read(#[source] Arc<Error>),
+}
 type Reply = tokio::sync::oneshot::Sender<Answer>;
 
 /// Coalesces concurrent lookups into one `token_hash = ANY($1)` query.
@@ -65,12 +75,10 @@ impl Batcher {
         let sent = self
             .queue
             .lock()
-            .map_err(|_| "lookup queue poisoned".to_owned())?
+            .map_err(|_| LookupFailed::ThreadGone)?
             .send((hash, reply));
-        sent.map_err(|_| "token lookup threads are gone".to_owned())?;
-        answer
-            .await
-            .map_err(|_| "token lookup dropped".to_owned())?
+        sent.map_err(|_| LookupFailed::ThreadGone)?;
+        answer.await.map_err(|_| LookupFailed::ThreadGone)?
     }
 }
 
@@ -103,7 +111,7 @@ fn batch_loop(service: &Latchkey, rx: &Mutex<mpsc::Receiver<(TokenHash, Reply)>>
                 }
             }
             Err(e) => {
-                let e = e.to_string();
+                let e = LookupFailed::Read(Arc::new(e));
                 for (_, reply) in batch {
                     let _ = reply.send(Err(e.clone()));
                 }
