@@ -89,6 +89,9 @@ fn worker(service: &Latchkey, batcher: &Batcher) -> Option<Rc<WorkerMarks>> {
             return marks.clone();
         }
         if !batcher.take_mark_connection() {
+            tracing::info!(
+                "over {MAX_CONNECTIONS} workers: this one's token checks on PostgreSQL use the lookup thread only"
+            );
             workers.insert(key, None);
             return None;
         }
