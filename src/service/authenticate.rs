@@ -263,11 +263,10 @@ impl Latchkey {
         self.credentials.get(hash, mark)
     }
 
-    /// SQLite: a found token from memory if the database has not changed
-    /// (its shared-memory header, read now, says so).
-    pub fn cached_token_now(&self, hash: &TokenHash) -> Option<Arc<Known>> {
-        let mark = self.watch.as_ref()?.mark()?;
-        self.credentials.get(hash, &mark)
+    /// SQLite: the database's state now, from its shared-memory header
+    /// (`None` on PostgreSQL, or without WAL).
+    pub fn sqlite_mark(&self) -> Option<ChangeMark> {
+        self.watch.as_ref()?.mark()
     }
 
     /// The PostgreSQL connection URL (`None` on SQLite), for a door that
@@ -276,17 +275,17 @@ impl Latchkey {
         self.listen_url.as_ref()
     }
 
-    /// As `find_token` without waiting (SQLite): from the cache, or on a
-    /// connection idle this instant (an indexed read takes microseconds,
-    /// less than a hop to another thread); `None` when the caller should
-    /// use another thread.
-    pub fn find_token_if_idle(&self, hash: &TokenHash) -> Option<Result<Found>> {
-        let mark = self.watch.as_ref().and_then(|w| w.mark());
-        if let Some(hit) = mark.as_ref().and_then(|m| self.credentials.get(hash, m)) {
-            return Some(Ok(Some(hit)));
-        }
+    /// Reads the token on a connection idle this instant (SQLite: an
+    /// indexed read takes microseconds, less than a hop to another thread),
+    /// kept in memory under `mark`, taken before; the caller has already
+    /// looked in memory. `None` when the caller should use another thread.
+    pub fn read_token_if_idle(
+        &self,
+        hash: &TokenHash,
+        mark: Option<&ChangeMark>,
+    ) -> Option<Result<Found>> {
         let mut conn = self.pool.try_get()?;
-        Some(self.read_credential(&mut conn, hash, mark.as_ref()))
+        Some(self.read_credential(&mut conn, hash, mark))
     }
 
     fn read_credential(

@@ -3,7 +3,7 @@
 
 use crate::domain::TokenHash;
 use crate::error::Error;
-use crate::service::{Found, Known, Latchkey};
+use crate::service::{Found, Latchkey};
 use actix_web::web;
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -130,48 +130,62 @@ pub enum Answered {
 }
 
 /// The token with this hash: from memory while the database has not
-/// changed since the request arrived (SQLite: its shared-memory header;
-/// PostgreSQL: this worker's change mark), else from the database — on
-/// PostgreSQL through the batch, on SQLite on this thread when a
-/// connection is idle (microseconds), else on the blocking pool.
+/// changed since the request arrived, else from the database.
 pub async fn find(
     service: &web::Data<Latchkey>,
     hash: TokenHash,
     batcher: Option<&Batcher>,
 ) -> Result<(Found, Answered), Error> {
-    if let Some(known) = from_memory(service, &hash, batcher).await {
-        return Ok((Some(known), Answered::Memory));
+    if service.is_sqlite() {
+        return find_on_sqlite(service, hash).await;
     }
-    let found = from_database(service, hash, batcher).await?;
+    if let Some(batcher) = batcher {
+        return find_on_postgres(service, hash, batcher).await;
+    }
+    let found = find_on_blocking_thread(service, hash).await?;
     Ok((found, Answered::Database))
 }
 
-async fn from_memory(
-    service: &Latchkey,
-    hash: &TokenHash,
-    batcher: Option<&Batcher>,
-) -> Option<std::sync::Arc<Known>> {
-    if service.is_sqlite() {
-        return service.cached_token_now(hash);
-    }
-    let mark = super::marks::mark_after_now(service, batcher?).await?;
-    service.cached_token(hash, &mark)
-}
-
-async fn from_database(
+/// SQLite: the shared-memory header says whether anything was committed;
+/// a token not in memory is read on this thread when a connection is idle
+/// (under the same mark), else on the blocking pool.
+async fn find_on_sqlite(
     service: &web::Data<Latchkey>,
     hash: TokenHash,
-    batcher: Option<&Batcher>,
+) -> Result<(Found, Answered), Error> {
+    let mark = service.sqlite_mark();
+    if let Some(known) = mark.as_ref().and_then(|m| service.cached_token(&hash, m)) {
+        return Ok((Some(known), Answered::Memory));
+    }
+    let found = match service.read_token_if_idle(&hash, mark.as_ref()) {
+        Some(found) => found?,
+        None => find_on_blocking_thread(service, hash).await?,
+    };
+    Ok((found, Answered::Database))
+}
+
+/// PostgreSQL: this worker's change mark, then memory; else the batch.
+async fn find_on_postgres(
+    service: &Latchkey,
+    hash: TokenHash,
+    batcher: &Batcher,
+) -> Result<(Found, Answered), Error> {
+    if let Some(mark) = super::marks::mark_after_now(service, batcher).await
+        && let Some(known) = service.cached_token(&hash, &mark)
+    {
+        return Ok((Some(known), Answered::Memory));
+    }
+    // Boxed: the common path's future stays small.
+    let found = Box::pin(batcher.lookup(hash))
+        .await
+        .map_err(|e| Error::Unavailable(e.into()))?;
+    Ok((found, Answered::Database))
+}
+
+async fn find_on_blocking_thread(
+    service: &web::Data<Latchkey>,
+    hash: TokenHash,
 ) -> Result<Found, Error> {
-    if let Some(batcher) = batcher.filter(|_| !service.is_sqlite()) {
-        // Boxed: the common path's future stays small.
-        return Box::pin(batcher.lookup(hash))
-            .await
-            .map_err(|e| Error::Unavailable(e.into()));
-    }
-    if let Some(found) = service.find_token_if_idle(&hash) {
-        return found;
-    }
     let svc = service.clone();
     Box::pin(web::block(move || svc.find_token(&hash)))
         .await
