@@ -28,8 +28,11 @@ def serve(binary, url, token):
         server.stop()
 
 
-def pg(sql):
-    bench.sh(["psql", f"{bench.PG}/postgres", "-qc", sql])
+PG_NAME = f"latchkey_compare_{os.getpid()}"
+
+
+def pg(sql, check=True):
+    bench.sh(["psql", f"{bench.PG}/postgres", "-qc", sql], check=check)
 
 
 def copies(backend, tmp):
@@ -42,7 +45,7 @@ def copies(backend, tmp):
             shutil.copy(seeded, db)
             return f"sqlite://{db}"
         return seeded, f"sqlite://{seeded}", copy
-    name = f"latchkey_compare_{os.getpid()}"
+    name = PG_NAME
     pg(f"CREATE DATABASE {name}")
 
     def copy(n):
@@ -63,10 +66,8 @@ def main():
         run(before, after, rounds, backend, seeded, url, copy)
     finally:
         if backend == "postgres":
-            name = f"latchkey_compare_{os.getpid()}"
-            for db in (f"{name}_run", name):
-                bench.sh(["psql", f"{bench.PG}/postgres", "-qc",
-                          f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"], check=False)
+            for db in (f"{PG_NAME}_run", PG_NAME):
+                pg(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", check=False)
 
 
 def run(before, after, rounds, backend, seeded, url, copy):
