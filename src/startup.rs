@@ -164,7 +164,7 @@ impl Application {
                 tracing::info!("webhook sender stopped");
             }
             flusher.stop();
-            if let Err(e) = service.flush_usage() {
+            if let Err(e) = service.usage().flush() {
                 tracing::error!(error = %e, "could not write the last usage counts");
             }
         })
@@ -202,6 +202,7 @@ fn session_middleware(key: Key, secure: bool) -> SessionMiddleware<CookieSession
 /// unless configured, so every instance shares it).
 fn cookie_key(config: &ServerConfig, service: &Latchkey) -> Result<Key, StartError> {
     let key_bytes = service
+        .sign_in()
         .session_key(config.session_key.as_deref())
         .map_err(|e| starting("reading the session key")(e.into()))?;
     Key::try_from(key_bytes.as_slice()).map_err(|e| starting("reading the session key")(e.into()))
@@ -240,7 +241,7 @@ fn background(
     };
     let flushing = service.clone();
     let usage_flusher = Periodic::start("usage-flush", config.usage_flush, move |_| {
-        if let Err(e) = flushing.flush_usage() {
+        if let Err(e) = flushing.usage().flush() {
             tracing::warn!(error = %e, "could not write usage counts; keeping them for the next try");
         }
     })
@@ -249,7 +250,7 @@ fn background(
     let inactivity_sweep = Periodic::start(
         "inactivity-sweep",
         config.inactivity_sweep,
-        move |_| match sweeping.sweep_inactive() {
+        move |_| match sweeping.tokens().sweep_inactive() {
             Ok(0) => {}
             Ok(n) => tracing::info!(tokens = n, "unused tokens revoked (inactivity policy)"),
             Err(e) => {
@@ -312,7 +313,7 @@ pub fn serve(
         format,
     )?;
     println!("Database: {}", crate::cli::shown(url));
-    if let Some((email, password)) = service.bootstrap_admin()? {
+    if let Some((email, password)) = service.members().bootstrap_admin()? {
         println!("Created the first admin.");
         println!("  email:    {email}");
         println!("  password: {}", password.expose());

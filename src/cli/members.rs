@@ -7,7 +7,7 @@ use crate::service::{Actor, Latchkey, Member};
 use std::io::{IsTerminal, Read};
 
 pub(super) fn find_member(service: &Latchkey, email: &Email) -> Result<Member, Failure> {
-    service.member_by_email(email).map_err(|e| match e {
+    service.members().by_email(email).map_err(|e| match e {
         Error::NotFound(_) => Failure::Failed(format!("no member with the email {email}")),
         other => Failure::Failed(describe(other)),
     })
@@ -53,13 +53,13 @@ pub(super) fn run(service: &Latchkey, cmd: UserCommand) -> Result<(), Failure> {
         UserCommand::SetRole { email, role } => {
             let member = find_member(service, &email)?;
             let from = member.role;
-            let member = service.set_role(&actor, member.id, role)?;
+            let member = service.members().set_role(&actor, member.id, role)?;
             println!("{} is now {} (was {from}).", member.email, member.role);
             Ok(())
         }
         UserCommand::Disable { email } => {
             let member = find_member(service, &email)?;
-            service.set_disabled(&actor, member.id, true)?;
+            service.members().set_disabled(&actor, member.id, true)?;
             println!(
                 "{} is disabled; their tokens stop working at once.",
                 member.email
@@ -68,20 +68,22 @@ pub(super) fn run(service: &Latchkey, cmd: UserCommand) -> Result<(), Failure> {
         }
         UserCommand::Enable { email } => {
             let member = find_member(service, &email)?;
-            service.set_disabled(&actor, member.id, false)?;
+            service.members().set_disabled(&actor, member.id, false)?;
             println!("{} is enabled.", member.email);
             Ok(())
         }
         UserCommand::SetPassword { email } => {
             let member = find_member(service, &email)?;
             let password = read_password(&email)?;
-            service.set_password(&actor, member.id, &password)?;
+            service
+                .members()
+                .set_password(&actor, member.id, &password)?;
             println!("Password of {} changed.", member.email);
             Ok(())
         }
         UserCommand::Reset2fa { email } => {
             let member = find_member(service, &email)?;
-            let member = service.reset_two_factor(&actor, member.id)?;
+            let member = service.two_factor().reset(&actor, member.id)?;
             println!(
                 "Two-factor sign-in of {} reset: their authenticator app and recovery codes no longer work.",
                 member.email
@@ -107,7 +109,7 @@ fn add(
             true,
         )
     };
-    let member = service.add_member(actor, email, role, &password)?;
+    let member = service.members().add(actor, email, role, &password)?;
     if !generated {
         println!(
             "Added {} as {} (id {}).",
@@ -131,7 +133,7 @@ fn add(
 
 fn list(service: &Latchkey, json: bool) -> Result<(), Failure> {
     let org = service.default_org()?;
-    let members = service.list_members(org)?;
+    let members = service.members().list(org)?;
     if json {
         let out =
             serde_json::to_string_pretty(&members).map_err(|e| Failure::Failed(e.to_string()))?;

@@ -29,7 +29,10 @@ pub(super) fn run(service: &Latchkey, cmd: ScopeCommand) -> Result<(), Failure> 
             group,
         } => {
             let fields = ScopeFields::new(&description, &group, min_role).map_err(refused)?;
-            let entry = service.add_scope(&actor, name, fields).map_err(refused)?;
+            let entry = service
+                .scopes()
+                .add(&actor, name, fields)
+                .map_err(refused)?;
             println!(
                 "Added {}: members from {} up can grant it.",
                 entry.scope, entry.min_role
@@ -38,10 +41,13 @@ pub(super) fn run(service: &Latchkey, cmd: ScopeCommand) -> Result<(), Failure> 
         }
         ScopeCommand::List { json } => list(service, json),
         ScopeCommand::Retire { name } => {
-            let lost = service.retire_scope(&actor, &name).map_err(|e| match e {
-                Error::NotFound(_) => Failure::Usage(format!("no scope named {name}")),
-                other => refused(other),
-            })?;
+            let lost = service
+                .scopes()
+                .retire(&actor, &name)
+                .map_err(|e| match e {
+                    Error::NotFound(_) => Failure::Usage(format!("no scope named {name}")),
+                    other => refused(other),
+                })?;
             println!("Retired {name}: {lost} active token(s) lost it.");
             Ok(())
         }
@@ -49,7 +55,7 @@ pub(super) fn run(service: &Latchkey, cmd: ScopeCommand) -> Result<(), Failure> 
 }
 
 fn list(service: &Latchkey, json: bool) -> Result<(), Failure> {
-    let uses = service.scope_uses()?;
+    let uses = service.scopes().uses()?;
     if json {
         let rows: Vec<serde_json::Value> = uses
             .iter()

@@ -6,24 +6,27 @@ use crate::error::Error;
 use crate::service::{Actor, Latchkey, Member};
 
 pub(super) fn find(service: &Latchkey, name: &ServiceName) -> Result<Member, Failure> {
-    service.service_account(name).map_err(|e| match e {
-        Error::NotFound(_) => Failure::Failed(format!("no service account named {name}")),
-        other => other.into(),
-    })
+    service
+        .members()
+        .service_account(name)
+        .map_err(|e| match e {
+            Error::NotFound(_) => Failure::Failed(format!("no service account named {name}")),
+            other => other.into(),
+        })
 }
 
 pub(super) fn run(service: &Latchkey, cmd: ServiceAccountCommand) -> Result<(), Failure> {
     let actor = Actor::cli();
     match cmd {
         ServiceAccountCommand::Add { name, role } => {
-            let account =
-                service
-                    .add_service_account(&actor, &name, role)
-                    .map_err(|e| match e {
-                        // A name already taken is the operator's input to fix.
-                        Error::Invalid(f) => Failure::Usage(format!("--name: {}", f.message)),
-                        other => other.into(),
-                    })?;
+            let account = service
+                .members()
+                .add_service_account(&actor, &name, role)
+                .map_err(|e| match e {
+                    // A name already taken is the operator's input to fix.
+                    Error::Invalid(f) => Failure::Usage(format!("--name: {}", f.message)),
+                    other => other.into(),
+                })?;
             println!(
                 "Added service account {} as {}. Give it a token: latchkey token create --service-account {} …",
                 account.email, account.role, account.email
@@ -37,7 +40,7 @@ pub(super) fn run(service: &Latchkey, cmd: ServiceAccountCommand) -> Result<(), 
                 println!("{name} was already disabled.");
                 return Ok(());
             }
-            service.set_disabled(&actor, account.id, true)?;
+            service.members().set_disabled(&actor, account.id, true)?;
             println!("Disabled {name}: its tokens stopped working.");
             Ok(())
         }
@@ -46,8 +49,8 @@ pub(super) fn run(service: &Latchkey, cmd: ServiceAccountCommand) -> Result<(), 
 
 fn list(service: &Latchkey, json: bool) -> Result<(), Failure> {
     let org = service.default_org()?;
-    let accounts = service.list_service_accounts(org)?;
-    let tokens = service.active_tokens_by_member(org)?;
+    let accounts = service.members().list_service_accounts(org)?;
+    let tokens = service.members().active_tokens_of(org)?;
     if json {
         let rows: Vec<serde_json::Value> = accounts
             .iter()

@@ -42,7 +42,7 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
                 description,
                 canary,
             };
-            let created = service.create_token(&actor, &owner, request)?;
+            let created = service.tokens().create(&actor, &owner, request)?;
             print_secret(&created)
         }
         TokenCommand::Expiring { within_days, json } => {
@@ -65,14 +65,16 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
             overlap_minutes,
         } => {
             let created = service
-                .rotate_token(&actor, id, time::Duration::minutes(overlap_minutes))
+                .rotation()
+                .rotate(&actor, id, time::Duration::minutes(overlap_minutes))
                 .map_err(|e| no_such_token(e, id))?;
             print_secret(&created)
         }
         TokenCommand::Revoke { ids } => revoke(service, &actor, &ids),
         TokenCommand::Suspend { id } => {
             let said = if service
-                .set_token_suspended(&actor, id, true)
+                .tokens()
+                .set_suspended(&actor, id, true)
                 .map_err(|e| no_such_token(e, id))?
             {
                 "is suspended: it is refused until resumed"
@@ -87,7 +89,7 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
             dry_run,
             json,
         } => {
-            let idle = service.prune_inactive(&actor, days, !dry_run)?;
+            let idle = service.tokens().prune_inactive(&actor, days, !dry_run)?;
             print_idle(&idle, days, dry_run, json)
         }
         TokenCommand::RevokeAll {
@@ -97,14 +99,15 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
         } => revoke_all(service, &actor, email, service_account, org),
         TokenCommand::Resume { id } => {
             if !service
-                .set_token_suspended(&actor, id, false)
+                .tokens()
+                .set_suspended(&actor, id, false)
                 .map_err(|e| no_such_token(e, id))?
             {
                 println!("Token {id} was not suspended; nothing changed.");
                 return Ok(());
             }
             // Resumed, but something else may still refuse it: say what.
-            let token = service.token_detail(&actor, id)?.token;
+            let token = service.tokens().detail(&actor, id)?.token;
             match token.stopped_by_policy {
                 Some(why) => println!("Token {id} is resumed, but still refused. {why}"),
                 None if token.owner_disabled => println!(
@@ -162,7 +165,7 @@ fn known_scopes(
     service: &Latchkey,
     scopes: Vec<crate::domain::Scope>,
 ) -> Result<ScopeSet, Failure> {
-    let catalogue = service.catalogue()?;
+    let catalogue = service.scopes().catalogue()?;
     if let Some(unknown) = scopes.iter().find(|s| !catalogue.offers(s)) {
         let known: Vec<&str> = catalogue.active().map(|e| e.scope.as_str()).collect();
         return Err(Failure::Usage(format!(
@@ -195,7 +198,7 @@ fn revoke_all(
             ));
         }
     };
-    let done = service.revoke_all(actor, target)?;
+    let done = service.tokens().revoke_all(actor, target)?;
     println!(
         "Every token of {} issued before now stops: {} token(s) revoked. Tokens made from now on work.",
         done.subject, done.tokens
@@ -224,7 +227,8 @@ fn revoke(
         RevokeReason::Bulk
     };
     let revoked = service
-        .revoke_tokens_because(actor, ids, reason)
+        .tokens()
+        .revoke_many_because(actor, ids, reason)
         .map_err(|e| match e {
             Error::NotFound(_) => Failure::Failed(
                 "one or more of these token ids do not exist; nothing was revoked".to_owned(),
@@ -248,7 +252,7 @@ fn all_tokens(
     let mut tokens = Vec::new();
     let mut page = 1;
     loop {
-        let result = service.list_tokens(
+        let result = service.tokens().list(
             actor,
             &TokenQuery {
                 status,

@@ -1,8 +1,9 @@
 //! A member's own account: their password and their sessions.
 
+use super::Account;
+use super::SessionView;
 use super::audit::{self, NewEvent};
 use super::members::{Member, credentials_on};
-use super::{Latchkey, SessionView};
 use crate::db::{self, login_attempts, sessions};
 use crate::domain::bytes::to_hex;
 use crate::domain::{Password, SessionSecret};
@@ -15,10 +16,10 @@ pub fn session_handle(id_hash: &[u8]) -> String {
     to_hex(&Sha256::digest(id_hash)[..12])
 }
 
-impl Latchkey {
+impl Account<'_> {
     /// Changes the member's own password after checking the current one;
     /// every other session of theirs ends. Returns how many ended.
-    pub fn change_own_password(
+    pub fn change_password(
         &self,
         member: &Member,
         session: &SessionSecret,
@@ -32,7 +33,7 @@ impl Latchkey {
         };
         // Guessing the current password from a borrowed session counts
         // like guessing at the sign-in page: the same limits, the same log.
-        let attempt = self.count_guess(&mut conn, &member.email, ip)?;
+        let attempt = self.sign_in().count_guess(&mut conn, &member.email, ip)?;
         drop(conn);
         if !current.verify(&stored) {
             return Err(Error::invalid(
@@ -77,13 +78,14 @@ impl Latchkey {
     }
 
     /// The member's sessions with their handles, this one marked.
-    pub fn own_sessions(
+    pub fn list_sessions(
         &self,
         member: &Member,
         current: &SessionSecret,
     ) -> Result<Vec<(String, bool, SessionView)>> {
         let mine = session_handle(&current.hash());
         Ok(self
+            .sessions()
             .live_sessions(member.id)?
             .iter()
             .map(|row| {
@@ -96,7 +98,7 @@ impl Latchkey {
 
     /// Ends the member's sessions named by `handle` ("others": all but
     /// the current one). Returns how many ended.
-    pub fn end_own_sessions(
+    pub fn end_sessions(
         &self,
         member: &Member,
         current: &SessionSecret,

@@ -1,7 +1,8 @@
 //! The audit log: every create, revoke, login, failed login and member
 //! change. Details never hold a secret.
 
-use super::{Latchkey, Member, PAGE_SIZE};
+use super::Audit;
+use super::{Member, PAGE_SIZE};
 use crate::db::{self, DbConnection};
 use crate::domain::{MemberId, OrgId, Role, TokenId, is_invisible_or_control};
 use crate::error::{Error, Result};
@@ -153,7 +154,7 @@ pub struct AuditPage {
     pub page: i64,
 }
 
-impl Latchkey {
+impl Audit<'_> {
     /// Reuse of this member's rotated-away tokens since their previous
     /// sign-in: how many times, and the address of the latest.
     pub fn reuse_since_previous_sign_in(&self, member: &Member) -> Result<ReuseSince> {
@@ -178,7 +179,7 @@ impl Latchkey {
     }
 
     /// The organisation's audit log, newest first (admins only).
-    pub fn audit_log(&self, viewer: &Member, query: &AuditQuery) -> Result<AuditPage> {
+    pub fn log(&self, viewer: &Member, query: &AuditQuery) -> Result<AuditPage> {
         if viewer.role != Role::Admin {
             return Err(Error::Forbidden(
                 "Only admins can read the audit log.".into(),
@@ -198,10 +199,10 @@ impl Latchkey {
     }
 }
 
-impl Latchkey {
+impl Audit<'_> {
     /// Events after `after`, oldest first (admins; the management API's
     /// cursor for collectors).
-    pub fn audit_after(&self, viewer: &Member, after: i64, limit: i64) -> Result<Vec<AuditEvent>> {
+    pub fn after(&self, viewer: &Member, after: i64, limit: i64) -> Result<Vec<AuditEvent>> {
         if viewer.role != Role::Admin {
             return Err(Error::Forbidden(
                 "Only admins can read the audit log.".into(),
@@ -214,7 +215,7 @@ impl Latchkey {
 
     /// One page of an export: events matching `filter` older than
     /// `before` (all when `None`), newest first. Admins only.
-    pub fn audit_export_page(
+    pub fn export_page(
         &self,
         viewer: &Member,
         filter: &AuditQuery,

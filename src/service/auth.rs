@@ -5,9 +5,10 @@
 //! read and the attempt recorded in one transaction, so parallel guesses
 //! cannot slip past them while argon2 runs.
 
+use super::SignIn;
 use super::audit::{self, NewEvent};
 use super::members::credentials_on;
-use super::{Latchkey, Member, default_org_on};
+use super::{Member, default_org_on};
 use crate::db::{self, login_attempts};
 use crate::domain::bytes::{from_hex, random_hex};
 use crate::domain::{
@@ -114,10 +115,10 @@ pub(super) fn retry_after(
     Some(u64::try_from(wait).unwrap_or(1))
 }
 
-impl Latchkey {
+impl SignIn<'_> {
     /// Counts a sign-in (refusing it when a limit is reached) and finds
     /// whose password to check.
-    pub fn begin_login(
+    pub fn begin(
         &self,
         email: &str,
         client: Option<IpAddr>,
@@ -185,7 +186,7 @@ impl Latchkey {
     }
 
     /// Settles a counted sign-in once its password was checked.
-    pub fn finish_login(
+    pub fn finish(
         &self,
         pending: PendingLogin,
         password_ok: bool,
@@ -268,23 +269,10 @@ impl Latchkey {
 
     /// Forgets a counted sign-in whose password was never checked (the
     /// server was too busy): it must not count as a failure.
-    pub fn abandon_login(&self, pending: PendingLogin) -> Result<()> {
+    pub fn abandon(&self, pending: PendingLogin) -> Result<()> {
         let mut conn = self.conn()?;
         login_attempts::delete(&mut conn, pending.attempt)?;
         Ok(())
-    }
-
-    /// The whole sign-in at once, for callers already off the request
-    /// threads: count, check (slow), settle.
-    pub fn login(
-        &self,
-        email: &str,
-        password: &Password,
-        client: Option<IpAddr>,
-    ) -> std::result::Result<Member, LoginError> {
-        let pending = self.begin_login(email, client)?;
-        let ok = password.verify(pending.hash());
-        self.finish_login(pending, ok)
     }
 
     /// The cookie-signing key: from configuration, or generated once and

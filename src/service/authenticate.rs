@@ -10,8 +10,9 @@
 //! allow-list. Every check reads the database after the request arrived, so
 //! a revoke committed by any instance is seen by the next request.
 
+use super::Checks;
+use super::Member;
 use super::audit::{self, NewEvent};
-use super::{Latchkey, Member};
 use crate::db::changes::Mark as ChangeMark;
 use crate::db::credentials::{self, Credential};
 use crate::db::{self, DbConnection};
@@ -232,7 +233,15 @@ impl Dampener {
     }
 }
 
-impl Latchkey {
+impl<'a> Checks<'a> {
+    /// The PostgreSQL connection URL (`None` on SQLite), for a door that
+    /// takes change marks on its own connection.
+    pub fn postgres_url(&self) -> Option<&'a Arc<str>> {
+        self.0.listen_url.as_ref()
+    }
+}
+
+impl Checks<'_> {
     /// Shape and checksum, then SHA-256: garbage never reaches the database.
     pub fn token_hash(&self, raw: &str) -> std::result::Result<TokenHash, Refusal> {
         self.format
@@ -245,7 +254,7 @@ impl Latchkey {
     /// database has not changed, else one query.
     pub fn find_token(&self, hash: &TokenHash) -> Result<Found> {
         if !self.is_sqlite {
-            let mut found = self.find_tokens(std::slice::from_ref(hash))?;
+            let mut found = self.checks().find_tokens(std::slice::from_ref(hash))?;
             return Ok(found.pop().flatten());
         }
         let mark = self.watch.as_ref().and_then(|w| w.mark());
@@ -267,12 +276,6 @@ impl Latchkey {
     /// (`None` on PostgreSQL, or without WAL).
     pub fn sqlite_mark(&self) -> Option<ChangeMark> {
         self.watch.as_ref()?.mark()
-    }
-
-    /// The PostgreSQL connection URL (`None` on SQLite), for a door that
-    /// takes change marks on its own connection.
-    pub fn postgres_url(&self) -> Option<&Arc<str>> {
-        self.listen_url.as_ref()
     }
 
     /// Reads the token on a connection idle this instant (SQLite: an
@@ -422,7 +425,7 @@ impl Latchkey {
             return Ok(refused(Refusal::OutsideAllowList, effects));
         }
         if door == Door::Bearer {
-            self.count_use(id);
+            self.usage().count(id);
             let due = token
                 .last_used_at
                 .is_none_or(|at| now - at >= LAST_USED_INTERVAL);
@@ -440,7 +443,8 @@ impl Latchkey {
     /// Does what a judgement called for.
     pub fn record_effects(&self, effects: Effects) -> Result<()> {
         if let Some((id, ip)) = effects.reuse {
-            self.revoke_chain(id, ip.map(|a| a.to_string()).as_deref())?;
+            self.rotation()
+                .revoke_chain(id, ip.map(|a| a.to_string()).as_deref())?;
         }
         if let Some((token, org, member, ip)) = effects.refused_address {
             self.record_refused_address(token, org, member, ip)?;
@@ -469,14 +473,14 @@ impl Latchkey {
         door: Door,
         client: Option<IpAddr>,
     ) -> Result<std::result::Result<Verified, Refusal>> {
-        let hash = match self.token_hash(raw) {
+        let hash = match self.checks().token_hash(raw) {
             Ok(hash) => hash,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let found = self.find_token(&hash)?;
+        let found = self.checks().find_token(&hash)?;
         let Authentication { outcome, effects } =
-            self.authenticate(found.as_deref(), door, client)?;
-        self.record_effects(effects)?;
+            self.checks().authenticate(found.as_deref(), door, client)?;
+        self.checks().record_effects(effects)?;
         Ok(outcome)
     }
 

@@ -3,8 +3,9 @@
 //! gets there first; `latchkey token prune-inactive` does the same by
 //! hand, for any number of days, and can say first what it would do.
 
+use super::Actor;
+use super::Tokens;
 use super::tokens::{opt_rfc3339, rfc3339};
-use super::{Actor, Latchkey};
 use crate::db::{self, DbConnection};
 use crate::domain::{Inactivity, MemberId, OrgId, RevokeReason};
 use crate::error::{Error, Result};
@@ -24,7 +25,7 @@ pub struct IdleToken {
     pub last_used_at: Option<PrimitiveDateTime>,
 }
 
-impl Latchkey {
+impl Tokens<'_> {
     /// Revokes (or with `apply = false` only lists) the working tokens of
     /// the actor's organisation unused for `days` days. The CLI, or an
     /// admin.

@@ -1,10 +1,11 @@
 //! Everything about one token for its detail page: who made it, what it
 //! may do now, its rotation chain, its audit trail and its daily use.
 
+use super::Tokens;
 use super::audit::{AuditEvent, events_from_rows};
 use super::rotation::chain_of;
 use super::tokens::{TokenView, view, visible_row};
-use super::{Actor, Latchkey, load_policy};
+use super::{Actor, load_policy};
 use crate::db;
 use crate::domain::{Catalogue, MemberId, OrgId, ScopeSet, TokenId};
 use crate::error::{Error, Result};
@@ -55,10 +56,10 @@ fn hide_others_addresses(viewer: &Actor, trail: &mut [AuditEvent]) {
     }
 }
 
-impl Latchkey {
+impl Tokens<'_> {
     /// The owner's or an admin's view of one token; anyone else is told it
     /// does not exist.
-    pub fn token_detail(&self, viewer: &Actor, id: TokenId) -> Result<TokenDetail> {
+    pub fn detail(&self, viewer: &Actor, id: TokenId) -> Result<TokenDetail> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         let row = visible_row(&mut conn, viewer, id)?;
@@ -83,7 +84,7 @@ impl Latchkey {
         )?;
         let mut trail = events_from_rows(&mut conn, trail_rows)?;
         hide_others_addresses(viewer, &mut trail);
-        let usage = self.usage_by_day(&mut conn, id)?;
+        let usage = self.usage().usage_by_day(&mut conn, id)?;
         let canary_uses = if row.canary {
             db::audit::count_for_token(&mut conn, id, "token.canary_used")?
         } else {

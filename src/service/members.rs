@@ -1,6 +1,6 @@
 //! Members: add, list, change role, disable, set password, first admin.
 
-use super::Latchkey;
+use super::Members;
 use super::audit::{self, NewEvent};
 use crate::db::{self, DbConnection, sessions};
 use crate::domain::{Email, MemberId, MemberKind, OrgId, Password, PasswordHash, Role};
@@ -103,7 +103,7 @@ fn active_admins(conn: &mut DbConnection, org: OrgId) -> QueryResult<i64> {
     db::members::count_active_admins(conn, Some(org))
 }
 
-impl Latchkey {
+impl Members<'_> {
     /// On a database with no admin, creates one with a random password and
     /// returns the credentials to print once. `None` when an admin exists.
     pub fn bootstrap_admin(&self) -> Result<Option<(Email, Password)>> {
@@ -144,21 +144,18 @@ impl Latchkey {
         }
     }
 
-    pub fn member_by_email(&self, email: &Email) -> Result<Member> {
+    pub fn by_email(&self, email: &Email) -> Result<Member> {
         let mut conn = self.conn()?;
         load_by_email(&mut conn, email)
     }
 
-    pub fn member_by_id(&self, id: MemberId) -> Result<Member> {
+    pub fn by_id(&self, id: MemberId) -> Result<Member> {
         let mut conn = self.conn()?;
         load_by_id(&mut conn, id)
     }
 
     /// Active tokens per member of `org`.
-    pub fn active_tokens_by_member(
-        &self,
-        org: OrgId,
-    ) -> Result<std::collections::HashMap<MemberId, i64>> {
+    pub fn active_tokens_of(&self, org: OrgId) -> Result<std::collections::HashMap<MemberId, i64>> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         Ok(db::tokens::count_active_by_owner(&mut conn, org, now)?
@@ -166,7 +163,7 @@ impl Latchkey {
             .collect())
     }
 
-    pub fn list_members(&self, org: OrgId) -> Result<Vec<Member>> {
+    pub fn list(&self, org: OrgId) -> Result<Vec<Member>> {
         let mut conn = self.conn()?;
         db::members::in_org(&mut conn, org, MemberKind::Person)?
             .into_iter()
@@ -175,7 +172,7 @@ impl Latchkey {
     }
 
     /// Adds a member to the actor's organisation (the default one for the CLI).
-    pub fn add_member(
+    pub fn add(
         &self,
         actor: &Actor,
         email: &Email,

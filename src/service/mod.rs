@@ -1,5 +1,7 @@
-//! Use cases. Each public method owns its transaction and returns domain
-//! types; the console, the API and the CLI all call these.
+//! Use cases. `Latchkey` is the context they share (pool, clock, caches);
+//! each area is a view of it (`latchkey.tokens()`, `.members()`, …, see
+//! `use_cases!`) whose public methods own their transaction and return
+//! domain types. The console, the API and the CLI all call these.
 
 mod account;
 mod audit;
@@ -104,6 +106,66 @@ impl OrgPolicy {
     pub fn expiry_for(&self, kind: MemberKind) -> ExpiryPolicy {
         self.expiry.for_kind(kind, self.service_max_lifetime_days)
     }
+}
+
+/// Declares the use cases: each is a view that borrows the shared context
+/// (`Latchkey`: the pool, the clock, the caches) and owns one area's
+/// decisions. `latchkey.tokens().create(…)` says where the code lives.
+macro_rules! use_cases {
+    ($($(#[$doc:meta])* $accessor:ident => $view:ident;)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Clone, Copy)]
+            pub struct $view<'a>(&'a Latchkey);
+
+            impl std::ops::Deref for $view<'_> {
+                type Target = Latchkey;
+                fn deref(&self) -> &Latchkey {
+                    self.0
+                }
+            }
+        )*
+
+        impl Latchkey {
+            $(
+                $(#[$doc])*
+                pub fn $accessor(&self) -> $view<'_> {
+                    $view(self)
+                }
+            )*
+        }
+    };
+}
+
+use_cases! {
+    /// Tokens: create, list, look into, revoke, suspend, prune.
+    tokens => Tokens;
+    /// Rotation: a successor for a token, and the chain it starts.
+    rotation => Rotation;
+    /// Members and service accounts.
+    members => Members;
+    /// What a signed-in member does to their own account.
+    account => Account;
+    /// Password and single sign-on sign-in.
+    sign_in => SignIn;
+    /// The second factor: enrolment, codes, resets.
+    two_factor => TwoFactor;
+    /// Console sessions.
+    sessions => Sessions;
+    /// The organisation's policy.
+    policy => Policy;
+    /// The scope catalogue.
+    scopes => Scopes;
+    /// The audit log.
+    audit => Audit;
+    /// The revocation feed.
+    revocations => Revocations;
+    /// Requests per token per day.
+    usage => Usage;
+    /// Webhook events: recorded, claimed, delivered.
+    webhooks => Webhooks;
+    /// Token checks: every door that sees a presented token asks here.
+    checks => Checks;
 }
 
 #[derive(Clone)]
@@ -237,11 +299,6 @@ impl Latchkey {
     pub fn default_org(&self) -> Result<OrgId> {
         let mut conn = self.conn()?;
         default_org_on(&mut conn)
-    }
-
-    pub fn policy(&self, org: OrgId) -> Result<OrgPolicy> {
-        let mut conn = self.conn()?;
-        load_policy(&mut conn, org)
     }
 
     /// (open connections, idle connections, pool size), for metrics.

@@ -1,8 +1,9 @@
 //! The organisation's token policy: maximum lifetime, whether "no expiry"
 //! is allowed, the preset the generate form starts on.
 
+use super::Policy;
 use super::audit::{self, NewEvent};
-use super::{Actor, Latchkey, OrgPolicy, load_policy};
+use super::{Actor, OrgPolicy, load_policy};
 use crate::db::{self, DbConnection};
 use crate::domain::{
     ExpiryPolicy, FieldError, INACTIVE_DAYS_MAX, INACTIVE_DAYS_MIN, Inactivity, OrgId, PRESETS,
@@ -125,7 +126,13 @@ impl PolicyChange {
     }
 }
 
-impl Latchkey {
+impl Policy<'_> {
+    /// The organisation's policy as it stands.
+    pub fn current(&self, org: OrgId) -> Result<OrgPolicy> {
+        let mut conn = self.conn()?;
+        load_policy(&mut conn, org)
+    }
+
     /// Changes the policy of the actor's organisation (admins, or the CLI).
     /// It applies at once: the generate form, the CLI and the API follow it.
     /// Whether password sign-in is off (single sign-on only).
@@ -138,7 +145,7 @@ impl Latchkey {
     /// Saves a policy change. Unless `confirmed`, a change that stops
     /// tokens is rolled back and its effect returned for the admin to
     /// confirm: one transaction computes what it does and decides.
-    pub fn update_policy(
+    pub fn update(
         &self,
         actor: &Actor,
         change: PolicyChange,

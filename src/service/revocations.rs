@@ -2,7 +2,7 @@
 //! that stops a token or narrows it (`db::revocations`), read in order,
 //! and a way to wait for new ones without asking the database in a loop.
 
-use super::Latchkey;
+use super::Revocations;
 use crate::db::{self, changes::Mark, revocations::Listener};
 use crate::error::Result;
 use std::time::Duration;
@@ -61,9 +61,9 @@ impl RevocationWaiter {
     }
 }
 
-impl Latchkey {
+impl Revocations<'_> {
     /// Announcements after `after`, oldest first, at most `limit`.
-    pub fn revocations_after(&self, after: i64, limit: i64) -> Result<Vec<Revocation>> {
+    pub fn after(&self, after: i64, limit: i64) -> Result<Vec<Revocation>> {
         let rows = db::revocations::after(&mut *self.conn()?, after, limit)?;
         Ok(rows
             .into_iter()
@@ -76,7 +76,7 @@ impl Latchkey {
     }
 
     /// The oldest kept announcement's id, and the newest's (0 for none).
-    pub fn revocation_window(&self) -> Result<(Option<i64>, i64)> {
+    pub fn window(&self) -> Result<(Option<i64>, i64)> {
         let mut conn = self.conn()?;
         Ok((
             db::revocations::first_id(&mut conn)?,
@@ -85,13 +85,13 @@ impl Latchkey {
     }
 
     /// Forgets announcements older than `KEPT_FOR`.
-    pub fn prune_revocations(&self) -> Result<usize> {
+    pub fn prune(&self) -> Result<usize> {
         let before = self.clock.now() - KEPT_FOR;
         Ok(db::revocations::prune(&mut *self.conn()?, before)?)
     }
 
     /// A waiter for this database.
-    pub fn revocation_waiter(&self) -> RevocationWaiter {
+    pub fn waiter(&self) -> RevocationWaiter {
         RevocationWaiter {
             postgres: self.listen_url.as_ref().map(|u| (u.to_string(), None)),
             sqlite: self.watch.as_ref().map(|w| (w.clone(), w.mark())),

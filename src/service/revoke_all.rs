@@ -8,8 +8,9 @@
 //! lists, the revocation feed and the audit log show each of them.
 //! Canaries are left as they are: they never work, and keep reporting.
 
+use super::Tokens;
 use super::audit::{self, NewEvent};
-use super::{Actor, Latchkey, Member};
+use super::{Actor, Member};
 use crate::db::{self, DbConnection};
 use crate::domain::{MemberId, OrgId, RevokeReason};
 use crate::error::{Error, Result};
@@ -35,7 +36,7 @@ pub struct RevokeAllEffect {
     pub subject: String,
 }
 
-impl Latchkey {
+impl Tokens<'_> {
     /// What `revoke_all` would do now, computed by the same code, in a
     /// transaction that is rolled back.
     pub fn revoke_all_preview(

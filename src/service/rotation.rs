@@ -3,10 +3,11 @@
 //! linked; an old token presented after its window is a sign of theft, and
 //! the whole chain is revoked.
 
+use super::Rotation;
 use super::audit::{self, NewEvent};
 use super::authenticate::audited_lately;
 use super::tokens::{CreatedToken, may_touch, view};
-use super::{Actor, Latchkey, Member, OrgPolicy, load_policy};
+use super::{Actor, Member, OrgPolicy, load_policy};
 use crate::db;
 use crate::domain::{
     MemberId, MemberKind, RevokeReason, TokenId, TokenStatus, expires_at, status_at,
@@ -97,15 +98,10 @@ fn rotated_event<'a>(
     }
 }
 
-impl Latchkey {
+impl Rotation<'_> {
     /// Rotates `id`. The plaintext of the new token exists only in the
     /// result.
-    pub fn rotate_token(
-        &self,
-        actor: &Actor,
-        id: TokenId,
-        overlap: Duration,
-    ) -> Result<CreatedToken> {
+    pub fn rotate(&self, actor: &Actor, id: TokenId, overlap: Duration) -> Result<CreatedToken> {
         if overlap < Duration::ZERO || overlap > MAX_OVERLAP {
             return Err(Error::invalid(
                 "overlap_minutes",

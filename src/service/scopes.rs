@@ -2,8 +2,9 @@
 //! scope, and retiring what is no longer offered. Every change is audited
 //! and reaches every token on its next request.
 
+use super::Actor;
+use super::Scopes;
 use super::audit::{self, NewEvent};
-use super::{Actor, Latchkey};
 use crate::db::{self, DbConnection};
 use crate::domain::{
     Catalogue, OrgId, Role, Scope, ScopeEntry, audit_text, is_invisible_or_control,
@@ -66,14 +67,14 @@ pub struct ScopeUse {
     pub active_tokens: usize,
 }
 
-impl Latchkey {
+impl Scopes<'_> {
     /// Every scope, active and retired, in catalogue order.
     pub fn catalogue(&self) -> Result<Catalogue> {
         Ok(db::scopes::catalogue(&mut *self.conn()?)?)
     }
 
     /// The catalogue with, for each scope, how many active tokens hold it.
-    pub fn scope_uses(&self) -> Result<Vec<ScopeUse>> {
+    pub fn uses(&self) -> Result<Vec<ScopeUse>> {
         let mut conn = self.conn()?;
         let catalogue = db::scopes::catalogue(&mut conn)?;
         let lists = db::tokens::active_scope_lists(&mut conn, self.clock.now())?;
@@ -88,7 +89,7 @@ impl Latchkey {
     }
 
     /// One scope with its active-token count.
-    pub fn scope_use(&self, scope: &Scope) -> Result<ScopeUse> {
+    pub fn use_of(&self, scope: &Scope) -> Result<ScopeUse> {
         let mut conn = self.conn()?;
         let entry = db::scopes::find(&mut conn, scope)?.ok_or(Error::NotFound("scope"))?;
         let holders =
@@ -100,12 +101,7 @@ impl Latchkey {
     }
 
     /// Adds a scope to the catalogue (admins, or the CLI).
-    pub fn add_scope(
-        &self,
-        actor: &Actor,
-        scope: Scope,
-        fields: ScopeFields,
-    ) -> Result<ScopeEntry> {
+    pub fn add(&self, actor: &Actor, scope: Scope, fields: ScopeFields) -> Result<ScopeEntry> {
         require_admin(actor)?;
         if scope.is_system() || scope.as_str() == "tokens" || scope.as_str().starts_with("tokens:")
         {
@@ -150,18 +146,13 @@ impl Latchkey {
 
     /// Changes a scope's description, group and minimum role. A higher
     /// minimum role stops lower roles' tokens from using it at once.
-    pub fn edit_scope(
-        &self,
-        actor: &Actor,
-        scope: &Scope,
-        fields: ScopeFields,
-    ) -> Result<ScopeEntry> {
+    pub fn edit(&self, actor: &Actor, scope: &Scope, fields: ScopeFields) -> Result<ScopeEntry> {
         self.change_scope(actor, scope, fields, true)
             .map(|(entry, _)| entry)
     }
 
     /// What `edit_scope` would do, by the same code, rolled back.
-    pub fn preview_scope_edit(
+    pub fn preview_edit(
         &self,
         actor: &Actor,
         scope: &Scope,
@@ -209,11 +200,7 @@ impl Latchkey {
     /// What saving each other minimum role would do now (none for a
     /// system or retired scope), each by the saving code, rolled back:
     /// the scope's page shows it before anything is saved.
-    pub fn scope_role_effects(
-        &self,
-        actor: &Actor,
-        scope: &Scope,
-    ) -> Result<Vec<(Role, ScopeEffect)>> {
+    pub fn role_effects(&self, actor: &Actor, scope: &Scope) -> Result<Vec<(Role, ScopeEffect)>> {
         require_admin(actor)?;
         let entry = {
             let mut conn = self.conn()?;
@@ -231,7 +218,8 @@ impl Latchkey {
                     group: entry.group.clone(),
                     min_role: role,
                 };
-                self.preview_scope_edit(actor, scope, fields)
+                self.scopes()
+                    .preview_edit(actor, scope, fields)
                     .map(|effect| (role, effect))
             })
             .collect()
@@ -240,16 +228,16 @@ impl Latchkey {
     /// How many active tokens `retire_scope` would take the scope from,
     /// by the same code, rolled back.
     pub fn preview_retire(&self, actor: &Actor, scope: &Scope) -> Result<usize> {
-        self.retire(actor, scope, false)
+        self.retire_or_preview(actor, scope, false)
     }
 
     /// Retires a scope: offered to no one, and no token can use it from
     /// its next request. Returns how many active tokens held it.
-    pub fn retire_scope(&self, actor: &Actor, scope: &Scope) -> Result<usize> {
-        self.retire(actor, scope, true)
+    pub fn retire(&self, actor: &Actor, scope: &Scope) -> Result<usize> {
+        self.retire_or_preview(actor, scope, true)
     }
 
-    fn retire(&self, actor: &Actor, scope: &Scope, apply: bool) -> Result<usize> {
+    fn retire_or_preview(&self, actor: &Actor, scope: &Scope, apply: bool) -> Result<usize> {
         require_admin(actor)?;
         let now = self.clock.now();
         let mut conn = self.conn()?;

@@ -2,9 +2,10 @@
 //! role, no password, no sign-in; admins give them tokens. Their tokens
 //! do not depend on the admin who made them.
 
+use super::Actor;
+use super::Members;
 use super::audit::{self, NewEvent};
 use super::members::Member;
-use super::{Actor, Latchkey};
 use crate::db;
 use crate::domain::{MemberKind, OrgId, PasswordHash, Role, ServiceName};
 use crate::error::{Error, Result};
@@ -13,7 +14,7 @@ use crate::error::{Error, Result};
 /// not a hash), and sign-in refuses service accounts before looking.
 const NO_PASSWORD: &str = "!service-account";
 
-impl Latchkey {
+impl Members<'_> {
     /// Adds a service account to the actor's organisation (the default one
     /// for the CLI).
     pub fn add_service_account(
@@ -61,7 +62,7 @@ impl Latchkey {
             )?;
             Ok(id)
         })?;
-        self.member_by_id(id)
+        self.members().by_id(id)
     }
 
     /// An organisation's service accounts, by name.

@@ -2,8 +2,9 @@
 //! out, a password change, disabling a member or an admin's "sign out
 //! everywhere" ends them at once, wherever the cookie is replayed.
 
+use super::Sessions;
 use super::audit::{self, NewEvent};
-use super::{Actor, Latchkey, Member};
+use super::{Actor, Member};
 use crate::db::{self, sessions};
 use crate::domain::{MemberId, SessionSecret, audit_text};
 use crate::error::{Error, Result};
@@ -48,10 +49,10 @@ fn expired(row: &sessions::SessionRow, now: PrimitiveDateTime) -> bool {
     now - row.last_seen_at > IDLE_TIMEOUT || now - row.created_at > MAX_SESSION_AGE
 }
 
-impl Latchkey {
+impl Sessions<'_> {
     /// Starts a session for `member`; the secret goes into the cookie and
     /// nowhere else.
-    pub fn start_session(&self, member: &Member, client: &ClientInfo) -> Result<SessionSecret> {
+    pub fn start(&self, member: &Member, client: &ClientInfo) -> Result<SessionSecret> {
         let secret = SessionSecret::generate()?;
         let now = self.clock.now();
         let user_agent: String = audit_text(&client.user_agent)
@@ -81,11 +82,7 @@ impl Latchkey {
     /// The member a session belongs to, or `None` when it ended (signed
     /// out, idle, too old, member disabled). Last use is written at most
     /// once a minute.
-    pub fn resume_session(
-        &self,
-        secret: &SessionSecret,
-        ip: Option<&str>,
-    ) -> Result<Option<Member>> {
+    pub fn resume(&self, secret: &SessionSecret, ip: Option<&str>) -> Result<Option<Member>> {
         let now = self.clock.now();
         let hash = secret.hash();
         let mut conn = self.conn()?;
@@ -103,7 +100,7 @@ impl Latchkey {
     }
 
     /// Signs out: the session ends for every copy of its cookie.
-    pub fn end_session(&self, secret: &SessionSecret) -> Result<()> {
+    pub fn end(&self, secret: &SessionSecret) -> Result<()> {
         let mut conn = self.conn()?;
         sessions::delete(&mut conn, &secret.hash())?;
         Ok(())
@@ -130,7 +127,7 @@ impl Latchkey {
     }
 
     /// A member's open sessions, most recently used first.
-    pub fn sessions_of(&self, member: MemberId) -> Result<Vec<SessionView>> {
+    pub fn of(&self, member: MemberId) -> Result<Vec<SessionView>> {
         Ok(self.live_sessions(member)?.iter().map(view).collect())
     }
 
@@ -144,12 +141,12 @@ impl Latchkey {
 
     /// An admin's "sign out everywhere" for a member: every session of
     /// theirs ends. Returns how many there were.
-    pub fn end_member_sessions(&self, actor: &Actor, target: MemberId) -> Result<usize> {
+    pub fn end_all_of(&self, actor: &Actor, target: MemberId) -> Result<usize> {
         actor.require_admin()?;
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
-            let member = self.member_in_scope(conn, actor, target)?;
+            let member = self.members().member_in_scope(conn, actor, target)?;
             let ended = sessions::delete_for_member(conn, member.id.0, None)?;
             audit::record(
                 conn,

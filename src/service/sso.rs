@@ -5,8 +5,9 @@
 //! email. HTTP to the provider goes through ureq, blocking: call it off
 //! the async threads.
 
+use super::SignIn;
 use super::audit::{self, NewEvent};
-use super::{Latchkey, Member, default_org_on};
+use super::{Member, default_org_on};
 use crate::db;
 use crate::domain::{Email, Malformed, MemberKind, PasswordHash, Role, audit_text};
 use crate::error::{Error, Result};
@@ -361,10 +362,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-impl Latchkey {
+impl SignIn<'_> {
     /// Signs in the member the provider vouched for: matched by verified
     /// email; unknown people join with `default_role`, or are refused.
-    pub fn sso_sign_in(
+    pub fn through_sso(
         &self,
         identity: &SsoIdentity,
         default_role: Option<Role>,

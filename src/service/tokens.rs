@@ -1,7 +1,8 @@
 //! Tokens: create, list, revoke (one or many) and verify.
 
+use super::Tokens;
 use super::audit::{self, NewEvent};
-use super::{Actor, Latchkey, Member, OrgPolicy, PAGE_SIZE, load_policy};
+use super::{Actor, Member, OrgPolicy, PAGE_SIZE, load_policy};
 use crate::db::{self, DbConnection};
 use crate::domain::{
     Expiry, FieldError, IpAllowList, MemberId, MemberKind, RevokeReason, ScopeSet, TokenId,
@@ -390,15 +391,10 @@ fn created_event<'a>(
     }
 }
 
-impl Latchkey {
+impl Tokens<'_> {
     /// Creates a token for `owner`. The secret exists only in the result.
     /// The policy is read and applied inside the transaction that inserts.
-    pub fn create_token(
-        &self,
-        actor: &Actor,
-        owner: &Member,
-        req: NewToken,
-    ) -> Result<CreatedToken> {
+    pub fn create(&self, actor: &Actor, owner: &Member, req: NewToken) -> Result<CreatedToken> {
         check_request(actor, owner, &req)?;
         let now = self.clock.now();
         let secret = self.format.generate()?;
@@ -445,7 +441,7 @@ impl Latchkey {
     }
 
     /// One page of tokens, newest first, with the total for the filters.
-    pub fn list_tokens(&self, viewer: &Actor, query: &TokenQuery) -> Result<TokenPage> {
+    pub fn list(&self, viewer: &Actor, query: &TokenQuery) -> Result<TokenPage> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         let org = match &viewer.member {
@@ -501,7 +497,7 @@ impl Latchkey {
     }
 
     /// One token, if the viewer may see it.
-    pub fn token(&self, viewer: &Actor, id: TokenId) -> Result<TokenView> {
+    pub fn get(&self, viewer: &Actor, id: TokenId) -> Result<TokenView> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         let row = visible_row(&mut conn, viewer, id)?;
@@ -521,7 +517,7 @@ impl Latchkey {
 
     /// Several tokens by id (for a confirmation page); refused like a
     /// revoke when any id is not the actor's to touch.
-    pub fn tokens_by_ids(&self, actor: &Actor, ids: &[TokenId]) -> Result<Vec<TokenView>> {
+    pub fn by_ids(&self, actor: &Actor, ids: &[TokenId]) -> Result<Vec<TokenView>> {
         let ids = bulk_ids(ids)?;
         let now = self.clock.now();
         let mut conn = self.conn()?;
@@ -537,8 +533,10 @@ impl Latchkey {
             .collect())
     }
 
-    pub fn revoke_token(&self, actor: &Actor, id: TokenId) -> Result<RevokeOutcome> {
-        let revoked = self.revoke_tokens_because(actor, &[id], RevokeReason::Manual)?;
+    pub fn revoke(&self, actor: &Actor, id: TokenId) -> Result<RevokeOutcome> {
+        let revoked = self
+            .tokens()
+            .revoke_many_because(actor, &[id], RevokeReason::Manual)?;
         Ok(if revoked == 1 {
             RevokeOutcome::Revoked
         } else {
@@ -549,12 +547,13 @@ impl Latchkey {
     /// Revokes all of `ids` in one transaction, or none: an id the actor may
     /// not touch (or that does not exist) refuses the whole request without
     /// saying which. Returns how many were active until now.
-    pub fn revoke_tokens(&self, actor: &Actor, ids: &[TokenId]) -> Result<usize> {
-        self.revoke_tokens_because(actor, ids, RevokeReason::Bulk)
+    pub fn revoke_many(&self, actor: &Actor, ids: &[TokenId]) -> Result<usize> {
+        self.tokens()
+            .revoke_many_because(actor, ids, RevokeReason::Bulk)
     }
 
     /// As `revoke_tokens`, recording `reason`.
-    pub fn revoke_tokens_because(
+    pub fn revoke_many_because(
         &self,
         actor: &Actor,
         ids: &[TokenId],
@@ -611,7 +610,7 @@ impl Latchkey {
     /// revoked one and announced on the revocation feed; resuming restores
     /// it as it was (rotation chain, expiry). Revoked tokens stay revoked.
     /// Returns false when there was nothing to change.
-    pub fn set_token_suspended(&self, actor: &Actor, id: TokenId, suspend: bool) -> Result<bool> {
+    pub fn set_suspended(&self, actor: &Actor, id: TokenId, suspend: bool) -> Result<bool> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
@@ -805,7 +804,7 @@ pub(super) fn may_touch(actor: &Actor, owner_id: i64, org_id: i64) -> bool {
 pub const LEAK_REPORTS_PER_WINDOW: i64 = 10;
 pub const LEAK_WINDOW: Duration = Duration::minutes(1);
 
-impl Latchkey {
+impl Tokens<'_> {
     /// Counts a leak report from `client`; `Err(seconds to wait)` when the
     /// address is over its budget.
     pub fn count_leak_report(

@@ -1,9 +1,10 @@
 //! Two-factor sign-in (TOTP, RFC 6238) with one-time recovery codes, and
 //! the steps a member must take before using the console.
 
+use super::TwoFactor;
 use super::audit::{self, NewEvent};
 use super::auth::LoginError;
-use super::{Actor, Latchkey, Member};
+use super::{Actor, Member};
 use crate::db::{self, DbConnection, login_attempts, recovery_codes};
 use crate::domain::bytes::random_bytes;
 use crate::domain::{MemberId, MemberKind, audit_text};
@@ -115,7 +116,7 @@ fn wrong_code() -> Error {
     )
 }
 
-impl Latchkey {
+impl TwoFactor<'_> {
     /// What `member` must do before anything else, if anything.
     pub fn required_step(&self, member: &Member) -> Result<Option<RequiredStep>> {
         if member.must_change_password {
@@ -130,7 +131,7 @@ impl Latchkey {
     }
 
     /// The enrolment of `member`: the one under way, or a new secret.
-    pub fn two_factor_enrolment(&self, member: &Member) -> Result<Enrolment> {
+    pub fn enrolment(&self, member: &Member) -> Result<Enrolment> {
         let mut conn = self.conn()?;
         let row = db::members::find(&mut conn, member.id)?.ok_or(Error::NotFound("member"))?;
         if row.totp_secret.is_some() {
@@ -152,12 +153,7 @@ impl Latchkey {
 
     /// Turns two-factor on once `code` proves the app has the secret;
     /// returns the recovery codes, shown this once.
-    pub fn confirm_two_factor(
-        &self,
-        member: &Member,
-        code: &str,
-        ip: Option<&str>,
-    ) -> Result<Vec<String>> {
+    pub fn confirm(&self, member: &Member, code: &str, ip: Option<&str>) -> Result<Vec<String>> {
         let mut conn = self.conn()?;
         let row = db::members::find(&mut conn, member.id)?.ok_or(Error::NotFound("member"))?;
         let Some(pending) = row.totp_pending else {
@@ -166,7 +162,7 @@ impl Latchkey {
                 "This setup has expired. Reload the page to start again.",
             ));
         };
-        let attempt = self.count_guess(&mut conn, &member.email, ip)?;
+        let attempt = self.sign_in().count_guess(&mut conn, &member.email, ip)?;
         let totp = authenticator(&pending, &member.email)?;
         let Some(step) = code_step(&totp, &normalise(code), self.clock.now()) else {
             return Err(wrong_code());
@@ -197,14 +193,14 @@ impl Latchkey {
     }
 
     /// The member turns their own two-factor off, proving it with a code.
-    pub fn turn_off_two_factor(&self, member: &Member, code: &str, ip: Option<&str>) -> Result<()> {
+    pub fn turn_off(&self, member: &Member, code: &str, ip: Option<&str>) -> Result<()> {
         let mut conn = self.conn()?;
         if db::organisations::requires_two_factor(&mut conn, member.org_id)? {
             return Err(Error::Forbidden(
                 "Your organisation requires two-factor sign-in: it cannot be turned off.".into(),
             ));
         }
-        let attempt = self.count_guess(&mut conn, &member.email, ip)?;
+        let attempt = self.sign_in().count_guess(&mut conn, &member.email, ip)?;
         if self
             .check_second_factor(&mut conn, member.id, code)?
             .is_none()
@@ -230,12 +226,12 @@ impl Latchkey {
 
     /// An admin (or the CLI) removes a member's second factor, for a lost
     /// phone; the member enrols again (at once, when it is required).
-    pub fn reset_two_factor(&self, actor: &Actor, target: MemberId) -> Result<Member> {
+    pub fn reset(&self, actor: &Actor, target: MemberId) -> Result<Member> {
         actor.require_admin()?;
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
-            let member = self.member_in_scope(conn, actor, target)?;
+            let member = self.members().member_in_scope(conn, actor, target)?;
             if member.kind == MemberKind::Service {
                 return Err(Error::NotFound("member"));
             }
@@ -308,7 +304,7 @@ impl Latchkey {
     }
 
     /// The second step of a sign-in whose password was right.
-    pub fn finish_second_factor(
+    pub fn finish(
         &self,
         member: MemberId,
         code: &str,
@@ -316,7 +312,7 @@ impl Latchkey {
     ) -> std::result::Result<Member, LoginError> {
         let mut conn = self.conn()?;
         let found = waiting_member(&mut conn, member)?;
-        let attempt = match self.count_guess(&mut conn, &found.email, ip) {
+        let attempt = match self.sign_in().count_guess(&mut conn, &found.email, ip) {
             Ok(attempt) => attempt,
             Err(Error::Throttled { retry_after_secs }) => {
                 return Err(LoginError::Throttled {

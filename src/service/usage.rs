@@ -4,7 +4,7 @@
 //! instance counts in memory and adds its counts to `token_usage` once a
 //! minute (and when it stops), one upsert per token and day.
 
-use super::Latchkey;
+use super::Usage;
 use crate::db::{self, DbConnection};
 use crate::domain::TokenId;
 use crate::error::{Error, Result};
@@ -57,15 +57,15 @@ impl UsageCounter {
     }
 }
 
-impl Latchkey {
+impl Usage<'_> {
     /// Counts one successful request of `token` (in memory).
-    pub fn count_use(&self, token: TokenId) {
+    pub fn count(&self, token: TokenId) {
         self.usage.count(token, self.clock.today());
     }
 
     /// Adds what this instance counted to the database. Returns the number
     /// of (token, day) rows written; on failure the counts are kept.
-    pub fn flush_usage(&self) -> Result<usize> {
+    pub fn flush(&self) -> Result<usize> {
         let counts = self.usage.take();
         if counts.is_empty() {
             return Ok(0);

@@ -93,11 +93,11 @@ async fn show(
     );
     let (sessions, codes_left) = web::block(move || {
         let codes_left = if member.two_factor {
-            svc.recovery_codes_left(&member)?
+            svc.two_factor().recovery_codes_left(&member)?
         } else {
             0
         };
-        Ok::<_, Error>((svc.own_sessions(&member, &secret)?, codes_left))
+        Ok::<_, Error>((svc.account().list_sessions(&member, &secret)?, codes_left))
     })
     .await??;
     let sessions = sessions
@@ -176,7 +176,8 @@ async fn change_password(
         current.ip.clone(),
     );
     let changed = web::block(move || {
-        svc.change_own_password(&member, &secret, &attempt, &new, ip.as_deref())
+        svc.account()
+            .change_password(&member, &secret, &attempt, &new, ip.as_deref())
     })
     .await?;
     match changed {
@@ -224,7 +225,8 @@ async fn end(
         current.ip.clone(),
     );
     let ended = web::block(move || {
-        svc.end_own_sessions(&member, &secret, handle.as_deref(), ip.as_deref())
+        svc.account()
+            .end_sessions(&member, &secret, handle.as_deref(), ip.as_deref())
     })
     .await??;
     let done = match ended {
@@ -285,8 +287,8 @@ async fn show_enrolment(
     let (svc, member) = (service.clone(), current.member.clone());
     let (enrolment, step): (Enrolment, _) = web::block(move || {
         Ok::<_, Error>((
-            svc.two_factor_enrolment(&member)?,
-            svc.required_step(&member)?,
+            svc.two_factor().enrolment(&member)?,
+            svc.two_factor().required_step(&member)?,
         ))
     })
     .await??;
@@ -329,7 +331,7 @@ async fn confirm_enrolment(
         return show_enrolment(&service, &current, refused, Some(message.into())).await;
     }
     let (svc, member, ip) = (service.clone(), current.member.clone(), current.ip.clone());
-    match web::block(move || svc.confirm_two_factor(&member, &code, ip.as_deref())).await? {
+    match web::block(move || svc.two_factor().confirm(&member, &code, ip.as_deref())).await? {
         Ok(codes) => {
             let codes_page = RecoveryCodesPage {
                 layout: Layout::for_member(&current, "account"),
@@ -362,7 +364,7 @@ async fn turn_off(
     }
     let code = form.text("code").trim().to_owned();
     let (svc, member, ip) = (service.clone(), current.member.clone(), current.ip.clone());
-    match web::block(move || svc.turn_off_two_factor(&member, &code, ip.as_deref())).await? {
+    match web::block(move || svc.two_factor().turn_off(&member, &code, ip.as_deref())).await? {
         Ok(()) => {
             current
                 .flash(&service, "Two-factor sign-in is off.".into())

@@ -94,8 +94,8 @@ async fn page(
         page: page_number,
     };
     let (log, members) = web::block(move || {
-        let log = svc.audit_log(&viewer, &query)?;
-        let members = svc.list_members(viewer.org_id)?;
+        let log = svc.audit().log(&viewer, &query)?;
+        let members = svc.members().list(viewer.org_id)?;
         Ok::<_, crate::error::Error>((log, members))
     })
     .await??;

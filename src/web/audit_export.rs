@@ -164,7 +164,10 @@ fn export(
             let mut before = None;
             let mut chunk = String::from(format.header());
             loop {
-                let events = match svc.audit_export_page(&viewer, &query, before, EXPORT_PAGE) {
+                let events = match svc
+                    .audit()
+                    .export_page(&viewer, &query, before, EXPORT_PAGE)
+                {
                     Ok(events) => events,
                     Err(e) => {
                         tracing::error!(error = %e, "audit export stopped");

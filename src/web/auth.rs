@@ -39,7 +39,7 @@ impl LoginFrame {
         let passwords_off = match sso.0 {
             Some(_) => {
                 let svc = service.clone();
-                web::block(move || svc.passwords_off()).await??
+                web::block(move || svc.policy().passwords_off()).await??
             }
             // Without single sign-on, passwords are the way in, whatever
             // the policy says (the way back after losing the provider).
@@ -187,7 +187,7 @@ async fn login(
     };
     let client = client_addr(&req);
     let (svc, typed) = (service.clone(), email.clone());
-    let pending = match web::block(move || svc.begin_login(&typed, client)).await? {
+    let pending = match web::block(move || svc.sign_in().begin(&typed, client)).await? {
         Ok(pending) => pending,
         Err(e) => return login_refusal(e, csrf, email),
     };
@@ -198,7 +198,7 @@ async fn login(
     });
     let password_ok = rx.await.unwrap_or(false);
     let svc = service.clone();
-    match web::block(move || svc.finish_login(pending, password_ok)).await? {
+    match web::block(move || svc.sign_in().finish(pending, password_ok)).await? {
         Ok(member) if member.two_factor => {
             session::await_second_factor(&session, member.id)?;
             Ok(see_other("/login/2fa"))
@@ -268,7 +268,7 @@ async fn second_factor(
         service.clone(),
         client_addr(&req).map(|a| a.to_canonical().to_string()),
     );
-    match web::block(move || svc.finish_second_factor(member, &code, ip.as_deref())).await? {
+    match web::block(move || svc.two_factor().finish(member, &code, ip.as_deref())).await? {
         Ok(member) => {
             session::sign_in(&req, &session, &service, member).await?;
             Ok(see_other("/settings/api-tokens"))

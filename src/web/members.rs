@@ -30,7 +30,10 @@ async fn render_page(
     let svc = service.clone();
     let org = current.member.org_id;
     let (members, tokens) = web::block(move || {
-        Ok::<_, Error>((svc.list_members(org)?, svc.active_tokens_by_member(org)?))
+        Ok::<_, Error>((
+            svc.members().list(org)?,
+            svc.members().active_tokens_of(org)?,
+        ))
     })
     .await??;
     let rows = members
@@ -126,7 +129,7 @@ async fn add(
     let svc = service.clone();
     let actor = current.actor();
     let pw = password.clone();
-    match web::block(move || svc.add_member(&actor, &email, role, &pw)).await? {
+    match web::block(move || svc.members().add(&actor, &email, role, &pw)).await? {
         Ok(member) => {
             let outcome = Outcome {
                 form: empty_form(),
@@ -164,7 +167,7 @@ async fn confirm_disable(
 ) -> Result<HttpResponse, WebError> {
     let (svc, actor) = (service.clone(), current.actor());
     let (member, tokens) = web::block(move || {
-        let member = svc.member_by_id(id)?;
+        let member = svc.members().by_id(id)?;
         if actor
             .member
             .as_ref()
@@ -178,7 +181,7 @@ async fn confirm_disable(
             search: None,
             page: 1,
         };
-        let tokens = svc.list_tokens(&actor, &query)?.total;
+        let tokens = svc.tokens().list(&actor, &query)?.total;
         Ok((member, tokens))
     })
     .await??;
@@ -224,7 +227,7 @@ async fn change(
     let id = id.parse::<MemberId>().map_err(|_| WebError::not_found())?;
     // Service accounts have their own page; here they are no member.
     let svc = service.clone();
-    let target = web::block(move || svc.member_by_id(id)).await?;
+    let target = web::block(move || svc.members().by_id(id)).await?;
     if target.is_ok_and(|m| m.kind == crate::domain::MemberKind::Service) {
         return Err(WebError::not_found());
     }
@@ -254,14 +257,20 @@ async fn change(
     let actor = current.actor();
     let action2 = action.clone();
     let result = web::block(move || match (action2.as_str(), role) {
-        ("role", Some(role)) => svc.set_role(&actor, id, role).map(|m| m.email),
-        ("disable", _) => svc.set_disabled(&actor, id, true).map(|m| m.email),
-        ("reset-2fa", _) => svc.reset_two_factor(&actor, id).map(|m| m.email),
+        ("role", Some(role)) => svc.members().set_role(&actor, id, role).map(|m| m.email),
+        ("disable", _) => svc
+            .members()
+            .set_disabled(&actor, id, true)
+            .map(|m| m.email),
+        ("reset-2fa", _) => svc.two_factor().reset(&actor, id).map(|m| m.email),
         ("sign-out", _) => {
-            svc.end_member_sessions(&actor, id)?;
-            svc.member_by_id(id).map(|m| m.email)
+            svc.sessions().end_all_of(&actor, id)?;
+            svc.members().by_id(id).map(|m| m.email)
         }
-        _ => svc.set_disabled(&actor, id, false).map(|m| m.email),
+        _ => svc
+            .members()
+            .set_disabled(&actor, id, false)
+            .map(|m| m.email),
     })
     .await?;
     match result {

@@ -106,7 +106,7 @@ async fn page(
     current.require_admin("Only admins can change the policy.")?;
     let svc = service.clone();
     let org = current.member.org_id;
-    let policy = web::block(move || svc.policy(org)).await??;
+    let policy = web::block(move || svc.policy().current(org)).await??;
     // The notice comes from the session: an address cannot claim a save.
     let saved = current.take_flash(&service).await?.is_some();
     let form = PolicyForm {
@@ -234,7 +234,7 @@ async fn save(
     // A change that stops tokens says so first, by the code that saves.
     let confirmed = form.get("confirm") == Some("yes");
     let (svc, actor) = (service.clone(), current.actor());
-    match web::block(move || svc.update_policy(&actor, change, confirmed)).await? {
+    match web::block(move || svc.policy().update(&actor, change, confirmed)).await? {
         Ok(PolicySave::Confirm(effect)) => Ok(confirm(&current, change, effect)),
         Ok(PolicySave::Saved(..)) => {
             current.flash(&service, "Policy saved.".into()).await?;

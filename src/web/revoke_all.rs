@@ -48,7 +48,7 @@ pub async fn revoke_all(
 ) -> Result<HttpResponse, WebError> {
     let (svc, actor) = (service.clone(), current.actor());
     if form.get("confirm") != Some("yes") {
-        let effect = web::block(move || svc.revoke_all_preview(&actor, target)).await??;
+        let effect = web::block(move || svc.tokens().revoke_all_preview(&actor, target)).await??;
         return Ok(html(
             StatusCode::OK,
             render(&ConfirmRevokeAllPage {
@@ -60,7 +60,7 @@ pub async fn revoke_all(
             }),
         ));
     }
-    let done = web::block(move || svc.revoke_all(&actor, target)).await??;
+    let done = web::block(move || svc.tokens().revoke_all(&actor, target)).await??;
     let said = match done.tokens {
         0 => "no token was left to revoke".to_owned(),
         1 => "1 token revoked".to_owned(),

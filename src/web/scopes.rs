@@ -170,7 +170,7 @@ async fn list_page(
     notice: Option<String>,
 ) -> Result<HttpResponse, WebError> {
     let svc = service.clone();
-    let scopes = web::block(move || svc.scope_uses()).await??;
+    let scopes = web::block(move || svc.scopes().uses()).await??;
     Ok(html(
         status,
         render(&ScopesPage {
@@ -217,7 +217,7 @@ async fn add(
         return list_page(&service, &current, refused, input, None).await;
     };
     let (svc, actor) = (service.clone(), current.actor());
-    match web::block(move || svc.add_scope(&actor, scope, fields)).await? {
+    match web::block(move || svc.scopes().add(&actor, scope, fields)).await? {
         Ok(entry) => {
             let done = format!(
                 "Scope {} added: members from {} up can grant it now.",
@@ -252,7 +252,7 @@ async fn one_page(
 ) -> Result<HttpResponse, WebError> {
     let svc = service.clone();
     let which = scope.clone();
-    let found = web::block(move || svc.scope_use(&which)).await??;
+    let found = web::block(move || svc.scopes().use_of(&which)).await??;
     let row = ScopeRow::from(found);
     let mut form = form.unwrap_or_else(|| ScopeForm {
         name: row.name.clone(),
@@ -263,7 +263,7 @@ async fn one_page(
     });
     form.role_fixed = row.system;
     let (svc, actor, which) = (service.clone(), current.actor(), scope.clone());
-    let effects = web::block(move || svc.scope_role_effects(&actor, &which))
+    let effects = web::block(move || svc.scopes().role_effects(&actor, &which))
         .await??
         .iter()
         .map(|(role, effect)| describe_effect(&row.name, &row.min_role, *role, effect))
@@ -310,7 +310,7 @@ async fn save(
         return one_page(&service, &current, scope, refused, Some(input)).await;
     };
     let (svc, actor, which) = (service.clone(), current.actor(), scope.clone());
-    match web::block(move || svc.edit_scope(&actor, &which, fields)).await? {
+    match web::block(move || svc.scopes().edit(&actor, &which, fields)).await? {
         Ok(entry) => {
             let done = format!(
                 "Scope {} saved. Tokens follow its minimum role ({}) from their next request.",
@@ -340,13 +340,13 @@ async fn retire(
     let scope = scope_in(&path)?;
     let svc = service.clone();
     let which = scope.clone();
-    let found = web::block(move || svc.scope_use(&which)).await??;
+    let found = web::block(move || svc.scopes().use_of(&which)).await??;
     let retirable = !found.entry.system && found.entry.is_active();
     if retirable && form.get("confirm") != Some("yes") {
         // Without script no dialog asked: a page that does, first, with
         // the count the retiring code computes.
         let (svc, actor, which) = (service.clone(), current.actor(), scope.clone());
-        let lose = web::block(move || svc.preview_retire(&actor, &which)).await??;
+        let lose = web::block(move || svc.scopes().preview_retire(&actor, &which)).await??;
         return Ok(html(
             StatusCode::OK,
             render(&ConfirmRetirePage {
@@ -359,7 +359,7 @@ async fn retire(
         ));
     }
     let (svc, actor, which) = (service.clone(), current.actor(), scope.clone());
-    match web::block(move || svc.retire_scope(&actor, &which)).await? {
+    match web::block(move || svc.scopes().retire(&actor, &which)).await? {
         Ok(lost) => {
             let done = match lost {
                 0 => format!("Scope {scope} retired. No active token held it."),

@@ -103,8 +103,8 @@ async fn list_page(
     let (svc, org) = (service.clone(), current.member.org_id);
     let (accounts, tokens) = web::block(move || {
         Ok::<_, Error>((
-            svc.list_service_accounts(org)?,
-            svc.active_tokens_by_member(org)?,
+            svc.members().list_service_accounts(org)?,
+            svc.members().active_tokens_of(org)?,
         ))
     })
     .await??;
@@ -160,7 +160,7 @@ async fn add(
         return list_page(&service, &current, refused, input, None).await;
     };
     let (svc, actor) = (service.clone(), current.actor());
-    match web::block(move || svc.add_service_account(&actor, &name, role)).await? {
+    match web::block(move || svc.members().add_service_account(&actor, &name, role)).await? {
         Ok(account) => {
             let done = format!(
                 "Service account {} added as {}. Generate its first token when you are ready.",
@@ -189,7 +189,7 @@ async fn account_in(
     current.require_admin(ADMINS_ONLY)?;
     let id = id.parse::<MemberId>().map_err(|_| WebError::not_found())?;
     let (svc, actor) = (service.clone(), current.actor());
-    Ok(web::block(move || svc.service_account_by_id(&actor, id)).await??)
+    Ok(web::block(move || svc.members().service_account_by_id(&actor, id)).await??)
 }
 
 async fn show_account(
@@ -213,9 +213,10 @@ async fn show_account(
             search: None,
             page: 1,
         };
-        let tokens = svc.list_tokens(&actor, &query)?.tokens;
+        let tokens = svc.tokens().list(&actor, &query)?.tokens;
         let people: HashMap<MemberId, String> = svc
-            .list_members(org)?
+            .members()
+            .list(org)?
             .into_iter()
             .map(|m| (m.id, m.email))
             .collect();
@@ -338,7 +339,7 @@ async fn change(
     };
     if action == "disable" && form.get("confirm") != Some("yes") {
         let (svc, org) = (service.clone(), current.member.org_id);
-        let tokens = web::block(move || svc.active_tokens_by_member(org)).await??;
+        let tokens = web::block(move || svc.members().active_tokens_of(org)).await??;
         return Ok(html(
             StatusCode::OK,
             render(&ConfirmDisablePage {
@@ -351,16 +352,17 @@ async fn change(
     }
     let (svc, actor, target) = (service.clone(), current.actor(), account.id);
     let done = web::block(move || match role {
-        Some(role) => svc.set_role(&actor, target, role).map(|m| {
+        Some(role) => svc.members().set_role(&actor, target, role).map(|m| {
             format!(
                 "{} is now {}. Its tokens follow the new role at once.",
                 m.email, m.role
             )
         }),
         None if action == "disable" => svc
+            .members()
             .set_disabled(&actor, target, true)
             .map(|m| format!("Disabled {}: its tokens stopped working.", m.email)),
-        None => svc.set_disabled(&actor, target, false).map(|m| {
+        None => svc.members().set_disabled(&actor, target, false).map(|m| {
             format!(
                 "Enabled {}: its tokens work again until they expire.",
                 m.email

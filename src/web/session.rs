@@ -100,7 +100,7 @@ pub async fn sign_in(
     member: Member,
 ) -> Result<(), WebError> {
     let (svc, client) = (service.clone(), client_info(req));
-    let secret = web::block(move || svc.start_session(&member, &client)).await??;
+    let secret = web::block(move || svc.sessions().start(&member, &client)).await??;
     session.clear();
     session.renew();
     session
@@ -113,7 +113,7 @@ pub async fn sign_in(
 pub async fn sign_out(session: &Session, service: &web::Data<Latchkey>) -> Result<(), WebError> {
     if let Some(secret) = cookie_secret(session) {
         let svc = service.clone();
-        web::block(move || svc.end_session(&secret)).await??;
+        web::block(move || svc.sessions().end(&secret)).await??;
     }
     // Everything goes but a note for the sign-in page: the cookie says
     // "signed out", not the address (a link cannot claim it).
@@ -168,7 +168,7 @@ pub async fn signed_in_member(
         return Ok(None);
     };
     let (svc, ip) = (service.clone(), client_ip(req));
-    Ok(web::block(move || svc.resume_session(&secret, ip.as_deref())).await??)
+    Ok(web::block(move || svc.sessions().resume(&secret, ip.as_deref())).await??)
 }
 
 /// The signed-in member of a console request. Read from the database on
@@ -214,7 +214,7 @@ impl CurrentMember {
         message: String,
     ) -> Result<(), WebError> {
         let (svc, secret) = (service.clone(), self.secret.clone());
-        Ok(web::block(move || svc.set_flash(&secret, &message)).await??)
+        Ok(web::block(move || svc.sessions().set_flash(&secret, &message)).await??)
     }
 
     /// The notice the last action left, once.
@@ -223,7 +223,7 @@ impl CurrentMember {
         service: &web::Data<Latchkey>,
     ) -> Result<Option<String>, WebError> {
         let (svc, secret) = (service.clone(), self.secret.clone());
-        Ok(web::block(move || svc.take_flash(&secret)).await??)
+        Ok(web::block(move || svc.sessions().take_flash(&secret)).await??)
     }
 }
 
@@ -245,10 +245,10 @@ impl FromRequest for CurrentMember {
             };
             let (svc, seen_from, resumed) = (service.clone(), ip.clone(), secret.clone());
             let resumed = web::block(move || {
-                let Some(member) = svc.resume_session(&resumed, seen_from.as_deref())? else {
+                let Some(member) = svc.sessions().resume(&resumed, seen_from.as_deref())? else {
                     return Ok(None);
                 };
-                let step = svc.required_step(&member)?;
+                let step = svc.two_factor().required_step(&member)?;
                 Ok::<_, crate::error::Error>(Some((member, step)))
             })
             .await??;

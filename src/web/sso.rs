@@ -56,7 +56,7 @@ async fn refusal(
             // Audited too: forged or replayed answers are what admins look for.
             let (svc, why) = (service.clone(), why.clone());
             let ip = client_addr(req).map(|a| a.to_canonical().to_string());
-            web::block(move || svc.sso_rejected(&why, ip.as_deref())).await??;
+            web::block(move || svc.sign_in().sso_rejected(&why, ip.as_deref())).await??;
             StatusCode::UNAUTHORIZED
         }
         SsoError::Refused(_) => StatusCode::FORBIDDEN,
@@ -142,7 +142,8 @@ async fn callback(
     let (svc, relying) = (service.clone(), sso.clone());
     let signed_in = web::block(move || {
         let identity = relying.finish(pending, &code, &state)?;
-        svc.sso_sign_in(&identity, relying.default_role(), ip.as_deref())
+        svc.sign_in()
+            .through_sso(&identity, relying.default_role(), ip.as_deref())
     })
     .await?;
     match signed_in {

@@ -78,6 +78,7 @@ fn me_answers_the_owner_and_effective_scopes(db: &TestDb) {
     // Demoted: the token narrows at once.
     let id = app.member_id("dev@example.com");
     app.service
+        .members()
         .set_role(&latchkey::service::Actor::cli(), id, Role::Viewer)
         .expect("demote");
     let me = c.api("GET", "/api/v1/me", Some(&token)).json();
@@ -102,7 +103,8 @@ fn every_failure_gives_the_same_401(db: &TestDb) {
     let revoked = app.create_token("dev@example.com", "gone", &["datastore:read"], 30);
     let gone_id = app.token_id("gone");
     app.service
-        .revoke_token(
+        .tokens()
+        .revoke(
             &latchkey::service::Actor::cli(),
             latchkey::domain::TokenId(gone_id),
         )
@@ -110,6 +112,7 @@ fn every_failure_gives_the_same_401(db: &TestDb) {
     app.add_member("off@example.com", Role::Developer);
     let disabled = app.create_token("off@example.com", "off", &["datastore:read"], 30);
     app.service
+        .members()
         .set_disabled(
             &latchkey::service::Actor::cli(),
             app.member_id("off@example.com"),
@@ -320,7 +323,8 @@ fn introspection_answers_rfc7662(db: &TestDb) {
         assert_eq!(page.json(), serde_json::json!({"active": false}));
     }
     app.service
-        .revoke_token(
+        .tokens()
+        .revoke(
             &latchkey::service::Actor::cli(),
             latchkey::domain::TokenId(app.token_id("ci")),
         )
@@ -385,9 +389,11 @@ fn leaked_tokens_are_revoked_by_value(db: &TestDb) {
     // Audited with the source address.
     let log = app
         .service
-        .audit_log(
+        .audit()
+        .log(
             &app.service
-                .member_by_email(&latchkey::domain::Email::parse(&app.admin_email).expect("e"))
+                .members()
+                .by_email(&latchkey::domain::Email::parse(&app.admin_email).expect("e"))
                 .expect("admin"),
             &latchkey::service::AuditQuery {
                 action: Some("token.revoked".into()),
@@ -447,7 +453,8 @@ fn last_use_is_written_at_most_once_a_minute(db: &TestDb) {
     let id = app.token_id("ci");
     let last_used = || {
         app.service
-            .token(
+            .tokens()
+            .get(
                 &latchkey::service::Actor::cli(),
                 latchkey::domain::TokenId(id),
             )
@@ -484,7 +491,8 @@ fn last_use_is_written_at_most_once_a_minute(db: &TestDb) {
     settle(&|t| t.is_some_and(|t| t > first));
     let view = app
         .service
-        .token(
+        .tokens()
+        .get(
             &latchkey::service::Actor::cli(),
             latchkey::domain::TokenId(id),
         )

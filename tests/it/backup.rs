@@ -66,7 +66,8 @@ fn tokens_and_creations(url: &str) -> (i64, i64, Latchkey) {
     .expect("open");
     let tokens = token_total(&service);
     let admin = service
-        .list_members(service.default_org().expect("org"))
+        .members()
+        .list(service.default_org().expect("org"))
         .expect("members")
         .into_iter()
         .find(|m| m.role == Role::Admin)
@@ -75,7 +76,8 @@ fn tokens_and_creations(url: &str) -> (i64, i64, Latchkey) {
     let mut before = None;
     loop {
         let events = service
-            .audit_export_page(
+            .audit()
+            .export_page(
                 &admin,
                 &latchkey::service::AuditQuery {
                     action: Some("token.created".into()),
@@ -107,7 +109,8 @@ fn sqlite_round_trip(db: &TestDb) {
     app.add_member("dev@example.com", Role::Developer);
     let owner = app
         .service
-        .member_by_email(&Email::parse("dev@example.com").expect("email"))
+        .members()
+        .by_email(&Email::parse("dev@example.com").expect("email"))
         .expect("member");
     let early: Vec<String> = (0..5)
         .map(|n| create(&app.service, &owner, &format!("early {n}")))
@@ -131,7 +134,8 @@ fn sqlite_round_trip(db: &TestDb) {
                     30,
                 );
                 service
-                    .revoke_token(&Actor::cli(), token.token.id)
+                    .tokens()
+                    .revoke(&Actor::cli(), token.token.id)
                     .expect("revoke");
                 n += 1;
             }

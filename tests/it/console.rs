@@ -562,11 +562,13 @@ fn list_filters_search_and_pages(db: &TestDb) {
     let c = app.member("dev@example.com", Role::Developer);
     let member = app
         .service
-        .member_by_email(&latchkey::domain::Email::parse("dev@example.com").expect("email"))
+        .members()
+        .by_email(&latchkey::domain::Email::parse("dev@example.com").expect("email"))
         .expect("member");
     for i in 0..55 {
         app.service
-            .create_token(
+            .tokens()
+            .create(
                 &latchkey::service::Actor::cli(),
                 &member,
                 latchkey::service::NewToken {
@@ -630,7 +632,8 @@ fn disabled_members_lose_their_session(db: &TestDb) {
     let csrf = page.csrf();
     let id = app
         .service
-        .member_by_email(&latchkey::domain::Email::parse("dev@example.com").expect("email"))
+        .members()
+        .by_email(&latchkey::domain::Email::parse("dev@example.com").expect("email"))
         .expect("member")
         .id;
     // Without confirm=yes: a page that says what disabling does.
@@ -663,7 +666,8 @@ fn the_last_admin_stays(db: &TestDb) {
     let csrf = page.csrf();
     let me = app
         .service
-        .member_by_email(&latchkey::domain::Email::parse(&app.admin_email).expect("email"))
+        .members()
+        .by_email(&latchkey::domain::Email::parse(&app.admin_email).expect("email"))
         .expect("admin")
         .id;
     admin

@@ -524,7 +524,8 @@ fn every_bad_input_is_refused_clearly_and_changes_nothing(db: &TestDb) {
     ] {
         let members_before = app
             .service
-            .list_members(app.service.default_org().expect("org"))
+            .members()
+            .list(app.service.default_org().expect("org"))
             .expect("members")
             .len();
         let page = admin.post_raw(
@@ -544,7 +545,8 @@ fn every_bad_input_is_refused_clearly_and_changes_nothing(db: &TestDb) {
         );
         let members_after = app
             .service
-            .list_members(app.service.default_org().expect("org"))
+            .members()
+            .list(app.service.default_org().expect("org"))
             .expect("members")
             .len();
         assert_eq!(

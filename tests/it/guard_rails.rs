@@ -637,11 +637,17 @@ fn unused_tokens_are_flagged_then_revoked_by_the_policy_and_by_hand(db: &TestDb)
         .assert_contains("id=\"inactive-soon\"");
     // One webhook notice per token and idle spell.
     assert_eq!(
-        app.service.enqueue_inactivity_notices().expect("notices"),
+        app.service
+            .webhooks()
+            .enqueue_inactivity_notices()
+            .expect("notices"),
         1
     );
     assert_eq!(
-        app.service.enqueue_inactivity_notices().expect("notices"),
+        app.service
+            .webhooks()
+            .enqueue_inactivity_notices()
+            .expect("notices"),
         0
     );
 
@@ -659,7 +665,7 @@ fn unused_tokens_are_flagged_then_revoked_by_the_policy_and_by_hand(db: &TestDb)
     api.api("GET", "/api/v1/me", Some(&used)).assert_status(200);
     assert_eq!(app.token_status(app.token_id("held")), "suspended");
     dev.sign_in("dev@example.com", crate::helpers::PASSWORD);
-    assert_eq!(app.service.sweep_inactive().expect("sweep"), 0);
+    assert_eq!(app.service.tokens().sweep_inactive().expect("sweep"), 0);
     dev.get(&format!("/settings/api-tokens/{}", app.token_id("idle")))
         .assert_contains("inactivity");
     db.cli(&["token", "resume", &app.token_id("held").to_string()])
@@ -884,8 +890,8 @@ fn two_instances_sweeping_at_once_revoke_each_unused_token_once(db: &TestDb) {
         .clock()
         .advance(time::Duration::days(8) - time::Duration::seconds(1));
     let (a, b) = (app.service.clone(), second.service.clone());
-    let first = std::thread::spawn(move || a.sweep_inactive().expect("sweep"));
-    let other = std::thread::spawn(move || b.sweep_inactive().expect("sweep"));
+    let first = std::thread::spawn(move || a.tokens().sweep_inactive().expect("sweep"));
+    let other = std::thread::spawn(move || b.tokens().sweep_inactive().expect("sweep"));
     let revoked = first.join().expect("thread") + other.join().expect("thread");
     assert_eq!(revoked, 6);
     assert_eq!(app.audit_count("token.revoked"), 6);

@@ -48,7 +48,8 @@ fn with_proxies() -> ServerConfig {
 fn signed_in(app: &TestApp, email: &str) -> (Client, String) {
     if app
         .service
-        .member_by_email(&latchkey::domain::Email::parse(email).expect("email"))
+        .members()
+        .by_email(&latchkey::domain::Email::parse(email).expect("email"))
         .is_err()
     {
         app.add_member(email, Role::Developer);
@@ -642,7 +643,8 @@ fn overlap_tokens_count_toward_the_cap(db: &TestDb) {
     app.add_member("dev@example.com", Role::Developer);
     let owner = app
         .service
-        .member_by_email(&latchkey::domain::Email::parse("dev@example.com").expect("email"))
+        .members()
+        .by_email(&latchkey::domain::Email::parse("dev@example.com").expect("email"))
         .expect("member");
     for n in 0..199 {
         crate::helpers::new_token(
@@ -827,7 +829,8 @@ fn the_last_admin_survives_concurrent_demotions(db: &TestDb) {
         let org = app.service.default_org().expect("org");
         let admins = app
             .service
-            .list_members(org)
+            .members()
+            .list(org)
             .expect("members")
             .into_iter()
             .filter(|m| m.role == Role::Admin && !m.disabled)

@@ -269,6 +269,7 @@ fn spawn(db: &TestDb, config: ServerConfig, keep_generated: bool) -> TestApp {
     let service =
         Latchkey::open(&url, 4, Clock::default(), TokenFormat::default()).expect("open service");
     let (email, generated) = service
+        .members()
         .bootstrap_admin()
         .expect("bootstrap")
         .expect("a fresh database has no admin");
@@ -276,8 +277,9 @@ fn spawn(db: &TestDb, config: ServerConfig, keep_generated: bool) -> TestApp {
         generated.expose().to_owned()
     } else {
         let own = Password::parse_new(ADMIN_PASSWORD).expect("a good password");
-        let admin = service.member_by_email(&email).expect("the first admin");
+        let admin = service.members().by_email(&email).expect("the first admin");
         service
+            .members()
             .set_password(&latchkey::service::Actor::cli(), admin.id, &own)
             .expect("set the admin's password");
         ADMIN_PASSWORD.to_owned()
@@ -300,7 +302,13 @@ pub fn spawn_beside(url: &str, first: &TestApp, config: ServerConfig) -> TestApp
     let url = DbUrl::parse(url).expect("test url");
     let service =
         Latchkey::open(&url, 4, Clock::default(), TokenFormat::default()).expect("open service");
-    assert!(service.bootstrap_admin().expect("bootstrap").is_none());
+    assert!(
+        service
+            .members()
+            .bootstrap_admin()
+            .expect("bootstrap")
+            .is_none()
+    );
     start(
         service,
         config,
@@ -366,7 +374,8 @@ impl TestApp {
     /// Adds a member through the service (as the CLI does).
     pub fn add_member(&self, email: &str, role: Role) -> latchkey::service::Member {
         self.service
-            .add_member(
+            .members()
+            .add(
                 &Actor::cli(),
                 &Email::parse(email).expect("email"),
                 role,
@@ -589,7 +598,8 @@ impl TestApp {
         use latchkey::service::{OwnerFilter, StatusFilter, TokenQuery};
         let page = self
             .service
-            .list_tokens(
+            .tokens()
+            .list(
                 &Actor::cli(),
                 &TokenQuery {
                     status: StatusFilter::All,
@@ -609,7 +619,8 @@ impl TestApp {
     /// The status of a token, as the service sees it.
     pub fn token_status(&self, id: i64) -> String {
         self.service
-            .token(&Actor::cli(), latchkey::domain::TokenId(id))
+            .tokens()
+            .get(&Actor::cli(), latchkey::domain::TokenId(id))
             .expect("token")
             .status
             .to_string()
@@ -624,7 +635,8 @@ impl TestApp {
 pub fn token_total(service: &Latchkey) -> i64 {
     use latchkey::service::{OwnerFilter, StatusFilter, TokenQuery};
     service
-        .list_tokens(
+        .tokens()
+        .list(
             &Actor::cli(),
             &TokenQuery {
                 status: StatusFilter::All,
@@ -646,7 +658,8 @@ pub fn new_token(
     days: i64,
 ) -> latchkey::service::CreatedToken {
     service
-        .create_token(
+        .tokens()
+        .create(
             &Actor::cli(),
             owner,
             latchkey::service::NewToken {
@@ -669,7 +682,8 @@ impl TestApp {
     pub fn create_token(&self, email: &str, name: &str, scopes: &[&str], days: i64) -> String {
         let owner = self
             .service
-            .member_by_email(&Email::parse(email).expect("email"))
+            .members()
+            .by_email(&Email::parse(email).expect("email"))
             .expect("member");
         new_token(&self.service, &owner, name, scopes, days)
             .secret
@@ -679,6 +693,7 @@ impl TestApp {
 
     pub fn member_id_of_service(&self, name: &str) -> i64 {
         self.service
+            .members()
             .service_account(&latchkey::domain::ServiceName::parse(name).expect("name"))
             .expect("service account")
             .id
@@ -687,7 +702,8 @@ impl TestApp {
 
     pub fn member_id(&self, email: &str) -> latchkey::domain::MemberId {
         self.service
-            .member_by_email(&Email::parse(email).expect("email"))
+            .members()
+            .by_email(&Email::parse(email).expect("email"))
             .expect("member")
             .id
     }
@@ -759,10 +775,12 @@ impl TestApp {
     pub fn audit_count(&self, action: &str) -> i64 {
         let admin = self
             .service
-            .member_by_email(&Email::parse(&self.admin_email).expect("email"))
+            .members()
+            .by_email(&Email::parse(&self.admin_email).expect("email"))
             .expect("admin");
         self.service
-            .audit_log(
+            .audit()
+            .log(
                 &admin,
                 &latchkey::service::AuditQuery {
                     action: Some(action.to_owned()),

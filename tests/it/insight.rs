@@ -150,7 +150,8 @@ fn detail_page_shows_the_token_to_its_owner_and_admins_only(db: &TestDb) {
     let old = dev.get(&path);
     let new_id = app
         .service
-        .token(
+        .tokens()
+        .get(
             &latchkey::service::Actor::cli(),
             latchkey::domain::TokenId(id),
         )

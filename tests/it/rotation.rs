@@ -143,11 +143,13 @@ fn api_rotation_honours_the_overlap_and_catches_reuse(db: &TestDb) {
     api.api("GET", "/api/v1/me", Some(&new)).assert_status(401);
     let admin = app
         .service
-        .member_by_email(&latchkey::domain::Email::parse(&app.admin_email).expect("email"))
+        .members()
+        .by_email(&latchkey::domain::Email::parse(&app.admin_email).expect("email"))
         .expect("admin");
     let log = app
         .service
-        .audit_log(
+        .audit()
+        .log(
             &admin,
             &latchkey::service::AuditQuery {
                 action: Some("token.reuse_detected".into()),

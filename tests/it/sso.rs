@@ -87,7 +87,8 @@ fn members_sign_in_through_the_identity_provider(db: &TestDb) {
     // not asked for it: it retires.
     let generated = latchkey::domain::Password::generate().expect("password");
     app.service
-        .add_member(
+        .members()
+        .add(
             &latchkey::service::Actor::cli(),
             &latchkey::domain::Email::parse("new@example.com").expect("email"),
             Role::Viewer,
@@ -214,9 +215,8 @@ fn only_verified_members_come_in_unless_a_default_role_lets_them(db: &TestDb) {
     assert!(listed.contains("stranger@example.com"), "{listed}");
     assert_eq!(
         app.service
-            .member_by_email(
-                &latchkey::domain::Email::parse("stranger@example.com").expect("email")
-            )
+            .members()
+            .by_email(&latchkey::domain::Email::parse("stranger@example.com").expect("email"))
             .expect("joined")
             .role,
         Role::Viewer

@@ -177,7 +177,7 @@ fn assert_signed(delivery: &Delivery) {
 /// A developer with one token that stops in `days` days (at midnight UTC).
 fn token_expiring_in(app: &TestApp, email: &str, name: &str, days: i64) -> (String, i64) {
     let address = latchkey::domain::Email::parse(email).expect("email");
-    if app.service.member_by_email(&address).is_err() {
+    if app.service.members().by_email(&address).is_err() {
         app.add_member(email, Role::Developer);
     }
     let secret = app.create_token(email, name, &["datastore:read"], days);

@@ -158,19 +158,19 @@ fn tick(
     counters: &WebhookCounters,
 ) {
     if scan {
-        match service.enqueue_expiry_notices() {
+        match service.webhooks().enqueue_expiry_notices() {
             Ok(0) => {}
             Ok(n) => tracing::info!(events = n, "expiry notices recorded"),
             Err(e) => tracing::warn!(error = %e, "could not record expiry notices"),
         }
-        match service.enqueue_inactivity_notices() {
+        match service.webhooks().enqueue_inactivity_notices() {
             Ok(0) => {}
             Ok(n) => tracing::info!(events = n, "inactivity notices recorded"),
             Err(e) => tracing::warn!(error = %e, "could not record inactivity notices"),
         }
     }
     while !stop.requested() {
-        let pending = match service.claim_due_webhook() {
+        let pending = match service.webhooks().claim_due() {
             Ok(Some(p)) => p,
             Ok(None) => return,
             Err(e) => {
@@ -185,10 +185,10 @@ fn tick(
         };
         counter.fetch_add(1, Ordering::Relaxed);
         let result = match sent {
-            Ok(()) => service.webhook_delivered(pending.id).map(|()| {
+            Ok(()) => service.webhooks().delivered(pending.id).map(|()| {
                 tracing::info!(event = %pending.event_id, attempt = pending.attempt, "webhook delivered");
             }),
-            Err(why) => service.webhook_failed(&pending, &why).map(|next| match next {
+            Err(why) => service.webhooks().failed(&pending, &why).map(|next| match next {
                 WebhookRetry::At(at) => tracing::warn!(
                     event = %pending.event_id, attempt = pending.attempt, error = %why, retry_at = %at,
                     "webhook delivery failed"

@@ -8,6 +8,7 @@
 pub mod delivery;
 
 use super::Latchkey;
+use super::Webhooks;
 use super::tokens::{opt_rfc3339, rfc3339};
 use crate::db::{self, DbConnection};
 use crate::error::Result;
@@ -204,7 +205,9 @@ impl Latchkey {
     pub fn webhooks_enabled(&self) -> bool {
         self.webhooks
     }
+}
 
+impl Webhooks<'_> {
     /// Records an expiry notice for every active token that is due one and
     /// has none yet. Returns how many this call recorded.
     pub fn enqueue_expiry_notices(&self) -> Result<usize> {
@@ -250,7 +253,7 @@ impl Latchkey {
     pub fn enqueue_inactivity_notices(&self) -> Result<usize> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
-        let due = self.inactive_soon(&mut conn)?;
+        let due = self.tokens().inactive_soon(&mut conn)?;
         let mut recorded = 0;
         for chunk in due.chunks(SCAN_CHUNK) {
             let ids: Vec<i64> = chunk.iter().map(|(row, _, _)| row.id).collect();
@@ -285,7 +288,7 @@ impl Latchkey {
     /// Takes the oldest due delivery for this instance, if any. A claim
     /// lasts a minute; an instance that dies mid-send leaves it to be
     /// claimed again after that.
-    pub fn claim_due_webhook(&self) -> Result<Option<PendingWebhook>> {
+    pub fn claim_due(&self) -> Result<Option<PendingWebhook>> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         let Some(row) = db::webhooks::claim_due(&mut conn, now, CLAIM)? else {
@@ -305,7 +308,7 @@ impl Latchkey {
         }))
     }
 
-    pub fn webhook_delivered(&self, id: i64) -> Result<()> {
+    pub fn delivered(&self, id: i64) -> Result<()> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::webhooks::delivered(&mut conn, id, now)?;
@@ -314,7 +317,7 @@ impl Latchkey {
 
     /// Records a failed try and schedules the next, or gives up after
     /// `MAX_ATTEMPTS`.
-    pub fn webhook_failed(&self, pending: &PendingWebhook, error: &str) -> Result<WebhookRetry> {
+    pub fn failed(&self, pending: &PendingWebhook, error: &str) -> Result<WebhookRetry> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         let error: String = error.chars().take(500).collect();

@@ -84,7 +84,7 @@ pub async fn authenticate(
     batcher: Option<&Batcher>,
     req: &HttpRequest,
 ) -> Result<Result<Verified, Refusal>, ApiError> {
-    let hash = match service.token_hash(raw) {
+    let hash = match service.checks().token_hash(raw) {
         Ok(hash) => hash,
         Err(refusal) => return Ok(Err(refusal)),
     };
@@ -95,7 +95,9 @@ pub async fn authenticate(
     let Authentication {
         outcome,
         mut effects,
-    } = service.authenticate(found.as_deref(), door, client)?;
+    } = service
+        .checks()
+        .authenticate(found.as_deref(), door, client)?;
     if effects.wants_user_agent() {
         let agent = req.headers().get(actix_web::http::header::USER_AGENT);
         effects.set_user_agent(agent.and_then(|v| v.to_str().ok()).unwrap_or(""));
@@ -107,7 +109,7 @@ pub async fn authenticate(
         let urgent = effects.urgent();
         let svc = service.clone();
         let work = async move {
-            match web::block(move || svc.record_effects(effects)).await {
+            match web::block(move || svc.checks().record_effects(effects)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::error!(error = %e, "could not record a token check"),
                 Err(e) => tracing::error!(error = %e, "could not record a token check"),

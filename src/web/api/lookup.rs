@@ -103,7 +103,7 @@ fn batch_loop(service: &Latchkey, rx: &Mutex<mpsc::Receiver<(TokenHash, Reply)>>
         let mut unique: Vec<TokenHash> = batch.iter().map(|(h, _)| *h).collect();
         unique.sort_unstable_by_key(|h| h.0);
         unique.dedup();
-        match service.find_tokens(&unique) {
+        match service.checks().find_tokens(&unique) {
             Ok(found) => {
                 let by_hash: HashMap<TokenHash, Found> = unique.into_iter().zip(found).collect();
                 for (hash, reply) in batch {
@@ -153,11 +153,14 @@ async fn find_on_sqlite(
     service: &web::Data<Latchkey>,
     hash: TokenHash,
 ) -> Result<(Found, Answered), Error> {
-    let mark = service.sqlite_mark();
-    if let Some(known) = mark.as_ref().and_then(|m| service.cached_token(&hash, m)) {
+    let mark = service.checks().sqlite_mark();
+    if let Some(known) = mark
+        .as_ref()
+        .and_then(|m| service.checks().cached_token(&hash, m))
+    {
         return Ok((Some(known), Answered::Memory));
     }
-    let found = match service.read_token_if_idle(&hash, mark.as_ref()) {
+    let found = match service.checks().read_token_if_idle(&hash, mark.as_ref()) {
         Some(found) => found?,
         None => find_on_blocking_thread(service, hash).await?,
     };
@@ -171,7 +174,7 @@ async fn find_on_postgres(
     batcher: &Batcher,
 ) -> Result<(Found, Answered), Error> {
     if let Some(mark) = super::marks::mark_after_now(service, batcher).await
-        && let Some(known) = service.cached_token(&hash, &mark)
+        && let Some(known) = service.checks().cached_token(&hash, &mark)
     {
         return Ok((Some(known), Answered::Memory));
     }
@@ -187,7 +190,7 @@ async fn find_on_blocking_thread(
     hash: TokenHash,
 ) -> Result<Found, Error> {
     let svc = service.clone();
-    Box::pin(web::block(move || svc.find_token(&hash)))
+    Box::pin(web::block(move || svc.checks().find_token(&hash)))
         .await
         .map_err(|e| Error::unexpected("a token lookup thread failed", e))?
 }

@@ -142,12 +142,12 @@ pub(super) async fn create(
     let body = read_body(payload).await?;
     let asked = json_object::<CreateRequest>(&body)?;
     let svc = service.clone();
-    let catalogue = web::block(move || svc.catalogue()).await??;
+    let catalogue = web::block(move || svc.scopes().catalogue()).await??;
     let request = new_token(asked, &bearer.0, &catalogue)?;
     let owner = bearer.0.owner.clone();
     let actor = Actor::member(owner.clone(), client_ip(&req));
     let svc = service.clone();
-    let created = web::block(move || svc.create_token(&actor, &owner, request)).await??;
+    let created = web::block(move || svc.tokens().create(&actor, &owner, request)).await??;
     let answer = serde_json::json!({
         "token": created.secret.expose(),
         "id": created.token.id,
@@ -168,7 +168,7 @@ pub(super) async fn scopes(
     service: web::Data<Latchkey>,
 ) -> Result<HttpResponse, ApiError> {
     let svc = service.clone();
-    let catalogue = web::block(move || svc.catalogue()).await??;
+    let catalogue = web::block(move || svc.scopes().catalogue()).await??;
     let scopes: Vec<serde_json::Value> = catalogue
         .active()
         .map(|e| {
@@ -218,7 +218,7 @@ pub(super) async fn audit(
             })?,
     };
     let (svc, viewer) = (service.clone(), bearer.0.owner.clone());
-    let events = web::block(move || svc.audit_after(&viewer, after, limit)).await??;
+    let events = web::block(move || svc.audit().after(&viewer, after, limit)).await??;
     // A full page may have more after it.
     let next = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| e.id))

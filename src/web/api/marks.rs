@@ -81,7 +81,7 @@ pub async fn mark_after_now(service: &Latchkey, batcher: &Batcher) -> Option<Rc<
 /// This worker's marks for this server, starting its connection the first
 /// time (on PostgreSQL, while fewer than `MAX_CONNECTIONS` workers have one).
 fn worker(service: &Latchkey, batcher: &Batcher) -> Option<Rc<WorkerMarks>> {
-    let url = service.postgres_url()?;
+    let url = service.checks().postgres_url()?;
     let key = std::ptr::from_ref(batcher) as usize;
     WORKERS.with(|workers| {
         let mut workers = workers.borrow_mut();

@@ -225,7 +225,7 @@ async fn list(
         page,
     };
     let svc = service.clone();
-    let result = web::block(move || svc.list_tokens(&actor, &query)).await??;
+    let result = web::block(move || svc.tokens().list(&actor, &query)).await??;
     Ok(json_ok(json!({
         "tokens": result.tokens,
         "total": result.total,
@@ -246,7 +246,7 @@ async fn revoke(
     let id = path.parse::<TokenId>().map_err(|_| not_found())?;
     let actor = Actor::member(bearer.0.owner.clone(), client_ip(&req));
     let svc = service.clone();
-    let outcome = web::block(move || svc.revoke_token(&actor, id)).await?;
+    let outcome = web::block(move || svc.tokens().revoke(&actor, id)).await?;
     match outcome {
         Ok(outcome) => Ok(json_ok(json!({
             "id": id,
@@ -284,7 +284,7 @@ async fn suspend_or_resume(
     let id = id.parse::<TokenId>().map_err(|_| not_found())?;
     let actor = Actor::member(bearer.0.owner.clone(), client_ip(&req));
     let svc = service.clone();
-    match web::block(move || svc.set_token_suspended(&actor, id, stop)).await? {
+    match web::block(move || svc.tokens().set_suspended(&actor, id, stop)).await? {
         Ok(changed) => Ok(json_ok(json!({
             "id": id,
             "status": if stop { "suspended" } else { "active" },
@@ -343,9 +343,11 @@ async fn rotate_self(
     let actor = Actor::member(bearer.0.owner.clone(), client_ip(&req));
     let old = bearer.0.token_id;
     let svc = service.clone();
-    let created =
-        web::block(move || svc.rotate_token(&actor, old, time::Duration::minutes(overlap)))
-            .await??;
+    let created = web::block(move || {
+        svc.rotation()
+            .rotate(&actor, old, time::Duration::minutes(overlap))
+    })
+    .await??;
     let answer = json!({
         "token": created.secret.expose(),
         "id": created.token.id,
@@ -502,7 +504,7 @@ async fn revoke_leaked(
 ) -> Result<HttpResponse, ApiError> {
     let ip = crate::web::client::client_addr(&req);
     let svc = service.clone();
-    web::block(move || svc.count_leak_report(ip))
+    web::block(move || svc.tokens().count_leak_report(ip))
         .await??
         .map_err(ApiError::too_many)?;
     if content_type(&req) != "application/json" {
@@ -512,6 +514,6 @@ async fn revoke_leaked(
     let tokens = leak_report(&body)?;
     let ip = ip.map(|ip| ip.to_string());
     let svc = service.clone();
-    let revoked = web::block(move || svc.revoke_leaked(&tokens, ip.as_deref())).await??;
+    let revoked = web::block(move || svc.tokens().revoke_leaked(&tokens, ip.as_deref())).await??;
     Ok(json_ok(json!({ "revoked": revoked })))
 }

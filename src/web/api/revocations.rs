@@ -43,15 +43,16 @@ impl RevocationFeed {
             sender: sender.clone(),
         };
         let service = service.clone();
-        let mut waiter = service.revocation_waiter();
+        let mut waiter = service.revocations().waiter();
         let mut last = service
-            .revocation_window()
+            .revocations()
+            .window()
             .map(|(_, last)| last)
             .unwrap_or(0);
         let mut rounds: u32 = 0;
         let thread = Periodic::start("revocation-feed", Duration::ZERO, move |_| {
             waiter.wait(Duration::from_millis(250));
-            match service.revocations_after(last, 1000) {
+            match service.revocations().after(last, 1000) {
                 Ok(rows) => {
                     for row in rows {
                         last = row.id;
@@ -64,7 +65,7 @@ impl RevocationFeed {
             rounds = rounds.wrapping_add(1);
             // About every ten minutes.
             if rounds.is_multiple_of(2400)
-                && let Err(e) = service.prune_revocations()
+                && let Err(e) = service.revocations().prune()
             {
                 tracing::warn!(error = %e, "revocation feed: cannot prune");
             }
@@ -118,15 +119,15 @@ pub(super) async fn feed(
     // The feed's own token: when it is announced, the stream ends (the
     // client reconnects, and is judged again).
     let own = super::bearer_token(&req)
-        .and_then(|raw| service.token_hash(raw).ok())
+        .and_then(|raw| service.checks().token_hash(raw).ok())
         .map(|h| h.to_hex());
     // Listen before reading what was missed: nothing falls in between.
     let mut live = hub.sender.subscribe();
     let svc = service.clone();
     let (missed, window) = web::block(move || {
-        let window = svc.revocation_window()?;
+        let window = svc.revocations().window()?;
         let missed = match resume {
-            Some(after) => svc.revocations_after(after, MAX_REPLAY + 1)?,
+            Some(after) => svc.revocations().after(after, MAX_REPLAY + 1)?,
             None => Vec::new(),
         };
         Ok::<_, crate::error::Error>((missed, window))

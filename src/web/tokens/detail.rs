@@ -374,7 +374,7 @@ pub(super) async fn show(
     let id = path.parse::<TokenId>().map_err(|_| WebError::not_found())?;
     let svc = service.clone();
     let actor = current.actor();
-    let detail = web::block(move || svc.token_detail(&actor, id)).await??;
+    let detail = web::block(move || svc.tokens().detail(&actor, id)).await??;
     let now = service.clock().now();
     let mut page = page(&current, detail, now);
     // What was just done here (a revoke), from the session.

@@ -197,7 +197,7 @@ async fn policy_of(
 ) -> Result<OrgPolicy, WebError> {
     let svc = service.clone();
     let org = current.member.org_id;
-    Ok(web::block(move || svc.policy(org)).await??)
+    Ok(web::block(move || svc.policy().current(org)).await??)
 }
 
 #[get("/settings/api-tokens/new")]
@@ -480,7 +480,7 @@ pub(in crate::web) async fn generate(
         description: request.description,
         canary: request.canary,
     };
-    match web::block(move || svc.create_token(&actor, &owner, new)).await? {
+    match web::block(move || svc.tokens().create(&actor, &owner, new)).await? {
         Ok(created) => Ok(reveal_response(
             current,
             target,
@@ -530,7 +530,7 @@ pub(super) async fn rotate(
         .map_err(|_| WebError::not_found())?;
     if form.get("confirm") != Some("yes") {
         let (svc, actor) = (service.clone(), current.actor());
-        let token = web::block(move || svc.token(&actor, id)).await??;
+        let token = web::block(move || svc.tokens().get(&actor, id)).await??;
         if token.owner_id != current.member.id {
             return Err(WebError::forbidden(
                 "Only a token's owner can rotate it; an admin can revoke it instead.",
@@ -567,8 +567,10 @@ pub(super) async fn rotate(
     };
     let (svc, actor) = (service.clone(), current.actor());
     let (old, created) = web::block(move || {
-        let created = svc.rotate_token(&actor, id, Duration::minutes(minutes))?;
-        let old = svc.token(&actor, id)?;
+        let created = svc
+            .rotation()
+            .rotate(&actor, id, Duration::minutes(minutes))?;
+        let old = svc.tokens().get(&actor, id)?;
         Ok::<_, crate::error::Error>((old, created))
     })
     .await??;

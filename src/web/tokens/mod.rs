@@ -224,7 +224,7 @@ pub(super) async fn token_list(
         search: Some(filters.q.clone()),
         page: filters.page,
     };
-    let page = web::block(move || svc.list_tokens(&actor, &query)).await??;
+    let page = web::block(move || svc.tokens().list(&actor, &query)).await??;
     let filtered = filters.status != StatusFilter::Active || !filters.q.is_empty();
     let org_total = if filters.owner == OwnerFilter::Me && current.member.is_admin() {
         organisation_total(service, current).await?
@@ -285,7 +285,7 @@ async fn organisation_total(
         search: None,
         page: 1,
     };
-    let total = web::block(move || svc.list_tokens(&actor, &query))
+    let total = web::block(move || svc.tokens().list(&actor, &query))
         .await??
         .total;
     Ok((total > 0).then_some(total))
@@ -311,7 +311,7 @@ async fn list(
         render(&TokenListPartial { list })
     } else {
         let (svc, secret) = (service.clone(), current.secret.clone());
-        let announce = web::block(move || svc.take_announcement(&secret))
+        let announce = web::block(move || svc.sessions().take_announcement(&secret))
             .await?
             .unwrap_or(false);
         let (banner, alert) = if announce {
@@ -336,7 +336,7 @@ async fn list(
 async fn reuse_alert(service: &web::Data<Latchkey>, current: &CurrentMember) -> Option<String> {
     let svc = service.clone();
     let member = current.member.clone();
-    let reuse = web::block(move || svc.reuse_since_previous_sign_in(&member))
+    let reuse = web::block(move || svc.audit().reuse_since_previous_sign_in(&member))
         .await
         .ok()?
         .ok()?;
@@ -368,7 +368,7 @@ async fn expiring_banner(service: &web::Data<Latchkey>, current: &CurrentMember)
         search: None,
         page: 1,
     };
-    let total = web::block(move || svc.list_tokens(&actor, &query))
+    let total = web::block(move || svc.tokens().list(&actor, &query))
         .await
         .ok()?
         .ok()?

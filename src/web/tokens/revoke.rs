@@ -67,7 +67,7 @@ pub(super) async fn revoke_one(
     let back = back_query(&form);
     let (svc, actor) = (service.clone(), current.actor());
     if form.get("confirm") != Some("yes") {
-        let token = web::block(move || svc.tokens_by_ids(&actor, &[id])).await??;
+        let token = web::block(move || svc.tokens().by_ids(&actor, &[id])).await??;
         return Ok(html(
             StatusCode::OK,
             render(&ConfirmRevokePage {
@@ -82,8 +82,8 @@ pub(super) async fn revoke_one(
         ));
     }
     let (outcome, view) = web::block(move || {
-        let outcome = svc.revoke_token(&actor, id)?;
-        Ok::<_, crate::error::Error>((outcome, svc.token(&actor, id)?))
+        let outcome = svc.tokens().revoke(&actor, id)?;
+        Ok::<_, crate::error::Error>((outcome, svc.tokens().get(&actor, id)?))
     })
     .await??;
     let message = match outcome {
@@ -156,7 +156,7 @@ pub(super) async fn bulk_revoke(
     let (svc, actor) = (service.clone(), current.actor());
     if form.get("confirm") != Some("yes") {
         // Without JavaScript the confirmation is a page of its own.
-        let tokens = web::block(move || svc.tokens_by_ids(&actor, &ids)).await??;
+        let tokens = web::block(move || svc.tokens().by_ids(&actor, &ids)).await??;
         let count = tokens.len();
         return Ok(html(
             StatusCode::OK,
@@ -171,7 +171,7 @@ pub(super) async fn bulk_revoke(
             }),
         ));
     }
-    let revoked = web::block(move || svc.revoke_tokens(&actor, &ids)).await??;
+    let revoked = web::block(move || svc.tokens().revoke_many(&actor, &ids)).await??;
     let message = match revoked {
         0 => "Those tokens were already revoked; nothing changed.".to_owned(),
         1 => "Revoked 1 token. It no longer works.".to_owned(),

@@ -19,7 +19,7 @@ async fn set(
     current.form(&req, &body)?;
     let id = path.parse::<TokenId>().map_err(|_| WebError::not_found())?;
     let (svc, actor) = (service.clone(), current.actor());
-    let changed = web::block(move || svc.set_token_suspended(&actor, id, stop)).await??;
+    let changed = web::block(move || svc.tokens().set_suspended(&actor, id, stop)).await??;
     let message = match (stop, changed) {
         (true, true) => "Token suspended: it is refused until you resume it.",
         (true, false) => "This token was already suspended; nothing changed.",

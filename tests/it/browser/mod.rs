@@ -302,7 +302,8 @@ fn a_new_member_chooses_a_password_and_sets_up_two_factor_without_javascript(f: 
     let generated = latchkey::domain::Password::generate().expect("password");
     f.app
         .service
-        .add_member(
+        .members()
+        .add(
             &latchkey::service::Actor::cli(),
             &latchkey::domain::Email::parse("new@example.com").expect("email"),
             Role::Developer,
