@@ -106,14 +106,11 @@ impl Application {
             .listen(listener)
             .map_err(|e| starting("starting the server")(e.into()))?
             .run();
-        let metrics_server = match &config.metrics_bind {
-            Some(bind) => Some(metrics_listener(
-                bind,
-                metrics_for_listener,
-                data_for_listener,
-            )?),
-            None => None,
-        };
+        let metrics_server = config
+            .metrics_bind
+            .as_ref()
+            .map(|bind| metrics_listener(bind, metrics_for_listener, data_for_listener))
+            .transpose()?;
         let (webhook_sender, usage_flusher, inactivity_sweep) =
             background(config, &sender, webhook_counters)?;
         Ok(Application {

@@ -3,7 +3,7 @@
 
 use super::members::find_member;
 use super::{Failure, TokenCommand};
-use crate::domain::{Expiry, IpAllowList, RevokeReason, ScopeSet};
+use crate::domain::{Expiry, IpAllowList, RevokeReason, ScopeSet, TokenId};
 use crate::error::Error;
 use crate::service::{
     Actor, Latchkey, NewToken, OwnerFilter, RevokeAllTarget, StatusFilter, TokenQuery,
@@ -42,8 +42,7 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
                 description,
                 canary,
             };
-            let created = service.tokens().create(&actor, &owner, request)?;
-            print_secret(&created)
+            print_secret(&service.tokens().create(&actor, &owner, request)?)
         }
         TokenCommand::Expiring { within_days, json } => {
             let status = StatusFilter::ExpiringWithin(within_days);
@@ -71,19 +70,7 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
             print_secret(&created)
         }
         TokenCommand::Revoke { ids } => revoke(service, &actor, &ids),
-        TokenCommand::Suspend { id } => {
-            let said = if service
-                .tokens()
-                .set_suspended(&actor, id, true)
-                .map_err(|e| no_such_token(e, id))?
-            {
-                "is suspended: it is refused until resumed"
-            } else {
-                "was already suspended; nothing changed"
-            };
-            println!("Token {id} {said}.");
-            Ok(())
-        }
+        TokenCommand::Suspend { id } => suspend(service, &actor, id),
         TokenCommand::PruneInactive {
             days,
             dry_run,
@@ -97,27 +84,43 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
             service_account,
             org,
         } => revoke_all(service, &actor, email, service_account, org),
-        TokenCommand::Resume { id } => {
-            if !service
-                .tokens()
-                .set_suspended(&actor, id, false)
-                .map_err(|e| no_such_token(e, id))?
-            {
-                println!("Token {id} was not suspended; nothing changed.");
-                return Ok(());
-            }
-            // Resumed, but something else may still refuse it: say what.
-            let token = service.tokens().detail(&actor, id)?.token;
-            match token.stopped_by_policy {
-                Some(why) => println!("Token {id} is resumed, but still refused. {why}"),
-                None if token.owner_disabled => println!(
-                    "Token {id} is resumed, but still refused while its owner is disabled."
-                ),
-                None => println!("Token {id} is resumed: it works again."),
-            }
-            Ok(())
-        }
+        TokenCommand::Resume { id } => resume(service, &actor, id),
     }
+}
+
+fn suspend(service: &Latchkey, actor: &Actor, id: TokenId) -> Result<(), Failure> {
+    let changed = service
+        .tokens()
+        .set_suspended(actor, id, true)
+        .map_err(|e| no_such_token(e, id))?;
+    let said = if changed {
+        "is suspended: it is refused until resumed"
+    } else {
+        "was already suspended; nothing changed"
+    };
+    println!("Token {id} {said}.");
+    Ok(())
+}
+
+fn resume(service: &Latchkey, actor: &Actor, id: TokenId) -> Result<(), Failure> {
+    let changed = service
+        .tokens()
+        .set_suspended(actor, id, false)
+        .map_err(|e| no_such_token(e, id))?;
+    if !changed {
+        println!("Token {id} was not suspended; nothing changed.");
+        return Ok(());
+    }
+    // Resumed, but something else may still refuse it: say what.
+    let token = service.tokens().detail(actor, id)?.token;
+    match token.stopped_by_policy {
+        Some(why) => println!("Token {id} is resumed, but still refused. {why}"),
+        None if token.owner_disabled => {
+            println!("Token {id} is resumed, but still refused while its owner is disabled.")
+        }
+        None => println!("Token {id} is resumed: it works again."),
+    }
+    Ok(())
 }
 
 /// What `prune-inactive` revoked (or would).

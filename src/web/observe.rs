@@ -67,6 +67,18 @@ impl Metrics {
 
     fn render(&self, pool: (u32, u32, u32)) -> String {
         let mut out = String::new();
+        self.write_requests(&mut out);
+        self.write_latency(&mut out);
+        self.write_verifications(&mut out);
+        self.write_lookups(&mut out);
+        write_pool(&mut out, pool);
+        self.write_webhooks(&mut out);
+        process_metrics(&mut out);
+        out
+    }
+
+    /// Requests by route and status.
+    fn write_requests(&self, out: &mut String) {
         out.push_str("# HELP latchkey_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE latchkey_http_requests_total counter\n");
         if let Ok(map) = self.requests.lock() {
@@ -83,6 +95,10 @@ impl Metrics {
                 );
             }
         }
+    }
+
+    /// The latency histogram.
+    fn write_latency(&self, out: &mut String) {
         out.push_str("# HELP latchkey_http_request_duration_seconds Time to answer a request.\n");
         out.push_str("# TYPE latchkey_http_request_duration_seconds histogram\n");
         for (bucket, bound) in self.buckets.iter().zip(BUCKETS) {
@@ -103,6 +119,10 @@ impl Metrics {
             self.latency_micros.load(Ordering::Relaxed) as f64 / 1e6
         );
         let _ = writeln!(out, "latchkey_http_request_duration_seconds_count {count}");
+    }
+
+    /// Bearer checks by outcome.
+    fn write_verifications(&self, out: &mut String) {
         out.push_str("# HELP latchkey_token_verifications_total Bearer token checks by outcome.\n");
         out.push_str("# TYPE latchkey_token_verifications_total counter\n");
         if let Ok(map) = self.verifications.lock() {
@@ -115,6 +135,10 @@ impl Metrics {
                 );
             }
         }
+    }
+
+    /// Where found tokens came from.
+    fn write_lookups(&self, out: &mut String) {
         out.push_str(
             "# HELP latchkey_token_lookups_total Presented tokens found, by where the answer came from.\n",
         );
@@ -126,18 +150,10 @@ impl Metrics {
                 n.load(Ordering::Relaxed)
             );
         }
-        let (connections, idle, max) = pool;
-        out.push_str("# HELP latchkey_db_pool_connections Database connections by state.\n");
-        out.push_str("# TYPE latchkey_db_pool_connections gauge\n");
-        let _ = writeln!(out, "latchkey_db_pool_connections{{state=\"idle\"}} {idle}");
-        let _ = writeln!(
-            out,
-            "latchkey_db_pool_connections{{state=\"in_use\"}} {}",
-            connections.saturating_sub(idle)
-        );
-        out.push_str("# HELP latchkey_db_pool_max_connections Size of the connection pool.\n");
-        out.push_str("# TYPE latchkey_db_pool_max_connections gauge\n");
-        let _ = writeln!(out, "latchkey_db_pool_max_connections {max}");
+    }
+
+    /// Webhook deliveries by outcome.
+    fn write_webhooks(&self, out: &mut String) {
         out.push_str(
             "# HELP latchkey_webhook_deliveries_total Webhook delivery attempts by outcome.\n",
         );
@@ -153,9 +169,23 @@ impl Metrics {
                 n.load(Ordering::Relaxed)
             );
         }
-        process_metrics(&mut out);
-        out
     }
+}
+
+/// The connection pool: (open, idle, size).
+fn write_pool(out: &mut String, pool: (u32, u32, u32)) {
+    let (connections, idle, max) = pool;
+    out.push_str("# HELP latchkey_db_pool_connections Database connections by state.\n");
+    out.push_str("# TYPE latchkey_db_pool_connections gauge\n");
+    let _ = writeln!(out, "latchkey_db_pool_connections{{state=\"idle\"}} {idle}");
+    let _ = writeln!(
+        out,
+        "latchkey_db_pool_connections{{state=\"in_use\"}} {}",
+        connections.saturating_sub(idle)
+    );
+    out.push_str("# HELP latchkey_db_pool_max_connections Size of the connection pool.\n");
+    out.push_str("# TYPE latchkey_db_pool_max_connections gauge\n");
+    let _ = writeln!(out, "latchkey_db_pool_max_connections {max}");
 }
 
 /// The standard `process_*` metrics, read from /proc (Linux).
