@@ -199,8 +199,8 @@ fn session_middleware(key: Key, secure: bool) -> SessionMiddleware<CookieSession
 /// unless configured, so every instance shares it).
 fn cookie_key(config: &ServerConfig, service: &Latchkey) -> Result<Key, StartError> {
     let key_bytes = service
-        .sign_in()
-        .session_key(config.session_key.as_deref())
+        .sessions()
+        .cookie_key(config.session_key.as_deref())
         .map_err(|e| starting("reading the session key")(e.into()))?;
     Key::try_from(key_bytes.as_slice()).map_err(|e| starting("reading the session key")(e.into()))
 }

@@ -50,7 +50,7 @@ pub(super) fn run(service: &Latchkey, cmd: ServiceAccountCommand) -> Result<(), 
 fn list(service: &Latchkey, json: bool) -> Result<(), Failure> {
     let org = service.default_org()?;
     let accounts = service.members().list_service_accounts(org)?;
-    let tokens = service.members().active_tokens_of(org)?;
+    let tokens = service.members().active_token_counts(org)?;
     if json {
         let rows: Vec<serde_json::Value> = accounts
             .iter()

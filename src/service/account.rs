@@ -86,7 +86,7 @@ impl Account<'_> {
         let mine = session_handle(&current.hash());
         Ok(self
             .sessions()
-            .live_sessions(member.id)?
+            .live(member.id)?
             .iter()
             .map(|row| {
                 let handle = session_handle(&row.id_hash);

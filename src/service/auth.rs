@@ -10,7 +10,6 @@ use super::audit::{self, NewEvent};
 use super::members::credentials_on;
 use super::{Member, default_org_on};
 use crate::db::{self, login_attempts};
-use crate::domain::bytes::{from_hex, random_hex};
 use crate::domain::{
     Email, MAX_EMAIL_CHARS, OrgId, Password, PasswordHash, audit_text, has_invisible_or_control,
     nfc, rate_limit_key,
@@ -28,7 +27,6 @@ pub const THROTTLE_WINDOW: Duration = Duration::minutes(15);
 /// emails.
 pub const SIGN_INS_PER_ADDRESS: i64 = 20;
 pub const ADDRESS_WINDOW: Duration = Duration::minutes(1);
-const SESSION_KEY_SETTING: &str = "session_key";
 
 /// Which limit refused a sign-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +78,7 @@ fn dummy_hash() -> &'static PasswordHash {
 }
 
 /// A counted sign-in whose password is to be checked next (slowly, off
-/// the request threads), then settled with `finish_login`.
+/// the request threads), then settled with `finish`.
 #[derive(Debug)]
 pub struct PendingLogin {
     attempt: i64,
@@ -264,43 +262,6 @@ impl SignIn<'_> {
                 });
             }
             Ok(login_attempts::insert(conn, email, ip, &address, now)?)
-        })
-    }
-
-    /// Forgets a counted sign-in whose password was never checked (the
-    /// server was too busy): it must not count as a failure.
-    pub fn abandon(&self, pending: PendingLogin) -> Result<()> {
-        let mut conn = self.conn()?;
-        login_attempts::delete(&mut conn, pending.attempt)?;
-        Ok(())
-    }
-
-    /// The cookie-signing key: from configuration, or generated once and
-    /// kept in the database so that every instance shares it.
-    pub fn session_key(&self, configured: Option<&str>) -> Result<Vec<u8>> {
-        if let Some(key) = configured {
-            let bytes = from_hex(key).unwrap_or_else(|| key.as_bytes().to_vec());
-            if bytes.len() < 64 {
-                return Err(Error::invalid(
-                    "LATCHKEY_SESSION_KEY",
-                    "LATCHKEY_SESSION_KEY must be at least 64 bytes (e.g. 128 hex characters)",
-                ));
-            }
-            return Ok(bytes);
-        }
-        let mut conn = self.conn()?;
-        let stored = db::settings::get(&mut conn, SESSION_KEY_SETTING)?;
-        if let Some(key) = stored.as_deref().and_then(from_hex) {
-            return Ok(key);
-        }
-        // Another instance may store one at the same moment: one wins, and
-        // every instance uses it.
-        let kept = db::settings::insert_once(&mut conn, SESSION_KEY_SETTING, &random_hex(64)?)?;
-        from_hex(&kept).ok_or_else(|| {
-            Error::unexpected(
-                "reading the session key",
-                "the stored session key is not hex",
-            )
         })
     }
 }

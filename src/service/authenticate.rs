@@ -254,7 +254,7 @@ impl Checks<'_> {
     /// database has not changed, else one query.
     pub fn find_token(&self, hash: &TokenHash) -> Result<Found> {
         if !self.is_sqlite {
-            let mut found = self.checks().find_tokens(std::slice::from_ref(hash))?;
+            let mut found = self.find_tokens(std::slice::from_ref(hash))?;
             return Ok(found.pop().flatten());
         }
         let mark = self.watch.as_ref().and_then(|w| w.mark());
@@ -463,25 +463,6 @@ impl Checks<'_> {
             self.record_use(id, ip.map(|a| a.to_string()).as_deref())?;
         }
         Ok(())
-    }
-
-    /// The whole check at once, for callers already off the request
-    /// threads: find, judge, and record what it calls for.
-    pub fn authenticate_now(
-        &self,
-        raw: &str,
-        door: Door,
-        client: Option<IpAddr>,
-    ) -> Result<std::result::Result<Verified, Refusal>> {
-        let hash = match self.checks().token_hash(raw) {
-            Ok(hash) => hash,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        let found = self.checks().find_token(&hash)?;
-        let Authentication { outcome, effects } =
-            self.checks().authenticate(found.as_deref(), door, client)?;
-        self.checks().record_effects(effects)?;
-        Ok(outcome)
     }
 
     /// Writes last use (now, and the client's address) unless it was

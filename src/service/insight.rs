@@ -84,7 +84,7 @@ impl Tokens<'_> {
         )?;
         let mut trail = events_from_rows(&mut conn, trail_rows)?;
         hide_others_addresses(viewer, &mut trail);
-        let usage = self.usage().usage_by_day(&mut conn, id)?;
+        let usage = self.usage().by_day(&mut conn, id)?;
         let canary_uses = if row.canary {
             db::audit::count_for_token(&mut conn, id, "token.canary_used")?
         } else {

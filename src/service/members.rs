@@ -155,7 +155,10 @@ impl Members<'_> {
     }
 
     /// Active tokens per member of `org`.
-    pub fn active_tokens_of(&self, org: OrgId) -> Result<std::collections::HashMap<MemberId, i64>> {
+    pub fn active_token_counts(
+        &self,
+        org: OrgId,
+    ) -> Result<std::collections::HashMap<MemberId, i64>> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         Ok(db::tokens::count_active_by_owner(&mut conn, org, now)?
@@ -305,7 +308,7 @@ impl Members<'_> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
-            let member = self.member_in_scope(conn, actor, target)?;
+            let member = self.in_scope(conn, actor, target)?;
             if member.kind == MemberKind::Service {
                 return Err(Error::invalid(
                     "email",
@@ -334,7 +337,7 @@ impl Members<'_> {
 
     /// The member, if the actor's organisation holds it (404 otherwise, so
     /// ids of other organisations are not revealed).
-    pub(super) fn member_in_scope(
+    pub(super) fn in_scope(
         &self,
         conn: &mut DbConnection,
         actor: &Actor,
@@ -347,7 +350,7 @@ impl Members<'_> {
         }
     }
 
-    /// As `member_in_scope`, holding the organisation's lock until the
+    /// As `in_scope`, holding the organisation's lock until the
     /// transaction ends, so rules over all its members (the last admin)
     /// hold under concurrent changes. Read again after the lock: what was
     /// read before it may have changed.
@@ -357,15 +360,9 @@ impl Members<'_> {
         actor: &Actor,
         id: MemberId,
     ) -> Result<Member> {
-        let member = self.member_in_scope(conn, actor, id)?;
+        let member = self.in_scope(conn, actor, id)?;
         db::lock_organisation(conn, member.org_id.0)?;
         load_by_id(conn, id)
-    }
-
-    /// The stored password hash of a member, for sign-in.
-    pub fn credentials(&self, email: &str) -> Result<Option<(Member, PasswordHash)>> {
-        let mut conn = self.conn()?;
-        credentials_on(&mut conn, email)
     }
 }
 

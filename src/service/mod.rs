@@ -175,9 +175,9 @@ pub struct Latchkey {
     format: TokenFormat,
     is_sqlite: bool,
     /// Record webhook events (only `serve` with a webhook URL sends them).
-    webhooks: bool,
+    record_webhooks: bool,
     /// Request counts not yet written (see `usage`).
-    usage: std::sync::Arc<usage::UsageCounter>,
+    pending_usage: std::sync::Arc<usage::UsageCounter>,
     /// When refusals were last acted on (see `authenticate`).
     dampener: std::sync::Arc<authenticate::Dampener>,
     /// Found tokens, answered while the database has not changed.
@@ -211,8 +211,8 @@ impl Latchkey {
             clock,
             format,
             is_sqlite: url.is_sqlite(),
-            webhooks: false,
-            usage: Default::default(),
+            record_webhooks: false,
+            pending_usage: Default::default(),
             dampener: Default::default(),
             credentials: Default::default(),
             watch: None,

@@ -133,8 +133,6 @@ impl Policy<'_> {
         load_policy(&mut conn, org)
     }
 
-    /// Changes the policy of the actor's organisation (admins, or the CLI).
-    /// It applies at once: the generate form, the CLI and the API follow it.
     /// Whether password sign-in is off (single sign-on only).
     pub fn passwords_off(&self) -> Result<bool> {
         let mut conn = self.conn()?;
@@ -142,7 +140,9 @@ impl Policy<'_> {
         Ok(db::organisations::find(&mut conn, org)?.sso_only)
     }
 
-    /// Saves a policy change. Unless `confirmed`, a change that stops
+    /// Changes the policy of the actor's organisation (admins, or the CLI);
+    /// it applies at once: the generate form, the CLI and the API follow it.
+    /// Unless `confirmed`, a change that stops
     /// tokens is rolled back and its effect returned for the admin to
     /// confirm: one transaction computes what it does and decides.
     pub fn update(

@@ -198,7 +198,7 @@ impl Rotation<'_> {
                     ),
                 },
             )?;
-            if revoked > 0 && self.webhooks {
+            if revoked > 0 && self.record_webhooks {
                 super::webhooks::enqueue_reuse(conn, now, &presented, ip, revoked)?;
             }
             Ok(revoked)

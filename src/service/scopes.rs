@@ -151,7 +151,7 @@ impl Scopes<'_> {
             .map(|(entry, _)| entry)
     }
 
-    /// What `edit_scope` would do, by the same code, rolled back.
+    /// What `edit` would do, by the same code, rolled back.
     pub fn preview_edit(
         &self,
         actor: &Actor,
@@ -218,14 +218,13 @@ impl Scopes<'_> {
                     group: entry.group.clone(),
                     min_role: role,
                 };
-                self.scopes()
-                    .preview_edit(actor, scope, fields)
+                self.preview_edit(actor, scope, fields)
                     .map(|effect| (role, effect))
             })
             .collect()
     }
 
-    /// How many active tokens `retire_scope` would take the scope from,
+    /// How many active tokens `retire` would take the scope from,
     /// by the same code, rolled back.
     pub fn preview_retire(&self, actor: &Actor, scope: &Scope) -> Result<usize> {
         self.retire_or_preview(actor, scope, false)

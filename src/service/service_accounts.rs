@@ -62,7 +62,7 @@ impl Members<'_> {
             )?;
             Ok(id)
         })?;
-        self.members().by_id(id)
+        self.by_id(id)
     }
 
     /// An organisation's service accounts, by name.
@@ -91,12 +91,10 @@ impl Members<'_> {
         id: crate::domain::MemberId,
     ) -> Result<Member> {
         let mut conn = self.conn()?;
-        let member = self
-            .member_in_scope(&mut conn, actor, id)
-            .map_err(|e| match e {
-                Error::NotFound(_) => Error::NotFound("service account"),
-                other => other,
-            })?;
+        let member = self.in_scope(&mut conn, actor, id).map_err(|e| match e {
+            Error::NotFound(_) => Error::NotFound("service account"),
+            other => other,
+        })?;
         if member.kind != MemberKind::Service {
             return Err(Error::NotFound("service account"));
         }

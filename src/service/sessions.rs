@@ -6,9 +6,13 @@ use super::Sessions;
 use super::audit::{self, NewEvent};
 use super::{Actor, Member};
 use crate::db::{self, sessions};
+use crate::domain::bytes::{from_hex, random_hex};
 use crate::domain::{MemberId, SessionSecret, audit_text};
 use crate::error::{Error, Result};
 use time::{Duration, PrimitiveDateTime};
+
+/// Where the generated cookie-signing key is kept.
+const SESSION_KEY_SETTING: &str = "session_key";
 
 /// A session unused this long ends.
 pub const IDLE_TIMEOUT: Duration = Duration::hours(8);
@@ -126,13 +130,8 @@ impl Sessions<'_> {
         Ok(sessions::take_flash(&mut conn, &secret.hash())?)
     }
 
-    /// A member's open sessions, most recently used first.
-    pub fn of(&self, member: MemberId) -> Result<Vec<SessionView>> {
-        Ok(self.live_sessions(member)?.iter().map(view).collect())
-    }
-
     /// A member's sessions still open, most recently used first.
-    pub(super) fn live_sessions(&self, member: MemberId) -> Result<Vec<sessions::SessionRow>> {
+    pub(super) fn live(&self, member: MemberId) -> Result<Vec<sessions::SessionRow>> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         let rows = sessions::for_member(&mut conn, member.0)?;
@@ -146,7 +145,7 @@ impl Sessions<'_> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
-            let member = self.members().member_in_scope(conn, actor, target)?;
+            let member = self.members().in_scope(conn, actor, target)?;
             let ended = sessions::delete_for_member(conn, member.id.0, None)?;
             audit::record(
                 conn,
@@ -162,6 +161,35 @@ impl Sessions<'_> {
                 },
             )?;
             Ok(ended)
+        })
+    }
+
+    /// The cookie-signing key: from configuration, or generated once and
+    /// kept in the database so that every instance shares it.
+    pub fn cookie_key(&self, configured: Option<&str>) -> Result<Vec<u8>> {
+        if let Some(key) = configured {
+            let bytes = from_hex(key).unwrap_or_else(|| key.as_bytes().to_vec());
+            if bytes.len() < 64 {
+                return Err(Error::invalid(
+                    "LATCHKEY_SESSION_KEY",
+                    "LATCHKEY_SESSION_KEY must be at least 64 bytes (e.g. 128 hex characters)",
+                ));
+            }
+            return Ok(bytes);
+        }
+        let mut conn = self.conn()?;
+        let stored = db::settings::get(&mut conn, SESSION_KEY_SETTING)?;
+        if let Some(key) = stored.as_deref().and_then(from_hex) {
+            return Ok(key);
+        }
+        // Another instance may store one at the same moment: one wins, and
+        // every instance uses it.
+        let kept = db::settings::insert_once(&mut conn, SESSION_KEY_SETTING, &random_hex(64)?)?;
+        from_hex(&kept).ok_or_else(|| {
+            Error::unexpected(
+                "reading the session key",
+                "the stored session key is not hex",
+            )
         })
     }
 }

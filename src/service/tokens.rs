@@ -534,9 +534,7 @@ impl Tokens<'_> {
     }
 
     pub fn revoke(&self, actor: &Actor, id: TokenId) -> Result<RevokeOutcome> {
-        let revoked = self
-            .tokens()
-            .revoke_many_because(actor, &[id], RevokeReason::Manual)?;
+        let revoked = self.revoke_many_because(actor, &[id], RevokeReason::Manual)?;
         Ok(if revoked == 1 {
             RevokeOutcome::Revoked
         } else {
@@ -548,11 +546,10 @@ impl Tokens<'_> {
     /// not touch (or that does not exist) refuses the whole request without
     /// saying which. Returns how many were active until now.
     pub fn revoke_many(&self, actor: &Actor, ids: &[TokenId]) -> Result<usize> {
-        self.tokens()
-            .revoke_many_because(actor, ids, RevokeReason::Bulk)
+        self.revoke_many_because(actor, ids, RevokeReason::Bulk)
     }
 
-    /// As `revoke_tokens`, recording `reason`.
+    /// As `revoke_many`, recording `reason`.
     pub fn revoke_many_because(
         &self,
         actor: &Actor,

@@ -231,7 +231,7 @@ impl TwoFactor<'_> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
-            let member = self.members().member_in_scope(conn, actor, target)?;
+            let member = self.members().in_scope(conn, actor, target)?;
             if member.kind == MemberKind::Service {
                 return Err(Error::NotFound("member"));
             }

@@ -60,13 +60,13 @@ impl UsageCounter {
 impl Usage<'_> {
     /// Counts one successful request of `token` (in memory).
     pub fn count(&self, token: TokenId) {
-        self.usage.count(token, self.clock.today());
+        self.pending_usage.count(token, self.clock.today());
     }
 
     /// Adds what this instance counted to the database. Returns the number
     /// of (token, day) rows written; on failure the counts are kept.
     pub fn flush(&self) -> Result<usize> {
-        let counts = self.usage.take();
+        let counts = self.pending_usage.take();
         if counts.is_empty() {
             return Ok(0);
         }
@@ -83,7 +83,7 @@ impl Usage<'_> {
         match written {
             Ok(()) => Ok(rows.len()),
             Err(e) => {
-                self.usage.restore(counts);
+                self.pending_usage.restore(counts);
                 Err(e)
             }
         }
@@ -91,7 +91,7 @@ impl Usage<'_> {
 
     /// Requests per day over the last `USAGE_DAYS` days, oldest first, with
     /// what this instance has not written yet.
-    pub(super) fn usage_by_day(
+    pub(super) fn by_day(
         &self,
         conn: &mut DbConnection,
         token: TokenId,
@@ -100,7 +100,7 @@ impl Usage<'_> {
         let first = today - Duration::days(USAGE_DAYS - 1);
         let stored = db::usage::since(conn, token, first)?;
         let mut by_day: HashMap<Date, i64> = stored.into_iter().collect();
-        for (day, n) in self.usage.pending_for(token) {
+        for (day, n) in self.pending_usage.pending_for(token) {
             *by_day.entry(day).or_insert(0) += n;
         }
         Ok((0..USAGE_DAYS)

@@ -32,7 +32,7 @@ async fn render_page(
     let (members, tokens) = web::block(move || {
         Ok::<_, Error>((
             svc.members().list(org)?,
-            svc.members().active_tokens_of(org)?,
+            svc.members().active_token_counts(org)?,
         ))
     })
     .await??;

@@ -104,7 +104,7 @@ async fn list_page(
     let (accounts, tokens) = web::block(move || {
         Ok::<_, Error>((
             svc.members().list_service_accounts(org)?,
-            svc.members().active_tokens_of(org)?,
+            svc.members().active_token_counts(org)?,
         ))
     })
     .await??;
@@ -339,7 +339,7 @@ async fn change(
     };
     if action == "disable" && form.get("confirm") != Some("yes") {
         let (svc, org) = (service.clone(), current.member.org_id);
-        let tokens = web::block(move || svc.members().active_tokens_of(org)).await??;
+        let tokens = web::block(move || svc.members().active_token_counts(org)).await??;
         return Ok(html(
             StatusCode::OK,
             render(&ConfirmDisablePage {

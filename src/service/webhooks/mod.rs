@@ -198,12 +198,12 @@ impl Latchkey {
     /// Makes this instance record webhook events (set when `serve` has a
     /// webhook URL).
     pub fn with_webhooks(mut self) -> Self {
-        self.webhooks = true;
+        self.record_webhooks = true;
         self
     }
 
     pub fn webhooks_enabled(&self) -> bool {
-        self.webhooks
+        self.record_webhooks
     }
 }
 
