@@ -72,6 +72,20 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every refusal, for whoever counts them.
+    pub const ALL: [Refusal; 10] = [
+        Refusal::Malformed,
+        Refusal::Unknown,
+        Refusal::Revoked,
+        Refusal::Expired,
+        Refusal::OwnerDisabled,
+        Refusal::Reused,
+        Refusal::OutsideAllowList,
+        Refusal::Suspended,
+        Refusal::RevokedBefore,
+        Refusal::PolicyBlocked,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Refusal::Malformed => "malformed",
@@ -425,7 +439,7 @@ impl Checks<'_> {
             return Ok(refused(Refusal::OutsideAllowList, effects));
         }
         if door == Door::Bearer {
-            self.usage().count(id);
+            self.usage().count(id, now.date());
             let due = token
                 .last_used_at
                 .is_none_or(|at| now - at >= LAST_USED_INTERVAL);

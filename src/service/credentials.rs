@@ -8,7 +8,7 @@ use crate::db::changes::Mark;
 use crate::domain::Catalogue;
 use crate::domain::TokenHash;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 const MAX_AGE: Duration = Duration::from_secs(1);
@@ -16,9 +16,11 @@ const MAX_AGE: Duration = Duration::from_secs(1);
 /// valid tokens costs queries, never memory).
 const MAX_ENTRIES: usize = 10_000;
 
+/// Read-locked on the hot path: request threads answering from it never
+/// wait for one another, only for a change of mark or a new entry.
 #[derive(Default)]
 pub struct CredentialCache {
-    state: Mutex<State>,
+    state: RwLock<State>,
 }
 
 #[derive(Default)]
@@ -34,23 +36,28 @@ impl CredentialCache {
     /// The token with this hash as read at `mark`, if the database is
     /// still at `mark`. A new mark empties the cache.
     pub fn get(&self, hash: &TokenHash, mark: &Mark) -> Option<Arc<Known>> {
-        let mut state = self.state.lock().ok()?;
+        {
+            let state = self.state.read().ok()?;
+            if state.mark.as_ref() == Some(mark) {
+                return match state.entries.get(hash) {
+                    Some((at, found)) if at.elapsed() < MAX_AGE => Some(found.clone()),
+                    _ => None,
+                };
+            }
+        }
+        let mut state = self.state.write().ok()?;
         if state.mark.as_ref() != Some(mark) {
             state.entries.clear();
             state.catalogue = None;
             state.mark = Some(mark.clone());
-            return None;
         }
-        match state.entries.get(hash) {
-            Some((at, found)) if at.elapsed() < MAX_AGE => Some(found.clone()),
-            _ => None,
-        }
+        None
     }
 
     /// Keeps a token read after `mark` was taken; dropped when the
     /// database has moved on since.
     pub fn put(&self, hash: TokenHash, mark: &Mark, found: Arc<Known>) {
-        let Ok(mut state) = self.state.lock() else {
+        let Ok(mut state) = self.state.write() else {
             return;
         };
         if state.mark.as_ref() != Some(mark) {
@@ -64,7 +71,7 @@ impl CredentialCache {
 
     /// The scope catalogue read at `mark`, if the database is still there.
     pub fn catalogue(&self, mark: &Mark) -> Option<Arc<Catalogue>> {
-        let state = self.state.lock().ok()?;
+        let state = self.state.read().ok()?;
         if state.mark.as_ref() != Some(mark) {
             return None;
         }
@@ -73,7 +80,7 @@ impl CredentialCache {
 
     /// Keeps the catalogue read after `mark` was taken.
     pub fn put_catalogue(&self, mark: &Mark, catalogue: Arc<Catalogue>) {
-        if let Ok(mut state) = self.state.lock()
+        if let Ok(mut state) = self.state.write()
             && state.mark.as_ref() == Some(mark)
         {
             state.catalogue = Some(catalogue);

@@ -15,29 +15,52 @@ use time::{Date, Duration};
 /// Days in a token's usage chart, today included.
 pub const USAGE_DAYS: i64 = 30;
 
-/// Counts not yet written, by token and UTC day.
+/// Counts not yet written, by token and UTC day: in a few shards, each
+/// thread counting into its own, so that request threads do not queue
+/// on one lock for every request.
 #[derive(Debug, Default)]
 pub struct UsageCounter {
-    pending: Mutex<HashMap<(i64, Date), i64>>,
+    shards: [Mutex<Counts>; SHARDS],
+}
+
+type Counts = HashMap<(i64, Date), i64>;
+
+const SHARDS: usize = 8;
+
+/// This thread's shard (threads take them in turn).
+fn shard_index() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|s| *s)
 }
 
 impl UsageCounter {
     pub fn count(&self, token: TokenId, day: Date) {
-        if let Ok(mut pending) = self.pending.lock() {
+        if let Ok(mut pending) = self.shards[shard_index()].lock() {
             *pending.entry((token.0, day)).or_insert(0) += 1;
         }
     }
 
-    fn take(&self) -> HashMap<(i64, Date), i64> {
-        self.pending
-            .lock()
-            .map(|mut p| std::mem::take(&mut *p))
-            .unwrap_or_default()
+    fn take(&self) -> Counts {
+        let mut all = Counts::new();
+        for shard in &self.shards {
+            let taken = shard
+                .lock()
+                .map(|mut p| std::mem::take(&mut *p))
+                .unwrap_or_default();
+            for (key, n) in taken {
+                *all.entry(key).or_insert(0) += n;
+            }
+        }
+        all
     }
 
     /// Puts counts back after a failed write, to try again next time.
-    fn restore(&self, counts: HashMap<(i64, Date), i64>) {
-        if let Ok(mut pending) = self.pending.lock() {
+    fn restore(&self, counts: Counts) {
+        if let Ok(mut pending) = self.shards[shard_index()].lock() {
             for (key, n) in counts {
                 *pending.entry(key).or_insert(0) += n;
             }
@@ -45,22 +68,24 @@ impl UsageCounter {
     }
 
     fn pending_for(&self, token: TokenId) -> Vec<(Date, i64)> {
-        self.pending
-            .lock()
-            .map(|p| {
-                p.iter()
-                    .filter(|((id, _), _)| *id == token.0)
-                    .map(|((_, day), n)| (*day, *n))
-                    .collect()
-            })
-            .unwrap_or_default()
+        let mut by_day: HashMap<Date, i64> = HashMap::new();
+        for shard in &self.shards {
+            if let Ok(pending) = shard.lock() {
+                for ((id, day), n) in pending.iter() {
+                    if *id == token.0 {
+                        *by_day.entry(*day).or_insert(0) += n;
+                    }
+                }
+            }
+        }
+        by_day.into_iter().collect()
     }
 }
 
 impl Usage<'_> {
-    /// Counts one successful request of `token` (in memory).
-    pub fn count(&self, token: TokenId) {
-        self.pending_usage.count(token, self.clock.today());
+    /// Counts one successful request of `token` on `day` (in memory).
+    pub fn count(&self, token: TokenId, day: Date) {
+        self.pending_usage.count(token, day);
     }
 
     /// Adds what this instance counted to the database. Returns the number
@@ -109,5 +134,37 @@ impl Usage<'_> {
                 (day, by_day.get(&day).copied().unwrap_or(0))
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_from_many_threads_all_add_up() {
+        let counter = std::sync::Arc::new(UsageCounter::default());
+        let day = time::macros::date!(2026 - 12 - 01);
+        let threads: Vec<_> = (0..12)
+            .map(|_| {
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        counter.count(TokenId(7), day);
+                    }
+                    counter.count(TokenId(8), day);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        assert_eq!(counter.pending_for(TokenId(7)), vec![(day, 1200)]);
+        let taken = counter.take();
+        assert_eq!(taken.get(&(7, day)), Some(&1200));
+        assert_eq!(taken.get(&(8, day)), Some(&12));
+        assert!(counter.take().is_empty());
+        counter.restore(taken);
+        assert_eq!(counter.pending_for(TokenId(8)), vec![(day, 12)]);
     }
 }

@@ -1,5 +1,6 @@
 //! Request ids, one log line per request, and Prometheus metrics.
 
+use crate::service::Refusal;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -17,12 +18,44 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// What became of a bearer check, for `latchkey_token_verifications_total`.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome {
+    Valid,
+    /// No bearer token at all.
+    Missing,
+    Refused(Refusal),
+}
+
+/// Valid, missing, and every refusal.
+const OUTCOMES: usize = 2 + Refusal::ALL.len();
+
+impl Outcome {
+    fn index(self) -> usize {
+        match self {
+            Outcome::Valid => 0,
+            Outcome::Missing => 1,
+            Outcome::Refused(why) => 2 + Refusal::ALL.iter().position(|r| *r == why).unwrap_or(0),
+        }
+    }
+
+    fn label(index: usize) -> &'static str {
+        match index {
+            0 => "valid",
+            1 => "missing",
+            i => Refusal::ALL.get(i - 2).map_or("unknown", |r| r.as_str()),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Metrics {
     pub webhooks: std::sync::Arc<crate::service::webhooks::delivery::WebhookCounters>,
     /// Route → status → count.
     requests: Mutex<HashMap<String, HashMap<u16, u64>>>,
-    verifications: Mutex<HashMap<&'static str, u64>>,
+    /// Bearer checks, by outcome (`OUTCOMES`): counters, not a locked
+    /// map, as every API request counts one.
+    verifications: [AtomicU64; OUTCOMES],
     /// Token lookups answered from memory, and from the database.
     lookups: [AtomicU64; 2],
     buckets: [AtomicU64; BUCKETS.len()],
@@ -31,10 +64,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn verification(&self, outcome: &'static str) {
-        if let Ok(mut map) = self.verifications.lock() {
-            *map.entry(outcome).or_default() += 1;
-        }
+    pub fn verification(&self, outcome: Outcome) {
+        self.verifications[outcome.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn token_lookup(&self, answered: crate::web::api::Answered) {
@@ -125,15 +156,21 @@ impl Metrics {
     fn write_verifications(&self, out: &mut String) {
         out.push_str("# HELP latchkey_token_verifications_total Bearer token checks by outcome.\n");
         out.push_str("# TYPE latchkey_token_verifications_total counter\n");
-        if let Ok(map) = self.verifications.lock() {
-            let mut rows: Vec<_> = map.iter().collect();
-            rows.sort();
-            for (outcome, n) in rows {
-                let _ = writeln!(
-                    out,
-                    "latchkey_token_verifications_total{{outcome=\"{outcome}\"}} {n}"
-                );
-            }
+        let mut rows: Vec<(&str, u64)> = (0..OUTCOMES)
+            .map(|i| {
+                (
+                    Outcome::label(i),
+                    self.verifications[i].load(Ordering::Relaxed),
+                )
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        rows.sort();
+        for (outcome, n) in rows {
+            let _ = writeln!(
+                out,
+                "latchkey_token_verifications_total{{outcome=\"{outcome}\"}} {n}"
+            );
         }
     }
 
@@ -303,4 +340,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(metrics_page))
             .default_service(super::api::only("GET")),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_has_its_own_counter_and_label() {
+        let mut all = vec![Outcome::Valid, Outcome::Missing];
+        all.extend(Refusal::ALL.map(Outcome::Refused));
+        assert_eq!(all.len(), OUTCOMES);
+        let labels: std::collections::HashSet<&str> =
+            all.iter().map(|o| Outcome::label(o.index())).collect();
+        assert_eq!(labels.len(), OUTCOMES, "{labels:?}");
+        for outcome in all {
+            if let Outcome::Refused(why) = outcome {
+                assert_eq!(Outcome::label(outcome.index()), why.as_str());
+            }
+        }
+    }
 }

@@ -4,7 +4,7 @@ use super::lookup::{self, Batcher};
 use super::problem::ApiError;
 use crate::domain::Scope;
 use crate::service::{Authentication, Door, Latchkey, Refusal, Verified};
-use crate::web::observe::Metrics;
+use crate::web::observe::{Metrics, Outcome};
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
@@ -129,34 +129,34 @@ impl FromRequest for Bearer {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let service = req.app_data::<web::Data<Latchkey>>().cloned();
-        let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-        let batcher = req.app_data::<web::Data<Batcher>>().cloned();
-        let raw = bearer_token(req).map(str::to_owned);
-        let client = crate::web::client::client_addr(req);
         let req = req.clone();
         Box::pin(async move {
-            let service = service.ok_or_else(ApiError::internal)?;
-            let count = |outcome: &'static str| {
-                if let Some(m) = &metrics {
+            // Borrowed from the request the future owns: nothing copied.
+            let service = req
+                .app_data::<web::Data<Latchkey>>()
+                .ok_or_else(ApiError::internal)?;
+            let metrics = req.app_data::<web::Data<Metrics>>();
+            let count = |outcome: Outcome| {
+                if let Some(m) = metrics {
                     m.verification(outcome);
                 }
             };
-            let Some(raw) = raw else {
-                count("missing");
+            let Some(raw) = bearer_token(&req) else {
+                count(Outcome::Missing);
                 return Err(ApiError::InvalidToken);
             };
-            let batcher = batcher.as_ref().map(|b| b.get_ref());
-            match authenticate(&service, &raw, Door::Bearer, client, batcher, &req).await? {
+            let batcher = req.app_data::<web::Data<Batcher>>().map(|b| b.get_ref());
+            let client = crate::web::client::client_addr(&req);
+            match authenticate(service, raw, Door::Bearer, client, batcher, &req).await? {
                 Ok(verified) => {
-                    count("valid");
+                    count(Outcome::Valid);
                     if let Some(at) = verified.expires_at {
                         req.extensions_mut().insert(TokenExpiration(at));
                     }
                     Ok(Bearer(verified))
                 }
                 Err(why) => {
-                    count(why.as_str());
+                    count(Outcome::Refused(why));
                     tracing::debug!(reason = why.as_str(), "token refused");
                     Err(ApiError::InvalidToken)
                 }
