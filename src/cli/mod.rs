@@ -174,7 +174,7 @@ enum TokenCommand {
         /// Only this member's tokens
         #[arg(long, value_parser = parse_email)]
         email: Option<Email>,
-        /// active, expiring, expired, revoked or all
+        /// active, expiring, expired, revoked, suspended or all
         #[arg(long, default_value = "all", value_parser = parse_status)]
         status: StatusFilter,
         /// Print JSON instead of a table

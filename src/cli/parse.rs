@@ -58,8 +58,9 @@ pub fn parse_date(s: &str) -> Result<time::Date, Malformed> {
 }
 
 pub fn parse_status(s: &str) -> Result<StatusFilter, Malformed> {
-    StatusFilter::parse(s)
-        .ok_or_else(|| Malformed("expected active, expiring, expired, revoked or all".to_owned()))
+    StatusFilter::parse(s).ok_or_else(|| {
+        Malformed("expected active, expiring, expired, revoked, suspended or all".to_owned())
+    })
 }
 
 pub fn parse_days(s: &str) -> Result<u32, Malformed> {

@@ -3,7 +3,7 @@
 
 use super::members::find_member;
 use super::{Failure, TokenCommand};
-use crate::domain::{Expiry, IpAllowList, RevokeReason, ScopeSet, TokenId};
+use crate::domain::{Expiry, IpAllowList, RevokeReason, ScopeSet, TokenId, TokenStatus};
 use crate::error::Error;
 use crate::service::{
     Actor, Latchkey, NewToken, OwnerFilter, RevokeAllTarget, StatusFilter, TokenQuery,
@@ -89,11 +89,11 @@ pub(super) fn run(service: &Latchkey, cmd: TokenCommand) -> Result<(), Failure> 
 }
 
 fn suspend(service: &Latchkey, actor: &Actor, id: TokenId) -> Result<(), Failure> {
-    let changed = service
+    let done = service
         .tokens()
         .set_suspended(actor, id, true)
         .map_err(|e| no_such_token(e, id))?;
-    let said = if changed {
+    let said = if done.changed {
         "is suspended: it is refused until resumed"
     } else {
         "was already suspended; nothing changed"
@@ -103,16 +103,23 @@ fn suspend(service: &Latchkey, actor: &Actor, id: TokenId) -> Result<(), Failure
 }
 
 fn resume(service: &Latchkey, actor: &Actor, id: TokenId) -> Result<(), Failure> {
-    let changed = service
+    let done = service
         .tokens()
         .set_suspended(actor, id, false)
         .map_err(|e| no_such_token(e, id))?;
-    if !changed {
+    if !done.changed {
         println!("Token {id} was not suspended; nothing changed.");
         return Ok(());
     }
     // Resumed, but something else may still refuse it: say what.
     let token = service.tokens().detail(actor, id)?.token;
+    if done.status == TokenStatus::Expired {
+        let on = token
+            .expires_at
+            .map_or(String::new(), |at| format!(" on {}", at.date()));
+        println!("Token {id} is resumed, but still refused: it expired{on}.");
+        return Ok(());
+    }
     match token.stopped_by_policy {
         Some(why) => println!("Token {id} is resumed, but still refused. {why}"),
         None if token.owner_disabled => {

@@ -46,7 +46,7 @@ pub use sessions::{ClientInfo, IDLE_TIMEOUT, MAX_SESSION_AGE, SessionView};
 pub use sso::{PendingSso, Sso, SsoConfig, SsoError, SsoIdentity};
 pub use tokens::{
     CreatedToken, EXPIRING_SOON_DAYS, MAX_BULK_REVOKE, NewToken, OwnerFilter, RevokeOutcome,
-    StatusFilter, TokenPage, TokenQuery, TokenView,
+    StatusFilter, Suspension, TokenPage, TokenQuery, TokenView,
 };
 pub use two_factor::{Enrolment, RECOVERY_CODES, RequiredStep};
 pub use usage::USAGE_DAYS;

@@ -606,8 +606,8 @@ impl Tokens<'_> {
     /// admin, of their organisation). A suspended token is refused like a
     /// revoked one and announced on the revocation feed; resuming restores
     /// it as it was (rotation chain, expiry). Revoked tokens stay revoked.
-    /// Returns false when there was nothing to change.
-    pub fn set_suspended(&self, actor: &Actor, id: TokenId, suspend: bool) -> Result<bool> {
+    /// Says whether anything changed, and the token's status after.
+    pub fn set_suspended(&self, actor: &Actor, id: TokenId, suspend: bool) -> Result<Suspension> {
         let now = self.clock.now();
         let mut conn = self.conn()?;
         db::write_transaction(&mut conn, |conn| {
@@ -619,8 +619,17 @@ impl Tokens<'_> {
                 return Err(Error::Conflict(Conflict::AlreadyRevoked));
             }
             let changed = db::tokens::set_suspended(conn, id, suspend.then_some(now), now)?;
+            // A resumed token may still have expired meanwhile.
+            let status = if suspend {
+                TokenStatus::Suspended
+            } else {
+                status_at(false, row.expires_at, now)
+            };
             if changed == 0 {
-                return Ok(false);
+                return Ok(Suspension {
+                    changed: false,
+                    status,
+                });
             }
             audit::record(
                 conn,
@@ -643,7 +652,10 @@ impl Tokens<'_> {
                     ),
                 },
             )?;
-            Ok(true)
+            Ok(Suspension {
+                changed: true,
+                status,
+            })
         })
     }
 
@@ -794,6 +806,15 @@ pub(super) fn may_touch(actor: &Actor, owner_id: i64, org_id: i64) -> bool {
         Some(m) if m.id.0 == owner_id => true,
         Some(m) => m.is_admin() && m.org_id.0 == org_id,
     }
+}
+
+/// What suspending or resuming did.
+#[derive(Debug, Clone, Copy)]
+pub struct Suspension {
+    /// False when the token was already as asked.
+    pub changed: bool,
+    /// Its status after: a resumed token may have expired meanwhile.
+    pub status: TokenStatus,
 }
 
 /// Leak reports one address (IPv4 /32, IPv6 /64) may send per window,

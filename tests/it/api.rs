@@ -46,6 +46,7 @@ both_backends!(
     a_console_revoke_is_refused_on_the_next_request,
     openapi_lists_every_route_and_each_answers_as_documented,
     health_metrics_and_request_ids,
+    metrics_tell_a_missing_header_from_an_unusable_one,
     api_errors_are_problem_details,
     every_authenticated_answer_says_when_the_token_stops,
     real_answers_match_the_documented_schemas,
@@ -910,4 +911,30 @@ fn real_answers_match_the_documented_schemas(db: &TestDb) {
         "the document drifted:\n{}",
         problems.join("\n")
     );
+}
+
+fn metrics_tell_a_missing_header_from_an_unusable_one(db: &TestDb) {
+    let app = spawn_app_with(
+        db,
+        ServerConfig {
+            metrics_bind: Some("127.0.0.1:0".into()),
+            ..ServerConfig::default()
+        },
+    );
+    let c = app.client();
+    c.api("GET", "/api/v1/me", None).assert_status(401);
+    // Present but not a bearer token: another scheme, no scheme, too long.
+    for value in [
+        "Basic dXNlcjpwYXNz",
+        "lk_nothing",
+        &format!("Bearer {}", "a".repeat(600)),
+    ] {
+        c.get_with("/api/v1/me", &[("Authorization", value)])
+            .assert_status(401);
+    }
+    let metrics =
+        Client::new(app.metrics_base.as_deref().expect("metrics listener")).get("/metrics");
+    metrics
+        .assert_contains("latchkey_token_verifications_total{outcome=\"missing\"} 1")
+        .assert_contains("latchkey_token_verifications_total{outcome=\"malformed\"} 3");
 }

@@ -9,6 +9,7 @@ both_backends!(
     a_description_travels_from_every_door_to_the_page_and_the_listings,
     a_canary_never_works_and_every_use_is_reported,
     a_suspended_token_stops_until_resumed_through_every_door,
+    a_token_resumed_after_its_expiry_stays_refused_and_says_so,
     revoke_all_stops_every_earlier_token_of_a_member_and_no_later_one,
     revoke_all_for_a_service_account_and_the_organisation,
     unused_tokens_are_flagged_then_revoked_by_the_policy_and_by_hand,
@@ -895,4 +896,60 @@ fn two_instances_sweeping_at_once_revoke_each_unused_token_once(db: &TestDb) {
     let revoked = first.join().expect("thread") + other.join().expect("thread");
     assert_eq!(revoked, 6);
     assert_eq!(app.audit_count("token.revoked"), 6);
+}
+
+fn a_token_resumed_after_its_expiry_stays_refused_and_says_so(db: &TestDb) {
+    let app = spawn_app(db);
+    app.add_member("dev@example.com", Role::Developer);
+    let admin = app.create_token(
+        &app.admin_email,
+        "ops",
+        &["tokens:read", "tokens:revoke"],
+        30,
+    );
+    let late = app.create_token("dev@example.com", "late", &["tokens:read"], 2);
+    let late_id = app.token_id("late");
+    let page_id = {
+        app.create_token("dev@example.com", "page", &["tokens:read"], 2);
+        app.token_id("page")
+    };
+    let api = app.client();
+    for id in [late_id, page_id] {
+        api.api_post(
+            &format!("/api/v1/tokens/{id}/suspend"),
+            Some(&admin),
+            "application/json",
+            b"",
+        )
+        .assert_status(200);
+    }
+    // Both expire while suspended.
+    app.service.clock().advance(time::Duration::days(3));
+    let resumed = api.api_post(
+        &format!("/api/v1/tokens/{late_id}/resume"),
+        Some(&admin),
+        "application/json",
+        b"",
+    );
+    resumed.assert_status(200);
+    assert_eq!(
+        resumed.json(),
+        serde_json::json!({ "id": late_id, "status": "expired", "changed": true })
+    );
+    api.api("GET", "/api/v1/me", Some(&late)).assert_status(401);
+    // Signed in after the clock moved (an older session would have ended).
+    let console = app.admin();
+    let csrf = console
+        .get(&format!("/settings/api-tokens/{page_id}"))
+        .csrf();
+    console
+        .post(
+            &format!("/settings/api-tokens/{page_id}/resume"),
+            &[("csrf_token", csrf.as_str())],
+        )
+        .assert_status(303);
+    console
+        .get(&format!("/settings/api-tokens/{page_id}"))
+        .assert_contains("Token resumed, but it has expired: it stays refused.");
+    assert_eq!(app.token_status(page_id), "expired");
 }

@@ -142,7 +142,14 @@ impl FromRequest for Bearer {
                 }
             };
             let Some(raw) = bearer_token(&req) else {
-                count(Outcome::Missing);
+                // A header that is there but unusable (another scheme, two
+                // of them, too long) is a malformed token, not a missing one.
+                let sent = req.headers().contains_key(header::AUTHORIZATION);
+                count(if sent {
+                    Outcome::Refused(Refusal::Malformed)
+                } else {
+                    Outcome::Missing
+                });
                 return Err(ApiError::InvalidToken);
             };
             let batcher = req.app_data::<web::Data<Batcher>>().map(|b| b.get_ref());

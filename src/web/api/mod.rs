@@ -285,10 +285,10 @@ async fn suspend_or_resume(
     let actor = Actor::member(bearer.0.owner.clone(), client_ip(&req));
     let svc = service.clone();
     match web::block(move || svc.tokens().set_suspended(&actor, id, stop)).await? {
-        Ok(changed) => Ok(json_ok(json!({
+        Ok(done) => Ok(json_ok(json!({
             "id": id,
-            "status": if stop { "suspended" } else { "active" },
-            "changed": changed,
+            "status": done.status.as_str(),
+            "changed": done.changed,
         }))),
         Err(crate::error::Error::Forbidden(_) | crate::error::Error::NotFound(_)) => {
             Err(not_found())

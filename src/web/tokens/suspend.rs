@@ -4,7 +4,7 @@
 use super::super::error::WebError;
 use super::super::see_other;
 use super::super::session::CurrentMember;
-use crate::domain::TokenId;
+use crate::domain::{TokenId, TokenStatus};
 use crate::service::Latchkey;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 
@@ -19,10 +19,12 @@ async fn set(
     current.form(&req, &body)?;
     let id = path.parse::<TokenId>().map_err(|_| WebError::not_found())?;
     let (svc, actor) = (service.clone(), current.actor());
-    let changed = web::block(move || svc.tokens().set_suspended(&actor, id, stop)).await??;
-    let message = match (stop, changed) {
+    let done = web::block(move || svc.tokens().set_suspended(&actor, id, stop)).await??;
+    let expired = done.status == TokenStatus::Expired;
+    let message = match (stop, done.changed) {
         (true, true) => "Token suspended: it is refused until you resume it.",
         (true, false) => "This token was already suspended; nothing changed.",
+        (false, true) if expired => "Token resumed, but it has expired: it stays refused.",
         (false, true) => "Token resumed: it works again.",
         (false, false) => "This token was not suspended; nothing changed.",
     };
