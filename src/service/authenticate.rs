@@ -72,7 +72,8 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// Every refusal, for whoever counts them.
+    /// Every refusal, in declaration order (`refusal as usize` is its
+    /// place here), for whoever counts them.
     pub const ALL: [Refusal; 10] = [
         Refusal::Malformed,
         Refusal::Unknown,

@@ -15,52 +15,31 @@ use time::{Date, Duration};
 /// Days in a token's usage chart, today included.
 pub const USAGE_DAYS: i64 = 30;
 
-/// Counts not yet written, by token and UTC day: in a few shards, each
-/// thread counting into its own, so that request threads do not queue
-/// on one lock for every request.
+/// Counts not yet written, by token and UTC day.
 #[derive(Debug, Default)]
 pub struct UsageCounter {
-    shards: [Mutex<Counts>; SHARDS],
+    pending: Mutex<Counts>,
 }
 
 type Counts = HashMap<(i64, Date), i64>;
 
-const SHARDS: usize = 8;
-
-/// This thread's shard (threads take them in turn).
-fn shard_index() -> usize {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
-    }
-    SHARD.with(|s| *s)
-}
-
 impl UsageCounter {
     pub fn count(&self, token: TokenId, day: Date) {
-        if let Ok(mut pending) = self.shards[shard_index()].lock() {
+        if let Ok(mut pending) = self.pending.lock() {
             *pending.entry((token.0, day)).or_insert(0) += 1;
         }
     }
 
     fn take(&self) -> Counts {
-        let mut all = Counts::new();
-        for shard in &self.shards {
-            let taken = shard
-                .lock()
-                .map(|mut p| std::mem::take(&mut *p))
-                .unwrap_or_default();
-            for (key, n) in taken {
-                *all.entry(key).or_insert(0) += n;
-            }
-        }
-        all
+        self.pending
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default()
     }
 
     /// Puts counts back after a failed write, to try again next time.
     fn restore(&self, counts: Counts) {
-        if let Ok(mut pending) = self.shards[shard_index()].lock() {
+        if let Ok(mut pending) = self.pending.lock() {
             for (key, n) in counts {
                 *pending.entry(key).or_insert(0) += n;
             }
@@ -68,22 +47,20 @@ impl UsageCounter {
     }
 
     fn pending_for(&self, token: TokenId) -> Vec<(Date, i64)> {
-        let mut by_day: HashMap<Date, i64> = HashMap::new();
-        for shard in &self.shards {
-            if let Ok(pending) = shard.lock() {
-                for ((id, day), n) in pending.iter() {
-                    if *id == token.0 {
-                        *by_day.entry(*day).or_insert(0) += n;
-                    }
-                }
-            }
-        }
-        by_day.into_iter().collect()
+        self.pending
+            .lock()
+            .map(|p| {
+                p.iter()
+                    .filter(|((id, _), _)| *id == token.0)
+                    .map(|((_, day), n)| (*day, *n))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
 impl Usage<'_> {
-    /// Counts one successful request of `token` on `day` (in memory).
+    /// Counts one request `token` was accepted for, on `day` (in memory).
     pub fn count(&self, token: TokenId, day: Date) {
         self.pending_usage.count(token, day);
     }

@@ -1,7 +1,6 @@
 //! The token API (SPEC §4) over HTTP, on both backends.
 
-use crate::helpers::{Client, Page, TestApp, TestDb, spawn_app, spawn_app_with};
-use latchkey::config::ServerConfig;
+use crate::helpers::{Client, Page, TestApp, TestDb, spawn_app, spawn_app_with_metrics};
 use latchkey::domain::Role;
 use time::Duration;
 
@@ -574,13 +573,7 @@ fn openapi_lists_every_route_and_each_answers_as_documented(db: &TestDb) {
 }
 
 fn health_metrics_and_request_ids(db: &TestDb) {
-    let app = spawn_app_with(
-        db,
-        ServerConfig {
-            metrics_bind: Some("127.0.0.1:0".into()),
-            ..ServerConfig::default()
-        },
-    );
+    let app = spawn_app_with_metrics(db);
     app.add_member("dev@example.com", Role::Developer);
     let token = app.create_token("dev@example.com", "ci", &["tokens:read"], 30);
     let c = app.client();
@@ -914,13 +907,7 @@ fn real_answers_match_the_documented_schemas(db: &TestDb) {
 }
 
 fn metrics_tell_a_missing_header_from_an_unusable_one(db: &TestDb) {
-    let app = spawn_app_with(
-        db,
-        ServerConfig {
-            metrics_bind: Some("127.0.0.1:0".into()),
-            ..ServerConfig::default()
-        },
-    );
+    let app = spawn_app_with_metrics(db);
     let c = app.client();
     c.api("GET", "/api/v1/me", None).assert_status(401);
     // Present but not a bearer token: another scheme, no scheme, too long.

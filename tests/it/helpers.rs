@@ -253,6 +253,18 @@ pub fn spawn_app_with(db: &TestDb, config: ServerConfig) -> TestApp {
     spawn(db, config, false)
 }
 
+/// As `spawn_app`, with `/metrics` on a second listener
+/// (`TestApp::metrics_base`).
+pub fn spawn_app_with_metrics(db: &TestDb) -> TestApp {
+    spawn_app_with(
+        db,
+        ServerConfig {
+            metrics_bind: Some("127.0.0.1:0".into()),
+            ..ServerConfig::default()
+        },
+    )
+}
+
 /// The first admin's password in most tests: set as an operator would
 /// with `latchkey user set-password`, so it is the admin's own and
 /// sign-in goes straight to the console.

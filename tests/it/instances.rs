@@ -2,8 +2,7 @@
 //! revocations, throttling (SPEC §7; PostgreSQL is the deployment that runs
 //! several, SQLite is checked too).
 
-use crate::helpers::{Client, PASSWORD, TestDb, spawn_app, spawn_app_with, spawn_second};
-use latchkey::config::ServerConfig;
+use crate::helpers::{Client, PASSWORD, TestDb, spawn_app, spawn_app_with_metrics, spawn_second};
 use latchkey::domain::Role;
 
 both_backends!(
@@ -145,13 +144,7 @@ fn lookups_from_memory(metrics: &Client) -> u64 {
 /// each worker's own connection asks whether anything changed; SQLite: the
 /// shared-memory header says so).
 fn answers_from_memory_never_outlive_a_revoke_by_another_instance(db: &TestDb) {
-    let a = spawn_app_with(
-        db,
-        ServerConfig {
-            metrics_bind: Some("127.0.0.1:0".into()),
-            ..ServerConfig::default()
-        },
-    );
+    let a = spawn_app_with_metrics(db);
     let b = spawn_second(db, &a);
     a.add_member("dev@example.com", Role::Developer);
     let metrics = Client::new(a.metrics_base.as_deref().expect("metrics listener"));

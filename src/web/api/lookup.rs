@@ -153,14 +153,12 @@ async fn find_on_sqlite(
     service: &web::Data<Latchkey>,
     hash: TokenHash,
 ) -> Result<(Found, Answered), Error> {
-    let mark = service.checks().sqlite_mark();
-    if let Some(known) = mark
-        .as_ref()
-        .and_then(|m| service.checks().cached_token(&hash, m))
-    {
+    let checks = service.checks();
+    let mark = checks.sqlite_mark();
+    if let Some(known) = mark.as_ref().and_then(|m| checks.cached_token(&hash, m)) {
         return Ok((Some(known), Answered::Memory));
     }
-    let found = match service.checks().read_token_if_idle(&hash, mark.as_ref()) {
+    let found = match checks.read_token_if_idle(&hash, mark.as_ref()) {
         Some(found) => found?,
         None => find_on_blocking_thread(service, hash).await?,
     };
