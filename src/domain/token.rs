@@ -108,6 +108,18 @@ impl TokenFormat {
 
     /// Checks length, prefix, alphabet and checksum; no I/O.
     pub fn parse(&self, raw: &str) -> Result<TokenSecret, TokenParseError> {
+        self.check(raw)?;
+        Ok(TokenSecret(raw.to_owned()))
+    }
+
+    /// What the database keeps for a presented token, after the same
+    /// checks as `parse` (the token check: nothing copied or allocated).
+    pub fn hash_of(&self, raw: &str) -> Result<TokenHash, TokenParseError> {
+        self.check(raw)?;
+        Ok(hash_text(raw))
+    }
+
+    fn check(&self, raw: &str) -> Result<(), TokenParseError> {
         let body_len = RANDOM_LEN + CHECKSUM_LEN;
         if !self.prefixes().any(|p| raw.len() == p.len() + body_len) {
             return Err(TokenParseError::Length);
@@ -123,21 +135,32 @@ impl TokenFormat {
             return Err(TokenParseError::Alphabet);
         }
         let (signed, checksum) = raw.split_at(raw.len() - CHECKSUM_LEN);
-        if encode_checksum(crc32fast::hash(signed.as_bytes())) != checksum {
+        if checksum_digits(crc32fast::hash(signed.as_bytes())) != checksum.as_bytes() {
             return Err(TokenParseError::Checksum);
         }
-        Ok(TokenSecret(raw.to_owned()))
+        Ok(())
     }
 }
 
 /// CRC32 as exactly six base62 digits (62^6 > 2^32), most significant first.
-fn encode_checksum(mut crc: u32) -> String {
+fn checksum_digits(mut crc: u32) -> [u8; CHECKSUM_LEN] {
     let mut digits = [b'0'; CHECKSUM_LEN];
     for slot in digits.iter_mut().rev() {
         *slot = ALPHABET[(crc % 62) as usize];
         crc /= 62;
     }
-    digits.iter().map(|&b| char::from(b)).collect()
+    digits
+}
+
+fn encode_checksum(crc: u32) -> String {
+    checksum_digits(crc)
+        .iter()
+        .map(|&b| char::from(b))
+        .collect()
+}
+
+fn hash_text(text: &str) -> TokenHash {
+    TokenHash(Sha256::digest(text.as_bytes()).into())
 }
 
 /// A token's plaintext. `Debug` and `Display` never show it.
@@ -151,7 +174,7 @@ impl TokenSecret {
     }
 
     pub fn hash(&self) -> TokenHash {
-        TokenHash(Sha256::digest(self.0.as_bytes()).into())
+        hash_text(&self.0)
     }
 
     /// The last four characters, safe to display.
@@ -337,6 +360,16 @@ mod tests {
         #[test]
         fn parse_never_panics(s in ".{0,60}") {
             let _ = format().parse(&s);
+        }
+
+        /// The check's allocation-free path judges every string as `parse`
+        /// does, and hashes what it accepts to the same value.
+        #[test]
+        fn hash_of_agrees_with_parse(s in "(lk_)?[A-Za-z0-9_]{0,50}") {
+            let f = format();
+            prop_assert_eq!(f.hash_of(&s).ok(), f.parse(&s).ok().map(|t| t.hash()));
+            let token = f.generate().expect("os rng");
+            prop_assert_eq!(f.hash_of(token.expose()), Ok(token.hash()));
         }
 
         #[test]

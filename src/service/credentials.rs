@@ -27,7 +27,7 @@ pub struct CredentialCache {
 struct State {
     /// The database state every entry was read at (or after).
     mark: Option<Mark>,
-    entries: HashMap<TokenHash, (Instant, Arc<Known>)>,
+    entries: HashMap<TokenHash, (Instant, Arc<Known>), foldhash::fast::RandomState>,
     /// The scope catalogue as read at `mark`.
     catalogue: Option<Arc<Catalogue>>,
 }

@@ -21,7 +21,7 @@ pub struct UsageCounter {
     pending: Mutex<Counts>,
 }
 
-type Counts = HashMap<(i64, Date), i64>;
+type Counts = HashMap<(i64, Date), i64, foldhash::fast::RandomState>;
 
 impl UsageCounter {
     pub fn count(&self, token: TokenId, day: Date) {

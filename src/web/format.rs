@@ -38,6 +38,28 @@ pub fn machine(t: PrimitiveDateTime) -> String {
     t.assume_utc().format(&Rfc3339).unwrap_or_default()
 }
 
+/// RFC 3339 text kept on the stack: the token check writes one on every
+/// answer, and allocates nothing for it.
+pub struct Rfc3339Text {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl Rfc3339Text {
+    /// `None` only for a moment RFC 3339 cannot write (a year past 9999).
+    pub fn of(t: PrimitiveDateTime) -> Option<Rfc3339Text> {
+        let mut buf = [0u8; 40];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        t.assume_utc().format_into(&mut cursor, &Rfc3339).ok()?;
+        let len = usize::try_from(cursor.position()).ok()?;
+        Some(Rfc3339Text { buf, len })
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
 /// "in 30 days", "in 6½ days", "in 5 hours", "in 20 minutes": how long
 /// until `at`, as precisely as it matters (half days under ten days).
 pub fn until(at: PrimitiveDateTime, now: PrimitiveDateTime) -> String {
@@ -112,6 +134,18 @@ pub fn expires_soon(at: Option<PrimitiveDateTime>, now: PrimitiveDateTime) -> bo
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn rfc3339_on_the_stack_reads_as_the_allocating_one() {
+        for t in [
+            datetime!(2026-12-01 00:00:00),
+            datetime!(2026-12-01 09:30:15.123456789),
+            datetime!(9999-12-31 23:59:59.999999999),
+        ] {
+            let text = Rfc3339Text::of(t).expect("fits");
+            assert_eq!(text.as_str(), machine(t));
+        }
+    }
 
     #[test]
     fn one_wording() {

@@ -15,10 +15,20 @@ use std::pin::Pin;
 /// Longest header value we look at; anything longer is not our token.
 const MAX_AUTHORIZATION_LEN: usize = 512;
 
-/// When the presented token stops, for `Latchkey-Token-Expiration` on
-/// every answer to it (`expiration_header`).
-#[derive(Debug, Clone, Copy)]
-pub struct TokenExpiration(pub time::PrimitiveDateTime);
+/// When the presented token stops (RFC 3339, UTC), written once per
+/// request: `Latchkey-Token-Expiration` on every answer to it
+/// (`expiration_header`), and `GET /me`'s `expires_at`.
+#[derive(Debug)]
+pub struct TokenExpiration(pub header::HeaderValue);
+
+impl TokenExpiration {
+    fn of(at: time::PrimitiveDateTime) -> Option<TokenExpiration> {
+        let text = crate::web::format::Rfc3339Text::of(at)?;
+        header::HeaderValue::from_str(text.as_str())
+            .ok()
+            .map(TokenExpiration)
+    }
+}
 
 /// Adds `Latchkey-Token-Expiration` (RFC 3339, UTC) to every answer to a
 /// request whose token was valid, errors included: clients can warn
@@ -28,18 +38,12 @@ pub async fn expiration_header(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let mut res = next.call(req).await?;
-    let at = res.request().extensions().get::<TokenExpiration>().copied();
-    if let Some(TokenExpiration(at)) = at {
-        let text = at
-            .assume_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        if let Ok(value) = header::HeaderValue::from_str(&text) {
-            res.headers_mut().insert(
-                header::HeaderName::from_static("latchkey-token-expiration"),
-                value,
-            );
-        }
+    let expiration = res.request().extensions_mut().remove::<TokenExpiration>();
+    if let Some(TokenExpiration(value)) = expiration {
+        res.headers_mut().insert(
+            header::HeaderName::from_static("latchkey-token-expiration"),
+            value,
+        );
     }
     Ok(res)
 }
@@ -157,8 +161,8 @@ impl FromRequest for Bearer {
             match authenticate(service, raw, Door::Bearer, client, batcher, &req).await? {
                 Ok(verified) => {
                     count(Outcome::Valid);
-                    if let Some(at) = verified.expires_at {
-                        req.extensions_mut().insert(TokenExpiration(at));
+                    if let Some(expiration) = verified.expires_at.and_then(TokenExpiration::of) {
+                        req.extensions_mut().insert(expiration);
                     }
                     Ok(Bearer(verified))
                 }

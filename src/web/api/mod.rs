@@ -18,7 +18,7 @@ use crate::web::MAX_BODY_BYTES;
 use crate::web::client::client_ip;
 use crate::web::forms::FormData;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 const OPENAPI: &str = include_str!("openapi.json");
@@ -160,14 +160,28 @@ struct MeOwner<'a> {
 
 #[derive(serde::Serialize)]
 struct MeToken<'a> {
-    expires_at: Option<String>,
+    expires_at: Option<&'a str>,
     id: TokenId,
     name: &'a str,
-    scopes: Vec<&'a str>,
+    scopes: ScopeNames<'a>,
 }
 
-async fn me(bearer: Bearer) -> HttpResponse {
+/// Scopes as a JSON array of their names, written without a copy.
+struct ScopeNames<'a>(&'a crate::domain::ScopeSet);
+
+impl serde::Serialize for ScopeNames<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|s| s.as_str()))
+    }
+}
+
+async fn me(req: HttpRequest, bearer: Bearer) -> HttpResponse {
     let v = &bearer.0;
+    let extensions = req.extensions();
+    // The text the `Latchkey-Token-Expiration` header carries.
+    let expires_at = extensions
+        .get::<bearer::TokenExpiration>()
+        .and_then(|e| e.0.to_str().ok());
     let body = Me {
         owner: MeOwner {
             email: &v.owner.email,
@@ -176,10 +190,10 @@ async fn me(bearer: Bearer) -> HttpResponse {
             role: v.owner.role,
         },
         token: MeToken {
-            expires_at: v.expires_at.map(rfc3339),
+            expires_at,
             id: v.token_id,
             name: &v.name,
-            scopes: v.scopes.iter().map(|s| s.as_str()).collect(),
+            scopes: ScopeNames(&v.scopes),
         },
     };
     // Sized for the usual answer: no regrowth while writing it.
