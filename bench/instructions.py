@@ -1,9 +1,10 @@
 """Instructions the server runs per request, for /healthz and for
 /api/v1/me (a valid token): the release binary under valgrind's callgrind,
-counting only while `wrk -c8` runs. The count does not depend on how fast
-or busy the machine is, so two builds compare on a noisy machine.
-(Kernel time is not counted; under valgrind SHA-256 runs without the
-CPU's SHA instructions.)
+counting only while `wrk -c8` runs. On SQLite the count does not depend
+on how fast or busy the machine is, so two builds compare on a noisy
+machine; on PostgreSQL it depends a little on how many requests share a
+snapshot query, which timing decides. Kernel time is not counted; under
+valgrind SHA-256 runs without the CPU's SHA instructions.
     python3 bench/instructions.py [BINARY] [sqlite|postgres]"""
 
 import glob
