@@ -55,6 +55,22 @@ def copies(backend, tmp):
     return f"{bench.PG}/{name}", f"{bench.PG}/{name}?sslmode=disable", copy
 
 
+def seeded_token(server, backend, seeded):
+    """Seeds the database and returns a valid token for /api/v1/me (made
+    before any copy is taken, so every copy knows it)."""
+    bench.seed(server, backend, seeded)
+    until = (date.today() + timedelta(days=30)).isoformat()
+    return server.cli("token", "create", "--email", "api@bench.test", "--name", "bench",
+                      "--expires-on", until, "--scope", "datastore:read")
+
+
+def drop_copies(backend):
+    """Removes the seeded PostgreSQL database and its copy (no-op on SQLite)."""
+    if backend == "postgres":
+        for db in (f"{PG_NAME}_run", PG_NAME):
+            pg(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", check=False)
+
+
 def main():
     before, after = sys.argv[1], sys.argv[2]
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 4
@@ -65,9 +81,7 @@ def main():
     try:
         run(before, after, rounds, backend, seeded, url, copy)
     finally:
-        if backend == "postgres":
-            for db in (f"{PG_NAME}_run", PG_NAME):
-                pg(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", check=False)
+        drop_copies(backend)
 
 
 def run(before, after, rounds, backend, seeded, url, copy):
@@ -75,10 +89,7 @@ def run(before, after, rounds, backend, seeded, url, copy):
     # while the older one refuses a database a newer build migrated.
     bench.BIN = before
     server = bench.Server(url)
-    bench.seed(server, backend, seeded)
-    until = (date.today() + timedelta(days=30)).isoformat()
-    token = server.cli("token", "create", "--email", "api@bench.test", "--name", "bench",
-                       "--expires-on", until, "--scope", "datastore:read")
+    token = seeded_token(server, backend, seeded)
     results = {before: [], after: []}
     for n in range(rounds):
         for binary in (before, after):

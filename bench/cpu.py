@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import date
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
@@ -71,10 +71,7 @@ def main():
     seeded, url, _copy = compare.copies(backend, tmp)
     try:
         server = bench.Server(url)
-        bench.seed(server, backend, seeded)
-        until = (date.today() + timedelta(days=30)).isoformat()
-        token = server.cli("token", "create", "--email", "api@bench.test", "--name", "bench",
-                           "--expires-on", until, "--scope", "datastore:read")
+        token = compare.seeded_token(server, backend, seeded)
         server.start()
         base = f"http://127.0.0.1:{bench.PORT}"
         rows = {"healthz": [], "me": []}
@@ -94,8 +91,7 @@ def main():
             print(f"| {route} | {med['rps']:,.0f} | {med['server']:.1f} | {med['postgres']:.1f} "
                   f"| {med['wrk']:.1f} | {med['idle']:.1f} |")
     finally:
-        if backend == "postgres":
-            compare.pg(f"DROP DATABASE IF EXISTS {compare.PG_NAME} WITH (FORCE)", check=False)
+        compare.drop_copies(backend)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import date
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
@@ -86,10 +86,7 @@ def main():
     seeded, url, copy = compare.copies(backend, tmp)
     try:
         server = bench.Server(url)
-        bench.seed(server, backend, seeded)
-        until = (date.today() + timedelta(days=30)).isoformat()
-        token = server.cli("token", "create", "--email", "api@bench.test", "--name", "bench",
-                           "--expires-on", until, "--scope", "datastore:read")
+        token = compare.seeded_token(server, backend, seeded)
         counts = measure(binary, copy(1), token, tmp)
         print(f"\n{date.today()}, {backend}, {os.path.basename(binary)}, callgrind, wrk -t2 -c8 for {SECONDS}s\n")
         print("| route | requests | instructions per request |")
@@ -97,9 +94,7 @@ def main():
         for route, (requests, instructions) in counts.items():
             print(f"| {route} | {requests:,} | {instructions / requests:,.0f} |")
     finally:
-        if backend == "postgres":
-            for db in (f"{compare.PG_NAME}_run", compare.PG_NAME):
-                compare.pg(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", check=False)
+        compare.drop_copies(backend)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
