@@ -178,16 +178,11 @@ impl serde::Serialize for ScopeNames<'_> {
 async fn me(req: HttpRequest, bearer: Bearer) -> HttpResponse {
     let v = &bearer.0;
     let extensions = req.extensions();
-    // The text the `Latchkey-Token-Expiration` header carries (written
-    // here only if the extractor could not).
-    let written;
-    let expires_at = match extensions.get::<bearer::TokenExpiration>() {
-        Some(e) => e.0.to_str().ok(),
-        None => {
-            written = v.expires_at.and_then(crate::web::format::Rfc3339Text::of);
-            written.as_ref().map(|t| t.as_str())
-        }
-    };
+    // The text the `Latchkey-Token-Expiration` header carries: the
+    // extractor stores it for every token with an expiry.
+    let expires_at = extensions
+        .get::<bearer::TokenExpiration>()
+        .and_then(|e| e.0.to_str().ok());
     let body = Me {
         owner: MeOwner {
             email: &v.owner.email,
