@@ -38,6 +38,7 @@ both_backends!(
     every_failure_gives_the_same_401,
     scopes_are_required_per_route,
     tokens_lists_only_the_owners_tokens,
+    an_unknown_status_filter_names_every_filter,
     delete_revokes_own_or_any_for_admins,
     introspection_answers_rfc7662,
     leaked_tokens_are_revoked_by_value,
@@ -235,6 +236,33 @@ fn tokens_lists_only_the_owners_tokens(db: &TestDb) {
         .assert_status(400);
     c.api("GET", "/api/v1/tokens?page=0", Some(&token))
         .assert_status(400);
+}
+
+fn an_unknown_status_filter_names_every_filter(db: &TestDb) {
+    let (app, token) = setup(db);
+    let c = app.client();
+    let wrong = c.api("GET", "/api/v1/tokens?status=bogus", Some(&token));
+    wrong.assert_status(400);
+    let detail = wrong.json()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for filter in [
+        "active",
+        "expiring",
+        "expired",
+        "revoked",
+        "suspended",
+        "all",
+    ] {
+        assert!(detail.contains(filter), "{filter} missing from {detail:?}");
+        c.api(
+            "GET",
+            &format!("/api/v1/tokens?status={filter}"),
+            Some(&token),
+        )
+        .assert_status(200);
+    }
 }
 
 fn delete_revokes_own_or_any_for_admins(db: &TestDb) {

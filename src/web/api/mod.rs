@@ -221,7 +221,9 @@ async fn list(
     let status = match q.get("status") {
         None => StatusFilter::Active,
         Some(s) => StatusFilter::parse(s).ok_or_else(|| {
-            ApiError::bad_request("status must be active, expired, revoked or all")
+            ApiError::bad_request(
+                "status must be active, expiring, expired, revoked, suspended or all",
+            )
         })?,
     };
     let page = match q.get("page") {
