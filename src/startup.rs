@@ -26,6 +26,8 @@ pub struct Application {
     inactivity_sweep: Periodic,
     /// Reads revocation announcements for the feed's clients.
     revocation_feed: Periodic,
+    /// PostgreSQL: keeps token checks current without a query each.
+    lease: Option<crate::web::api::LeaseHolder>,
     service: Latchkey,
 }
 
@@ -113,6 +115,9 @@ impl Application {
             .transpose()?;
         let (webhook_sender, usage_flusher, inactivity_sweep) =
             background(config, &sender, webhook_counters)?;
+        // Last: nothing after it can fail and leave it running.
+        let lease = crate::web::api::LeaseHolder::start(&sender)
+            .map_err(|e| starting("cannot start the check lease")(e.into()))?;
         Ok(Application {
             port,
             server,
@@ -121,6 +126,7 @@ impl Application {
             usage_flusher,
             inactivity_sweep,
             revocation_feed: feed_thread,
+            lease,
             service: sender,
         })
     }
@@ -152,8 +158,11 @@ impl Application {
             metrics.stop(true).await;
         }
         let (sender, flusher, service) = (self.webhook_sender, self.usage_flusher, self.service);
-        let (feed, sweep) = (self.revocation_feed, self.inactivity_sweep);
+        let (feed, sweep, lease) = (self.revocation_feed, self.inactivity_sweep, self.lease);
         let _ = actix_web::rt::task::spawn_blocking(move || {
+            if let Some(lease) = lease {
+                lease.stop();
+            }
             feed.stop();
             sweep.stop();
             if let Some(sender) = sender {

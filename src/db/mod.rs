@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod backup;
 pub mod changes;
+pub mod check_leases;
 pub mod credentials;
 pub mod form_nonces;
 pub mod login_attempts;
@@ -172,9 +173,11 @@ impl r2d2::ManageConnection for DbManager {
                 )?;
                 Ok(DbConnection::Sqlite(conn))
             }
-            DbUrl::Postgres { url } => Ok(DbConnection::Postgres(diesel::PgConnection::establish(
-                url,
-            )?)),
+            DbUrl::Postgres { url } => {
+                let mut conn = diesel::PgConnection::establish(url)?;
+                conn.set_instrumentation(check_leases::ChangeWatch::default());
+                Ok(DbConnection::Postgres(conn))
+            }
         }
     }
 

@@ -13,6 +13,7 @@
 use super::Checks;
 use super::Member;
 use super::audit::{self, NewEvent};
+use super::lease::LeasedMark;
 use crate::db::changes::Mark as ChangeMark;
 use crate::db::credentials::{self, Credential};
 use crate::db::{self, DbConnection};
@@ -254,6 +255,12 @@ impl<'a> Checks<'a> {
     pub fn postgres_url(&self) -> Option<&'a Arc<str>> {
         self.0.listen_url.as_ref()
     }
+
+    /// The state this instance's lease holds current, which its watcher
+    /// renews (PostgreSQL).
+    pub fn lease(&self) -> &'a Arc<LeasedMark> {
+        &self.0.lease
+    }
 }
 
 impl Checks<'_> {
@@ -266,7 +273,7 @@ impl Checks<'_> {
     /// database has not changed, else one query.
     pub fn find_token(&self, hash: &TokenHash) -> Result<Found> {
         if !self.is_sqlite {
-            let mut found = self.find_tokens(std::slice::from_ref(hash))?;
+            let mut found = self.find_tokens(std::slice::from_ref(hash), None)?;
             return Ok(found.pop().flatten());
         }
         let mark = self.watch.as_ref().and_then(|w| w.mark());
@@ -282,6 +289,12 @@ impl Checks<'_> {
     /// their own connection). `None`: ask `find_tokens`.
     pub fn cached_token(&self, hash: &TokenHash, mark: &ChangeMark) -> Option<Arc<Known>> {
         self.credentials.get(hash, mark)
+    }
+
+    /// PostgreSQL: the state every request arriving now may be judged at,
+    /// while this instance's lease holds (`None`: take a mark instead).
+    pub fn leased_mark(&self) -> Option<Arc<ChangeMark>> {
+        self.lease.current()
     }
 
     /// SQLite: the database's state now, from its shared-memory header
@@ -322,12 +335,14 @@ impl Checks<'_> {
 
     /// Many tokens by hash (the PostgreSQL batch), in the order asked: one
     /// small query says whether the cache still holds, one more reads what
-    /// it does not.
-    pub fn find_tokens(&self, hashes: &[TokenHash]) -> Result<Vec<Found>> {
+    /// it does not. `at`: a state every request asking was judged at when
+    /// it arrived (the lease's), which spares the first query.
+    pub fn find_tokens(&self, hashes: &[TokenHash], at: Option<&ChangeMark>) -> Result<Vec<Found>> {
         let mut conn = self.conn()?;
-        let mark = match &mut *conn {
-            DbConnection::Postgres(c) => Some(db::changes::postgres_mark(c)?),
-            DbConnection::Sqlite(_) => self.watch.as_ref().and_then(|w| w.mark()),
+        let mark = match (&mut *conn, at) {
+            (_, Some(at)) => Some(at.clone()),
+            (DbConnection::Postgres(c), None) => Some(db::changes::postgres_mark(c)?),
+            (DbConnection::Sqlite(_), None) => self.watch.as_ref().and_then(|w| w.mark()),
         };
         let mut found: Vec<Found> = hashes
             .iter()

@@ -11,6 +11,7 @@ mod clock;
 mod credentials;
 mod inactivity;
 mod insight;
+mod lease;
 mod members;
 mod policy;
 mod preview;
@@ -36,6 +37,7 @@ pub use authenticate::{Authentication, Door, Effects, Found, Known, Refusal, Ver
 pub use clock::Clock;
 pub use inactivity::IdleToken;
 pub use insight::{TOKEN_TRAIL_LIMIT, TokenDetail};
+pub use lease::{LEASE, LeasedMark, RENEW_EVERY};
 pub use members::{Actor, Member};
 pub use policy::{PolicyChange, PolicyEffect, PolicySave};
 pub use revocations::{Revocation, RevocationWaiter};
@@ -52,7 +54,7 @@ pub use two_factor::{Enrolment, RECOVERY_CODES, RequiredStep};
 pub use usage::USAGE_DAYS;
 pub use webhooks::{MAX_ATTEMPTS, PendingWebhook, WebhookRetry, backoff};
 
-use crate::db::{self, DbUrl, Pool, PooledConn};
+use crate::db::{self, DbUrl, Pool};
 use crate::domain::{Catalogue, ExpiryPolicy, MemberKind, OrgId, TokenFormat};
 use crate::error::{Error, Result};
 
@@ -187,6 +189,9 @@ pub struct Latchkey {
     watch: Option<std::sync::Arc<db::changes::SqliteWatch>>,
     /// PostgreSQL: where the revocation feed listens for `NOTIFY`.
     listen_url: Option<std::sync::Arc<str>>,
+    /// PostgreSQL: the state this instance's lease holds current (none
+    /// for commands, which keep no cache).
+    lease: std::sync::Arc<lease::LeasedMark>,
 }
 
 impl Latchkey {
@@ -216,6 +221,7 @@ impl Latchkey {
             dampener: Default::default(),
             credentials: Default::default(),
             watch: None,
+            lease: Default::default(),
             listen_url: match url {
                 DbUrl::Postgres { url } => Some(url.as_str().into()),
                 DbUrl::Sqlite { .. } => None,
@@ -291,8 +297,8 @@ impl Latchkey {
         self.is_sqlite
     }
 
-    fn conn(&self) -> Result<PooledConn> {
-        Ok(self.pool.get()?)
+    fn conn(&self) -> Result<lease::Conn> {
+        Ok(lease::Conn(self.pool.get()?))
     }
 
     /// The organisation every member belongs to (one per database today).
@@ -309,6 +315,18 @@ impl Latchkey {
             state.idle_connections,
             self.pool.max_size(),
         )
+    }
+
+    /// After a sign that PostgreSQL dropped connections (a restart): every
+    /// idle pooled connection is tried now and a dead one replaced, so the
+    /// next request does not find it first.
+    pub fn recheck_idle_connections(&self) {
+        db::note_failure();
+        // Given back under suspicion: each is pinged, a dead one dropped.
+        let idle: Vec<_> = std::iter::from_fn(|| self.pool.try_get())
+            .take(self.pool.max_size() as usize)
+            .collect();
+        drop(idle);
     }
 
     /// Readiness: the database answers and every migration is applied.

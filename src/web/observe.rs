@@ -97,12 +97,17 @@ impl Metrics {
             .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
-    fn render(&self, pool: (u32, u32, u32)) -> String {
+    fn render(&self, pool: (u32, u32, u32), lease_held: bool) -> String {
         let mut out = String::new();
         self.write_requests(&mut out);
         self.write_latency(&mut out);
         self.write_verifications(&mut out);
         self.write_lookups(&mut out);
+        out.push_str(
+            "# HELP latchkey_check_lease_held 1 while this instance's lease lets token checks skip the database (PostgreSQL).\n",
+        );
+        out.push_str("# TYPE latchkey_check_lease_held gauge\n");
+        let _ = writeln!(out, "latchkey_check_lease_held {}", u8::from(lease_held));
         write_pool(&mut out, pool);
         self.write_webhooks(&mut out);
         process_metrics(&mut out);
@@ -328,7 +333,10 @@ async fn metrics_page(
 ) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics.render(service.pool_usage()))
+        .body(metrics.render(
+            service.pool_usage(),
+            service.checks().leased_mark().is_some(),
+        ))
 }
 
 /// The metrics listener's only route (`LATCHKEY_METRICS_BIND`): never on

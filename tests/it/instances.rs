@@ -2,13 +2,20 @@
 //! revocations, throttling (SPEC §7; PostgreSQL is the deployment that runs
 //! several, SQLite is checked too).
 
-use crate::helpers::{Client, PASSWORD, TestDb, spawn_app, spawn_app_with_metrics, spawn_second};
+use crate::helpers::{
+    Backend, Client, PASSWORD, TestDb, spawn_app, spawn_app_with_metrics, spawn_second,
+};
+use diesel::prelude::*;
 use latchkey::domain::Role;
+use std::time::{Duration, Instant};
 
 both_backends!(
     two_instances_share_sessions_revocations_and_throttling,
     a_change_made_by_another_process_is_seen_on_the_next_request,
     answers_from_memory_never_outlive_a_revoke_by_another_instance,
+    under_a_lease_every_change_holds_on_the_other_instance_at_once,
+    a_lease_left_by_a_stopped_instance_delays_writes_by_at_most_its_length,
+    a_lost_lease_connection_never_lets_a_revoked_token_through,
 );
 
 fn two_instances_share_sessions_revocations_and_throttling(db: &TestDb) {
@@ -178,4 +185,190 @@ fn answers_from_memory_never_outlive_a_revoke_by_another_instance(db: &TestDb) {
         api.api("GET", "/api/v1/me", Some(&token))
             .assert_status(401);
     }
+}
+
+/// The lease gauge of an instance's `/metrics`.
+fn lease_held(metrics: &Client) -> bool {
+    let page = metrics.get("/metrics");
+    page.assert_status(200);
+    page.body
+        .lines()
+        .find_map(|l| l.strip_prefix("latchkey_check_lease_held "))
+        .expect("the lease gauge")
+        == "1"
+}
+
+/// Waits until the instance holds its lease (PostgreSQL); SQLite never
+/// takes one.
+fn wait_for_lease(db: &TestDb, metrics: &Client) {
+    let started = Instant::now();
+    while db.backend == Backend::Postgres && !lease_held(metrics) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the lease was never held"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if db.backend == Backend::Sqlite {
+        assert!(!lease_held(metrics), "SQLite takes no lease");
+    }
+}
+
+fn pg(db: &TestDb) -> PgConnection {
+    PgConnection::establish(&db.url).expect("connect to the test database")
+}
+
+/// While a's lease holds, a judges tokens at the leased state with no query;
+/// every change made elsewhere (b's API, the service as the CLI uses it),
+/// narrowing or widening, holds on a from the next request.
+fn under_a_lease_every_change_holds_on_the_other_instance_at_once(db: &TestDb) {
+    let a = spawn_app_with_metrics(db);
+    let b = spawn_second(db, &a);
+    a.add_member("dev@example.com", Role::Developer);
+    wait_for_lease(
+        db,
+        &Client::new(a.metrics_base.as_deref().expect("metrics")),
+    );
+    let on_a = a.client();
+    let on_b = b.client();
+    let worker = a.create_token("dev@example.com", "worker", &["datastore:read"], 30);
+    let manager = a.create_token("dev@example.com", "manager", &["tokens:revoke"], 30);
+    let id = a.token_id("worker");
+    for round in 0..5 {
+        on_a.api("GET", "/api/v1/me", Some(&worker))
+            .assert_status(200);
+        on_b.api(
+            "POST",
+            &format!("/api/v1/tokens/{id}/suspend"),
+            Some(&manager),
+        )
+        .assert_status(200);
+        on_a.api("GET", "/api/v1/me", Some(&worker))
+            .assert_status(401);
+        on_b.api(
+            "POST",
+            &format!("/api/v1/tokens/{id}/resume"),
+            Some(&manager),
+        )
+        .assert_status(200);
+        let me = on_a.api("GET", "/api/v1/me", Some(&worker));
+        me.assert_status(200);
+        assert_eq!(me.json()["token"]["name"], "worker", "round {round}");
+    }
+    // A scope taken from the role through the service, as the CLI does.
+    let wide = a.create_token(
+        "dev@example.com",
+        "wide",
+        &["datastore:read", "datastore:write"],
+        30,
+    );
+    on_a.api("GET", "/api/v1/me", Some(&wide))
+        .assert_status(200);
+    let members = b.service.members();
+    let dev = members
+        .by_email(&latchkey::domain::Email::parse("dev@example.com").expect("email"))
+        .expect("member");
+    members
+        .set_role(&latchkey::service::Actor::cli(), dev.id, Role::Viewer)
+        .expect("set role");
+    let me = on_a.api("GET", "/api/v1/me", Some(&wide)).json();
+    assert_eq!(me["token"]["scopes"], serde_json::json!(["datastore:read"]));
+}
+
+/// An instance killed without giving its lease up leaves a row that writers
+/// wait for until it runs out (one second), never longer; the change then
+/// holds everywhere.
+fn a_lease_left_by_a_stopped_instance_delays_writes_by_at_most_its_length(db: &TestDb) {
+    let a = spawn_app_with_metrics(db);
+    a.add_member("dev@example.com", Role::Developer);
+    wait_for_lease(
+        db,
+        &Client::new(a.metrics_base.as_deref().expect("metrics")),
+    );
+    let token = a.create_token("dev@example.com", "stale", &["datastore:read"], 30);
+    let api = a.client();
+    api.api("GET", "/api/v1/me", Some(&token))
+        .assert_status(200);
+    if db.backend == Backend::Postgres {
+        // As a killed instance leaves it: live for one more second, and
+        // behind every change.
+        diesel::sql_query(
+            "INSERT INTO check_leases (id, lease_until, applied_at) \
+             VALUES (42, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + 1000000, 0)",
+        )
+        .execute(&mut pg(db))
+        .expect("a stale lease");
+    }
+    let admin = a.admin();
+    let csrf = admin.csrf();
+    let started = Instant::now();
+    admin
+        .post(
+            &format!("/settings/api-tokens/{}/revoke", a.token_id("stale")),
+            &[("csrf_token", &csrf), ("confirm", "yes")],
+        )
+        .assert_status(303);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "the revoke took {took:?}"
+    );
+    if db.backend == Backend::Postgres {
+        assert!(
+            took >= Duration::from_millis(300),
+            "the revoke did not wait: {took:?}"
+        );
+    }
+    api.api("GET", "/api/v1/me", Some(&token))
+        .assert_status(401);
+}
+
+/// Cutting the lease's connection (a's renewals fail) never lets a token
+/// revoked through b through on a: a drops its lease before the database
+/// lets it run out, and takes it again.
+fn a_lost_lease_connection_never_lets_a_revoked_token_through(db: &TestDb) {
+    let a = spawn_app_with_metrics(db);
+    let b = spawn_second(db, &a);
+    a.add_member("dev@example.com", Role::Developer);
+    let metrics = Client::new(a.metrics_base.as_deref().expect("metrics"));
+    wait_for_lease(db, &metrics);
+    let api = a.client();
+    let admin = b.admin();
+    for round in 0..3 {
+        let name = format!("round {round}");
+        let token = a.create_token("dev@example.com", &name, &["datastore:read"], 30);
+        for _ in 0..3 {
+            api.api("GET", "/api/v1/me", Some(&token))
+                .assert_status(200);
+        }
+        if db.backend == Backend::Postgres {
+            terminate_lease_connections(db);
+        }
+        let csrf = admin.csrf();
+        admin
+            .post(
+                &format!("/settings/api-tokens/{}/revoke", a.token_id(&name)),
+                &[("csrf_token", &csrf), ("confirm", "yes")],
+            )
+            .assert_status(303);
+        api.api("GET", "/api/v1/me", Some(&token))
+            .assert_status(401);
+        wait_for_lease(db, &metrics);
+    }
+}
+
+/// Ends every lease connection of the test database (each instance's).
+fn terminate_lease_connections(db: &TestDb) {
+    #[derive(QueryableByName)]
+    struct Ended {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let ended: Ended = diesel::sql_query(
+        "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'latchkey check lease'",
+    )
+    .get_result(&mut pg(db))
+    .expect("terminate");
+    assert!(ended.n >= 1, "no lease connection to cut");
 }

@@ -3,7 +3,7 @@
 
 use crate::domain::TokenHash;
 use crate::error::Error;
-use crate::service::{Found, Latchkey};
+use crate::service::{ChangeMark, Found, Latchkey};
 use actix_web::web;
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -27,6 +27,9 @@ enum LookupFailed {
     Read(#[source] Arc<Error>),
 }
 type Reply = tokio::sync::oneshot::Sender<Answer>;
+/// A lookup: the token, the state its request is judged at when the lease
+/// gave one, and where to answer.
+type Asked = (TokenHash, Option<Arc<ChangeMark>>, Reply);
 
 /// Coalesces concurrent lookups into one `token_hash = ANY($1)` query.
 ///
@@ -36,14 +39,14 @@ type Reply = tokio::sync::oneshot::Sender<Answer>;
 /// query is sent after its requests arrived, so it sees every revoke
 /// committed before them.
 pub struct Batcher {
-    queue: Mutex<mpsc::Sender<(TokenHash, Reply)>>,
+    queue: Mutex<mpsc::Sender<Asked>>,
     /// Workers holding their own change-mark connection (`marks`).
     mark_connections: std::sync::atomic::AtomicUsize,
 }
 
 impl Batcher {
     pub fn start(service: &Latchkey, threads: usize) -> Arc<Batcher> {
-        let (tx, rx) = mpsc::channel::<(TokenHash, Reply)>();
+        let (tx, rx) = mpsc::channel::<Asked>();
         let rx = Arc::new(Mutex::new(rx));
         for n in 0..threads {
             let (rx, svc) = (rx.clone(), service.clone());
@@ -70,22 +73,22 @@ impl Batcher {
             .is_ok()
     }
 
-    async fn lookup(&self, hash: TokenHash) -> Answer {
+    async fn lookup(&self, hash: TokenHash, at: Option<Arc<ChangeMark>>) -> Answer {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let sent = self
             .queue
             .lock()
             .map_err(|_| LookupFailed::ThreadGone)?
-            .send((hash, reply));
+            .send((hash, at, reply));
         sent.map_err(|_| LookupFailed::ThreadGone)?;
         answer.await.map_err(|_| LookupFailed::ThreadGone)?
     }
 }
 
-fn batch_loop(service: &Latchkey, rx: &Mutex<mpsc::Receiver<(TokenHash, Reply)>>) {
+fn batch_loop(service: &Latchkey, rx: &Mutex<mpsc::Receiver<Asked>>) {
     loop {
         // Take whatever is waiting: the first blocks, the rest do not.
-        let batch: Vec<(TokenHash, Reply)> = {
+        let batch: Vec<Asked> = {
             let Ok(rx) = rx.lock() else { return };
             let Ok(first) = rx.recv() else { return };
             let mut batch = vec![first];
@@ -100,19 +103,22 @@ fn batch_loop(service: &Latchkey, rx: &Mutex<mpsc::Receiver<(TokenHash, Reply)>>
             batch
         };
         // The same token may be asked for many times in a batch: once each.
-        let mut unique: Vec<TokenHash> = batch.iter().map(|(h, _)| *h).collect();
+        let mut unique: Vec<TokenHash> = batch.iter().map(|(h, _, _)| *h).collect();
         unique.sort_unstable_by_key(|h| h.0);
         unique.dedup();
-        match service.checks().find_tokens(&unique) {
+        // One state for all, or a fresh one read with the tokens.
+        let at = batch[0].1.as_deref();
+        let at = at.filter(|at| batch.iter().all(|(_, m, _)| m.as_deref() == Some(*at)));
+        match service.checks().find_tokens(&unique, at) {
             Ok(found) => {
                 let by_hash: HashMap<TokenHash, Found> = unique.into_iter().zip(found).collect();
-                for (hash, reply) in batch {
+                for (hash, _, reply) in batch {
                     let _ = reply.send(Ok(by_hash.get(&hash).cloned().flatten()));
                 }
             }
             Err(e) => {
                 let e = LookupFailed::Read(Arc::new(e));
-                for (_, reply) in batch {
+                for (_, _, reply) in batch {
                     let _ = reply.send(Err(e.clone()));
                 }
             }
@@ -165,19 +171,27 @@ async fn find_on_sqlite(
     Ok((found, Answered::Database))
 }
 
-/// PostgreSQL: this worker's change mark, then memory; else the batch.
+/// PostgreSQL: while this instance's lease holds, memory at the leased
+/// state with no query; else this worker's change mark, then memory; else
+/// the batch.
 async fn find_on_postgres(
     service: &Latchkey,
     hash: TokenHash,
     batcher: &Batcher,
 ) -> Result<(Found, Answered), Error> {
-    if let Some(mark) = super::marks::mark_after_now(service, batcher).await
-        && let Some(known) = service.checks().cached_token(&hash, &mark)
+    let checks = service.checks();
+    let leased = checks.leased_mark();
+    if let Some(mark) = &leased {
+        if let Some(known) = checks.cached_token(&hash, mark) {
+            return Ok((Some(known), Answered::Memory));
+        }
+    } else if let Some(mark) = super::marks::mark_after_now(service, batcher).await
+        && let Some(known) = checks.cached_token(&hash, &mark)
     {
         return Ok((Some(known), Answered::Memory));
     }
     // Boxed: the common path's future stays small.
-    let found = Box::pin(batcher.lookup(hash))
+    let found = Box::pin(batcher.lookup(hash, leased))
         .await
         .map_err(|e| Error::Unavailable(e.into()))?;
     Ok((found, Answered::Database))

@@ -185,8 +185,9 @@ enum MarkError {
     TimedOut,
 }
 
-/// A value's bytes as PostgreSQL sent them, whatever its type.
-struct RawBytes(Vec<u8>);
+/// A value's bytes as PostgreSQL sent them, whatever its type (a
+/// snapshot: only compared, as `db::changes` reads it too).
+pub(super) struct RawBytes(pub(super) Vec<u8>);
 
 impl<'a> tokio_postgres::types::FromSql<'a> for RawBytes {
     fn from_sql(

@@ -1,6 +1,7 @@
 //! The token API (SPEC §4): JSON, bearer tokens, RFC 9457 errors.
 
 mod bearer;
+mod lease;
 mod lookup;
 mod manage;
 mod marks;
@@ -8,6 +9,7 @@ mod problem;
 mod revocations;
 
 pub use bearer::{Bearer, bearer_token};
+pub use lease::LeaseHolder;
 pub use lookup::{Answered, Batcher};
 pub use problem::ApiError;
 pub use revocations::RevocationFeed;

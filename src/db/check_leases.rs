@@ -1,0 +1,211 @@
+//! `check_leases` (PostgreSQL): how an instance answers token checks from
+//! memory without asking the database per request, yet refuses a token
+//! revoked through any instance on the very next request.
+//!
+//! A serving instance keeps a row here, renewed a few times a second.
+//! While the row's lease runs, the instance promises that it has re-read
+//! the database's state (`txid_current_snapshot()`, as `changes` reads it)
+//! after any moment a writer names. A writer that changed something a check
+//! reads announces it (`NOTIFY`) and waits until every live lease has
+//! applied a state read after its commit, or has run out. So when the
+//! writer answers its client, no instance still answers from before the
+//! change. An instance whose renewals stall stops using its lease before
+//! the row's lease ends, and asks the database per batch again.
+//!
+//! Times are microseconds since the Unix epoch on PostgreSQL's clock, so
+//! no two hosts' clocks are ever compared.
+
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+
+/// The channel a writer's announcement is sent on.
+pub const CHANNEL: &str = "latchkey_checks";
+
+/// `LISTEN` on the channel.
+pub const LISTEN: &str = "LISTEN latchkey_checks";
+
+/// Forgets leases of instances gone for a minute, then takes (or takes
+/// again) one: `$1` the lease's id, `$2` its length (µs). The instance
+/// answers nothing from memory until its first renewal, so nothing it holds
+/// is stale: the lease counts as up to date from now.
+pub const REGISTER: &str = "WITH gone AS (DELETE FROM check_leases WHERE lease_until < (extract(epoch FROM clock_timestamp()) * 1000000)::bigint - 60000000) \
+     INSERT INTO check_leases (id, lease_until, applied_at) \
+     VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + $2, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint) \
+     ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until, applied_at = EXCLUDED.applied_at";
+
+/// Renews a lease (`$1` id, `$2` length in µs), records that the state
+/// read at `$3` has been applied, and reads the state now: its snapshot
+/// (raw bytes, as `changes::postgres_mark` reads them) and the statement's
+/// start (µs), which precedes the snapshot. No row: the lease was
+/// forgotten; take another.
+pub const RENEW: &str = "UPDATE check_leases \
+     SET lease_until = (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + $2, \
+         applied_at = greatest(applied_at, $3) \
+     WHERE id = $1 \
+     RETURNING txid_current_snapshot(), (extract(epoch FROM statement_timestamp()) * 1000000)::bigint";
+
+/// Gives a lease up (an instance stopping): writers stop waiting for it.
+pub const RELEASE: &str = "DELETE FROM check_leases WHERE id = $1";
+
+#[derive(QueryableByName)]
+struct At {
+    #[diesel(sql_type = BigInt)]
+    at: i64,
+}
+
+/// Announces a change to every instance holding a lease. Returns the
+/// moment, taken after every commit the caller made, that their leases
+/// must have applied a state read after, or `None` when no lease is live.
+pub fn announce(conn: &mut PgConnection) -> QueryResult<Option<i64>> {
+    let announced: Announced = diesel::sql_query(
+        "WITH sent AS (SELECT pg_notify('latchkey_checks', '')) \
+         SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS at, \
+         (SELECT count(*) FROM check_leases \
+          WHERE lease_until > (extract(epoch FROM clock_timestamp()) * 1000000)::bigint) AS live \
+         FROM sent",
+    )
+    .get_result(conn)?;
+    Ok((announced.live > 0).then_some(announced.at))
+}
+
+/// How many live leases have not yet applied a state read after `after`.
+pub fn unsettled(conn: &mut PgConnection, after: i64) -> QueryResult<i64> {
+    diesel::sql_query(
+        "SELECT count(*) AS at FROM check_leases \
+         WHERE lease_until > (extract(epoch FROM clock_timestamp()) * 1000000)::bigint \
+         AND applied_at <= $1",
+    )
+    .bind::<BigInt, _>(after)
+    .get_result::<At>(conn)
+    .map(|row| row.at)
+}
+
+/// How many live leases there are, and the moment `announce` names.
+#[derive(QueryableByName)]
+struct Announced {
+    #[diesel(sql_type = BigInt)]
+    at: i64,
+    #[diesel(sql_type = BigInt)]
+    live: i64,
+}
+
+/// Tables a token check reads: a change to any of them is announced.
+const CHECKED_TABLES: [&str; 4] = ["api_tokens", "members", "organisations", "scopes"];
+
+/// Notes, on a PostgreSQL connection, each statement that may change what
+/// a token check reads, so that whoever holds the connection settles
+/// before answering (`Latchkey::settle_checks`, run when a service gives a
+/// connection back). Writes elsewhere (sessions, audit, usage) wait for
+/// no one.
+#[derive(Default)]
+pub struct ChangeWatch {
+    changed: bool,
+}
+
+impl ChangeWatch {
+    /// Whether a change was noted since the last call.
+    pub fn take(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+}
+
+impl diesel::connection::Instrumentation for ChangeWatch {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let diesel::connection::InstrumentationEvent::StartQuery { query, .. } = event
+            && !self.changed
+        {
+            let mut start = Start::default();
+            // Stops after the first bytes (an error by design).
+            let _ = std::fmt::Write::write_fmt(&mut start, format_args!("{query}"));
+            self.changed = changes_checks(start.text());
+        }
+    }
+}
+
+/// Whether a statement beginning with `sql` writes a table a check reads
+/// (`INSERT INTO "t"`, `UPDATE "t"`, `DELETE FROM "t"`, as diesel writes them).
+fn changes_checks(sql: &str) -> bool {
+    let mut words = sql.split_whitespace();
+    let table = match words.next().map(str::to_ascii_uppercase).as_deref() {
+        Some("UPDATE") => words.next(),
+        Some("INSERT" | "DELETE") => words.nth(1),
+        _ => None,
+    };
+    table
+        .map(|t| t.trim_matches('"'))
+        .is_some_and(|t| CHECKED_TABLES.contains(&t))
+}
+
+/// The first bytes of a statement, written without allocating.
+struct Start {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl Default for Start {
+    fn default() -> Start {
+        Start {
+            bytes: [0; 64],
+            len: 0,
+        }
+    }
+}
+
+impl Start {
+    fn text(&self) -> &str {
+        // Cut at a character boundary by `write_str`.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Write for Start {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let room = self.bytes.len() - self.len;
+        let mut take = s.len().min(room);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        self.bytes[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take;
+        if take < s.len() {
+            return Err(std::fmt::Error);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_to_checked_tables_are_noted_and_others_are_not() {
+        for sql in [
+            r#"UPDATE "api_tokens" SET "revoked_at" = $1 WHERE "id" = $2"#,
+            r#"INSERT INTO "members" ("email") VALUES ($1)"#,
+            r#"delete from "scopes" where "name" = $1"#,
+            "UPDATE organisations SET tokens_valid_after = $1",
+        ] {
+            assert!(changes_checks(sql), "{sql}");
+        }
+        for sql in [
+            r#"SELECT "api_tokens"."id" FROM "api_tokens""#,
+            r#"UPDATE "sessions" SET "seen_at" = $1"#,
+            r#"INSERT INTO "audit_events" ("action") VALUES ($1)"#,
+            r#"INSERT INTO "api_tokens_archive" ("id") VALUES ($1)"#,
+            "SELECT id FROM organisations WHERE id = $1 FOR UPDATE",
+            "",
+        ] {
+            assert!(!changes_checks(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_long_statement_is_cut_at_a_character_boundary() {
+        let mut start = Start::default();
+        let long = format!("UPDATE \"api_tokens\" SET name = '{}'", "é".repeat(100));
+        assert!(std::fmt::Write::write_str(&mut start, &long).is_err());
+        assert!(start.text().starts_with("UPDATE \"api_tokens\""));
+        assert!(start.len <= 64);
+    }
+}

@@ -1,0 +1,111 @@
+//! PostgreSQL: the database state this instance's lease holds current
+//! (`db::check_leases`), and the writer's side of the promise.
+
+use crate::db::check_leases::ChangeWatch;
+use crate::db::{self, DbConnection, PooledConn, changes::Mark};
+use crate::error::{Error, Result};
+use diesel::{Connection, PgConnection};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// How long a lease runs after each renewal.
+pub const LEASE: Duration = Duration::from_secs(1);
+/// How often a lease is renewed when no change is announced.
+pub const RENEW_EVERY: Duration = Duration::from_millis(200);
+/// The part of a lease the instance itself relies on: it stops answering
+/// from memory well before writers stop waiting for it.
+const TRUSTED: Duration = Duration::from_millis(800);
+
+/// The state read at the last renewal, and until when it may be trusted.
+#[derive(Default)]
+pub struct LeasedMark {
+    held: RwLock<Option<(Arc<Mark>, Instant)>>,
+}
+
+impl LeasedMark {
+    /// The database state as it is for every request arriving now: every
+    /// change committed before is applied, or its writer is still waiting.
+    /// `None` without a lease, or once it may have run out.
+    pub fn current(&self) -> Option<Arc<Mark>> {
+        let held = self.held.read().ok()?;
+        let (mark, until) = held.as_ref()?;
+        (Instant::now() < *until).then(|| mark.clone())
+    }
+
+    /// A renewal sent at `sent` read `mark`.
+    pub fn renewed(&self, mark: Mark, sent: Instant) {
+        if let Ok(mut held) = self.held.write() {
+            let same = held
+                .as_ref()
+                .filter(|(m, _)| **m == mark)
+                .map(|(m, _)| m.clone());
+            *held = Some((same.unwrap_or_else(|| Arc::new(mark)), sent + TRUSTED));
+        }
+    }
+
+    /// The lease is lost (or about to be taken again): trust nothing.
+    pub fn lost(&self) {
+        if let Ok(mut held) = self.held.write() {
+            *held = None;
+        }
+    }
+}
+
+/// Returns once every instance holding a lease has seen the database as
+/// it is now, or its lease has run out: a change committed before this
+/// call then holds for every token check, on every instance, from the
+/// next request.
+pub(super) fn settle(conn: &mut PgConnection) -> Result<()> {
+    let Some(after) = db::check_leases::announce(conn)? else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    let mut pause = Duration::from_micros(200);
+    // A lease live when we announced has applied our change or run out by
+    // then, whatever its instance does.
+    while started.elapsed() < LEASE + RENEW_EVERY {
+        if db::check_leases::unsettled(conn, after)? == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
+    }
+    Err(Error::unexpected(
+        "waiting for every instance to see a change",
+        "a lease was neither renewed nor given up in time",
+    ))
+}
+
+/// A pooled connection that, given back after a change a token check
+/// reads (PostgreSQL), first waits until every instance has seen it: the
+/// change then holds everywhere before the caller answers anyone.
+pub struct Conn(pub(super) PooledConn);
+
+impl std::ops::Deref for Conn {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.0
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let DbConnection::Postgres(conn) = &mut *self.0 else {
+            return;
+        };
+        let changed = conn
+            .instrumentation()
+            .downcast_mut::<ChangeWatch>()
+            .is_some_and(ChangeWatch::take);
+        if changed && let Err(e) = settle(conn) {
+            tracing::error!(error = %e.chain(), "a change may reach other instances late");
+        }
+    }
+}
