@@ -124,19 +124,22 @@ impl diesel::connection::Instrumentation for ChangeWatch {
 
 /// Whether a statement beginning with `sql` writes a table a check reads
 /// (`INSERT INTO "t"`, `UPDATE "t"`, `DELETE FROM "t"`, as diesel writes
-/// them). Recording a token's last use is not a change: no check reads it,
-/// and it would otherwise make every first use in a while wait.
+/// them). Two writes are not changes, and would otherwise make the most
+/// common writes wait: recording a token's last use (no check reads it),
+/// and a new token or member (no instance keeps a token it has not found).
 fn changes_checks(sql: &str) -> bool {
     let mut words = sql.split_whitespace();
-    let table = match words.next().map(str::to_ascii_uppercase).as_deref() {
+    let verb = words.next().map(str::to_ascii_uppercase);
+    let table = match verb.as_deref() {
         Some("UPDATE") => words.next(),
         Some("INSERT" | "DELETE") => words.nth(1),
         _ => None,
     };
-    let checked = table
-        .map(|t| t.trim_matches('"'))
-        .is_some_and(|t| CHECKED_TABLES.contains(&t));
-    checked && !records_last_use(sql)
+    let Some(table) = table.map(|t| t.trim_matches('"')) else {
+        return false;
+    };
+    let new_row = verb.as_deref() == Some("INSERT") && matches!(table, "api_tokens" | "members");
+    CHECKED_TABLES.contains(&table) && !new_row && !records_last_use(sql)
 }
 
 /// `UPDATE "api_tokens" SET "last_used_at" = …, "last_used_ip" = … WHERE`,
@@ -205,7 +208,8 @@ mod tests {
     fn writes_to_checked_tables_are_noted_and_others_are_not() {
         for sql in [
             r#"UPDATE "api_tokens" SET "revoked_at" = $1 WHERE "id" = $2"#,
-            r#"INSERT INTO "members" ("email") VALUES ($1)"#,
+            r#"INSERT INTO "scopes" ("name") VALUES ($1)"#,
+            r#"DELETE FROM "members" WHERE "id" = $1"#,
             r#"delete from "scopes" where "name" = $1"#,
             "UPDATE organisations SET tokens_valid_after = $1",
             r#"UPDATE "api_tokens" SET "last_used_at" = $1, "revoked_at" = $2 WHERE "id" = $3"#,
@@ -218,6 +222,8 @@ mod tests {
             r#"UPDATE "sessions" SET "seen_at" = $1"#,
             r#"INSERT INTO "audit_events" ("action") VALUES ($1)"#,
             r#"INSERT INTO "api_tokens_archive" ("id") VALUES ($1)"#,
+            r#"INSERT INTO "api_tokens" ("name") VALUES ($1)"#,
+            r#"INSERT INTO "members" ("email") VALUES ($1)"#,
             "SELECT id FROM organisations WHERE id = $1 FOR UPDATE",
             r#"UPDATE "api_tokens" SET "last_used_at" = $1, "last_used_ip" = $2 WHERE (("api_tokens"."id" = $3)"#,
             "",
