@@ -60,15 +60,21 @@ pub(super) fn settle(conn: &mut PgConnection) -> Result<()> {
         return Ok(());
     };
     let started = Instant::now();
-    let mut pause = Duration::from_micros(200);
+    // A holder answers in two round trips (it reads, then confirms):
+    // asked often at first, then less and less.
+    let mut pause = Duration::from_micros(250);
     // A lease live when we announced has applied our change or run out by
     // then, whatever its instance does.
     while started.elapsed() < LEASE + RENEW_EVERY {
+        std::thread::sleep(pause);
         if db::check_leases::unsettled(conn, after)? == 0 {
             return Ok(());
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(5));
+        pause = if started.elapsed() < Duration::from_millis(2) {
+            Duration::from_micros(100)
+        } else {
+            (pause * 2).min(Duration::from_millis(5))
+        };
     }
     Err(Error::unexpected(
         "waiting for every instance to see a change",
