@@ -1,16 +1,17 @@
-//! Whether the database changed since a moment. A cache of token
-//! credentials asks this before every answer, so it answers without a
-//! query yet sees every commit, by any connection of any process or
-//! instance, on the next request.
+//! Whether what a token check reads changed since a moment. A cache of
+//! token credentials asks this before every answer, so it answers without
+//! reading the token again yet sees every commit, by any connection of any
+//! process or instance, on the next request.
 //!
 //! - SQLite (WAL): the WAL-index header at the start of `<db>-shm`
 //!   changes with every commit (its change counter and last frame). One
 //!   `pread` of 96 bytes: no lock, no query. A connection held open for
 //!   the watcher's life keeps the file in place (SQLite removes it when
 //!   the last connection closes).
-//! - PostgreSQL: the transaction snapshot (`txid_current_snapshot()`)
-//!   changes whenever a writing transaction starts or ends. One small
-//!   query, shared by a batch of lookups.
+//! - PostgreSQL: the check epoch (`check_epoch`), which a trigger moves on
+//!   in every transaction that changes a token, a member, the organisation
+//!   or the scope catalogue, whoever commits it. Read by each lease renewal
+//!   (`check_leases`), or, without a lease, once per batch of lookups.
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
@@ -22,7 +23,7 @@ use std::os::unix::fs::FileExt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mark {
     Sqlite([u8; HEADER_LEN]),
-    Postgres(Vec<u8>),
+    Postgres(i64),
 }
 
 /// One copy of SQLite's `WalIndexHdr`; the file holds two, written one
@@ -76,15 +77,19 @@ impl SqliteWatch {
     }
 }
 
-diesel::define_sql_function! {
-    /// `xmin:xmax:in-progress…` of the current snapshot, read as its raw
-    /// bytes: only compared, never interpreted.
-    fn txid_current_snapshot() -> diesel::sql_types::Binary;
+/// The query that reads the PostgreSQL check epoch (also sent by the
+/// lease holder and each worker's mark connection).
+pub const EPOCH: &str = "SELECT n FROM check_epoch";
+
+#[derive(QueryableByName)]
+struct Epoch {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }
 
-/// The PostgreSQL snapshot (a prepared statement: no parsing per call).
+/// The PostgreSQL check epoch.
 pub fn postgres_mark(conn: &mut PgConnection) -> QueryResult<Mark> {
-    diesel::select(txid_current_snapshot())
-        .get_result::<Vec<u8>>(conn)
-        .map(Mark::Postgres)
+    diesel::sql_query(EPOCH)
+        .get_result::<Epoch>(conn)
+        .map(|e| Mark::Postgres(e.n))
 }

@@ -4,13 +4,14 @@
 //!
 //! A serving instance keeps a row here, renewed a few times a second.
 //! While the row's lease runs, the instance promises that it has re-read
-//! the database's state (`txid_current_snapshot()`, as `changes` reads it)
-//! after any moment a writer names. A writer that changed something a check
-//! reads announces it (`NOTIFY`) and waits until every live lease has
-//! applied a state read after its commit, or has run out. So when the
-//! writer answers its client, no instance still answers from before the
-//! change. An instance whose renewals stall stops using its lease before
-//! the row's lease ends, and asks the database per batch again.
+//! the check epoch (`changes`) after any moment a writer names. A writer
+//! that changed something a check reads announces it (`NOTIFY`) and waits
+//! until every live lease has applied an epoch read after its commit, or
+//! has run out. So when the writer answers its client, no instance still
+//! answers from before the change. An instance whose renewals stall stops
+//! using its lease before the row's lease ends, and reads the epoch per
+//! batch again. (Renewals write only this unlogged table, which moves no
+//! epoch: found tokens stay in memory until a real change.)
 //!
 //! Times are microseconds since the Unix epoch on PostgreSQL's clock, so
 //! no two hosts' clocks are ever compared.
@@ -18,66 +19,49 @@
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-/// The channel a writer's announcement is sent on.
-pub const CHANNEL: &str = "latchkey_checks";
+/// PostgreSQL's clock now, in microseconds since the Unix epoch.
+macro_rules! now_us {
+    () => {
+        "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+    };
+}
 
-/// `LISTEN` on the channel.
+/// `LISTEN` on the channel writers announce on (the migration's trigger
+/// and `announce` send to it).
 pub const LISTEN: &str = "LISTEN latchkey_checks";
 
 /// Forgets leases of instances gone for a minute, then takes (or takes
 /// again) one: `$1` the lease's id, `$2` its length (µs). The instance
 /// answers nothing from memory until its first renewal, so nothing it holds
 /// is stale: the lease counts as up to date from now.
-pub const REGISTER: &str = "WITH gone AS (DELETE FROM check_leases WHERE lease_until < (extract(epoch FROM clock_timestamp()) * 1000000)::bigint - 60000000) \
-     INSERT INTO check_leases (id, lease_until, applied_at) \
-     VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + $2, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint) \
-     ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until, applied_at = EXCLUDED.applied_at";
+pub const REGISTER: &str = concat!(
+    "WITH gone AS (DELETE FROM check_leases WHERE lease_until < ",
+    now_us!(),
+    " - 60000000) INSERT INTO check_leases (id, lease_until, applied_at) VALUES ($1, ",
+    now_us!(),
+    " + $2, ",
+    now_us!(),
+    ") ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until, applied_at = EXCLUDED.applied_at"
+);
 
-/// Renews a lease (`$1` id, `$2` length in µs), records that the state
-/// read at `$3` has been applied, and reads the state now: its snapshot
-/// (raw bytes, as `changes::postgres_mark` reads them) and the statement's
-/// start (µs), which precedes the snapshot. No row: the lease was
+/// Renews a lease (`$1` id, `$2` length in µs), records that the epoch
+/// read at `$3` has been applied, and reads the epoch now and the
+/// statement's start (µs), which precedes the read. No row: the lease was
 /// forgotten; take another.
-pub const RENEW: &str = "UPDATE check_leases \
-     SET lease_until = (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + $2, \
-         applied_at = greatest(applied_at, $3) \
-     WHERE id = $1 \
-     RETURNING txid_current_snapshot(), (extract(epoch FROM statement_timestamp()) * 1000000)::bigint";
+pub const RENEW: &str = concat!(
+    "UPDATE check_leases SET lease_until = ",
+    now_us!(),
+    " + $2, applied_at = greatest(applied_at, $3) WHERE id = $1 \
+     RETURNING (SELECT n FROM check_epoch), (extract(epoch FROM statement_timestamp()) * 1000000)::bigint"
+);
 
 /// Gives a lease up (an instance stopping): writers stop waiting for it.
 pub const RELEASE: &str = "DELETE FROM check_leases WHERE id = $1";
 
 #[derive(QueryableByName)]
-struct At {
+struct Number {
     #[diesel(sql_type = BigInt)]
-    at: i64,
-}
-
-/// Announces a change to every instance holding a lease. Returns the
-/// moment, taken after every commit the caller made, that their leases
-/// must have applied a state read after, or `None` when no lease is live.
-pub fn announce(conn: &mut PgConnection) -> QueryResult<Option<i64>> {
-    let announced: Announced = diesel::sql_query(
-        "WITH sent AS (SELECT pg_notify('latchkey_checks', '')) \
-         SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS at, \
-         (SELECT count(*) FROM check_leases \
-          WHERE lease_until > (extract(epoch FROM clock_timestamp()) * 1000000)::bigint) AS live \
-         FROM sent",
-    )
-    .get_result(conn)?;
-    Ok((announced.live > 0).then_some(announced.at))
-}
-
-/// How many live leases have not yet applied a state read after `after`.
-pub fn unsettled(conn: &mut PgConnection, after: i64) -> QueryResult<i64> {
-    diesel::sql_query(
-        "SELECT count(*) AS at FROM check_leases \
-         WHERE lease_until > (extract(epoch FROM clock_timestamp()) * 1000000)::bigint \
-         AND applied_at <= $1",
-    )
-    .bind::<BigInt, _>(after)
-    .get_result::<At>(conn)
-    .map(|row| row.at)
+    n: i64,
 }
 
 /// How many live leases there are, and the moment `announce` names.
@@ -87,6 +71,33 @@ struct Announced {
     at: i64,
     #[diesel(sql_type = BigInt)]
     live: i64,
+}
+
+/// Announces a change to every instance holding a lease. Returns the
+/// moment, taken after every commit the caller made, that their leases
+/// must have applied an epoch read after, or `None` when no lease is live.
+pub fn announce(conn: &mut PgConnection) -> QueryResult<Option<i64>> {
+    let announced: Announced = diesel::sql_query(concat!(
+        "WITH sent AS (SELECT pg_notify('latchkey_checks', '')) SELECT ",
+        now_us!(),
+        " AS at, (SELECT count(*) FROM check_leases WHERE lease_until > ",
+        now_us!(),
+        ") AS live FROM sent"
+    ))
+    .get_result(conn)?;
+    Ok((announced.live > 0).then_some(announced.at))
+}
+
+/// How many live leases have not yet applied an epoch read after `after`.
+pub fn unsettled(conn: &mut PgConnection, after: i64) -> QueryResult<i64> {
+    diesel::sql_query(concat!(
+        "SELECT count(*) AS n FROM check_leases WHERE lease_until > ",
+        now_us!(),
+        " AND applied_at <= $1"
+    ))
+    .bind::<BigInt, _>(after)
+    .get_result::<Number>(conn)
+    .map(|row| row.n)
 }
 
 /// Tables a token check reads: a change to any of them is announced.
@@ -124,9 +135,9 @@ impl diesel::connection::Instrumentation for ChangeWatch {
 
 /// Whether a statement beginning with `sql` writes a table a check reads
 /// (`INSERT INTO "t"`, `UPDATE "t"`, `DELETE FROM "t"`, as diesel writes
-/// them). Two writes are not changes, and would otherwise make the most
-/// common writes wait: recording a token's last use (no check reads it),
-/// and a new token or member (no instance keeps a token it has not found).
+/// them). Some writes are not changes, and would otherwise make common
+/// writes wait: a new token or member (no instance keeps a token it has not
+/// found), and updates that set only columns no check reads.
 fn changes_checks(sql: &str) -> bool {
     let mut words = sql.split_whitespace();
     let verb = words.next().map(str::to_ascii_uppercase);
@@ -139,12 +150,24 @@ fn changes_checks(sql: &str) -> bool {
         return false;
     };
     let new_row = verb.as_deref() == Some("INSERT") && matches!(table, "api_tokens" | "members");
-    CHECKED_TABLES.contains(&table) && !new_row && !records_last_use(sql)
+    CHECKED_TABLES.contains(&table) && !new_row && !sets_only_unread_columns(sql)
 }
 
-/// `UPDATE "api_tokens" SET "last_used_at" = …, "last_used_ip" = … WHERE`,
-/// and nothing else set.
-fn records_last_use(sql: &str) -> bool {
+/// Columns of the checked tables that no check reads: a token's last use
+/// (read only to write it less often), a member's password and second
+/// factor (sign-in reads those, never a token check).
+const UNREAD_COLUMNS: [&str; 7] = [
+    "last_used_at",
+    "last_used_ip",
+    "password_hash",
+    "password_must_change",
+    "totp_secret",
+    "totp_pending",
+    "totp_last_step",
+];
+
+/// `UPDATE "t" SET "c" = …, "d" = … WHERE`, with every column unread.
+fn sets_only_unread_columns(sql: &str) -> bool {
     let Some((_, rest)) = sql.split_once(" SET ") else {
         return false;
     };
@@ -158,11 +181,12 @@ fn records_last_use(sql: &str) -> bool {
             .unwrap_or("")
             .trim()
             .trim_matches('"');
-        matches!(column, "last_used_at" | "last_used_ip")
+        UNREAD_COLUMNS.contains(&column)
     })
 }
 
-/// The first bytes of a statement, written without allocating.
+/// The first bytes of a statement (diesel writes the whole statement out
+/// first; only its start is kept, in place).
 struct Start {
     bytes: [u8; 160],
     len: usize,
@@ -214,6 +238,7 @@ mod tests {
             "UPDATE organisations SET tokens_valid_after = $1",
             r#"UPDATE "api_tokens" SET "last_used_at" = $1, "revoked_at" = $2 WHERE "id" = $3"#,
             r#"UPDATE "api_tokens" SET "last_used_at" = $1"#,
+            r#"UPDATE "members" SET "password_hash" = $1, "disabled" = $2 WHERE "id" = $3"#,
         ] {
             assert!(changes_checks(sql), "{sql}");
         }
@@ -226,6 +251,8 @@ mod tests {
             r#"INSERT INTO "members" ("email") VALUES ($1)"#,
             "SELECT id FROM organisations WHERE id = $1 FOR UPDATE",
             r#"UPDATE "api_tokens" SET "last_used_at" = $1, "last_used_ip" = $2 WHERE (("api_tokens"."id" = $3)"#,
+            r#"UPDATE "members" SET "totp_last_step" = $1 WHERE "id" = $2"#,
+            r#"UPDATE "members" SET "password_hash" = $1, "password_must_change" = $2 WHERE "id" = $3"#,
             "",
         ] {
             assert!(!changes_checks(sql), "{sql}");

@@ -7,8 +7,11 @@
 //! Order of work: shape and checksum in memory (no database), SHA-256, one
 //! indexed lookup that brings the owner (the caller picks the thread or the
 //! batch), then revoked / expired / disabled, then effective scopes and the
-//! allow-list. Every check reads the database after the request arrived, so
-//! a revoke committed by any instance is seen by the next request.
+//! allow-list. A token is read from memory only at a mark that no change
+//! committed before the request arrived can have passed (SQLite: the file's
+//! header read now; PostgreSQL: this instance's lease, whose writers wait
+//! for it, or an epoch read after the request arrived), so a revoke
+//! committed by any instance is seen by the next request.
 
 use super::Checks;
 use super::Member;
@@ -256,8 +259,8 @@ impl<'a> Checks<'a> {
         self.0.listen_url.as_ref()
     }
 
-    /// The state this instance's lease holds current, which its watcher
-    /// renews (PostgreSQL).
+    /// The epoch this instance's lease holds current, which its lease
+    /// holder renews (PostgreSQL).
     pub fn lease(&self) -> &'a Arc<LeasedMark> {
         &self.0.lease
     }
@@ -284,14 +287,14 @@ impl Checks<'_> {
         self.read_credential(&mut conn, hash, mark.as_ref())
     }
 
-    /// A found token from memory, if the database is still at `mark` (a
-    /// mark taken after the request arrived: PostgreSQL's doors take it on
-    /// their own connection). `None`: ask `find_tokens`.
+    /// A found token from memory, if the database is still at `mark` (the
+    /// lease's mark, or one taken after the request arrived: PostgreSQL's
+    /// doors take it on their own connection). `None`: ask `find_tokens`.
     pub fn cached_token(&self, hash: &TokenHash, mark: &ChangeMark) -> Option<Arc<Known>> {
         self.credentials.get(hash, mark)
     }
 
-    /// PostgreSQL: the state every request arriving now may be judged at,
+    /// PostgreSQL: the epoch every request arriving now may be judged at,
     /// while this instance's lease holds (`None`: take a mark instead).
     pub fn leased_mark(&self) -> Option<Arc<ChangeMark>> {
         self.lease.current()

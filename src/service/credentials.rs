@@ -1,7 +1,8 @@
-//! Found tokens kept between requests, answered only while the database
-//! provably has not changed (`db::changes`): a revoke committed anywhere
-//! empties the cache before the next request is judged. Entries also
-//! expire after a second, whatever happens.
+//! Found tokens kept between requests, answered only while what a check
+//! reads provably has not changed (`db::changes`; on PostgreSQL with a
+//! lease, `db::check_leases`): a revoke committed anywhere empties the
+//! cache before the next request is judged. Entries also expire after a
+//! second, whatever happens.
 
 use super::authenticate::Known;
 use crate::db::changes::Mark;

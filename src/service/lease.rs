@@ -1,4 +1,4 @@
-//! PostgreSQL: the database state this instance's lease holds current
+//! PostgreSQL: the check epoch this instance's lease holds current
 //! (`db::check_leases`), and the writer's side of the promise.
 
 use crate::db::check_leases::ChangeWatch;
@@ -15,15 +15,23 @@ pub const RENEW_EVERY: Duration = Duration::from_millis(200);
 /// The part of a lease the instance itself relies on: it stops answering
 /// from memory well before writers stop waiting for it.
 const TRUSTED: Duration = Duration::from_millis(800);
+/// How long a writer waits at most: a lease renewed just after the
+/// announcement, by an instance that then died, runs out by then.
+const SETTLE_AT_MOST: Duration = Duration::from_millis(1600);
 
-/// The state read at the last renewal, and until when it may be trusted.
+// The promise rests on these.
+const _: () = assert!(TRUSTED.as_micros() < LEASE.as_micros());
+const _: () = assert!(RENEW_EVERY.as_micros() * 2 < TRUSTED.as_micros());
+const _: () = assert!(SETTLE_AT_MOST.as_micros() > LEASE.as_micros() + RENEW_EVERY.as_micros());
+
+/// The epoch read at the last renewal, and until when it may be trusted.
 #[derive(Default)]
 pub struct LeasedMark {
     held: RwLock<Option<(Arc<Mark>, Instant)>>,
 }
 
 impl LeasedMark {
-    /// The database state as it is for every request arriving now: every
+    /// The check epoch as it is for every request arriving now: every
     /// change committed before is applied, or its writer is still waiting.
     /// `None` without a lease, or once it may have run out.
     pub fn current(&self) -> Option<Arc<Mark>> {
@@ -63,9 +71,7 @@ pub(super) fn settle(conn: &mut PgConnection) -> Result<()> {
     // A holder answers in two round trips (it reads, then confirms):
     // asked often at first, then less and less.
     let mut pause = Duration::from_micros(250);
-    // A lease live when we announced has applied our change or run out by
-    // then, whatever its instance does.
-    while started.elapsed() < LEASE + RENEW_EVERY {
+    while started.elapsed() < SETTLE_AT_MOST {
         std::thread::sleep(pause);
         if db::check_leases::unsettled(conn, after)? == 0 {
             return Ok(());
@@ -78,7 +84,7 @@ pub(super) fn settle(conn: &mut PgConnection) -> Result<()> {
     }
     Err(Error::unexpected(
         "waiting for every instance to see a change",
-        "a lease was neither renewed nor given up in time",
+        "a lease was renewed but never confirmed the change",
     ))
 }
 
@@ -111,7 +117,10 @@ impl Drop for Conn {
             .downcast_mut::<ChangeWatch>()
             .is_some_and(ChangeWatch::take);
         if changed && let Err(e) = settle(conn) {
-            tracing::error!(error = %e.chain(), "a change may reach other instances late");
+            // Every epoch read before the change stops being trusted
+            // within `TRUSTED` of its reading: wait that out instead.
+            tracing::warn!(error = %e.chain(), "could not confirm that every instance saw a change; waiting for their leases to run out");
+            std::thread::sleep(LEASE);
         }
     }
 }

@@ -1,1 +1,2 @@
 DROP TABLE check_leases;
+DROP TABLE check_epoch;

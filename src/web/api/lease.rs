@@ -1,12 +1,12 @@
 //! PostgreSQL: the thread that holds this instance's lease
-//! (`db::check_leases`). It renews the lease a few times a second, and at
-//! once when a writer announces a change, reading the database's state
-//! each time; token checks are then judged at that state from memory, with
-//! no query per request. When renewals fail, the lease is dropped here
-//! before the database lets it run out, and checks take a mark per batch
-//! (`marks`) until it is held again.
+//! (`db::check_leases`). It renews the lease five times a second, and at
+//! once when a change is announced, reading the check epoch each time;
+//! token checks are then judged at that epoch from memory, with no query
+//! per request. When renewals fail, the lease is dropped here before the
+//! database lets it run out, and checks read the epoch per batch (`marks`)
+//! until it is held again.
 
-use super::marks::RawBytes;
+use super::marks::plain_config;
 use crate::db::check_leases::{LISTEN, REGISTER, RELEASE, RENEW};
 use crate::service::{ChangeMark, LEASE, Latchkey, LeasedMark, RENEW_EVERY};
 use actix_web::rt;
@@ -76,44 +76,40 @@ impl LeaseHolder {
     }
 }
 
-/// The URL as this client's configuration, unless it asks for TLS.
-fn plain_config(url: &str) -> Option<tokio_postgres::Config> {
-    use tokio_postgres::config::SslMode;
-    match url.parse::<tokio_postgres::Config>() {
-        Ok(config) if matches!(config.get_ssl_mode(), SslMode::Disable | SslMode::Prefer) => {
-            Some(config)
-        }
-        Ok(_) => {
-            tracing::info!("token checks on PostgreSQL over TLS take a change mark per batch");
-            None
-        }
-        Err(e) => {
-            tracing::info!(error = %e, "token checks on PostgreSQL take a change mark per batch");
-            None
-        }
-    }
-}
-
 /// Holds the lease until stopped, connecting again after each failure.
 async fn hold(config: tokio_postgres::Config, id: i64, service: Latchkey, wake: Arc<Wake>) {
     let lease = service.checks().lease().clone();
     let mut warned = false;
     while !wake.stopping() {
         let held = hold_once(&config, id, &lease, &wake).await;
-        if held.is_err() {
-            // Often PostgreSQL restarting: the checks about to fall back
-            // to the pool must not meet its dead connections first.
-            service.recheck_idle_connections();
-        }
         // Before any new registration says this instance is up to date.
         lease.lost();
         if let Err(e) = held {
+            if matches!(e, LeaseError::Postgres(_)) {
+                recheck_pool(&service);
+            }
             if !warned {
-                tracing::warn!(error = %e, "the check lease was lost; token checks take a change mark per batch meanwhile");
+                tracing::warn!(error = %e, "the check lease was lost; token checks read the check epoch per batch meanwhile");
                 warned = true;
             }
             let _ = rt::time::timeout(RETRY_AFTER, wake.notify.notified()).await;
+        } else {
+            warned = false;
         }
+    }
+}
+
+/// A lost connection is often PostgreSQL restarting: the pool's idle
+/// connections are tried now (on a thread of their own: a ping may hang
+/// as long as the network does), so that checks falling back to the pool
+/// do not meet a dead one first.
+fn recheck_pool(service: &Latchkey) {
+    let service = service.clone();
+    let started = std::thread::Builder::new()
+        .name("pool-recheck".into())
+        .spawn(move || service.recheck_idle_connections());
+    if let Err(e) = started {
+        tracing::warn!(error = %e, "cannot recheck the pool's connections");
     }
 }
 
@@ -161,8 +157,7 @@ async fn hold_once(
         let sent = Instant::now();
         let rows = within(client.query(&renew, &[&id, &length, &applied])).await?;
         let row = rows.first().ok_or(LeaseError::Forgotten)?;
-        let mark: RawBytes = row.try_get(0)?;
-        lease.renewed(ChangeMark::Postgres(mark.0), sent);
+        lease.renewed(ChangeMark::Postgres(row.try_get(0)?), sent);
         applied = row.try_get(1)?;
         if std::mem::take(&mut confirm) {
             continue;

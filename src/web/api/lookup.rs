@@ -129,8 +129,9 @@ fn batch_loop(service: &Latchkey, rx: &Mutex<mpsc::Receiver<Asked>>) {
 /// Where a lookup was answered from (counted in `/metrics`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answered {
-    /// A token found earlier, the database unchanged since the request
-    /// arrived.
+    /// A token found earlier, nothing it depends on changed since (as the
+    /// file's header, the lease or an epoch read after the request arrived
+    /// says).
     Memory,
     Database,
 }

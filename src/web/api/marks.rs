@@ -1,10 +1,11 @@
 //! PostgreSQL: whether the database changed since a request arrived, asked
 //! by each worker thread on its own non-blocking connection.
 //!
-//! One snapshot query is in flight per worker at a time. Every request that
-//! arrives while it runs waits for the next one, which answers all of them:
-//! that query's snapshot is taken after they arrived, so it sees every
-//! commit made before them, by any instance. A token found before and
+//! Used while this instance holds no lease (`lease`). One epoch query is in
+//! flight per worker at a time. Every request that arrives while it runs
+//! waits for the next one, which answers all of them: that query is sent
+//! after they arrived, so it sees every commit made before them, by any
+//! instance. A token found before and
 //! unchanged since is then answered from memory on the worker itself —
 //! no hop to another thread, no pool connection. Anything else (a token
 //! not in memory, no connection) goes to the lookup batch as before.
@@ -18,8 +19,8 @@ use std::rc::Rc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// The same query `db::changes` sends; both read its bytes as sent.
-const SNAPSHOT: &str = "SELECT txid_current_snapshot()";
+/// The same query `db::changes` sends.
+const EPOCH: &str = crate::db::changes::EPOCH;
 /// How long a worker waits before connecting again after a failure.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
 /// A query slower than this counts as failed (its waiters use the batch,
@@ -114,17 +115,8 @@ fn worker(service: &Latchkey, batcher: &Batcher) -> Option<Rc<WorkerMarks>> {
 /// a failure. A URL this client cannot use (TLS, an option it does not
 /// know) leaves every check to the batch.
 async fn run(marks: Rc<WorkerMarks>, url: String) {
-    use tokio_postgres::config::SslMode;
-    let config = match url.parse::<tokio_postgres::Config>() {
-        Ok(config) if matches!(config.get_ssl_mode(), SslMode::Disable | SslMode::Prefer) => config,
-        Ok(_) => {
-            tracing::info!("token checks on PostgreSQL over TLS use the lookup thread only");
-            return;
-        }
-        Err(e) => {
-            tracing::info!(error = %e, "token checks on PostgreSQL use the lookup thread only");
-            return;
-        }
+    let Some(config) = plain_config(&url) else {
+        return;
     };
     let mut warned = false;
     loop {
@@ -134,6 +126,28 @@ async fn run(marks: Rc<WorkerMarks>, url: String) {
             warned = true;
         }
         rt::time::sleep(RETRY_AFTER).await;
+    }
+}
+
+/// The URL as this client's configuration, unless it asks for TLS (which
+/// this client does not speak: checks then read the database through the
+/// pool, as every other query does).
+pub(super) fn plain_config(url: &str) -> Option<tokio_postgres::Config> {
+    use tokio_postgres::config::SslMode;
+    match url.parse::<tokio_postgres::Config>() {
+        Ok(config) if matches!(config.get_ssl_mode(), SslMode::Disable | SslMode::Prefer) => {
+            Some(config)
+        }
+        Ok(_) => {
+            tracing::info!(
+                "token checks on PostgreSQL over TLS read the database through the pool"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "token checks on PostgreSQL read the database through the pool");
+            None
+        }
     }
 }
 
@@ -148,7 +162,7 @@ async fn serve_marks(
             tracing::debug!(error = %e, "a change-mark connection closed");
         }
     });
-    let statement = client.prepare(SNAPSHOT).await?;
+    let statement = client.prepare(EPOCH).await?;
     marks.connected.set(true);
     let failure = loop {
         while marks.wanted.get() <= marks.answered.get() {
@@ -161,11 +175,11 @@ async fn serve_marks(
         marks.started.set(number);
         let read = rt::time::timeout(QUERY_TIMEOUT, client.query_one(&statement, &[])).await;
         let (mark, failure) = match read {
-            Ok(Ok(row)) => (row.try_get::<_, RawBytes>(0).ok(), None),
+            Ok(Ok(row)) => (row.try_get::<_, i64>(0).ok(), None),
             Ok(Err(e)) => (None, Some(MarkError::Query(e))),
             Err(_) => (None, Some(MarkError::TimedOut)),
         };
-        *marks.latest.borrow_mut() = mark.map(|raw| Rc::new(ChangeMark::Postgres(raw.0)));
+        *marks.latest.borrow_mut() = mark.map(|epoch| Rc::new(ChangeMark::Postgres(epoch)));
         marks.answered.set(number);
         if let Some(e) = failure {
             break e;
@@ -181,23 +195,6 @@ async fn serve_marks(
 enum MarkError {
     #[error(transparent)]
     Query(#[from] tokio_postgres::Error),
-    #[error("a snapshot query took over {QUERY_TIMEOUT:?}")]
+    #[error("an epoch query took over {QUERY_TIMEOUT:?}")]
     TimedOut,
-}
-
-/// A value's bytes as PostgreSQL sent them, whatever its type (a
-/// snapshot: only compared, as `db::changes` reads it too).
-pub(super) struct RawBytes(pub(super) Vec<u8>);
-
-impl<'a> tokio_postgres::types::FromSql<'a> for RawBytes {
-    fn from_sql(
-        _: &tokio_postgres::types::Type,
-        raw: &'a [u8],
-    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(RawBytes(raw.to_vec()))
-    }
-
-    fn accepts(_: &tokio_postgres::types::Type) -> bool {
-        true
-    }
 }
