@@ -1,2 +1,1 @@
 DROP TABLE check_leases;
-DROP TABLE check_epoch;

@@ -1,8 +1,6 @@
--- PostgreSQL's check epoch and instances' leases (see the PostgreSQL
--- migration). SQLite needs neither: each token check reads the file's
--- header. The tables exist so that both backends have the same tables;
--- they are never used here.
-CREATE TABLE check_epoch (n BIGINT NOT NULL);
+-- PostgreSQL instances' leases (see the PostgreSQL migration). SQLite
+-- needs none: each token check reads the file's header. The table exists
+-- so that both backends have the same tables; it stays empty here.
 CREATE TABLE check_leases (
     id BIGINT PRIMARY KEY NOT NULL,
     lease_until BIGINT NOT NULL,
