@@ -175,6 +175,12 @@ impl r2d2::ManageConnection for DbManager {
             }
             DbUrl::Postgres { url } => {
                 let mut conn = diesel::PgConnection::establish(url)?;
+                // Whatever the server's default: under REPEATABLE READ two
+                // writers of different tokens would clash on the check
+                // epoch (and the locking here assumes READ COMMITTED).
+                conn.batch_execute(
+                    "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                )?;
                 conn.set_instrumentation(check_leases::ChangeWatch::default());
                 Ok(DbConnection::Postgres(conn))
             }

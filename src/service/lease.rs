@@ -15,8 +15,9 @@ pub const RENEW_EVERY: Duration = Duration::from_millis(200);
 /// The part of a lease the instance itself relies on: it stops answering
 /// from memory well before writers stop waiting for it.
 const TRUSTED: Duration = Duration::from_millis(800);
-/// How long a writer waits at most: a lease renewed just after the
-/// announcement, by an instance that then died, runs out by then.
+/// How long a writer waits for confirmations: a lease renewed just after
+/// the announcement by an instance that then died runs out about then.
+/// Past it the writer waits one lease length more, unconfirmed (`Conn`).
 const SETTLE_AT_MOST: Duration = Duration::from_millis(1600);
 
 // The promise rests on these.

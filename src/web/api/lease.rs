@@ -81,11 +81,13 @@ async fn hold(config: tokio_postgres::Config, id: i64, service: Latchkey, wake: 
     let lease = service.checks().lease().clone();
     let mut warned = false;
     while !wake.stopping() {
-        let held = hold_once(&config, id, &lease, &wake).await;
+        let held = hold_once(&config, id, &lease, &wake, &mut warned).await;
         // Before any new registration says this instance is up to date.
         lease.lost();
         if let Err(e) = held {
-            if matches!(e, LeaseError::Postgres(_)) {
+            if let LeaseError::Postgres(e) = &e
+                && e.is_closed()
+            {
                 recheck_pool(&service);
             }
             if !warned {
@@ -93,22 +95,30 @@ async fn hold(config: tokio_postgres::Config, id: i64, service: Latchkey, wake: 
                 warned = true;
             }
             let _ = rt::time::timeout(RETRY_AFTER, wake.notify.notified()).await;
-        } else {
-            warned = false;
         }
     }
 }
 
-/// A lost connection is often PostgreSQL restarting: the pool's idle
+/// Whether a pool recheck is running (one at a time).
+static RECHECKING: AtomicBool = AtomicBool::new(false);
+
+/// A closed connection is often PostgreSQL restarting: the pool's idle
 /// connections are tried now (on a thread of their own: a ping may hang
 /// as long as the network does), so that checks falling back to the pool
-/// do not meet a dead one first.
+/// are less likely to meet a dead one first.
 fn recheck_pool(service: &Latchkey) {
+    if RECHECKING.swap(true, Ordering::AcqRel) {
+        return;
+    }
     let service = service.clone();
     let started = std::thread::Builder::new()
         .name("pool-recheck".into())
-        .spawn(move || service.recheck_idle_connections());
+        .spawn(move || {
+            service.recheck_idle_connections();
+            RECHECKING.store(false, Ordering::Release);
+        });
     if let Err(e) = started {
+        RECHECKING.store(false, Ordering::Release);
         tracing::warn!(error = %e, "cannot recheck the pool's connections");
     }
 }
@@ -120,6 +130,7 @@ async fn hold_once(
     id: i64,
     lease: &LeasedMark,
     wake: &Arc<Wake>,
+    warned: &mut bool,
 ) -> Result<(), LeaseError> {
     let (client, mut connection) =
         rt::time::timeout(QUERY_TIMEOUT * 10, config.connect(tokio_postgres::NoTls))
@@ -144,6 +155,9 @@ async fn hold_once(
     let length = micros(LEASE);
     within(client.batch_execute(LISTEN)).await?;
     within(client.execute(REGISTER, &[&id, &length])).await?;
+    if std::mem::take(warned) {
+        tracing::info!("the check lease is held again");
+    }
     let renew = within(client.prepare(RENEW)).await?;
     let mut applied: i64 = 0;
     // After a renewal woken by an announcement, one more at once: it
