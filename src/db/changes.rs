@@ -9,8 +9,9 @@
 //!   the watcher's life keeps the file in place (SQLite removes it when
 //!   the last connection closes).
 //! - PostgreSQL: the check epoch (`check_epoch`), which a trigger moves on
-//!   in every transaction that changes a token, a member, the organisation
-//!   or the scope catalogue, whoever commits it. Read by each lease renewal
+//!   in every transaction that changes what a check reads (the columns of
+//!   tokens and members it reads, the organisation, the scope catalogue),
+//!   whoever commits it. Read by each lease renewal
 //!   (`check_leases`), or, without a lease, once per batch of lookups.
 
 use diesel::prelude::*;

@@ -26,8 +26,7 @@ macro_rules! now_us {
     };
 }
 
-/// `LISTEN` on the channel writers announce on (the migration's trigger
-/// and `announce` send to it).
+/// `LISTEN` on the channel Latchkey's writers announce on (`announce`).
 pub const LISTEN: &str = "LISTEN latchkey_checks";
 
 /// Forgets leases of instances gone for a minute, then takes (or takes
