@@ -21,7 +21,7 @@ use std::os::unix::fs::FileExt;
 
 /// The state of the database at one moment; equal marks mean nothing was
 /// committed in between.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mark {
     Sqlite([u8; HEADER_LEN]),
     Postgres(i64),

@@ -296,7 +296,7 @@ impl Checks<'_> {
 
     /// PostgreSQL: the epoch every request arriving now may be judged at,
     /// while this instance's lease holds (`None`: take a mark instead).
-    pub fn leased_mark(&self) -> Option<Arc<ChangeMark>> {
+    pub fn leased_mark(&self) -> Option<ChangeMark> {
         self.lease.current()
     }
 
@@ -343,7 +343,7 @@ impl Checks<'_> {
     pub fn find_tokens(&self, hashes: &[TokenHash], at: Option<&ChangeMark>) -> Result<Vec<Found>> {
         let mut conn = self.conn()?;
         let mark = match (&mut *conn, at) {
-            (_, Some(at)) => Some(at.clone()),
+            (_, Some(at)) => Some(*at),
             (DbConnection::Postgres(c), None) => Some(db::changes::postgres_mark(c)?),
             (DbConnection::Sqlite(_), None) => self.watch.as_ref().and_then(|w| w.mark()),
         };

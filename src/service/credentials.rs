@@ -50,7 +50,7 @@ impl CredentialCache {
         if state.mark.as_ref() != Some(mark) {
             state.entries.clear();
             state.catalogue = None;
-            state.mark = Some(mark.clone());
+            state.mark = Some(*mark);
         }
         None
     }

@@ -5,7 +5,7 @@ use crate::db::check_leases::ChangeWatch;
 use crate::db::{self, DbConnection, PooledConn, changes::Mark};
 use crate::error::{Error, Result};
 use diesel::{Connection, PgConnection};
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 /// How long a lease runs after each renewal.
@@ -28,27 +28,22 @@ const _: () = assert!(SETTLE_AT_MOST.as_micros() > LEASE.as_micros() + RENEW_EVE
 /// The epoch read at the last renewal, and until when it may be trusted.
 #[derive(Default)]
 pub struct LeasedMark {
-    held: RwLock<Option<(Arc<Mark>, Instant)>>,
+    held: RwLock<Option<(Mark, Instant)>>,
 }
 
 impl LeasedMark {
     /// The check epoch as it is for every request arriving now: every
     /// change committed before is applied, or its writer is still waiting.
     /// `None` without a lease, or once it may have run out.
-    pub fn current(&self) -> Option<Arc<Mark>> {
-        let held = self.held.read().ok()?;
-        let (mark, until) = held.as_ref()?;
-        (Instant::now() < *until).then(|| mark.clone())
+    pub fn current(&self) -> Option<Mark> {
+        let (mark, until) = (*self.held.read().ok()?)?;
+        (Instant::now() < until).then_some(mark)
     }
 
     /// A renewal sent at `sent` read `mark`.
     pub fn renewed(&self, mark: Mark, sent: Instant) {
         if let Ok(mut held) = self.held.write() {
-            let same = held
-                .as_ref()
-                .filter(|(m, _)| **m == mark)
-                .map(|(m, _)| m.clone());
-            *held = Some((same.unwrap_or_else(|| Arc::new(mark)), sent + TRUSTED));
+            *held = Some((mark, sent + TRUSTED));
         }
     }
 

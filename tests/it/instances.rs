@@ -3,7 +3,7 @@
 //! several, SQLite is checked too).
 
 use crate::helpers::{
-    Backend, Client, PASSWORD, TestDb, spawn_app, spawn_app_with_metrics, spawn_second,
+    Backend, Client, PASSWORD, TestApp, TestDb, spawn_app, spawn_app_with_metrics, spawn_second,
 };
 use diesel::prelude::*;
 use latchkey::domain::Role;
@@ -92,12 +92,8 @@ fn two_instances_share_sessions_revocations_and_throttling(db: &TestDb) {
 /// changed; a change made by another process (the CLI here) must still be
 /// seen by the very next request.
 fn a_change_made_by_another_process_is_seen_on_the_next_request(db: &TestDb) {
-    let app = spawn_app_with_metrics(db);
+    let (app, _) = spawn_leased(db);
     app.add_member("dev@example.com", Role::Developer);
-    wait_for_lease(
-        db,
-        &Client::new(app.metrics_base.as_deref().expect("metrics")),
-    );
     let api = app.client();
     let warm = |token: &str, status: u16| {
         for _ in 0..3 {
@@ -206,6 +202,15 @@ fn lease_held(metrics: &Client) -> bool {
         == "1"
 }
 
+/// An instance with a metrics listener, once it holds its lease
+/// (PostgreSQL; SQLite takes none), and a client of its metrics.
+fn spawn_leased(db: &TestDb) -> (TestApp, Client) {
+    let app = spawn_app_with_metrics(db);
+    let metrics = Client::new(app.metrics_base.as_deref().expect("metrics listener"));
+    wait_for_lease(db, &metrics);
+    (app, metrics)
+}
+
 /// Waits until the instance holds its lease (PostgreSQL); SQLite never
 /// takes one.
 fn wait_for_lease(db: &TestDb, metrics: &Client) {
@@ -230,13 +235,9 @@ fn pg(db: &TestDb) -> PgConnection {
 /// every change made elsewhere (b's API, the service as the CLI uses it),
 /// narrowing or widening, holds on a from the next request.
 fn under_a_lease_every_change_holds_on_the_other_instance_at_once(db: &TestDb) {
-    let a = spawn_app_with_metrics(db);
+    let (a, _) = spawn_leased(db);
     let b = spawn_second(db, &a);
     a.add_member("dev@example.com", Role::Developer);
-    wait_for_lease(
-        db,
-        &Client::new(a.metrics_base.as_deref().expect("metrics")),
-    );
     let on_a = a.client();
     let on_b = b.client();
     let worker = a.create_token("dev@example.com", "worker", &["datastore:read"], 30);
@@ -287,12 +288,8 @@ fn under_a_lease_every_change_holds_on_the_other_instance_at_once(db: &TestDb) {
 /// wait for until it runs out (one second), never longer; the change then
 /// holds everywhere.
 fn a_lease_left_by_a_stopped_instance_delays_writes_by_at_most_its_length(db: &TestDb) {
-    let a = spawn_app_with_metrics(db);
+    let (a, _) = spawn_leased(db);
     a.add_member("dev@example.com", Role::Developer);
-    wait_for_lease(
-        db,
-        &Client::new(a.metrics_base.as_deref().expect("metrics")),
-    );
     let token = a.create_token("dev@example.com", "stale", &["datastore:read"], 30);
     let api = a.client();
     api.api("GET", "/api/v1/me", Some(&token))
@@ -336,11 +333,9 @@ fn a_lease_left_by_a_stopped_instance_delays_writes_by_at_most_its_length(db: &T
 /// revoked through b through on a: a drops its lease before the database
 /// lets it run out, and takes it again.
 fn a_lost_lease_connection_never_lets_a_revoked_token_through(db: &TestDb) {
-    let a = spawn_app_with_metrics(db);
+    let (a, metrics) = spawn_leased(db);
     let b = spawn_second(db, &a);
     a.add_member("dev@example.com", Role::Developer);
-    let metrics = Client::new(a.metrics_base.as_deref().expect("metrics"));
-    wait_for_lease(db, &metrics);
     let api = a.client();
     let admin = b.admin();
     for round in 0..3 {
@@ -387,11 +382,9 @@ fn terminate_lease_connections(db: &TestDb) {
 /// changes: renewals and unrelated writes (sign-ins, audit) empty nothing.
 /// Entries still expire after a second.
 fn found_tokens_stay_in_memory_until_a_real_change(db: &TestDb) {
-    let a = spawn_app_with_metrics(db);
+    let (a, metrics) = spawn_leased(db);
     let b = spawn_second(db, &a);
     a.add_member("dev@example.com", Role::Developer);
-    let metrics = Client::new(a.metrics_base.as_deref().expect("metrics"));
-    wait_for_lease(db, &metrics);
     let token = a.create_token("dev@example.com", "steady", &["datastore:read"], 30);
     let api = a.client();
     // The first use writes its last use (a change of nothing a check reads).

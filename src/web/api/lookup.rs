@@ -29,7 +29,7 @@ enum LookupFailed {
 type Reply = tokio::sync::oneshot::Sender<Answer>;
 /// A lookup: the token, the state its request is judged at when the lease
 /// gave one, and where to answer.
-type Asked = (TokenHash, Option<Arc<ChangeMark>>, Reply);
+type Asked = (TokenHash, Option<ChangeMark>, Reply);
 
 /// Coalesces concurrent lookups into one `token_hash = ANY($1)` query.
 ///
@@ -73,7 +73,7 @@ impl Batcher {
             .is_ok()
     }
 
-    async fn lookup(&self, hash: TokenHash, at: Option<Arc<ChangeMark>>) -> Answer {
+    async fn lookup(&self, hash: TokenHash, at: Option<ChangeMark>) -> Answer {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let sent = self
             .queue
@@ -107,9 +107,10 @@ fn batch_loop(service: &Latchkey, rx: &Mutex<mpsc::Receiver<Asked>>) {
         unique.sort_unstable_by_key(|h| h.0);
         unique.dedup();
         // One state for all, or a fresh one read with the tokens.
-        let at = batch[0].1.as_deref();
-        let at = at.filter(|at| batch.iter().all(|(_, m, _)| m.as_deref() == Some(*at)));
-        match service.checks().find_tokens(&unique, at) {
+        let at = batch[0]
+            .1
+            .filter(|at| batch.iter().all(|(_, m, _)| *m == Some(*at)));
+        match service.checks().find_tokens(&unique, at.as_ref()) {
             Ok(found) => {
                 let by_hash: HashMap<TokenHash, Found> = unique.into_iter().zip(found).collect();
                 for (hash, _, reply) in batch {

@@ -38,7 +38,7 @@ struct WorkerMarks {
     /// The query number some request waits for.
     wanted: Cell<u64>,
     /// The mark the last answered query read (`None`: it failed).
-    latest: RefCell<Option<Rc<ChangeMark>>>,
+    latest: Cell<Option<ChangeMark>>,
     /// Whether the connection is up (else requests use the batch).
     connected: Cell<bool>,
     /// Wakes the query loop when a request wants a new query.
@@ -56,7 +56,7 @@ thread_local! {
 
 /// A mark read by a query sent after this call, or `None` when this
 /// worker has no connection (the caller asks the batch instead).
-pub async fn mark_after_now(service: &Latchkey, batcher: &Batcher) -> Option<Rc<ChangeMark>> {
+pub async fn mark_after_now(service: &Latchkey, batcher: &Batcher) -> Option<ChangeMark> {
     let marks = worker(service, batcher)?;
     if !marks.connected.get() {
         return None;
@@ -70,7 +70,7 @@ pub async fn mark_after_now(service: &Latchkey, batcher: &Batcher) -> Option<Rc<
         // Registered before the check: an answer in between is not missed.
         let done = marks.done.notified();
         if marks.answered.get() >= want {
-            return marks.latest.borrow().clone();
+            return marks.latest.get();
         }
         if !marks.connected.get() {
             return None;
@@ -100,7 +100,7 @@ fn worker(service: &Latchkey, batcher: &Batcher) -> Option<Rc<WorkerMarks>> {
             started: Cell::new(0),
             answered: Cell::new(0),
             wanted: Cell::new(0),
-            latest: RefCell::new(None),
+            latest: Cell::new(None),
             connected: Cell::new(false),
             demand: Notify::new(),
             done: Notify::new(),
@@ -179,7 +179,7 @@ async fn serve_marks(
             Ok(Err(e)) => (None, Some(MarkError::Query(e))),
             Err(_) => (None, Some(MarkError::TimedOut)),
         };
-        *marks.latest.borrow_mut() = mark.map(|epoch| Rc::new(ChangeMark::Postgres(epoch)));
+        marks.latest.set(mark.map(ChangeMark::Postgres));
         marks.answered.set(number);
         if let Some(e) = failure {
             break e;
